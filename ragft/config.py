@@ -1,0 +1,172 @@
+"""Workspace settings: one pydantic model per concern, all defaults in this one place.
+
+`ragft.toml` in the workspace folder holds the settings; it is written with every default on first use so
+users can see and edit every knob. Unknown keys are errors (a typo must not silently fall back to a default).
+Importable without torch.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ragft.errors import ConfigError
+
+CONFIG_FILE = "ragft.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ChunkingSettings(_Section):
+    max_tokens: int = Field(200, ge=16, le=4096, description="Target chunk size in word-piece tokens (approx. words x 1.3).")
+    overlap_tokens: int = Field(40, ge=0, description="Tokens repeated between consecutive chunks of one section.")
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are refused with a clear error.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> "ChunkingSettings":
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError(f"overlap_tokens ({self.overlap_tokens}) must be below max_tokens ({self.max_tokens})")
+        return self
+
+
+class EmbedderSettings(_Section):
+    model: str = Field("all-MiniLM-L6-v2", description="Bundled embedder name, or a local sentence-transformers folder.")
+    batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+
+
+class RetrievalSettings(_Section):
+    mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="Default search mode.")
+    k: int = Field(5, ge=1, le=100, description="Chunks returned / given to the model.")
+    candidates: int = Field(100, ge=1, le=2000, description="Per-mode candidate depth before fusion.")
+    fusion: Literal["rrf", "convex"] = Field("rrf", description="Reciprocal-rank fusion or a convex score mix.")
+    rrf_k: int = Field(60, ge=1, description="RRF constant (Cormack et al. 2009 use 60).")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 list in fusion.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense list in fusion.")
+    rerank: bool = Field(False, description="Rerank fused candidates with the configured reranker.")
+    reranker: str = Field("", description="Reranker: a local cross-encoder folder (sentence-transformers), or empty.")
+
+
+class GeneratorSettings(_Section):
+    kind: Literal["bundled", "openai"] = Field("bundled", description="Bundled offline model or an OpenAI-compatible server.")
+    model: str = Field("smollm2-135m", description="Bundled name (smollm2-135m, gemma3-270m), a local HF folder/GGUF, or the remote model id.")
+    base_url: str = Field("", description="OpenAI-compatible base URL, e.g. http://localhost:11434/v1 (kind = openai).")
+    api_key_env: str = Field("", description="Environment variable holding the API key (never the key itself).")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout for remote generators.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries with exponential backoff for remote generators.")
+    max_new_tokens: int = Field(64, ge=1, le=4096, description="Answer length cap.")
+    temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy (deterministic).")
+    context_window: int = Field(2048, ge=256, description="Prompt + answer token budget.")
+
+
+class AnswerSettings(_Section):
+    abstain_threshold: float = Field(0.25, ge=0, le=1, description="Minimum relevance of the best chunk (0..1) to answer at all.")
+    support_threshold: float = Field(0.5, ge=0, le=1, description="Minimum share of answer content words found in cited text.")
+    max_context_tokens: int = Field(1200, ge=64, description="Token budget for retrieved context in the prompt.")
+
+
+class StoreSettings(_Section):
+    backend: Literal["sqlite", "postgres"] = Field("sqlite", description="Embedded SQLite (default) or PostgreSQL + pgvector.")
+    dsn: str = Field("", description="PostgreSQL DSN without the password (backend = postgres).")
+    password_env: str = Field("", description="Environment variable holding the PostgreSQL password.")
+
+
+class TrainSettings(_Section):
+    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(16, ge=1, description="LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], description="Modules LoRA adapts.")
+    learning_rate: float = Field(2e-4, gt=0, description="AdamW learning rate.")
+    epochs: float = Field(3.0, gt=0, description="Passes over the training set.")
+    batch_size: int = Field(8, ge=1, description="Examples per device step.")
+    grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
+    max_length: int = Field(256, ge=32, description="Max tokens per example (prompt + answer).")
+    seed: int = Field(0, description="Random seed for data order and initialisation.")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of training rows held out for validation loss.")
+    early_stopping_patience: int = Field(2, ge=0, description="Epochs without val-loss improvement before stopping (0 = off).")
+    save_steps: int = Field(10, ge=1, description="Checkpoint every N optimiser steps.")
+    synth_questions: int = Field(64, ge=1, description="QA pairs to synthesise with --from-docs.")
+    raft_distractors: int = Field(3, ge=0, description="Distractor chunks per RAFT example.")
+    raft_oracle_share: float = Field(0.8, ge=0, le=1, description="Share of RAFT examples that contain the oracle chunk.")
+
+
+class PriceSettings(_Section):
+    """Defaults: cloud list prices seen 2026-11 (AWS on-demand c7i.xlarge ~$0.18/h, g5.xlarge A10G ~$1.01/h;
+    hosted small-model API ~$0.15 / 1M input tokens, $0.60 / 1M output). Replace with your own."""
+
+    cpu_hour_usd: float = Field(0.18, ge=0, description="$ per hour of the CPU machine that serves/trains.")
+    gpu_hour_usd: float = Field(1.01, ge=0, description="$ per hour of one GPU machine.")
+    input_token_usd: float = Field(0.15e-6, ge=0, description="$ per input token for an API generator.")
+    output_token_usd: float = Field(0.60e-6, ge=0, description="$ per output token for an API generator.")
+    storage_gb_month_usd: float = Field(0.10, ge=0, description="$ per GB-month of index storage.")
+
+
+class PiiSettings(_Section):
+    policy: Literal["allow", "mask", "redact", "reject"] = Field("allow", description="What ingest does with detected PII.")
+    answer_policy: Literal["allow", "mask", "redact"] = Field("allow", description="What happens to PII in generated answers.")
+    threshold: float = Field(0.35, ge=0, le=1, description="Minimum detector score (phone numbers score 0.40).")
+    group_policies: dict[str, Literal["allow", "mask", "redact", "reject"]] = Field(default_factory=dict, description="Per-group override of policy.")
+
+
+class ServerSettings(_Section):
+    host: str = Field("127.0.0.1", description="Bind address.")
+    port: int = Field(8000, ge=1, le=65535, description="Port.")
+    max_request_bytes: int = Field(20_000_000, ge=1024, description="Largest accepted request body.")
+    rate_limit_per_minute: int = Field(120, ge=1, description="Requests per minute per API key.")
+    max_top_k: int = Field(20, ge=1, description="Largest k a client may ask for.")
+    max_queue: int = Field(64, ge=1, description="Model requests waiting before 503.")
+
+
+class Settings(_Section):
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    prices: PriceSettings = Field(default_factory=PriceSettings)
+    pii: PiiSettings = Field(default_factory=PiiSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+
+def load_settings(folder: Path) -> Settings:
+    """Read `folder/ragft.toml`, writing it with all defaults first if it does not exist."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.exists():
+        settings = Settings()
+        save_settings(folder, settings)
+        return settings
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}). Fix the file or delete it to get the defaults back.") from exc
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from exc
+
+
+def save_settings(folder: Path, settings: Settings) -> None:
+    """Write atomically (temp file + rename) so a crash never leaves a half-written ragft.toml."""
+    path = Path(folder) / CONFIG_FILE
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(settings.model_dump(mode="json")), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def default_workspace() -> Path:
+    """`$RAGFT_WORKSPACE`, else `./ragft-workspace` (DESIGN.md)."""
+    return Path(os.environ.get("RAGFT_WORKSPACE") or "ragft-workspace")
+
+
+def cache_dir() -> Path:
+    """Where converted model weights are cached: `$RAGFT_CACHE`, else `~/.cache/ragft`."""
+    return Path(os.environ.get("RAGFT_CACHE") or Path.home() / ".cache" / "ragft")

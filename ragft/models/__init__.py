@@ -1,0 +1,1 @@
+"""Embedder and Generator protocols (base.py), the bundled offline models and the OpenAI-compatible client."""

@@ -1,0 +1,63 @@
+"""Shared fixtures. Every test runs offline with its own workspace; real models load once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_workspace(tmp_path, monkeypatch):
+    """Point RAGFT_WORKSPACE at a fresh folder so no test touches ./ragft-workspace."""
+    monkeypatch.setenv("RAGFT_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def hash_embedder():
+    from tests.fakes import HashEmbedder
+
+    return HashEmbedder()
+
+
+@pytest.fixture
+def fast_ws(tmp_path, hash_embedder):
+    """A workspace on the real SQLite store with the fast hash embedder."""
+    from ragft.workspace import Workspace
+
+    ws = Workspace(tmp_path / "fast-ws", embedder=hash_embedder)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The bundled all-MiniLM-L6-v2, loaded once per test session."""
+    from ragft.config import EmbedderSettings
+    from ragft.models.embedder import load_embedder
+
+    return load_embedder(EmbedderSettings())
+
+
+@pytest.fixture(scope="session")
+def real_generator():
+    """The bundled SmolLM2-135M-Instruct, loaded once per test session."""
+    from ragft.config import GeneratorSettings
+    from ragft.models.registry import load_generator
+
+    return load_generator(GeneratorSettings())
+
+
+@pytest.fixture
+def shared_data():
+    if not SHARED_DATA.exists():
+        pytest.skip(f"shared evaluation data not found at {SHARED_DATA}")
+    return SHARED_DATA
