@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml
 demo: install
 	bash examples/demo.sh
 
+# pytest exits 5 when no test ran: that is a failure here, never a success.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not real_model and not browser and not postgres"

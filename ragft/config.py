@@ -69,6 +69,7 @@ class AnswerSettings(_Section):
     abstain_threshold: float = Field(0.25, ge=0, le=1, description="Minimum relevance of the best chunk (0..1) to answer at all.")
     support_threshold: float = Field(0.5, ge=0, le=1, description="Minimum share of answer content words found in cited text.")
     max_context_tokens: int = Field(1200, ge=64, description="Token budget for retrieved context in the prompt.")
+    prompt_format: str = Field("oneshot", description="Prompt layout of rag/hybrid: oneshot | completion | instruct (see ragft/prompting.py; default measured best).")
 
 
 class StoreSettings(_Section):
@@ -94,6 +95,9 @@ class TrainSettings(_Section):
     synth_questions: int = Field(64, ge=1, description="QA pairs to synthesise with --from-docs.")
     raft_distractors: int = Field(3, ge=0, description="Distractor chunks per RAFT example.")
     raft_oracle_share: float = Field(0.8, ge=0, le=1, description="Share of RAFT examples that contain the oracle chunk.")
+    raft_chunk_words: int = Field(60, ge=8, description="Words kept of each RAFT context chunk (a window around the answer in the oracle).")
+    raft_max_length: int = Field(768, ge=64, description="Max tokens per RAFT example (prompt with sources + answer).")
+    heldout_fraction: float = Field(0.2, ge=0, lt=1, description="Share of --from-docs QA pairs held out of training (adapters/<name>/heldout.jsonl).")
 
 
 class PriceSettings(_Section):
@@ -112,6 +116,8 @@ class PiiSettings(_Section):
     answer_policy: Literal["allow", "mask", "redact"] = Field("allow", description="What happens to PII in generated answers.")
     threshold: float = Field(0.35, ge=0, le=1, description="Minimum detector score (phone numbers score 0.40).")
     group_policies: dict[str, Literal["allow", "mask", "redact", "reject"]] = Field(default_factory=dict, description="Per-group override of policy.")
+    entities: list[str] = Field(default_factory=list, description="PII types to detect; empty = the default set (ragft.governance.pii.DEFAULT_ENTITIES).")
+    ner_model: str = Field("", description="Installed spaCy model with NER (e.g. en_core_web_sm) to also detect PERSON names; empty = patterns only.")
 
 
 class ServerSettings(_Section):
@@ -121,6 +127,21 @@ class ServerSettings(_Section):
     rate_limit_per_minute: int = Field(120, ge=1, description="Requests per minute per API key.")
     max_top_k: int = Field(20, ge=1, description="Largest k a client may ask for.")
     max_queue: int = Field(64, ge=1, description="Model requests waiting before 503.")
+    max_tokens: int = Field(512, ge=1, le=4096, description="Largest max_tokens a client may ask for (400 above it).")
+    workers: int = Field(1, ge=1, le=16, description="Threads running model calls (1 = one generation at a time; CPU-bound).")
+    report_dir: str = Field("", description="Compare report folder served at /v1/report; empty = the last `ragft compare --report` of this workspace.")
+
+
+class CompareSettings(_Section):
+    strategies: list[Literal["base", "rag", "ft", "hybrid"]] = Field(
+        default_factory=lambda: ["base", "rag", "ft", "hybrid"], description="Strategies `ragft compare` runs by default."
+    )
+    heldout_questions: int = Field(40, ge=1, description="Questions synthesised from the documents when no --qa file is given.")
+    faithfulness: Literal["overlap", "llm"] = Field("overlap", description="Offline word-overlap checker, or an LLM judge (judge_* below).")
+    support_threshold: float = Field(0.5, ge=0, le=1, description="Share of a claim's content words found in the context to count as supported.")
+    judge_model: str = Field("", description="Model id of the OpenAI-compatible judge (faithfulness = llm).")
+    judge_base_url: str = Field("", description="Base URL of the judge server, e.g. http://localhost:11434/v1.")
+    judge_api_key_env: str = Field("", description="Environment variable holding the judge's API key.")
 
 
 class Settings(_Section):
@@ -134,6 +155,7 @@ class Settings(_Section):
     prices: PriceSettings = Field(default_factory=PriceSettings)
     pii: PiiSettings = Field(default_factory=PiiSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    compare: CompareSettings = Field(default_factory=CompareSettings)
 
 
 def load_settings(folder: Path) -> Settings:

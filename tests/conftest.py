@@ -56,6 +56,22 @@ def real_generator():
     return load_generator(GeneratorSettings())
 
 
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random Llama (2 layers, hidden 64) with the SmolLM2 tokenizer + chat template, as a local HF folder."""
+    from tests.tiny_model import make_tiny_model_dir
+
+    return make_tiny_model_dir(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture
+def tiny_generator(tiny_model_dir):
+    """A fresh TransformersGenerator on the tiny model (real transformers/PEFT code paths, gibberish output)."""
+    from ragft.models.bundled import TransformersGenerator
+
+    return TransformersGenerator(str(tiny_model_dir), context_window=512)
+
+
 @pytest.fixture
 def shared_data():
     if not SHARED_DATA.exists():

@@ -1,0 +1,229 @@
+"""Answer quality of `rag` vs `base` on rag-mini-wikipedia, plus the measurements behind two defaults.
+
+Three parts, each runnable alone (`--part`):
+- `formats`: the prompt layouts of ragft/prompting.py on the same questions and contexts (keep the best).
+- `calibrate`: the abstention relevance (lexical share of question content words in the best chunk, and the
+  dense cosine for comparison) for questions whose answer is in the retrieved chunks vs the same questions with
+  every answer-bearing passage removed (fact absent) vs off-topic questions (SciFact claims).
+- `answers`: EM / token F1 / lenient accuracy / citation accuracy / abstention rate of rag and base, same run.
+
+Passages are ingested once into a workspace (default /tmp/ragft-bench-answers, reused), with the bundled
+all-MiniLM-L6-v2 embedder; the generator is the bundled SmolLM2-135M-Instruct.
+
+Run: .venv/bin/python benchmarks/answers.py --data ../shared/data --part all --n 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ragft.evaluate.metrics import (  # noqa: E402
+    answer_correct,
+    citation_accuracy,
+    exact_match,
+    text_contains_answer,
+    token_f1,
+)
+
+
+def load_data(data: Path) -> tuple[dict[str, str], list[dict]]:
+    folder = data / "rag-mini-wikipedia"
+    with open(folder / "passages.csv", newline="", encoding="utf-8") as fh:
+        passages = {f"p{r['id']}": r["passage"] for r in csv.DictReader(fh)}
+    qa = [json.loads(line) for line in open(folder / "qa.jsonl", encoding="utf-8")]
+    return passages, qa
+
+
+def answerable(qa: list[dict], passages: dict[str, str]) -> list[dict]:
+    """Questions with a usable gold answer: yes/no, or a factoid whose normalised answer occurs in a passage."""
+    from ragft.evaluate.metrics import normalize_answer
+
+    # " tok tok " padded, normalised once: a substring test then equals a contiguous token-run test.
+    texts = [f" {normalize_answer(t)} " for t in passages.values()]
+    out, seen = [], set()
+    for q in qa:
+        key = q["question"].strip().lower()
+        if key in seen or not q["answer"].strip():
+            continue
+        seen.add(key)
+        contains = None if q["answer"].strip().lower() in ("yes", "no") else False
+        if contains is False:
+            needle = f" {normalize_answer(q['answer'])} "
+            contains = needle.strip() != "" and any(needle in t for t in texts)
+            if not contains:
+                continue
+        out.append(q)
+    return out
+
+
+def open_workspace(ws_dir: Path, passages: dict[str, str], mode: str):  # type: ignore[no-untyped-def]
+    from ragft.config import load_settings
+    from ragft.evaluate.beir import BeirData, ingest_corpus
+    from ragft.workspace import Workspace
+
+    ws_dir.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(ws_dir)
+    settings.retrieval.mode = mode  # type: ignore[assignment]
+    embedder = None
+    if mode == "bm25":  # no dense vectors needed: a hash embedder fills the vector column cheaply
+        sys.path.insert(0, str(ROOT))
+        from tests.fakes import HashEmbedder
+
+        embedder = HashEmbedder()
+
+    try:
+        from ragft.models.registry import load_generator
+
+        ws = Workspace(ws_dir, settings, embedder=embedder, generator=load_generator(settings.generator))
+    except ImportError:  # the registry is not in this build yet: the bundled generator directly
+        from ragft.models.bundled import TransformersGenerator
+
+        ws = Workspace(ws_dir, settings, embedder=embedder, generator=TransformersGenerator("smollm2-135m"))
+    t0 = time.perf_counter()
+    n = ingest_corpus(ws.store, ws.embedder, BeirData({k: ("", v) for k, v in passages.items()}, {}, {}))
+    print(f"ingested {n} passages in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return ws
+
+
+def part_formats(ws, questions: list[dict], k: int) -> dict:  # type: ignore[no-untyped-def]
+    from ragft.answer import clean_answer
+    from ragft.prompting import PROMPT_FORMATS, build_prompt
+    from ragft.retrieval import retrieve
+
+    gen, s = ws.generator, ws.settings
+    results = {}
+    contexts = {q["question"]: retrieve(ws, q["question"], k=k) for q in questions}
+    for fmt in PROMPT_FORMATS:
+        correct, f1s, t0 = [], [], time.perf_counter()
+        for q in questions:
+            p = build_prompt(q["question"], contexts[q["question"]], gen.count_tokens, gen.context_window,
+                             s.generator.max_new_tokens, s.answer.max_context_tokens, fmt)
+            raw = gen.generate(p.messages, max_tokens=s.generator.max_new_tokens, temperature=0.0)
+            from ragft.citations import strip_markers
+
+            ans = strip_markers(clean_answer(raw))
+            correct.append(answer_correct(ans, q["answer"]))
+            f1s.append(token_f1(ans, q["answer"]))
+        results[fmt] = {"accuracy": round(statistics.mean(correct), 3), "f1": round(statistics.mean(f1s), 3),
+                        "s_per_question": round((time.perf_counter() - t0) / len(questions), 2)}
+        print(fmt, results[fmt], file=sys.stderr)
+    return results
+
+
+def part_calibrate(ws, questions: list[dict], data: Path, k: int) -> dict:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from ragft.citations import lexical_relevance
+    from ragft.retrieval import retrieve
+
+    factoid = [q for q in questions if q["answer"].lower() not in ("yes", "no")]
+    claims = [json.loads(line)["text"] for line in open(data / "scifact" / "queries.jsonl", encoding="utf-8")]
+    offtopic = random.Random(0).sample(claims, min(len(factoid), len(claims)))
+
+    def best(question: str, hits) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+        if not hits:
+            return 0.0, 0.0
+        lex = max(lexical_relevance(question, h.text) for h in hits)
+        vecs = ws.embedder.embed([question, *[h.text for h in hits]])
+        return lex, float(np.max(vecs[1:] @ vecs[0]))
+
+    present, absent, off = [], [], []
+    for q in factoid:
+        hits = retrieve(ws, q["question"], k=k + 20)
+        with_fact = [h for h in hits if text_contains_answer(h.text, q["answer"])]
+        without = [h for h in hits if not text_contains_answer(h.text, q["answer"])][:k]
+        if with_fact and any(h in hits[:k] for h in with_fact):
+            present.append(best(q["question"], hits[:k]))
+        absent.append(best(q["question"], without))
+    for c in offtopic:
+        off.append(best(c, retrieve(ws, c, k=k)))
+
+    def summary(rows: list[tuple[float, float]], i: int) -> dict:
+        vals = sorted(r[i] for r in rows)
+        return {"n": len(vals), "p10": round(float(np.percentile(vals, 10)), 3),
+                "median": round(float(np.median(vals)), 3), "p90": round(float(np.percentile(vals, 90)), 3)}
+
+    out: dict = {}
+    for i, name in enumerate(("lexical", "dense")):
+        out[name] = {"present": summary(present, i), "absent": summary(absent, i), "offtopic": summary(off, i)}
+        for thr in (0.2, 0.25, 0.3, 0.35, 0.4, 0.5) if name == "lexical" else (0.2, 0.25, 0.3, 0.35, 0.4):
+            out[name][f"thr={thr}"] = {
+                "present_answered": round(sum(r[i] >= thr for r in present) / max(1, len(present)), 3),
+                "absent_abstained": round(sum(r[i] < thr for r in absent) / max(1, len(absent)), 3),
+                "offtopic_abstained": round(sum(r[i] < thr for r in off) / max(1, len(off)), 3),
+            }
+    print(json.dumps(out, indent=1), file=sys.stderr)
+    return out
+
+
+def part_answers(ws, questions: list[dict], k: int) -> dict:  # type: ignore[no-untyped-def]
+    from ragft.evaluate.metrics import percentile
+
+    out = {}
+    for strategy in ("base", "rag"):
+        rows = []
+        for q in questions:
+            a = ws.ask(q["question"], strategy=strategy, k=k)
+            cited = [(c.doc_id, c.text) for c in a.citations]
+            rows.append({
+                "em": exact_match(a.answer, q["answer"]), "f1": token_f1(a.answer, q["answer"]),
+                "correct": answer_correct(a.answer, q["answer"]), "abstained": a.abstained,
+                "cit": citation_accuracy(cited, q["answer"]), "latency": a.latency_ms,
+                "yes_no": q["answer"].lower() in ("yes", "no"),
+            })
+        cits = [r["cit"] for r in rows if r["cit"] is not None]
+        fact = [r for r in rows if not r["yes_no"]]
+        out[strategy] = {
+            "questions": len(rows),
+            "exact_match": round(statistics.mean(r["em"] for r in rows), 3),
+            "f1": round(statistics.mean(r["f1"] for r in rows), 3),
+            "lenient_accuracy": round(statistics.mean(r["correct"] for r in rows), 3),
+            "factoid_lenient_accuracy": round(statistics.mean(r["correct"] for r in fact), 3) if fact else None,
+            "abstention_rate": round(statistics.mean(r["abstained"] for r in rows), 3),
+            "citation_accuracy": round(statistics.mean(cits), 3) if cits else None,
+            "citation_accuracy_n": len(cits),
+            "latency_ms_p50": round(percentile([r["latency"] for r in rows], 50) or 0, 1),
+        }
+        print(strategy, out[strategy], file=sys.stderr)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--workspace", type=Path, default=Path("/tmp/ragft-bench-answers"))
+    ap.add_argument("--part", choices=["formats", "calibrate", "answers", "all"], default="all")
+    ap.add_argument("--n", type=int, default=50, help="questions for the answers part")
+    ap.add_argument("--n-formats", type=int, default=30, help="questions for the formats part")
+    ap.add_argument("-k", type=int, default=3)
+    ap.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid", help="retrieval mode")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    passages, qa = load_data(args.data)
+    pool = answerable(qa, passages)
+    rng = random.Random(args.seed)
+    rng.shuffle(pool)
+    ws = open_workspace(args.workspace / args.mode, passages, args.mode)
+    ws.generator.warm_up() if hasattr(ws.generator, "warm_up") else None
+    results: dict = {"k": args.k, "seed": args.seed, "pool": len(pool), "mode": args.mode}
+    if args.part in ("formats", "all"):
+        results["formats"] = part_formats(ws, pool[100 : 100 + args.n_formats], args.k)
+    if args.part in ("calibrate", "all"):
+        results["calibrate"] = part_calibrate(ws, pool[200:300], args.data, args.k)
+    if args.part in ("answers", "all"):
+        results["answers"] = part_answers(ws, pool[: args.n], args.k)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

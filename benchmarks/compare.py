@@ -1,0 +1,110 @@
+"""Real `ragft compare` run on rag-mini-wikipedia (CMU Question-Answer dataset, Wikipedia text, CC BY-SA).
+
+What it does, end to end, with the bundled models (SmolLM2-135M-Instruct generator, all-MiniLM-L6-v2 embedder):
+1. ingests all 3,200 passages into a fresh workspace (one chunk per passage, straight through the store as
+   `ragft eval retrieval` does; doc_id `p<id>`),
+2. picks N evaluation questions (seeded) among those whose short answer (not yes/no, at most 5 words) occurs in
+   some passage, so RAG can answer them, and writes them to `qa-eval.jsonl`,
+3. optionally (--train) trains the ft adapter on *other* questions of the same set (never the evaluation ones)
+   and a RAFT adapter from the same rows, so ft/hybrid have something real to show,
+4. runs `Workspace.compare` with --report and prints the table.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/compare.py --n 40 --strategies base,rag \\
+        --workspace /tmp/ragft-bench-compare --report docs/compare-report
+    # then screenshot: chromium --headless --no-sandbox --disable-gpu --disable-background-networking \\
+    #   --window-size=1300,1800 --screenshot=docs/img/compare-report.png docs/compare-report/index.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ragft.evaluate.metrics import YES_NO, answer_tokens, normalize_answer  # noqa: E402
+
+
+def load_passages(folder: Path) -> dict[str, str]:
+    with (folder / "passages.csv").open(encoding="utf-8", newline="") as fh:
+        return {f"p{row['id']}": " ".join(row["passage"].split()) for row in csv.DictReader(fh) if row["passage"].strip()}
+
+
+def answerable(folder: Path, passages: dict[str, str], max_words: int = 5) -> list[dict]:
+    """QA rows with a short non-yes/no answer that occurs (normalised, as a word run) in some passage."""
+    norm_passages = [f" {normalize_answer(t)} " for t in passages.values()]
+    rows, seen = [], set()
+    for line in (folder / "qa.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        toks = answer_tokens(row["answer"])
+        key = normalize_answer(row["question"])
+        if not toks or len(toks) > max_words or (len(toks) == 1 and toks[0] in YES_NO) or key in seen:
+            continue
+        needle = f" {' '.join(toks)} "
+        if any(needle in p for p in norm_passages):
+            seen.add(key)
+            rows.append({"id": row["id"], "question": row["question"], "answer": row["answer"]})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "rag-mini-wikipedia")
+    ap.add_argument("--n", type=int, default=40, help="evaluation questions")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--strategies", default="base,rag,ft,hybrid")
+    ap.add_argument("--workspace", type=Path, default=Path("/tmp/ragft-bench-compare"))
+    ap.add_argument("--report", type=Path, default=ROOT / "docs" / "compare-report")
+    ap.add_argument("--train", action="store_true", help="train ft and RAFT adapters on other questions first")
+    ap.add_argument("--train-rows", type=int, default=64, help="training questions for --train")
+    ap.add_argument("--epochs", type=float, default=2.0)
+    args = ap.parse_args()
+
+    from ragft.evaluate.beir import BeirData, ingest_corpus
+    from ragft.workspace import Workspace
+
+    passages = load_passages(args.data)
+    ws = Workspace(args.workspace)
+    t0 = time.perf_counter()
+    n_new = ingest_corpus(ws.store, ws.embedder, BeirData(corpus={k: ("", v) for k, v in passages.items()}, queries={}, qrels={}))
+    print(f"ingested {n_new} new of {len(passages)} passages in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+
+    rows = answerable(args.data, passages)
+    rng = random.Random(args.seed)
+    rng.shuffle(rows)
+    evaluation, training = rows[: args.n], rows[args.n : args.n + args.train_rows]
+    qa_file = args.workspace / "qa-eval.jsonl"
+    qa_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in evaluation), encoding="utf-8")
+    print(f"{len(rows)} answerable questions; evaluating on {len(evaluation)} ({qa_file})", file=sys.stderr)
+
+    if args.train:
+        train_file = args.workspace / "qa-train.jsonl"
+        train_file.write_text("".join(json.dumps({"question": r["question"], "answer": r["answer"]}) + "\n" for r in training), encoding="utf-8")
+        for name, raft in (("wiki-ft", False), ("wiki-raft", True)):
+            t1 = time.perf_counter()
+            rep = ws.finetune(name=name, data=train_file, raft=raft, epochs=args.epochs, exclude_qa=qa_file)
+            print(f"trained {name}: {rep.steps} steps in {time.perf_counter() - t1:.0f} s", file=sys.stderr)
+
+    def progress(strategy: str, done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            print(f"  {strategy}: {done}/{total}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    result = ws.compare(qa=qa_file, strategies=args.strategies.split(","), report=args.report, seed=args.seed, progress=progress)
+    print(f"compare took {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    from rich.console import Console
+
+    from ragft.evaluate.report import print_summary
+
+    print_summary(result, Console(width=160), Console(stderr=True))
+    ws.close()
+
+
+if __name__ == "__main__":
+    main()

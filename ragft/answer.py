@@ -1,0 +1,204 @@
+"""Answering: the four strategies behind `ragft ask`, `compare` and the server, on one code path.
+
+| strategy | context | adapter |
+|---|---|---|
+| base   | none | none |
+| rag    | retrieved chunks + live SQL rows | none |
+| ft     | none | a fine-tuned LoRA adapter (kind "ft") |
+| hybrid | like rag | a retrieval-aware (RAFT) adapter (kind "raft") |
+
+The retrieval path (rag, hybrid): retrieve -> add live rows -> score relevance -> abstain early if nothing is
+relevant enough (the model is not called) -> assemble the prompt (prompting.py) -> generate (streamed through
+`on_token`) -> resolve citations (citations.py) -> abstain if the answer is not supported by what it cites.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ragft.citations import lexical_relevance, resolve_citations, support
+from ragft.errors import ConfigError
+from ragft.prompting import ABSTAIN_ANSWER, Prompt, build_prompt, closed_book_messages
+from ragft.types import Answer, Hit
+
+if TYPE_CHECKING:
+    from ragft.models.base import Generator
+    from ragft.workspace import Workspace
+
+STRATEGIES = ("base", "rag", "ft", "hybrid")
+ADAPTER_KIND = {"ft": "ft", "hybrid": "raft"}
+_ABSTAIN_CUES = ("do not contain", "does not contain", "doesn't contain", "don't contain", "not contain this")
+
+
+def check_strategy(strategy: str) -> str:
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    return strategy
+
+
+@dataclass(frozen=True)
+class ResolvedAdapter:
+    name: str
+    path: str
+
+
+def resolve_adapter(ws: "Workspace", strategy: str, adapter: str | None) -> ResolvedAdapter | None:
+    """The adapter for ft/hybrid (none for base/rag). Without a name, the newest adapter of the strategy's kind.
+
+    Raises ConfigError when ft/hybrid has no adapter to use, NotFoundError for an unknown name, AccessDenied for
+    a tainted, unapproved adapter (the registry's rules).
+    """
+    if strategy not in ADAPTER_KIND:
+        if adapter is not None:
+            raise ConfigError(f"--adapter is only used by strategies ft and hybrid, not {strategy!r}")
+        return None
+    from ragft.finetune.registry import AdapterRegistry
+
+    registry = AdapterRegistry(ws.path)
+    kind = ADAPTER_KIND[strategy]
+    if adapter is None:
+        listed = [a for a in _list_adapters(registry) if getattr(a, "kind", None) == kind]
+        if not listed:
+            flag = " --raft" if kind == "raft" else ""
+            raise ConfigError(
+                f"strategy {strategy!r} needs a {kind} adapter and this workspace has none; train one with "
+                f"`ragft finetune{flag} --name NAME` or pass --adapter NAME"
+            )
+        adapter = listed[-1].name
+    info = registry.get(adapter)
+    return ResolvedAdapter(name=adapter, path=str(info.path))
+
+
+def _list_adapters(registry: object) -> list:
+    for attr in ("list", "list_adapters", "all"):
+        fn = getattr(registry, attr, None)
+        if callable(fn):
+            return list(fn())
+    return []
+
+
+def score_items(question: str, items: Sequence[Hit]) -> list[Hit]:
+    """Items with `score` replaced by the calibrated relevance (lexical_relevance), most relevant first.
+
+    The sort is stable, so among equally relevant items the retrieval order is kept.
+    """
+    scored = [replace(it, score=round(lexical_relevance(question, it.text), 4)) for it in items]
+    return sorted(scored, key=lambda h: -h.score)
+
+
+def _generate(gen: "Generator", messages: list[dict[str, str]], max_tokens: int, temperature: float,
+              adapter: str | None, on_token: Callable[[str], None] | None) -> str:
+    if on_token is None:
+        return gen.generate(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter)
+    pieces: list[str] = []
+    for piece in gen.stream(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter):
+        pieces.append(piece)
+        on_token(piece)
+    return "".join(pieces)
+
+
+def clean_answer(text: str) -> str:
+    """The first non-empty paragraph of the generation, whitespace-normalised (tiny models ramble on)."""
+    for para in text.strip().split("\n\n"):
+        if para.strip():
+            return " ".join(para.split())
+    return ""
+
+
+def says_abstain(text: str) -> bool:
+    low = text.lower()
+    return any(cue in low for cue in _ABSTAIN_CUES)
+
+
+@dataclass
+class AnswerContext:
+    """Everything `answer_question` needs besides the question; built from a Workspace by `from_workspace`."""
+
+    generator: "Generator"
+    retrieve: Callable[[str, int | None], list[Hit]]
+    live_rows: Callable[[str], list[Hit]]
+    abstain_threshold: float
+    support_threshold: float
+    max_context_tokens: int
+    max_new_tokens: int
+    temperature: float
+    prompt_format: str
+
+
+def context_from_workspace(ws: "Workspace", groups: set[str] | None) -> AnswerContext:
+    from ragft.retrieval import retrieve
+    from ragft.sources import SourceRegistry, query_sources
+
+    a, g = ws.settings.answer, ws.settings.generator
+
+    def _live(question: str) -> list[Hit]:
+        sources = SourceRegistry(ws.path).open_all()
+        try:
+            return query_sources(sources, question)
+        finally:
+            for s in sources:
+                s.close()
+
+    return AnswerContext(
+        generator=ws.generator,
+        retrieve=lambda q, k: retrieve(ws, q, k=k, groups=groups),
+        live_rows=_live,
+        abstain_threshold=a.abstain_threshold,
+        support_threshold=a.support_threshold,
+        max_context_tokens=a.max_context_tokens,
+        max_new_tokens=g.max_new_tokens,
+        temperature=g.temperature,
+        prompt_format=getattr(a, "prompt_format", "oneshot"),
+    )
+
+
+def answer_question(
+    ctx: AnswerContext,
+    question: str,
+    strategy: str = "rag",
+    adapter: ResolvedAdapter | None = None,
+    k: int | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> Answer:
+    """Answer `question` with `strategy`. See the module docstring for the steps."""
+    check_strategy(strategy)
+    if not question.strip():
+        raise ConfigError("the question is empty; pass the question text as the argument")
+    start = time.perf_counter()
+    gen = ctx.generator
+    model = gen.name + (f"+{adapter.name}" if adapter else "")
+    adapter_path = adapter.path if adapter else None
+
+    def _done(**kw) -> Answer:  # type: ignore[no-untyped-def]
+        return Answer(strategy=strategy, model=model, latency_ms=round((time.perf_counter() - start) * 1000, 1), **kw)
+
+    if strategy in ("base", "ft"):
+        messages = closed_book_messages(question)
+        raw = _generate(gen, messages, ctx.max_new_tokens, ctx.temperature, adapter_path, on_token)
+        return _done(answer=clean_answer(raw), tokens_in=_tokens(gen, messages), tokens_out=gen.count_tokens(raw))
+
+    items = score_items(question, [*ctx.retrieve(question, k), *ctx.live_rows(question)])
+    best = items[0].score if items else 0.0
+    if best < ctx.abstain_threshold:
+        return _done(answer=ABSTAIN_ANSWER, abstained=True, retrieved=[it.chunk_id for it in items])
+    window = getattr(gen, "context_window", 2048)
+    prompt: Prompt = build_prompt(question, items, gen.count_tokens, window, ctx.max_new_tokens,
+                                  ctx.max_context_tokens, ctx.prompt_format)
+    raw = _generate(gen, prompt.messages, ctx.max_new_tokens, ctx.temperature, adapter_path, on_token)
+    text = clean_answer(raw)
+    common = {"tokens_in": prompt.tokens, "tokens_out": gen.count_tokens(raw),
+              "retrieved": [it.chunk_id for it in prompt.items]}
+    if not text or says_abstain(text):
+        return _done(answer=ABSTAIN_ANSWER, abstained=True, **common)
+    resolved = resolve_citations(text, question, prompt.items)
+    supported = support(resolved.answer, question, [c.text for c in resolved.citations])
+    if not resolved.citations or supported < ctx.support_threshold:
+        return _done(answer=ABSTAIN_ANSWER, abstained=True, **common)
+    return _done(answer=resolved.answer, citations=resolved.citations, **common)
+
+
+def _tokens(gen: "Generator", messages: Sequence[dict[str, str]]) -> int:
+    return sum(gen.count_tokens(m["content"]) for m in messages)

@@ -1,0 +1,171 @@
+"""Citations, support and relevance: the checks that keep an answer tied to the text it was given.
+
+Pure functions over strings (no model, no store), so each rule is tested on hand-made cases:
+
+- `content_words`: lowercase word tokens minus English stopwords, with a light plural fold ("widgets" ->
+  "widget"); numbers are kept (they are usually the fact being asked for).
+- `parse_markers` / `resolve_citations`: the `[n]` markers in a generated answer. Markers that point outside the
+  numbered list given in the prompt are dropped; the remaining ones are renumbered 1..m in order of first use so
+  that `[n]` in the answer is `citations[n-1]` (the DESIGN.md contract). When the model cites nothing (tiny models
+  rarely do), `attribute` picks the given item(s) whose words best cover the answer and a marker is appended.
+- `support`: share of the answer's content words found in the cited text. A bare "yes"/"no" has no content
+  words of its own: the claim being affirmed is the *question*, so its content words are checked instead.
+- `lexical_relevance`: share of the question's content words found in a chunk, the relevance used for the
+  "nothing relevant enough" abstention (calibration in docs/benchmarks.md, ## Answers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ragft.types import Citation, Hit
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+YES_NO = frozenset({"yes", "no"})
+
+
+def _load_stopwords() -> frozenset[str]:
+    try:
+        from bm25s.stopwords import STOPWORDS_EN
+
+        words = set(STOPWORDS_EN)
+    except ImportError:  # pragma: no cover - bm25s is a dependency
+        words = set()
+    # Question words and fillers carry no fact; "many"/"much" come from "how many"/"how much".
+    words |= {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "did", "does",
+              "do", "was", "were", "is", "are", "has", "have", "had", "can", "could", "would", "should", "yes", "no"}
+    return frozenset(words)
+
+
+STOPWORDS = _load_stopwords()
+
+
+def _fold(word: str) -> str:
+    """Plural fold so "widgets" matches "widget"; deliberately cruder than a stemmer (no false merges)."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def words(text: str) -> list[str]:
+    """Lowercase word tokens of `text`, folded."""
+    return [_fold(w.lower()) for w in _WORD.findall(text)]
+
+
+def content_words(text: str) -> set[str]:
+    """Folded word tokens of `text` that are not stopwords."""
+    return {w for w in words(text) if w not in STOPWORDS}
+
+
+def is_yes_no(answer: str) -> bool:
+    """True when the answer is a bare yes/no (optionally followed by a short restatement)."""
+    toks = [w.lower() for w in _WORD.findall(strip_markers(answer))]
+    return bool(toks) and toks[0] in YES_NO and len(toks) <= 2
+
+
+def strip_markers(text: str) -> str:
+    return _MARKER.sub("", text).strip()
+
+
+def parse_markers(answer: str) -> list[int]:
+    """Every number cited in `answer`, in order of appearance (duplicates kept); "[1, 3]" gives 1 and 3."""
+    found: list[int] = []
+    for m in _MARKER.finditer(answer):
+        found.extend(int(x) for x in m.group(1).split(","))
+    return found
+
+
+def coverage(claim_words: set[str], text: str) -> float:
+    """Share of `claim_words` present in `text` (0 when there are no claim words)."""
+    if not claim_words:
+        return 0.0
+    present = content_words(text) | set(words(text))
+    return len(claim_words & present) / len(claim_words)
+
+
+def claim_words(answer: str, question: str) -> set[str]:
+    """The words an answer asserts: its own content words; for a bare yes/no, the question's."""
+    if is_yes_no(answer):
+        return content_words(question)
+    own = content_words(strip_markers(answer))
+    return own
+
+
+def support(answer: str, question: str, cited_texts: Sequence[str]) -> float:
+    """Share of the claim words of `answer` found in the union of `cited_texts` (0..1)."""
+    claim = claim_words(answer, question)
+    if not claim:
+        return 0.0
+    return coverage(claim, "\n".join(cited_texts))
+
+
+def lexical_relevance(question: str, text: str) -> float:
+    """Share of the question's content words that occur in `text` (0..1); the abstention relevance."""
+    return coverage(content_words(question), text)
+
+
+def attribute(answer: str, question: str, items: Sequence[Hit], min_overlap: float = 0.0) -> list[int]:
+    """1-based positions of the given item(s) that best support `answer` (ties kept, at most 2).
+
+    Scored by coverage of the answer's claim words; the question's words break ties (the item the question was
+    about). Returns [] when no item shares a single claim word (nothing to attribute to).
+    """
+    claim = claim_words(answer, question)
+    qwords = content_words(question)
+    scored: list[tuple[float, float, int]] = []
+    for i, item in enumerate(items, 1):
+        c = coverage(claim, item.text)
+        scored.append((c, coverage(qwords, item.text), i))
+    if not scored:
+        return []
+    best = max(scored)
+    if best[0] <= min_overlap:
+        return []
+    return [i for c, q, i in sorted(scored, reverse=True) if (c, q) == best[:2]][:2]
+
+
+@dataclass(frozen=True)
+class ResolvedCitations:
+    answer: str
+    citations: list[Citation]
+    attributed: bool  # True when markers were added after generation (the model cited nothing valid)
+
+
+def resolve_citations(answer: str, question: str, items: Sequence[Hit]) -> ResolvedCitations:
+    """Map the markers of `answer` to the prompt items; drop invalid ones, renumber, attribute when none.
+
+    Citations only ever reference `items` (the chunks that were in the prompt).
+    """
+    cited = [n for n in parse_markers(answer) if 1 <= n <= len(items)]
+    order: list[int] = []
+    for n in cited:
+        if n not in order:
+            order.append(n)
+    attributed = False
+    text = answer
+    if not order:
+        text = strip_markers(answer)
+        order = attribute(text, question, items)
+        attributed = bool(order)
+        if order:
+            text = text.rstrip() + " " + "".join(f"[{new}]" for new in range(1, len(order) + 1))
+    else:
+        renumber = {old: new for new, old in enumerate(order, 1)}
+
+        def _sub(m: re.Match[str]) -> str:
+            keep = [renumber[int(x)] for x in m.group(1).split(",") if int(x) in renumber]
+            return "".join(f"[{n}]" for n in keep)
+
+        text = _MARKER.sub(_sub, answer)
+    text = re.sub(r"[ \t]{2,}", " ", text).strip()
+    citations = [
+        Citation(n=new, doc_id=items[old - 1].doc_id, chunk_id=items[old - 1].chunk_id,
+                 source=items[old - 1].source, text=items[old - 1].text)
+        for new, old in enumerate(order, 1)
+    ]
+    return ResolvedCitations(answer=text, citations=citations, attributed=attributed)

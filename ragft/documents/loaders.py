@@ -1,0 +1,502 @@
+"""File loaders: bytes of one file -> a `LoadedDocument` (title + text blocks, each with its heading path).
+
+One loader per format, chosen by file extension from the `LOADERS` registry. Loaders keep the structure the
+chunker needs (headings of markdown, html h1-h6 and docx "Heading N" styles; one block per paragraph, csv row
+or json record) and throw away what retrieval must not see (html script/style/nav, markdown link targets).
+
+Every problem with an input becomes an `IngestError` with one line saying what is wrong and what to do; the
+ingest pipeline records it in `IngestReport.failed` and carries on with the batch. Parsers raise a zoo of
+exception types on malformed input, so the pdf/docx loaders translate *any* parser exception into that line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ragft.errors import IngestError
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph-like unit of text (paragraph, table row, csv row, json record) under a heading path."""
+
+    text: str
+    headings: tuple[str, ...] = ()
+
+
+@dataclass
+class LoadedDocument:
+    """What a loader extracted from one file."""
+
+    title: str
+    format: str
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The whole extracted text (headings as their own lines): what the content hash covers."""
+        out: list[str] = []
+        current: tuple[str, ...] = ()
+        for block in self.blocks:
+            if block.headings != current:
+                # Emit only the headings that changed, so the text reads like the source.
+                common = 0
+                while common < min(len(current), len(block.headings)) and current[common] == block.headings[common]:
+                    common += 1
+                out.extend("#" * (i + 1) + " " + h for i, h in enumerate(block.headings) if i >= common)
+                current = block.headings
+            out.append(block.text)
+        return "\n\n".join(out)
+
+
+Loader = Callable[[bytes, Path], LoadedDocument]
+
+
+# ---------------------------------------------------------------------------- reading and decoding
+def read_file_bytes(path: Path, max_bytes: int) -> bytes:
+    """Read a file after checking it with `stat` (so a 200 MB file is refused without reading it)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise IngestError("no such file (a broken link?)") from None
+    except OSError as exc:
+        raise IngestError(f"cannot access: {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise IngestError("not a regular file (device, pipe or socket); pass files or folders")
+    if st.st_size == 0:
+        raise IngestError("empty file (0 bytes); nothing to ingest")
+    if st.st_size > max_bytes:
+        raise IngestError(
+            f"file is {st.st_size / 1e6:.1f} MB, above the {max_bytes / 1e6:g} MB limit; split it or raise "
+            "chunking.max_file_mb in ragft.toml"
+        )
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise IngestError("permission denied; check the file's read permission") from None
+    except OSError as exc:
+        raise IngestError(f"cannot read: {exc.strerror or exc}") from None
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes -> str: a BOM if present, else UTF-8, else the encoding charset-normalizer detects.
+
+    Binary data is refused: NUL bytes in the first 8 KB (text in any 8-bit encoding has none; UTF-16/32 is
+    recognised by its BOM before this check), or more than 5 % control/replacement characters after decoding.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return _check_printable(data.decode(encoding))
+            except UnicodeDecodeError as exc:
+                raise IngestError(f"not valid {encoding} text despite its byte-order mark ({exc.reason})") from None
+    if b"\x00" in data[:8192]:
+        raise IngestError("binary data, not text (NUL bytes); convert it to a supported text format first")
+    try:
+        return _check_printable(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise IngestError("binary data or unknown text encoding; save the file as UTF-8")
+    # Short Western texts score equally in several code pages (cp1250 turns "naïve" into "naďve");
+    # on a tie prefer the most common legacy encodings.
+    tied = {m.encoding: m for m in matches if m.chaos == best.chaos and m.coherence == best.coherence}
+    for preferred in _PREFERRED_LEGACY:
+        if preferred in tied:
+            return _check_printable(str(tied[preferred]))
+    return _check_printable(str(best))
+
+
+_PREFERRED_LEGACY = ("cp1252", "latin_1", "iso8859_15")
+
+
+def _check_printable(text: str) -> str:
+    sample = text[:20000]
+    if sample:
+        bad = sum(1 for ch in sample if ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f"))
+        if bad / len(sample) > 0.05:
+            raise IngestError(f"binary data, not text ({bad} control characters in the first {len(sample)}); convert it first")
+    return text
+
+
+# ---------------------------------------------------------------------------- helpers
+_WS = re.compile(r"[ \t\f\v\u00a0]+")
+
+
+def _clean(text: str) -> str:
+    """Collapse runs of spaces inside a paragraph and join wrapped lines."""
+    lines = [_WS.sub(" ", line).strip() for line in text.splitlines()]
+    return " ".join(line for line in lines if line)
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p for p in (_clean(part) for part in re.split(r"\n\s*\n", text)) if p]
+
+
+class _HeadingPath:
+    """The stack of open headings: a level-L heading closes every open heading of level >= L."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, str]] = []
+
+    def enter(self, level: int, text: str) -> None:
+        while self._stack and self._stack[-1][0] >= level:
+            self._stack.pop()
+        self._stack.append((level, text))
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(t for _, t in self._stack)
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return msg[:200]
+
+
+# ---------------------------------------------------------------------------- plain text and markdown
+def load_txt(data: bytes, path: Path) -> LoadedDocument:
+    text = decode_text(data)
+    blocks = [Block(p) for p in _paragraphs(text)]
+    first = blocks[0].text if blocks else ""
+    title = first if 0 < len(first) <= 80 else path.stem
+    return LoadedDocument(title=title, format="txt", blocks=blocks)
+
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+
+
+def _md_inline(text: str) -> str:
+    """Keep link/image text, drop their targets (URLs are noise for retrieval)."""
+    return _LINK.sub(r"\1", _IMAGE.sub(r"\1", text))
+
+
+def load_markdown(data: bytes, path: Path) -> LoadedDocument:
+    lines = decode_text(data).splitlines()
+    title = ""
+    if lines and lines[0].strip() == "---":  # YAML front matter: skip it, keep its title
+        for i in range(1, len(lines)):
+            if lines[i].strip() in ("---", "..."):
+                for meta in lines[1:i]:
+                    if meta.lower().startswith("title:"):
+                        title = meta.split(":", 1)[1].strip().strip("\"'")
+                lines = lines[i + 1 :]
+                break
+    headings = _HeadingPath()
+    blocks: list[Block] = []
+    para: list[str] = []
+    fence: str | None = None
+
+    def flush() -> None:
+        if para:
+            text = _clean(_md_inline("\n".join(para))) if fence is None else "\n".join(para).strip()
+            if text:
+                blocks.append(Block(text, headings.path))
+            para.clear()
+
+    for line in lines:
+        if fence is not None:  # inside a code block: keep lines verbatim, no headings
+            if line.strip().startswith(fence):
+                flush()
+                fence = None
+            else:
+                para.append(line)
+            continue
+        m = _FENCE.match(line)
+        if m:
+            flush()
+            fence = m.group(1)
+            continue
+        m = _ATX.match(line)
+        if m:
+            flush()
+            text = _md_inline(m.group(2)).strip()
+            if text:
+                headings.enter(len(m.group(1)), text)
+                title = title or (text if len(m.group(1)) == 1 else "")
+            continue
+        m = _SETEXT.match(line)
+        if m and len(para) == 1 and para[0].strip():  # "Title\n=====" style heading
+            text = _md_inline(para.pop()).strip()
+            level = 1 if m.group(1)[0] == "=" else 2
+            headings.enter(level, text)
+            title = title or (text if level == 1 else "")
+            continue
+        if not line.strip():
+            flush()
+        else:
+            para.append(line)
+    flush()
+    return LoadedDocument(title=title or path.stem, format="md", blocks=blocks)
+
+
+# ---------------------------------------------------------------------------- html
+_DROP_TAGS = ["script", "style", "nav", "noscript", "template", "svg", "iframe", "aside", "form", "button"]
+_BLOCK_TAGS = [
+    "p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "tr", "table", "pre",
+    "blockquote", "figcaption", "caption", "address", "header", "footer",
+]
+_SEP = "\x1e"  # paragraph boundary marker (ASCII record separator; cannot occur in decoded html text)
+_HEAD = "\x1f"  # heading marker, followed by the level digit
+
+
+def load_html(data: bytes, path: Path) -> LoadedDocument:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(decode_text(data), "html.parser")
+    for tag in soup(_DROP_TAGS):
+        tag.decompose()
+    for tag in soup(["header", "footer"]):  # page chrome, unless it is the header of an article
+        if tag.find_parent(["article", "main"]) is None:
+            tag.decompose()
+    title_tag = soup.find("title")
+    title = title_tag.get_text(" ", strip=True) if title_tag else ""
+    root = soup.body or soup
+    first_h1 = ""
+    for h in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6"]):
+        text = _clean(h.get_text(" "))
+        if h.name == "h1" and not first_h1:
+            first_h1 = text
+        h.replace_with(f"{_SEP}{_HEAD}{h.name[1]}{text}{_SEP}")
+    for br in root.find_all("br"):
+        br.replace_with("\n")
+    for cell in root.find_all(["td", "th"]):
+        cell.insert_after(" | ")
+    for tag in root.find_all(_BLOCK_TAGS):
+        tag.insert_before(_SEP)
+        tag.insert_after(_SEP)
+    headings = _HeadingPath()
+    blocks: list[Block] = []
+    for part in root.get_text().split(_SEP):
+        if part.startswith(_HEAD):
+            if part[2:].strip():
+                headings.enter(int(part[1]), part[2:].strip())
+            continue
+        text = _clean(part).strip(" |")
+        if text:
+            blocks.append(Block(text, headings.path))
+    return LoadedDocument(title=title or first_h1 or path.stem, format="html", blocks=blocks)
+
+
+# ---------------------------------------------------------------------------- pdf
+def load_pdf(data: bytes, path: Path) -> LoadedDocument:
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                opened = reader.decrypt("")  # many "encrypted" PDFs only restrict printing: empty user password
+            except Exception:  # noqa: BLE001 - unsupported crypto etc.; same advice either way
+                opened = 0
+            if not opened:
+                raise IngestError("encrypted PDF (needs a password); decrypt it first, e.g. `qpdf --decrypt --password=PW in.pdf out.pdf`")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except IngestError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many types on malformed files
+        raise IngestError(f"malformed PDF ({_one_line(exc)}); re-export it or convert it to text") from None
+    blocks: list[Block] = []
+    for number, text in enumerate(pages, 1):
+        text = re.sub(r"(\w)-\n(\w)", r"\1\2", text)  # undo end-of-line hyphenation
+        blocks.extend(Block(p, (f"page {number}",)) for p in _paragraphs(text))
+    if not blocks:
+        raise IngestError("PDF has no extractable text (scanned images?); run OCR first, e.g. `ocrmypdf`")
+    return LoadedDocument(title=str(meta_title).strip() or path.stem, format="pdf", blocks=blocks)
+
+
+# ---------------------------------------------------------------------------- docx
+_HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
+
+
+def load_docx(data: bytes, path: Path) -> LoadedDocument:
+    import docx
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        items = list(document.iter_inner_content())
+        core_title = document.core_properties.title or ""
+    except Exception as exc:  # noqa: BLE001 - zipfile/lxml/KeyError on broken packages
+        raise IngestError(f"not a valid .docx file ({_one_line(exc)}); re-save it from Word/LibreOffice as .docx") from None
+    headings = _HeadingPath()
+    blocks: list[Block] = []
+    title = core_title.strip()
+    for item in items:
+        if isinstance(item, Table):
+            for row in item.rows:
+                cells: list[str] = []
+                for cell in row.cells:  # merged cells repeat: keep each text once
+                    text = _clean(cell.text)
+                    if text and (not cells or cells[-1] != text):
+                        cells.append(text)
+                if cells:
+                    blocks.append(Block(" | ".join(cells), headings.path))
+            continue
+        text = _clean(item.text)
+        if not text:
+            continue
+        style = (item.style.name if item.style is not None else "") or ""
+        m = _HEADING_STYLE.match(style)
+        if style.lower() == "title":
+            title = title or text
+            headings.enter(0, text)  # above "Heading 1", so sections nest under the title
+        elif m:
+            headings.enter(int(m.group(1)), text)
+            title = title or text
+        else:
+            blocks.append(Block(text, headings.path))
+    return LoadedDocument(title=title or path.stem, format="docx", blocks=blocks)
+
+
+# ---------------------------------------------------------------------------- csv / json
+def load_csv(data: bytes, path: Path) -> LoadedDocument:
+    """One block per row, written `column: value; column: value` so each row reads on its own."""
+    text = decode_text(data)
+    if path.suffix.lower() == ".tsv":
+        dialect: Any = csv.excel_tab
+    else:
+        try:
+            dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
+        except csv.Error:
+            dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    blocks: list[Block] = []
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        for row in reader:
+            pairs = [
+                f"{header[i] if i < len(header) and header[i] else f'column {i + 1}'}: {v.strip()}"
+                for i, v in enumerate(row)
+                if v.strip()
+            ]
+            if pairs:
+                blocks.append(Block("; ".join(pairs)))
+    except csv.Error as exc:
+        raise IngestError(f"malformed CSV at line {reader.line_num}: {_one_line(exc)}") from None
+    if not blocks and header:  # a header-only file still has words worth finding
+        blocks.append(Block("; ".join(h for h in header if h)))
+    return LoadedDocument(title=path.stem, format="csv", blocks=blocks)
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterable[str]:
+    """Nested JSON -> `a.b: value` lines; lists of scalars become one comma-separated line."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from _flatten(sub, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list):
+        if all(not isinstance(v, (dict, list)) for v in value):
+            joined = ", ".join(str(v) for v in value if v is not None and str(v).strip())
+            if joined:
+                yield f"{prefix}: {joined}" if prefix else joined
+        else:
+            for i, sub in enumerate(value):
+                yield from _flatten(sub, f"{prefix}[{i}]" if prefix else f"[{i}]")
+    elif value is not None and str(value).strip():
+        text = str(value).strip()
+        yield f"{prefix}: {text}" if prefix else text
+
+
+def _records_to_blocks(records: list[Any]) -> list[Block]:
+    return [Block(text) for text in ("\n".join(_flatten(r)) for r in records) if text.strip()]
+
+
+def _json_title(records: list[Any], path: Path) -> str:
+    if len(records) == 1 and isinstance(records[0], dict):
+        for key in ("title", "name"):
+            if isinstance(records[0].get(key), str) and records[0][key].strip():
+                return records[0][key].strip()
+    return path.stem
+
+
+def load_json(data: bytes, path: Path) -> LoadedDocument:
+    try:
+        value = json.loads(decode_text(data))
+    except json.JSONDecodeError as exc:
+        raise IngestError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if isinstance(value, dict):
+        # {"items": [...records...]} is common: one block per record, other keys as a header block.
+        lists = [k for k, v in value.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+        if len(lists) == 1:
+            rest = {k: v for k, v in value.items() if k != lists[0]}
+            blocks = _records_to_blocks(([rest] if rest else []) + value[lists[0]])
+            return LoadedDocument(title=_json_title([value], path), format="json", blocks=blocks)
+    records = value if isinstance(value, list) else [value]
+    return LoadedDocument(title=_json_title(records, path), format="json", blocks=_records_to_blocks(records))
+
+
+def load_jsonl(data: bytes, path: Path) -> LoadedDocument:
+    records: list[Any] = []
+    for number, line in enumerate(decode_text(data).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise IngestError(f"invalid JSON on line {number} column {exc.colno}: {exc.msg}") from None
+    return LoadedDocument(title=path.stem, format="jsonl", blocks=_records_to_blocks(records))
+
+
+# ---------------------------------------------------------------------------- registry
+LOADERS: dict[str, Loader] = {
+    ".txt": load_txt,
+    ".text": load_txt,
+    ".md": load_markdown,
+    ".markdown": load_markdown,
+    ".html": load_html,
+    ".htm": load_html,
+    ".pdf": load_pdf,
+    ".docx": load_docx,
+    ".csv": load_csv,
+    ".tsv": load_csv,
+    ".json": load_json,
+    ".jsonl": load_jsonl,
+    ".ndjson": load_jsonl,
+}
+
+
+def supported(path: Path) -> bool:
+    return path.suffix.lower() in LOADERS
+
+
+def unsupported_reason(path: Path) -> str:
+    kind = path.suffix.lower() or "(no extension)"
+    return f"unsupported file type {kind}; supported: {', '.join(sorted(LOADERS))}"
+
+
+def load_file(path: Path, max_bytes: int) -> LoadedDocument:
+    """Read and parse one file. Raises IngestError (one line) for anything that is not ingestible."""
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise IngestError(unsupported_reason(path))
+    doc = loader(read_file_bytes(path, max_bytes), path)
+    if not any(b.text.strip() for b in doc.blocks):
+        raise IngestError(f"no text found in this {doc.format} file; nothing to ingest")
+    return doc

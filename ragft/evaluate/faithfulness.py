@@ -1,0 +1,133 @@
+"""Faithfulness: the share of an answer's claims that the context given to the model supports.
+
+Two checkers share one small protocol (`ClaimChecker`):
+- `OverlapChecker` (default, offline, deterministic): a claim is one answer sentence; it is supported when at
+  least `threshold` of its content words (stopwords and citation markers removed, light plural stemming)
+  occur in the context. Crude next to an NLI model, but it needs no weights, never calls out, and catches
+  the failure that matters most for small models: stating things that are not in the sources.
+- `LlmJudge` (optional, off by default): asks an OpenAI-compatible generator "is this claim supported by
+  this context? yes/no" per claim, as RAGAS-style faithfulness does (Es et al. 2023).
+
+A sentence without content words ("Yes.") makes no checkable claim and is skipped; an answer with no
+checkable claim, or a strategy with no context (base, ft), has undefined faithfulness (None), never 0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from ragft.evaluate.metrics import normalize_answer
+
+if TYPE_CHECKING:
+    from ragft.models.base import Generator
+
+_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+# Function words that carry no checkable content (a short list on purpose: content words must stay).
+STOPWORDS = frozenset(
+    """
+    a an the and or but if then so of to in on at by for with from into onto as is are was were be been being
+    am do does did has have had having it its this that these those there here he she they them his her their
+    we us our you your i me my not no yes than too very can could will would shall should may might must
+    which who whom whose what when where why how all any both each few more most other some such only own same
+    also just about over under again further once up down out off per via according source sources answer
+    """.split()
+)
+
+
+def _stem(word: str) -> str:
+    """Plural/3rd-person folding only ("founded" and "founds" stay apart; "cities" -> "citi" on both sides)."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "i"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def content_words(text: str) -> list[str]:
+    """Normalised, stemmed words of `text` that are not stopwords."""
+    return [_stem(w) for w in normalize_answer(_CITATION.sub(" ", text)).split() if w not in STOPWORDS]
+
+
+def split_claims(answer: str) -> list[str]:
+    """Answer sentences that contain at least one content word."""
+    parts = _SENTENCE_END.split(_CITATION.sub("", answer or "").strip())
+    return [p.strip() for p in parts if p.strip() and content_words(p)]
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """Per-answer result: `score` = supported / claims, None when there is nothing to check."""
+
+    score: float | None
+    claims: int
+    supported: int
+    unsupported: tuple[str, ...] = ()
+
+
+class ClaimChecker(Protocol):
+    name: str
+
+    def supported(self, claim: str, context: str) -> bool:
+        """Whether `context` supports `claim`."""
+        ...
+
+
+class OverlapChecker:
+    """Lexical support: share of the claim's content words present in the context >= threshold."""
+
+    name = "overlap"
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        self.threshold = threshold
+        self._vocab_cache: tuple[str, frozenset[str]] | None = None
+
+    def _vocab(self, context: str) -> frozenset[str]:
+        # The same context is checked against every claim of an answer: tokenise it once.
+        if self._vocab_cache is None or self._vocab_cache[0] != context:
+            self._vocab_cache = (context, frozenset(content_words(context)))
+        return self._vocab_cache[1]
+
+    def supported(self, claim: str, context: str) -> bool:
+        words = content_words(claim)
+        if not words:
+            return True
+        vocab = self._vocab(context)
+        return sum(w in vocab for w in words) / len(words) >= self.threshold
+
+
+class LlmJudge:
+    """Asks a (remote) generator whether a claim is supported; the first yes/no of its reply decides."""
+
+    name = "llm"
+    PROMPT = (
+        "Context:\n{context}\n\nClaim: {claim}\n\n"
+        "Is the claim fully supported by the context? Reply with one word: yes or no."
+    )
+
+    def __init__(self, generator: "Generator", max_context_chars: int = 6000) -> None:
+        self.generator = generator
+        self.max_context_chars = max_context_chars
+
+    def supported(self, claim: str, context: str) -> bool:
+        prompt = self.PROMPT.format(context=context[: self.max_context_chars], claim=claim)
+        reply = self.generator.generate([{"role": "user", "content": prompt}], max_tokens=4, temperature=0.0)
+        words = normalize_answer(reply).split()
+        return next((w for w in words if w in ("yes", "no")), "no") == "yes"
+
+
+def faithfulness(answer: str, contexts: Sequence[str], checker: ClaimChecker) -> Faithfulness:
+    """Score one answer against the texts given to the model (retrieved chunks) or cited by it."""
+    context = "\n".join(c for c in contexts if c)
+    claims = split_claims(answer)
+    if not context.strip() or not claims:
+        return Faithfulness(None, len(claims), 0)
+    unsupported = tuple(c for c in claims if not checker.supported(c, context))
+    supported = len(claims) - len(unsupported)
+    return Faithfulness(supported / len(claims), len(claims), supported, unsupported)

@@ -1,0 +1,282 @@
+"""`Workspace.finetune`: build the dataset, train, register — and resume or retrain by name.
+
+Data sources (exactly one of `data` / `from_docs`; `raft` switches the example format):
+- `--data FILE`: user QA / chat rows (data.py). Lineage = the row's `doc_id` when given, else the documents
+  whose chunk text contains the answer as a span (`lineage.documents_method = "answer-match"`; yes/no and
+  answers under 3 characters match nothing). Chat rows carry no document link (`"none"` when no row matched).
+- `--from-docs`: QA pairs synthesised from the chunks with the generator (synth.py); lineage = the source
+  documents of the chunks used (`"chunks"`). A held-out share never enters training (`heldout.jsonl`).
+- `--raft`: each grounded pair becomes a RAFT example (raft.py); lineage adds the distractor documents.
+
+Run state lives in `adapters/.runs/<name>/` (run.json, train/val JSONL, checkpoints) until the adapter is
+registered; then it is deleted, because it holds document text and erasure must not miss a copy.
+`--resume` reuses that state exactly (same data, same settings), so the step count matches an uninterrupted run.
+`--retrain NAME` rebuilds the data from the current store with the recorded settings: erased documents are gone
+from the store, and user rows whose lineage touched them are dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ragft.errors import ConfigError, DataError, NotFoundError
+from ragft.finetune import TrainExample, TrainReport
+from ragft.finetune.data import QAPair, dataset_sha256, load_rows, normalise_question, qa_to_example, read_questions, split_heldout
+from ragft.finetune.raft import GroundedQA, build_raft_examples, find_span, ground_pairs
+from ragft.finetune.registry import AdapterInfo, AdapterRegistry, validate_name
+from ragft.prompting import DEFAULT_FORMAT, closed_book_messages, get_format
+from ragft.types import Chunk
+
+if TYPE_CHECKING:
+    from ragft.finetune.train import Progress
+    from ragft.workspace import Workspace
+
+RUNS_DIR = ".runs"
+ROW_LINEAGE = "lineage.json"  # in the adapter folder: row hash -> document ids, so a retrain drops erased rows
+EVAL_HELDOUT = "eval/heldout.jsonl"  # written by `ragft compare` (evaluate/compare.py)
+HELDOUT_FILE = "heldout.jsonl"  # synthesised pairs never trained on; ends up next to the adapter
+LoadModel = Callable[[str], tuple[Any, Any]]
+
+
+def _write_jsonl(path: Path, examples: Sequence[TrainExample]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for ex in examples:
+            fh.write(json.dumps(ex.to_record(), ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[TrainExample]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            out.append(TrainExample(prompt=tuple(r["prompt"]), completion=r["completion"], doc_ids=tuple(r["doc_ids"])))
+    return out
+
+
+def row_key(ex: TrainExample) -> str:
+    """A content hash of one example's prompt and target (no text is stored, only this key)."""
+    record = {"prompt": [dict(m) for m in ex.prompt], "completion": ex.completion}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:32]
+
+
+def _answer_docs(answer: str, chunks: Sequence[Chunk]) -> list[str]:
+    """Documents whose chunks contain `answer` as a span (lineage for user rows without a doc_id)."""
+    a = answer.strip().lower()
+    if len(a) < 3 or a in {"yes", "no"}:
+        return []
+    return sorted({c.doc_id for c in chunks if a in c.text.lower() and find_span(c.text, answer)})
+
+
+def _layout(ws: "Workspace"):
+    return get_format(getattr(ws.settings.answer, "prompt_format", DEFAULT_FORMAT))
+
+
+def _sources(ws: "Workspace") -> dict[str, str]:
+    return {d.doc_id: d.source for d in ws.store.list_documents()}
+
+
+def build_dataset(
+    ws: "Workspace",
+    *,
+    data: str | None,
+    from_docs: bool,
+    raft: bool,
+    exclude: set[str],
+    drop_docs: set[str] = frozenset(),  # type: ignore[assignment]
+    notes: list[str],
+    heldout_path: Path | None = None,
+    row_docs: dict[str, list[str]] | None = None,
+) -> tuple[list[TrainExample], str]:
+    """(examples, documents_method). Raises DataError/ConfigError with a fix when nothing usable is left."""
+    t = ws.settings.train
+    if bool(data) == bool(from_docs):
+        raise ConfigError("pass exactly one of --data FILE.jsonl or --from-docs")
+    chunks = list(ws.store.iter_chunks()) if hasattr(ws.store, "iter_chunks") else []
+    if data:
+        rows = load_rows(data)
+        pairs = [r for r in rows if isinstance(r, QAPair)]
+        chats = [r for r in rows if isinstance(r, TrainExample)]
+        leaked = [p for p in pairs if normalise_question(p.question) in exclude]
+        if leaked:
+            notes.append(f"{len(leaked)} row(s) left out: their question is in the evaluation set (lines "
+                         + ", ".join(str(p.line) for p in leaked[:10]) + ")")
+        pairs = [p for p in pairs if normalise_question(p.question) not in exclude]
+        if raft:
+            if chats:
+                notes.append(f"{len(chats)} chat row(s) left out: RAFT needs question/answer rows")
+            grounded, missing = ground_pairs([(p.question, p.answer, p.doc_id, f"line {p.line}") for p in pairs], chunks)
+            if missing:
+                notes.append(f"{len(missing)} row(s) left out of RAFT: no chunk contains the answer as a span "
+                             f"({', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''})")
+            return _raft(ws, grounded, chunks, exclude, drop_docs), "chunks"
+        examples = [qa_to_example(p, [p.doc_id] if p.doc_id else _answer_docs(p.answer, chunks)) for p in pairs] + chats
+        if row_docs:  # a retrain: rows keep the documents they were linked to, even once those are erased
+            examples = [replace(e, doc_ids=tuple(sorted(set(e.doc_ids) | set(row_docs.get(row_key(e), ())))))
+                        for e in examples]
+        before = len(examples)
+        examples = [e for e in examples if not set(e.doc_ids) & drop_docs]
+        if before != len(examples):
+            notes.append(f"{before - len(examples)} row(s) left out: linked to erased documents")
+        if not examples:
+            raise DataError(f"{data}: no training rows left after leaving out evaluation questions and erased documents")
+        method = "answer-match" if any(e.doc_ids for e in examples) else "none"
+        return examples, method
+    # --from-docs
+    if not chunks:
+        raise ConfigError("the workspace has no documents; run `ragft ingest PATH` before `ragft finetune --from-docs`")
+    from ragft.finetune.synth import synthesise_pairs
+
+    synth = synthesise_pairs(ws.generator, chunks, t.synth_questions, seed=t.seed, exclude=exclude)
+    notes.append(f"synthesised {len(synth.pairs)} QA pair(s) from {synth.attempts} chunk(s); rejected: "
+                 + (", ".join(f"{k} {v}" for k, v in synth.rejected.most_common()) or "none"))
+    if len(synth.pairs) < 2:
+        raise DataError(f"only {len(synth.pairs)} usable QA pair(s) could be synthesised from {synth.attempts} chunks "
+                        "(rejections listed above); provide --data FILE.jsonl with question/answer rows instead")
+    train_pairs, heldout = split_heldout(synth.pairs, t.heldout_fraction, t.seed)
+    if heldout_path is not None:
+        heldout_path.parent.mkdir(parents=True, exist_ok=True)
+        with heldout_path.open("w", encoding="utf-8") as fh:
+            for p in heldout:
+                fh.write(json.dumps({"question": p.question, "answer": p.answer, "doc_id": p.oracle.doc_id,
+                                     "chunk_id": p.oracle.chunk_id}, ensure_ascii=False) + "\n")
+        notes.append(f"{len(heldout)} held-out pair(s) kept out of training: {heldout_path}")
+    if raft:
+        return _raft(ws, train_pairs, chunks, exclude, drop_docs), "chunks"
+    return [TrainExample(prompt=tuple(closed_book_messages(p.question)), completion=p.answer,
+                         doc_ids=(p.oracle.doc_id,), origin=p.origin) for p in train_pairs], "chunks"
+
+
+def _raft(ws: "Workspace", grounded: list[GroundedQA], chunks: list[Chunk], exclude: set[str], drop_docs: set[str]) -> list[TrainExample]:
+    t = ws.settings.train
+    pool = [c for c in chunks if c.doc_id not in drop_docs]
+    grounded = [g for g in grounded if g.oracle.doc_id not in drop_docs]
+    rs = build_raft_examples(grounded, pool, distractors=t.raft_distractors, oracle_share=t.raft_oracle_share,
+                             seed=t.seed, exclude=exclude, chunk_words=t.raft_chunk_words, layout=_layout(ws),
+                             sources=_sources(ws))
+    if not rs.examples:
+        raise DataError("no RAFT examples: no question/answer row has its answer as a span of a workspace chunk; "
+                        "ingest the documents the answers come from, or use --from-docs")
+    return rs.examples
+
+
+def run_finetune(
+    ws: "Workspace",
+    name: str,
+    data: str | None = None,
+    from_docs: bool = False,
+    raft: bool = False,
+    epochs: float | None = None,
+    resume: bool = False,
+    retrain: bool = False,
+    progress: "Progress | None" = None,
+    exclude_qa: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    load_model: LoadModel | None = None,
+) -> TrainReport:
+    from ragft.finetune.train import LoraArgs, TrainArgs, lora_from_settings, train_lora
+
+    validate_name(name)
+    registry = AdapterRegistry(ws.path)
+    run_dir = registry.root / RUNS_DIR / name
+    adapter_dir = registry.adapter_dir(name)
+    notes: list[str] = []
+    t = ws.settings.train
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    lora_keys = {"lora_r": "r", "lora_alpha": "alpha", "lora_dropout": "dropout", "target_modules": "target_modules"}
+    base_model = ws.settings.generator.model
+    t0 = time.perf_counter()
+
+    if resume:
+        if not (run_dir / "run.json").is_file():
+            raise NotFoundError(f"no interrupted run named {name!r} to resume (looked in {run_dir}); start it without --resume")
+        state = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        args, lora = TrainArgs(**state["train_args"]), LoraArgs(**{**state["lora"], "target_modules": tuple(state["lora"]["target_modules"])})
+        train, val = _read_jsonl(run_dir / "train.jsonl"), _read_jsonl(run_dir / "val.jsonl")
+        kind, source, method, base_model = state["kind"], state["source"], state["documents_method"], state["base_model"]
+        notes.extend(state.get("notes", []))
+    else:
+        drop_docs: set[str] = set()
+        row_docs: dict[str, list[str]] = {}
+        if retrain:
+            info = registry.get(name)
+            source = dict(info.hyperparameters.get("source", {}))
+            data, from_docs, raft = source.get("data"), bool(source.get("from_docs")), bool(source.get("raft"))
+            exclude_qa = exclude_qa or source.get("exclude_qa")
+            hp = info.hyperparameters
+            overrides = {**{k: hp.get(k) for k in ("learning_rate", "epochs", "batch_size", "grad_accum", "max_length", "seed", "save_steps")},
+                         **{k: hp.get(k) for k in lora_keys}, **overrides}
+            epochs = epochs if epochs is not None else hp.get("epochs")
+            present = {d.doc_id for d in ws.store.list_documents()}
+            drop_docs = set(info.tainted_by) | (set(info.lineage.get("documents", [])) - present)
+            notes.append(f"retrain of {name}: {len(drop_docs)} erased document(s) excluded")
+            lineage_file = adapter_dir / ROW_LINEAGE
+            if lineage_file.is_file():
+                row_docs = json.loads(lineage_file.read_text(encoding="utf-8"))
+        elif registry.exists(name):
+            raise ConfigError(f"adapter {name!r} already exists; choose another --name, or `ragft finetune --retrain {name}`")
+        kind = "raft" if raft else "ft"
+        source = {"data": str(Path(data).resolve()) if data and not retrain else data, "from_docs": from_docs,
+                  "raft": raft, "exclude_qa": exclude_qa}
+        exclude = read_questions(exclude_qa) if exclude_qa else set()
+        eval_file = ws.path / EVAL_HELDOUT
+        if eval_file.is_file():  # the questions `ragft compare` evaluates on never enter training
+            exclude |= read_questions(eval_file)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+        examples, method = build_dataset(ws, data=data, from_docs=from_docs, raft=raft, exclude=exclude,
+                                         drop_docs=drop_docs, notes=notes, heldout_path=run_dir / HELDOUT_FILE,
+                                         row_docs=row_docs)
+        train_overrides = {k: v for k, v in overrides.items() if k not in lora_keys}
+        train_overrides["epochs"] = epochs
+        if raft:
+            train_overrides.setdefault("max_length", max(t.max_length, t.raft_max_length))
+        args = TrainArgs.from_settings(t, **{k: v for k, v in train_overrides.items() if k in TrainArgs.__dataclass_fields__})
+        lora = lora_from_settings(t, **{lora_keys[k]: v for k, v in overrides.items() if k in lora_keys})
+        train, val = split_heldout(examples, t.val_fraction, t.seed) if len(examples) >= 4 else (examples, [])
+        _write_jsonl(run_dir / "train.jsonl", train)
+        _write_jsonl(run_dir / "val.jsonl", val)
+        state = {"kind": kind, "source": source, "documents_method": method, "base_model": base_model,
+                 "train_args": asdict(args), "lora": {**asdict(lora), "target_modules": list(lora.target_modules)},
+                 "notes": notes}
+        (run_dir / "run.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+    if ws.settings.generator.kind != "bundled":
+        raise ConfigError("fine-tuning needs a local generator (generator.kind = \"bundled\"); a remote API model cannot be trained here")
+    if load_model is None:
+        from ragft.models.weights import load_causal_lm as load_model  # type: ignore[assignment]
+    model, tokenizer = load_model(base_model)
+    result = train_lora(model, tokenizer, train, val, run_dir, adapter_dir, args, lora, resume=resume, progress=progress)
+    if result.dropped_too_long:
+        notes.append(f"{result.dropped_too_long} example(s) longer than max_length={args.max_length} tokens left out; raise --max-length to keep them")
+    all_examples = list(train) + list(val)
+    doc_ids = sorted({d for ex in all_examples for d in ex.doc_ids})
+    lineage = {"documents": doc_ids, "dataset_sha256": dataset_sha256(all_examples), "documents_method": method}
+    report = TrainReport(
+        adapter=name, path=str(adapter_dir.resolve()), steps=result.steps, train_loss=result.train_loss,
+        val_loss=result.val_loss, tokens_per_s=result.tokens_per_s, lineage=lineage, kind=kind,
+        examples=len(train), val_examples=len(val), seconds=round(time.perf_counter() - t0, 2),
+        resumed_from_step=result.resumed_from_step, stopped_early=result.stopped_early, notes=notes,
+    )
+    if result.is_main_process:
+        hyper = {**{k: v for k, v in asdict(args).items()}, "lora_r": lora.r, "lora_alpha": lora.alpha,
+                 "lora_dropout": lora.dropout, "target_modules": list(lora.target_modules), "source": source}
+        metrics = {"final_train_loss": result.train_loss[-1] if result.train_loss else None,
+                   "final_val_loss": result.val_loss[-1] if result.val_loss else None,
+                   "tokens_per_s": result.tokens_per_s, "seconds": result.seconds, "steps": result.steps,
+                   "examples": len(train), "val_examples": len(val)}
+        registry.register(AdapterInfo(name=name, path=report.path, kind=kind, base_model=base_model,  # type: ignore[arg-type]
+                                      hyperparameters=hyper, metrics=metrics, lineage=lineage))
+        rows = {row_key(ex): list(ex.doc_ids) for ex in all_examples if ex.doc_ids}
+        (adapter_dir / ROW_LINEAGE).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")
+        if (run_dir / HELDOUT_FILE).is_file():
+            shutil.move(str(run_dir / HELDOUT_FILE), str(adapter_dir / HELDOUT_FILE))
+            notes[:] = [n.replace(str(run_dir / HELDOUT_FILE), str(adapter_dir / HELDOUT_FILE)) for n in notes]
+        shutil.rmtree(run_dir, ignore_errors=True)  # holds document text: no stray copy after erasure
+    return report

@@ -1,0 +1,444 @@
+"""The ingestion pipeline: paths -> files -> loaded text -> (PII policy) -> chunks -> vectors -> store.
+
+Guarantees (DESIGN.md, issue 2):
+- One store transaction per document (`Store.replace_document`): a crash loses at most the documents not yet
+  committed and never leaves half a document; re-running the same ingest completes the rest, and doc ids are
+  stable per resolved source path, so nothing is duplicated.
+- Unchanged content is a no-op. A document is unchanged when its content hash (sha256 of the normalised
+  extracted text, its groups, its subject and the pipeline fingerprint: chunk size/overlap and PII policy)
+  equals the stored one. A cheaper check comes first: same size, same mtime (ns) and same fingerprint means
+  the file is not even read. Changed content replaces the old chunks atomically.
+- Embedding is batched across documents (throughput) while commits stay per document (crash safety).
+- Bad inputs never abort the batch: each gets one line in `failed` (or `skipped` for unsupported files met
+  while walking a folder). Hidden files and folders (".git", ".DS_Store") are skipped silently.
+- Chunks that read like instructions to the model (`governance.injection.flag_instructions`) are listed in
+  `IngestReport.flagged` for review; the PII policy (`[pii]`, `governance.pii`) runs only when it is not "allow".
+- The embedder's name is recorded in the store meta on first ingest; ingesting with another embedder raises
+  EmbedderMismatchError pointing at `ragft reembed`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ragft.documents.chunking import chunk_blocks, embedding_text
+from ragft.documents.loaders import Block, LoadedDocument, load_file, supported, unsupported_reason
+from ragft.errors import ConfigError, EmbedderMismatchError, IngestError, NotFoundError
+from ragft.governance.injection import flag_instructions
+from ragft.types import Chunk, DeleteReport, Document, FileFailure, FileSkip, IngestReport
+
+if TYPE_CHECKING:
+
+    from ragft.models.base import Embedder
+    from ragft.store.base import Store
+    from ragft.workspace import Workspace
+
+Progress = Callable[[int, int], None]
+
+EMBEDDER_META_KEY = "embedder"  # same key ragft.retrieval checks before dense search
+PIPELINE_VERSION = 1  # bump when loaders/chunking change output, so re-ingest re-chunks everything
+_POLICY_RANK = {"allow": 0, "mask": 1, "redact": 2, "reject": 3}
+
+
+# ---------------------------------------------------------------------------- ids and hashes
+def doc_id_for(path: Path) -> str:
+    """Stable id of a source: the first 16 hex digits of sha256 of its resolved path."""
+    return hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:16]
+
+
+def normalise_text(text: str) -> str:
+    """NFC, unix newlines, no trailing spaces, at most one blank line: formatting noise must not count as change."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def content_hash(text: str, groups: Sequence[str], subject: str | None, fingerprint: str) -> str:
+    payload = json.dumps(
+        {"text": normalise_text(text), "groups": sorted(groups), "subject": subject, "pipeline": fingerprint},
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _check_groups(groups: Iterable[str]) -> tuple[str, ...]:
+    cleaned = []
+    for g in groups:
+        name = str(g).strip()
+        if not name:
+            raise ConfigError("empty group name in --group; pass a non-empty name such as --group support")
+        cleaned.append(name)
+    return tuple(sorted(set(cleaned)))
+
+
+# ---------------------------------------------------------------------------- finding files
+def collect_files(paths: Sequence[Path], report: IngestReport) -> list[Path]:
+    """Files to ingest, each once, in a stable order; problems go to `report.failed` / `report.skipped`."""
+    files: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(path)
+
+    for given in paths:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            for found in _walk(path, report):
+                add(found)
+        elif path.exists() or path.is_symlink():
+            if supported(path):
+                add(path)
+            else:  # named explicitly: the user expected it to be ingested
+                report.failed.append(FileFailure(str(path), unsupported_reason(path)))
+        else:
+            report.failed.append(FileFailure(str(path), "no such file or folder; check the path"))
+    failed = {Path(f.path).resolve() for f in report.failed}
+    report.skipped = [s for s in report.skipped if Path(s.path).resolve() not in failed]  # named twice: failed wins
+    return files
+
+
+def _walk(top: Path, report: IngestReport) -> Iterator[Path]:
+    def on_error(exc: OSError) -> None:
+        report.failed.append(FileFailure(str(exc.filename or top), f"cannot read folder: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(top, onerror=on_error):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if supported(path):
+                yield path
+            else:
+                report.skipped.append(FileSkip(str(path), unsupported_reason(path)))
+
+
+# ---------------------------------------------------------------------------- the pipeline
+@dataclass
+class _Prepared:
+    """A parsed, chunked document waiting for its vectors."""
+
+    path: Path
+    doc: Document
+    chunks: list[Chunk]
+    texts: list[str]
+    existed: bool
+    flagged: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Options:
+    groups: tuple[str, ...]
+    subject: str | None
+    policy: str
+    fingerprint: str
+    max_bytes: int
+
+
+class _Committer:
+    """Embeds prepared documents in cross-document batches and commits each document in its own transaction."""
+
+    def __init__(self, store: "Store", embedder_of: Callable[[], "Embedder"], batch_size: int, flush_at: int) -> None:
+        self.store = store
+        self._embedder_of = embedder_of
+        self.batch_size = batch_size
+        self.flush_at = flush_at
+        self.pending: list[_Prepared] = []
+        self._pending_chunks = 0
+
+    def add(self, item: _Prepared) -> list[_Prepared]:
+        """Queue one document; returns the documents committed by this call (possibly none)."""
+        self.pending.append(item)
+        self._pending_chunks += len(item.chunks)
+        return self.flush() if self._pending_chunks >= self.flush_at else []
+
+    def flush(self) -> list[_Prepared]:
+        if not self.pending:
+            return []
+        import numpy as np
+
+        embedder = self._embedder_of()
+        texts = [t for item in self.pending for t in item.texts]
+        vectors = np.concatenate(
+            [np.asarray(embedder.embed(texts[i : i + self.batch_size]), dtype=np.float32) for i in range(0, len(texts), self.batch_size)]
+        ) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+        if self.store.get_meta(EMBEDDER_META_KEY) is None:
+            self.store.set_meta(EMBEDDER_META_KEY, embedder.name)
+        committed, start = [], 0
+        for item in self.pending:
+            end = start + len(item.chunks)
+            self.store.replace_document(item.doc, item.chunks, vectors[start:end])
+            committed.append(item)
+            start = end
+        self.pending, self._pending_chunks = [], 0
+        return committed
+
+
+def _checked_embedder(ws: "Workspace") -> Callable[[], "Embedder"]:
+    """The workspace embedder, loaded on first need, refused if the store was embedded with another model."""
+    cache: list[Embedder] = []
+
+    def get() -> "Embedder":
+        if not cache:
+            embedder = ws.embedder
+            check_embedder(ws.store, embedder)
+            cache.append(embedder)
+        return cache[0]
+
+    return get
+
+
+def check_embedder(store: "Store", embedder: "Embedder") -> None:
+    stored = store.get_meta(EMBEDDER_META_KEY)
+    if stored is not None and stored != embedder.name:
+        raise EmbedderMismatchError(
+            f"this workspace was embedded with {stored!r} but the configured embedder is {embedder.name!r}; "
+            "run `ragft reembed` to re-embed every chunk with the configured model, or set embedder.model back in ragft.toml"
+        )
+
+
+def _effective_policy(ws: "Workspace", groups: Sequence[str]) -> str:
+    """The strictest of the group overrides that apply, else the workspace policy."""
+    pii = ws.settings.pii
+    overrides = [pii.group_policies[g] for g in groups if g in pii.group_policies]
+    return max(overrides, key=_POLICY_RANK.__getitem__) if overrides else pii.policy
+
+
+def _fingerprint(ws: "Workspace", policy: str) -> str:
+    c = ws.settings.chunking
+    return f"v{PIPELINE_VERSION}:t{c.max_tokens}:o{c.overlap_tokens}:pii={policy}"
+
+
+def _apply_pii(loaded: LoadedDocument, scanner: Any, policy: str) -> tuple[LoadedDocument, dict[str, int]]:
+    """Run the PII policy over every block; a rejection fails the whole document."""
+    counts: Counter[str] = Counter()
+    blocks: list[Block] = []
+    for block in loaded.blocks:
+        text, found = scanner.apply(block.text, policy)
+        counts.update(found)
+        if text is None:
+            found_all = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
+            raise IngestError(
+                f"rejected by PII policy 'reject' (found {found_all}); remove the personal data or change [pii] policy in ragft.toml"
+            )
+        blocks.append(Block(text, block.headings))
+    return LoadedDocument(title=loaded.title, format=loaded.format, blocks=blocks), dict(counts)
+
+
+def _prepare(ws: "Workspace", path: Path, opts: _Options, scanner_of: Callable[[], Any]) -> _Prepared | None:
+    """Parse and chunk one file; None when it is unchanged. Raises IngestError for a bad file."""
+    doc_id = doc_id_for(path)
+    try:
+        st = path.stat()
+    except OSError:
+        st = None  # load_file reports the problem in one line
+    existing = ws.store.get_document(doc_id)
+    if (
+        existing is not None
+        and st is not None
+        and existing.metadata.get("size") == st.st_size
+        and existing.metadata.get("mtime_ns") == st.st_mtime_ns
+        and existing.metadata.get("fingerprint") == opts.fingerprint
+        and tuple(existing.groups) == opts.groups
+        and existing.subject == opts.subject
+    ):
+        return None
+    loaded = load_file(path, opts.max_bytes)
+    pii_counts: dict[str, int] = {}
+    if opts.policy != "allow":
+        loaded, pii_counts = _apply_pii(loaded, scanner_of(), opts.policy)
+    digest = content_hash(loaded.text, opts.groups, opts.subject, opts.fingerprint)
+    metadata = {
+        "format": loaded.format,
+        "size": st.st_size if st else None,
+        "mtime_ns": st.st_mtime_ns if st else None,
+        "fingerprint": opts.fingerprint,
+        "pii": pii_counts,
+    }
+    doc = Document(
+        doc_id=doc_id,
+        source=str(path.resolve()),
+        title=loaded.title,
+        content_hash=digest,
+        mtime=st.st_mtime if st else None,
+        groups=opts.groups,
+        subject=opts.subject,
+        metadata=metadata,
+    )
+    if existing is not None and existing.content_hash == digest:
+        return None
+    settings = ws.settings.chunking
+    pieces = chunk_blocks(loaded.blocks, settings.max_tokens, settings.overlap_tokens)
+    if not pieces:
+        raise IngestError(f"no text found in this {loaded.format} file; nothing to ingest")
+    chunks = [
+        Chunk(chunk_id=f"{doc_id}:{i}", doc_id=doc_id, ordinal=i, text=p.text, heading=p.heading, n_tokens=p.n_tokens)
+        for i, p in enumerate(pieces)
+    ]
+    texts = [embedding_text(c.heading, c.text, doc.title) for c in chunks]
+    # Instruction-like text (indirect prompt injection) is reported for review, never blocked here.
+    flagged = [
+        {"path": str(path), "doc_id": doc_id, "chunk_id": c.chunk_id, "patterns": names}
+        for c in chunks
+        if (names := flag_instructions(f"{c.heading}\n{c.text}"))
+    ]
+    if flagged:
+        doc.metadata["flagged_chunks"] = [f["chunk_id"] for f in flagged]
+    return _Prepared(path=path, doc=doc, chunks=chunks, texts=texts, existed=existing is not None, flagged=flagged)
+
+
+def ingest_paths(
+    ws: "Workspace",
+    paths: Sequence[Path],
+    groups: Sequence[str] = (),
+    subject: str | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest files and folders into `ws` (see the module docstring for the guarantees)."""
+    started = time.perf_counter()
+    report = IngestReport()
+    group_names = _check_groups(groups)
+    if subject is not None and not subject.strip():
+        raise ConfigError("empty --subject; pass a data-subject id or leave the option out")
+    files = collect_files(paths, report)
+    policy = _effective_policy(ws, group_names)
+    opts = _Options(
+        groups=group_names,
+        subject=subject,
+        policy=policy,
+        fingerprint=_fingerprint(ws, policy),
+        max_bytes=int(ws.settings.chunking.max_file_mb * 1_000_000),
+    )
+    scanner: list[Any] = []
+
+    def scanner_of() -> Any:
+        if not scanner:
+            from ragft.governance.pii import PiiScanner
+
+            scanner.append(PiiScanner.from_settings(ws.settings.pii))
+        return scanner[0]
+
+    batch = ws.settings.embedder.batch_size
+    committer = _Committer(ws.store, _checked_embedder(ws), batch_size=batch, flush_at=batch * 4)
+    total, done = len(files), 0
+    if progress:
+        progress(0, total)
+
+    def record(committed: list[_Prepared]) -> None:
+        nonlocal done
+        for item in committed:
+            if item.existed:
+                report.updated += 1
+            else:
+                report.added += 1
+            report.chunks += len(item.chunks)
+            report.flagged.extend(item.flagged)
+            for key, n in item.doc.metadata.get("pii", {}).items():
+                report.pii[key] = report.pii.get(key, 0) + n
+            done += 1
+        if committed and progress:
+            progress(done, total)
+
+    for path in files:
+        try:
+            prepared = _prepare(ws, path, opts, scanner_of)
+        except IngestError as exc:
+            report.failed.append(FileFailure(str(path), str(exc)))
+            prepared = None
+            done += 1
+        else:
+            if prepared is None:
+                report.unchanged += 1
+                done += 1
+        if prepared is None:
+            if progress:
+                progress(done, total)
+            continue
+        record(committer.add(prepared))
+    record(committer.flush())
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# ---------------------------------------------------------------------------- delete and re-embed
+def delete_documents(ws: "Workspace", doc_ids: Iterable[str]) -> DeleteReport:
+    """Delete documents (rows, chunks, full-text entries, vectors) in one store transaction.
+
+    Unknown ids are an error before anything is deleted, so a typo never half-applies a batch.
+    """
+    ids = list(dict.fromkeys(doc_ids))
+    missing = [i for i in ids if ws.store.get_document(i) is None]
+    if missing:
+        raise NotFoundError(
+            f"no document with id {', '.join(missing)}; find ids in `ragft search QUERY --json` (field doc_id)"
+        )
+    documents, chunks = ws.store.delete_documents(ids)
+    return DeleteReport(documents=documents, chunks=chunks)
+
+
+@dataclass
+class ReembedReport:
+    """Result of `Workspace.reembed` / `ragft reembed`."""
+
+    documents: int = 0
+    chunks: int = 0
+    embedder: str = ""
+    previous_embedder: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reembed(ws: "Workspace", progress: Progress | None = None) -> ReembedReport:
+    """Re-embed every chunk with the configured embedder, one transaction per document.
+
+    The store meta keeps the *old* embedder name until the last document is done, so after a crash dense
+    search still refuses the mixed vectors and a second `ragft reembed` simply redoes the work.
+    """
+    started = time.perf_counter()
+    store = ws.store
+    embedder = ws.embedder
+    previous = store.get_meta(EMBEDDER_META_KEY)
+    stored_dim = store.get_meta("vector_dim")
+    if stored_dim is not None and int(stored_dim) != embedder.dim:
+        # SQLite store: replace_document checks new vectors against this; the new model defines it now.
+        store.set_meta("vector_dim", str(embedder.dim))
+    docs = store.list_documents()
+    batch = ws.settings.embedder.batch_size
+    report = ReembedReport(embedder=embedder.name, previous_embedder=previous)
+    committer = _Committer(store, lambda: embedder, batch_size=batch, flush_at=batch * 4)
+    if progress:
+        progress(0, len(docs))
+
+    def record(committed: list[_Prepared]) -> None:
+        report.documents += len(committed)
+        report.chunks += sum(len(i.chunks) for i in committed)
+        if committed and progress:
+            progress(report.documents, len(docs))
+
+    for doc in docs:
+        chunks = list(store.iter_chunks([doc.doc_id]))  # type: ignore[attr-defined]
+        texts = [embedding_text(c.heading, c.text, doc.title) for c in chunks]
+        record(committer.add(_Prepared(path=Path(doc.source), doc=doc, chunks=chunks, texts=texts, existed=True)))
+    record(committer.flush())
+    store.set_meta(EMBEDDER_META_KEY, embedder.name)
+    report.seconds = time.perf_counter() - started
+    return report

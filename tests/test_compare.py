@@ -1,0 +1,327 @@
+"""The compare runner, report and CLI on a tiny workspace (real SQLite store, real answer path).
+
+Fast layer: a scripted generator (answers depend on strategy/adapter/context the way the real ones should)
+makes every number predictable by hand. Real layer (`real_model`): the bundled SmolLM2 with two random-init
+PEFT LoRA adapters registered as "ft" and "raft", so all four strategies run through real generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ragft.errors import ConfigError, DataError, ModelError
+from ragft.evaluate.compare import Comparison, StrategySummary, load_qa, recommend, run_compare, select
+from ragft.evaluate.report import write_report
+from ragft.finetune.registry import AdapterInfo, AdapterRegistry
+from ragft.types import Chunk, Document
+
+DOCS = {
+    "lovelace": "Ada Lovelace wrote the first computer program in 1843 for the Analytical Engine.",
+    "everest": "Mount Everest is 8849 metres tall and lies on the border of Nepal and China.",
+    "danube": "The Danube river flows through Vienna, Budapest and Belgrade into the Black Sea.",
+    "kiwi": "The kiwi is a flightless bird native to New Zealand.",
+}
+QA = [
+    {"question": "In which year did Ada Lovelace write the first computer program?", "answer": "1843", "doc_id": "lovelace"},
+    {"question": "How tall is Mount Everest in metres?", "answer": "8849", "doc_id": "everest"},
+    {"question": "Into which sea does the Danube river flow?", "answer": "Black Sea", "doc_id": "danube"},
+    {"question": "Which country is the kiwi bird native to?", "answer": "New Zealand"},
+    {"question": "EXPLODE which river crashes the generator?", "answer": "Danube", "doc_id": "danube"},
+]
+FACT_DOC = {q["question"]: doc for q, doc in zip(QA, ["lovelace", "everest", "danube", "kiwi", "danube"])}
+STRATEGIES = ("base", "rag", "ft", "hybrid")
+
+
+class ScriptedGenerator:
+    """Deterministic stand-in with the Generator protocol.
+
+    base: always "Paris". ft (adapter, no context): knows the first two facts. rag (context, no adapter):
+    "The answer is X [n]." with the right source. hybrid (context + adapter): "X [n]". A question with
+    EXPLODE raises ModelError (a failed generation).
+    """
+
+    name = "scripted"
+    context_window = 2048
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):
+        user = messages[-1]["content"]
+        question = re.findall(r"Question: (.*)", user)[-1].strip()
+        self.calls.append((question, adapter))
+        if "EXPLODE" in question:
+            raise ModelError("scripted generator crashed")
+        gold = next((q["answer"] for q in QA if q["question"] == question), None)
+        if gold is None:  # not one of ours (e.g. a quiz-writing prompt): no usable reply
+            return "I don't know."
+        sources = re.findall(r"^\[(\d+)\] \(.*?\) (.*)$", user, flags=re.M)
+        if sources:
+            # Extractive reader: the span of the fact's sentence where the gold answer stood (so a changed
+            # fact in the sources changes the answer, as the freshness probe needs).
+            doc = DOCS[FACT_DOC[question]]
+            pattern = re.escape(doc).replace(re.escape(gold), "(.+?)", 1) + "$"
+            found = next(((n, m.group(1)) for n, text in sources if (m := re.match(pattern, text))), None)
+            if found is None:
+                return "I don't know."
+            n, span = found
+            return f"{span} [{n}]" if adapter else f"The answer is {span} [{n}]."
+        if adapter and question in (QA[0]["question"], QA[1]["question"]):
+            return gold
+        return "Paris"
+
+    def stream(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):
+        yield self.generate(messages, max_tokens, temperature, stop, adapter)
+
+
+def _fill(ws, docs=DOCS) -> None:
+    store, emb = ws.store, ws.embedder
+    store.set_meta("embedder", emb.name)
+    for doc_id, text in docs.items():
+        doc = Document(doc_id=doc_id, source=f"{doc_id}.txt", title=doc_id, content_hash=hashlib.sha256(text.encode()).hexdigest())
+        store.replace_document(doc, [Chunk(f"{doc_id}:0", doc_id, 0, text, n_tokens=len(text.split()))], emb.embed([text]))
+
+
+def _register(ws, name: str, kind: str, adapter_dir: Path | None = None, seconds: float = 36.0) -> None:
+    path = adapter_dir or (ws.path / "adapters" / name)
+    path.mkdir(parents=True, exist_ok=True)
+    AdapterRegistry(ws.path).register(
+        AdapterInfo(name=name, path=str(path), kind=kind, base_model="scripted", metrics={"train_seconds": seconds})
+    )
+
+
+def _qa_file(tmp_path: Path, rows=QA) -> Path:
+    f = tmp_path / "qa.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return f
+
+
+@pytest.fixture
+def tiny_ws(tmp_path, hash_embedder):
+    from ragft.workspace import Workspace
+
+    gen = ScriptedGenerator()
+    ws = Workspace(tmp_path / "tiny", embedder=hash_embedder, generator=gen)
+    _fill(ws)
+    _register(ws, "tiny-ft", "ft")
+    _register(ws, "tiny-raft", "raft")
+    yield ws
+    ws.close()
+
+
+# ----------------------------------------------------------------------------- QA file
+def test_load_qa_reports_every_bad_line(tmp_path):
+    f = tmp_path / "bad.jsonl"
+    f.write_text('{"question": "q1", "answer": "a"}\nnot json\n\n{"question": "q3"}\n[1, 2]\n{"question": "q", "answer": 5}\n')
+    with pytest.raises(DataError) as info:
+        load_qa(f)
+    msg = str(info.value)
+    assert "4 malformed" in msg and "line 2" in msg and "line 4" in msg and "line 5" in msg and "line 6" in msg
+    assert "line 1" not in msg
+    with pytest.raises(DataError, match="not found"):
+        load_qa(tmp_path / "missing.jsonl")
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(DataError, match="no questions"):
+        load_qa(tmp_path / "empty.jsonl")
+
+
+def test_select_is_seeded_and_keeps_file_order():
+    items = list(range(20))
+    a, b = select(items, 5, seed=3), select(items, 5, seed=3)
+    assert a == b == sorted(a) and len(a) == 5
+    assert select(items, 5, seed=4) != a
+    assert select(items, None, seed=0) == items
+
+
+# ----------------------------------------------------------------------------- runner
+def test_runner_scores_all_four_strategies(tiny_ws, tmp_path):
+    seen: list[tuple[str, int, int]] = []
+    result = run_compare(tiny_ws, qa=_qa_file(tmp_path), strategies=STRATEGIES, progress=lambda s, d, t: seen.append((s, d, t)))
+    assert list(result.strategies) == list(STRATEGIES)
+    assert not result.skipped
+    # Same questions, same order, every strategy: each record has all four results.
+    assert [q.question for q in result.questions] == [r["question"] for r in QA]
+    assert all(set(q.results) == set(STRATEGIES) for q in result.questions)
+    assert seen[-1] == ("hybrid", 5, 5) and len(seen) == 20
+
+    base, rag, ft, hybrid = (result.strategies[s] for s in STRATEGIES)
+    # The EXPLODE question failed everywhere: counted, shown, and not averaged in.
+    for s in result.strategies.values():
+        assert (s.n, s.n_ok, s.n_failed) == (5, 4, 1)
+    assert "scripted generator crashed" in result.questions[4].results["rag"].error
+    assert result.questions[4].results["rag"].scores == {}
+
+    assert (base.exact_match, base.f1, base.answer_correctness) == (0.0, 0.0, 0.0)
+    assert base.faithfulness is None and base.recall_at_k is None and base.citation_accuracy is None
+    assert ft.exact_match == 0.5 and ft.adapter == "tiny-ft"  # knows 2 of 4
+    assert rag.exact_match == 0.0 and rag.answer_correctness == 1.0
+    # "The answer is 1843": pred {answer, is, 1843} vs gold {1843}: F1 = 2*(1/3)*1/(4/3) = 0.5; "Black Sea" -> 2*(2/4)/(1.5)=0.667
+    assert rag.f1 == pytest.approx((0.5 + 0.5 + 2 / 3 + 2 / 3) / 4)
+    assert hybrid.exact_match == 1.0 and hybrid.f1 == 1.0 and hybrid.adapter == "tiny-raft"
+    assert rag.recall_at_k == 1.0 and hybrid.recall_at_k == 1.0
+    # 3 questions name a doc_id, the 4th (New Zealand) is checked by answer text: all citations correct.
+    assert hybrid.citation_accuracy == 1.0 and hybrid.n_scored["citation_accuracy"] == 4
+    assert hybrid.faithfulness == 1.0 and rag.faithfulness is not None
+    assert base.abstention_rate == 0.0
+    # Costs: $0.18/h x measured seconds; training cost from the registry's 36 s: 36 x 0.18 / 3600 = $0.0018.
+    assert base.cost_per_1k == pytest.approx(1000 * (sum(q.results["base"].latency_ms for q in result.questions[:4]) / 4 / 1000) * 0.18 / 3600)
+    assert ft.training_cost_usd == pytest.approx(0.0018) and base.training_cost_usd is None
+    assert result.recommendation == "hybrid"
+    assert result.exit_code == 1  # partial: some generations failed
+    # The evaluated questions are recorded as held out.
+    from ragft.evaluate.compare import heldout_questions
+
+    assert len(heldout_questions(tiny_ws.path)) == 5
+
+
+def test_runner_is_deterministic_given_seed(tiny_ws, tmp_path):
+    qa = _qa_file(tmp_path)
+    a = run_compare(tiny_ws, qa=qa, strategies=["rag", "ft"], limit=3, seed=7, warmup=False)
+    b = run_compare(tiny_ws, qa=qa, strategies=["rag", "ft"], limit=3, seed=7, warmup=False)
+    strip = lambda c: [(q.id, {s: (r.answer, r.scores) for s, r in q.results.items()}) for q in c.questions]  # noqa: E731
+    assert strip(a) == strip(b) and len(a.questions) == 3
+
+
+def test_missing_adapter_skips_with_message(tmp_path, hash_embedder):
+    from ragft.workspace import Workspace
+
+    ws = Workspace(tmp_path / "noadapters", embedder=hash_embedder, generator=ScriptedGenerator())
+    _fill(ws)
+    result = run_compare(ws, qa=_qa_file(tmp_path, QA[:2]), strategies=STRATEGIES)
+    assert set(result.strategies) == {"base", "rag"}
+    assert "ragft finetune" in result.skipped["ft"] and "--train-missing" in result.skipped["hybrid"]
+    assert result.exit_code == 1
+    with pytest.raises(ConfigError, match="unknown strategy"):
+        run_compare(ws, qa=_qa_file(tmp_path, QA[:2]), strategies=["rag", "magic"])
+    ws.close()
+
+
+def test_without_qa_synthesises_heldout_set(tiny_ws):
+    # The scripted generator cannot write quiz questions, so the extractive fallback is used.
+    result = run_compare(tiny_ws, qa=None, strategies=["base", "rag"], warmup=False)
+    assert result.meta["qa"].startswith("extractive")
+    assert result.questions and all(q.question.startswith("Fill in the blank") for q in result.questions)
+    assert all(q.gold in DOCS[q.doc_id] for q in result.questions)
+
+
+def test_recommend_prefers_cheaper_on_tie():
+    def s(f1, cost):
+        return StrategySummary(exact_match=0, f1=f1, faithfulness=None, citation_accuracy=None, abstention_rate=0,
+                               latency_ms_p50=1, latency_ms_p95=1, cost_per_1k=cost)
+
+    assert recommend({"rag": s(0.50, 0.2), "hybrid": s(0.505, 0.3)}) == "rag"  # within 0.01: cheaper wins
+    assert recommend({"rag": s(0.50, 0.2), "hybrid": s(0.60, 0.3)}) == "hybrid"
+    assert recommend({"rag": s(None, 0.2)}) is None
+
+
+# ----------------------------------------------------------------------------- report
+def _check_report(out: Path, strategies) -> dict:
+    data = json.loads((out / "results.json").read_text())
+    for name in strategies:
+        s = data["strategies"][name]
+        for key in ("exact_match", "f1", "faithfulness", "citation_accuracy", "abstention_rate",
+                    "latency_ms_p50", "latency_ms_p95", "cost_per_1k"):
+            assert key in s
+    assert data["recommendation"] in data["strategies"]
+    assert data["questions"] and "meta" in data
+    html = (out / "index.html").read_text()
+    assert html.count("<svg") >= 2 and "data-strategy" in html and "<script>" in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # self-contained
+    assert "https://" not in html
+    for name in strategies:
+        assert f'<tr data-strategy="{name}">' in html  # summary row
+    return data
+
+
+def test_report_files(tiny_ws, tmp_path):
+    result = tiny_ws.compare(qa=_qa_file(tmp_path), report=tmp_path / "report")
+    data = _check_report(tmp_path / "report", STRATEGIES)
+    assert data["strategies"]["rag"]["n_failed"] == 1
+    assert "scripted generator crashed" in (tmp_path / "report" / "index.html").read_text()
+    assert result.meta["report"].endswith("index.html")
+
+
+def test_freshness_probe(tiny_ws, tmp_path):
+    result = tiny_ws.compare(qa=_qa_file(tmp_path, QA[:2]), strategies=["base", "rag"], freshness=True)
+    probes = {p["strategy"]: p for p in result.freshness}
+    assert probes["rag"]["old"] == "1843" and probes["rag"]["new"] != "1843"
+    assert probes["rag"]["uses_new_fact"] and not probes["base"]["uses_new_fact"]
+    # the original workspace still has the old fact
+    assert "1843" in tiny_ws.store.get_chunks(["lovelace:0"])[0].text
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_compare_json_and_table(tiny_ws, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import ragft.cli as cli
+
+    monkeypatch.setattr(cli, "open_workspace", lambda path: tiny_ws)
+    monkeypatch.setattr(tiny_ws, "close", lambda: None)
+    qa = _qa_file(tmp_path, QA[:2])
+    res = CliRunner().invoke(cli.app, ["compare", "--qa", str(qa), "--strategies", "base,rag", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert set(data["strategies"]) == {"base", "rag"} and data["recommendation"] == "rag"
+    res = CliRunner().invoke(cli.app, ["compare", "--qa", str(qa), "--strategies", "base,rag", "--report", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "recommendation" in res.stdout and "rag" in res.stdout and (tmp_path / "r" / "index.html").is_file()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    res = CliRunner().invoke(cli.app, ["compare", "--qa", str(bad), "--json"])
+    assert res.exit_code == 2 and "line 1" in res.stderr
+
+
+# ----------------------------------------------------------------------------- real model
+def _random_lora(base_dir: Path, out: Path, seed: int) -> Path:
+    """A random-init PEFT LoRA adapter for the bundled model (non-zero B so it changes the output)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base_dir))
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_" in name:
+                p.mul_(0.01)  # small: perturb, don't destroy, the base model
+    peft.save_pretrained(out)
+    return out
+
+
+@pytest.mark.real_model
+def test_runner_real_model_all_strategies(tmp_path, real_generator, hash_embedder):
+    from ragft.workspace import Workspace
+
+    from ragft.models.weights import float_folder
+
+    base_dir = float_folder("smollm2-135m")  # the float copy the bundled generator loads (adapters must match it)
+    ws = Workspace(tmp_path / "real", embedder=hash_embedder, generator=real_generator)
+    _fill(ws)
+    _register(ws, "rand-ft", "ft", _random_lora(Path(base_dir), tmp_path / "a-ft", 1))
+    _register(ws, "rand-raft", "raft", _random_lora(Path(base_dir), tmp_path / "a-raft", 2))
+    rows = QA[:2]  # 2 questions x 4 strategies (+4 warm-ups) keeps this under a minute on 2 cores
+    result = ws.compare(qa=_qa_file(tmp_path, rows), report=tmp_path / "report", limit=2)
+    assert isinstance(result, Comparison)
+    assert set(result.strategies) == set(STRATEGIES) and not result.skipped
+    errors = {name: r.error for q in result.questions for name, r in q.results.items() if r.error}
+    assert not errors, errors
+    for name, s in result.strategies.items():
+        assert s.n == 2 and s.n_ok + s.n_failed == 2, name
+        assert s.latency_ms_p50 is not None and s.latency_ms_p50 > 0
+        assert s.cost_per_1k is not None and s.cost_per_1k > 0
+    for q in result.questions:
+        for name, r in q.results.items():
+            assert r.error is None, (name, r.error)
+            assert r.tokens_in and r.tokens_in > 0 or r.abstained
+    _check_report(tmp_path / "report", STRATEGIES)
+    ws.close()

@@ -1,0 +1,279 @@
+"""Loaders (every format, every bad-input class) and heading-aware chunking, on real files written here."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ragft.documents.chunking import approx_tokens, chunk_blocks, embedding_text
+from ragft.documents.loaders import Block, decode_text, load_file
+from ragft.errors import IngestError
+from tests.docfiles import write_docx, write_encrypted_pdf, write_pdf
+
+MB = 1_000_000
+
+
+def _load(path: Path, max_bytes: int = 10 * MB):
+    return load_file(path, max_bytes)
+
+
+def _error(path: Path, max_bytes: int = 10 * MB) -> str:
+    with pytest.raises(IngestError) as info:
+        load_file(path, max_bytes)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 300  # one clear line
+    return message
+
+
+# ---------------------------------------------------------------------------- formats
+def test_markdown_headings_front_matter_and_code(tmp_path):
+    p = tmp_path / "guide.md"
+    p.write_text(
+        "---\ntitle: The Guide\n---\n# Guide\n\nIntro with a [link](http://x.example).\n\n## Returns\n\n"
+        "You have 30 days.\n\n```\n# not a heading\n```\n\nSetext\n------\n\nUnder setext.\n\n# Other\n\nTop again.\n",
+        encoding="utf-8",
+    )
+    doc = _load(p)
+    assert doc.title == "The Guide"
+    assert [(b.headings, b.text) for b in doc.blocks] == [
+        (("Guide",), "Intro with a link."),
+        (("Guide", "Returns"), "You have 30 days."),
+        (("Guide", "Returns"), "# not a heading"),
+        (("Guide", "Setext"), "Under setext."),
+        (("Other",), "Top again."),
+    ]
+
+
+def test_txt_paragraphs_and_title(tmp_path):
+    p = tmp_path / "notes.txt"
+    p.write_text("Release notes\n\nFirst paragraph\nwrapped here.\n\n\nSecond.\n", encoding="utf-8")
+    doc = _load(p)
+    assert doc.title == "Release notes"
+    assert [b.text for b in doc.blocks] == ["Release notes", "First paragraph wrapped here.", "Second."]
+
+
+def test_html_drops_script_style_nav_and_keeps_heading_path(tmp_path):
+    p = tmp_path / "page.html"
+    p.write_text(
+        "<html><head><title>Help</title><style>.x{color:red}</style><script>var secret=1;</script></head><body>"
+        "<nav>Home | Shop</nav><h1>Shipping</h1><p>We ship <b>fast</b>.</p><h2>Times</h2>"
+        "<table><tr><td>Standard</td><td>3 days</td></tr></table><ul><li>one</li><li>two</li></ul>"
+        "<h3>Deep</h3><p>deep text</p><h2>Costs</h2><p>Free above 75.</p><footer>copyright</footer></body></html>",
+        encoding="utf-8",
+    )
+    doc = _load(p)
+    assert doc.title == "Help"
+    text = doc.text
+    for dropped in ("secret", "color", "Home | Shop", "copyright"):
+        assert dropped not in text
+    pairs = [(b.headings, b.text) for b in doc.blocks]
+    assert pairs == [
+        (("Shipping",), "We ship fast."),
+        (("Shipping", "Times"), "Standard | 3 days"),
+        (("Shipping", "Times"), "one"),
+        (("Shipping", "Times"), "two"),
+        (("Shipping", "Times", "Deep"), "deep text"),
+        (("Shipping", "Costs"), "Free above 75."),
+    ]
+
+
+def test_pdf_text_per_page(tmp_path):
+    p = write_pdf(tmp_path / "a.pdf", [["Lighthouses guide ships (at night)."], ["Page two is about fog horns."]], title="Coast")
+    doc = _load(p)
+    assert doc.title == "Coast"
+    assert [(b.headings, b.text) for b in doc.blocks] == [
+        (("page 1",), "Lighthouses guide ships (at night)."),
+        (("page 2",), "Page two is about fog horns."),
+    ]
+
+
+def test_docx_headings_and_table(tmp_path):
+    p = write_docx(
+        tmp_path / "w.docx",
+        "Warranty",
+        [(1, "Coverage", ["Two years on tents."]), (2, "Exclusions", ["Wear and tear."]), (1, "Claims", ["Bring it in."])],
+        table=[["Line", "Years"], ["Expedition", "5"]],
+    )
+    doc = _load(p)
+    assert doc.title == "Warranty"
+    assert [(b.headings, b.text) for b in doc.blocks] == [
+        (("Warranty", "Coverage"), "Two years on tents."),
+        (("Warranty", "Coverage", "Exclusions"), "Wear and tear."),
+        (("Warranty", "Claims"), "Bring it in."),
+        (("Warranty", "Claims"), "Line | Years"),
+        (("Warranty", "Claims"), "Expedition | 5"),
+    ]
+
+
+def test_csv_rows_read_as_column_value(tmp_path):
+    p = tmp_path / "stores.csv"
+    p.write_text('store,city,hours\nNorthwind,Ghent,"Tue-Sat 10:00-18:30"\nSouth,Lille,\n', encoding="utf-8")
+    doc = _load(p)
+    assert [b.text for b in doc.blocks] == ["store: Northwind; city: Ghent; hours: Tue-Sat 10:00-18:30", "store: South; city: Lille"]
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("a\tb\n1\t2\n", encoding="utf-8")
+    assert [b.text for b in _load(tsv).blocks] == ["a: 1; b: 2"]
+
+
+def test_json_and_jsonl_are_flattened(tmp_path):
+    p = tmp_path / "support.json"
+    p.write_text('{"title": "Support", "channels": [{"channel": "chat", "langs": ["en", "nl"]}, {"phone": {"number": "123"}}]}')
+    doc = _load(p)
+    assert doc.title == "Support"
+    assert [b.text for b in doc.blocks] == ["title: Support", "channel: chat\nlangs: en, nl", "phone.number: 123"]
+    lines = tmp_path / "p.jsonl"
+    lines.write_text('{"sku": "A1", "tags": ["x"]}\n\n{"sku": "B2", "nested": [{"k": 1}]}\n')
+    assert [b.text for b in _load(lines).blocks] == ["sku: A1\ntags: x", "sku: B2\nnested[0].k: 1"]
+
+
+def test_non_utf8_text_is_detected_and_ingested(tmp_path):
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("Le café est très bon; la crème brûlée aussi, à la carte. Naïve résumé.".encode("cp1252"))
+    assert "café" in _load(latin).text and "Naïve" in _load(latin).text
+    utf16 = tmp_path / "u16.md"
+    utf16.write_bytes("# Überschrift\n\nGrüße aus Köln.".encode("utf-16"))
+    doc = _load(utf16)
+    assert doc.blocks == [Block("Grüße aus Köln.", ("Überschrift",))]
+    assert decode_text("\ufeffbom".encode("utf-8")) == "bom"
+
+
+# ---------------------------------------------------------------------------- bad input, one clear line each
+def test_binary_garbage_is_refused(tmp_path):
+    p = tmp_path / "garbage.txt"
+    p.write_bytes(os.urandom(4096))
+    assert "binary" in _error(p)
+    ctrl = tmp_path / "ctrl.md"
+    ctrl.write_bytes(bytes(range(1, 32)) * 50)
+    assert "binary" in _error(ctrl)
+
+
+def test_empty_and_whitespace_files(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert "empty file" in _error(empty)
+    blank = tmp_path / "blank.md"
+    blank.write_text("   \n\n  \n")
+    assert "no text" in _error(blank)
+
+
+def test_too_large_file_refused_before_reading(tmp_path):
+    big = tmp_path / "huge.txt"
+    with open(big, "wb") as f:  # sparse 200 MB file: costs no disk and would be slow to read
+        f.truncate(200 * MB)
+    message = _error(big, max_bytes=50 * MB)
+    assert "200.0 MB" in message and "max_file_mb" in message
+
+
+def test_unreadable_paths(tmp_path):
+    assert "no such file" in _error(tmp_path / "missing.txt")
+    link = tmp_path / "dangling.txt"
+    link.symlink_to(tmp_path / "nowhere.txt")
+    assert "no such file" in _error(link)
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    assert "not a regular file" in _error(fifo)
+    if os.geteuid() != 0:  # root reads anything; the permission branch is only testable as a normal user
+        locked = tmp_path / "locked.txt"
+        locked.write_text("secret")
+        locked.chmod(0)
+        assert "permission denied" in _error(locked)
+
+
+def test_encrypted_and_malformed_pdf(tmp_path):
+    assert "encrypted PDF" in _error(write_encrypted_pdf(tmp_path / "enc.pdf"))
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 8)
+    assert "malformed PDF" in _error(bad)
+    good = write_pdf(tmp_path / "good.pdf", [["some text here"]]).read_bytes()
+    truncated = tmp_path / "truncated.pdf"
+    truncated.write_bytes(good[: len(good) // 3])
+    assert "PDF" in _error(truncated)
+    scanned = write_pdf(tmp_path / "scan.pdf", [[]])
+    assert "no extractable text" in _error(scanned)
+
+
+def test_malformed_docx_and_json(tmp_path):
+    docx = tmp_path / "bad.docx"
+    docx.write_bytes(b"PK\x03\x04 this is not really a zip")
+    assert "not a valid .docx" in _error(docx)
+    js = tmp_path / "bad.json"
+    js.write_text('{"a": 1,\n "b": }')
+    assert "invalid JSON at line 2" in _error(js)
+    jl = tmp_path / "bad.jsonl"
+    jl.write_text('{"a": 1}\n{oops}\n')
+    assert "line 2" in _error(jl)
+
+
+def test_unsupported_extension(tmp_path):
+    p = tmp_path / "image.png"
+    p.write_bytes(b"\x89PNG....")
+    message = _error(p)
+    assert ".png" in message and ".pdf" in message
+
+
+# ---------------------------------------------------------------------------- chunking
+def test_chunks_respect_headings_and_keep_the_path():
+    blocks = [
+        Block("Intro sentence.", ("Guide",)),
+        Block("You have 30 days to return an item.", ("Guide", "Returns")),
+        Block("Refunds take five days.", ("Guide", "Returns")),
+        Block("Ships in two days.", ("Guide", "Shipping")),
+    ]
+    chunks = chunk_blocks(blocks, max_tokens=100, overlap_tokens=10)
+    assert [(c.heading, c.text) for c in chunks] == [
+        ("Guide", "Intro sentence."),
+        ("Guide > Returns", "You have 30 days to return an item.\n\nRefunds take five days."),
+        ("Guide > Shipping", "Ships in two days."),
+    ]
+    assert embedding_text(chunks[1].heading, chunks[1].text).startswith("Guide > Returns\n")
+    assert embedding_text("", "body", title="Doc") == "Doc\nbody"
+
+
+def test_long_section_is_split_with_sentence_overlap():
+    sentences = [f"Sentence number {i} talks about topic {i} in some detail." for i in range(40)]
+    chunks = chunk_blocks([Block(" ".join(sentences), ("Long",))], max_tokens=60, overlap_tokens=15)
+    assert len(chunks) > 3
+    for c in chunks:
+        assert c.n_tokens <= 60 and c.heading == "Long"
+    for prev, nxt in zip(chunks, chunks[1:]):
+        last_sentence = re.split(r"(?<=\.)\s+", prev.text)[-1]
+        assert nxt.text.startswith(last_sentence)  # the overlap repeats the previous chunk's last sentence
+    joined = " ".join(c.text for c in chunks)
+    assert all(s in joined for s in sentences)
+
+
+def test_overlap_must_be_below_size():
+    with pytest.raises(ValueError):
+        chunk_blocks([Block("x")], max_tokens=10, overlap_tokens=10)
+
+
+_words = st.text(alphabet=st.characters(whitelist_categories=("Ll", "Lu", "Nd")), min_size=1, max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    paragraphs=st.lists(st.lists(_words, min_size=1, max_size=80), min_size=1, max_size=8),
+    max_tokens=st.integers(min_value=16, max_value=120),
+    overlap=st.integers(min_value=0, max_value=15),
+)
+def test_chunking_never_loses_words_and_respects_the_budget(paragraphs, max_tokens, overlap):
+    blocks = [Block(" ".join(words)) for words in paragraphs]
+    chunks = chunk_blocks(blocks, max_tokens=max_tokens, overlap_tokens=overlap)
+    chunk_words = [w for c in chunks for w in c.text.split()]
+    # Every word appears, in order (overlap repeats some, never drops or reorders).
+    it = iter(chunk_words)
+    assert all(any(w == x for x in it) for words in paragraphs for w in words)
+    for c in chunks:
+        single_word = len(c.text.split()) == 1
+        assert c.n_tokens <= max_tokens or single_word  # one over-long word is kept whole, never cut
+
+
+def test_approx_tokens_tracks_wordpieces():
+    assert approx_tokens("") == 0
+    assert approx_tokens("Hello, world!") == 4
+    assert approx_tokens("internationalisation") == 1 + 19 // 8

