@@ -134,6 +134,8 @@ def part_calibrate(ws, questions: list[dict], data: Path, k: int) -> dict:  # ty
         if not hits:
             return 0.0, 0.0
         lex = max(lexical_relevance(question, h.text) for h in hits)
+        if ws.settings.retrieval.mode == "bm25":  # the workspace has no real embedder: lexical only
+            return lex, float("nan")
         vecs = ws.embedder.embed([question, *[h.text for h in hits]])
         return lex, float(np.max(vecs[1:] @ vecs[0]))
 
@@ -154,7 +156,7 @@ def part_calibrate(ws, questions: list[dict], data: Path, k: int) -> dict:  # ty
                 "median": round(float(np.median(vals)), 3), "p90": round(float(np.percentile(vals, 90)), 3)}
 
     out: dict = {}
-    for i, name in enumerate(("lexical", "dense")):
+    for i, name in enumerate(("lexical", "dense")[: 1 if ws.settings.retrieval.mode == "bm25" else 2]):
         out[name] = {"present": summary(present, i), "absent": summary(absent, i), "offtopic": summary(off, i)}
         for thr in (0.2, 0.25, 0.3, 0.35, 0.4, 0.5) if name == "lexical" else (0.2, 0.25, 0.3, 0.35, 0.4):
             out[name][f"thr={thr}"] = {

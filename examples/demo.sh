@@ -9,11 +9,11 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 WS=${DEMO_WORKSPACE:-out/demo-workspace}
 rm -rf "$WS"
 
-echo "== 1. ingest the demo corpus (examples/demo/docs) into $WS"
-"$RAGFT" ingest examples/demo/docs -w "$WS"
+echo "== 1. ingest the demo corpus (examples/demo/corpus) into $WS"
+"$RAGFT" ingest examples/demo/corpus -w "$WS"
 echo
-echo "== search (hybrid BM25 + dense): 'Who painted the Mona Lisa?'"
-"$RAGFT" search "Who painted the Mona Lisa?" -k 3 -w "$WS"
+echo "== search (hybrid BM25 + dense): 'How long do I have to return an item?'"
+"$RAGFT" search "How long do I have to return an item?" -k 3 -w "$WS"
 echo
 echo "== 2. retail scenario (examples/retail): documents + a live SQL inventory table"
 RAGFT="$RAGFT" bash examples/retail/run.sh

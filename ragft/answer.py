@@ -14,6 +14,7 @@ relevant enough (the model is not called) -> assemble the prompt (prompting.py) 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -60,7 +61,7 @@ def resolve_adapter(ws: "Workspace", strategy: str, adapter: str | None) -> Reso
     registry = AdapterRegistry(ws.path)
     kind = ADAPTER_KIND[strategy]
     if adapter is None:
-        listed = [a for a in _list_adapters(registry) if getattr(a, "kind", None) == kind]
+        listed = [a for a in registry.list() if a.kind == kind and (a.approved or not a.tainted)]
         if not listed:
             flag = " --raft" if kind == "raft" else ""
             raise ConfigError(
@@ -68,16 +69,8 @@ def resolve_adapter(ws: "Workspace", strategy: str, adapter: str | None) -> Reso
                 f"`ragft finetune{flag} --name NAME` or pass --adapter NAME"
             )
         adapter = listed[-1].name
-    info = registry.get(adapter)
+    info = registry.get_servable(adapter)
     return ResolvedAdapter(name=adapter, path=str(info.path))
-
-
-def _list_adapters(registry: object) -> list:
-    for attr in ("list", "list_adapters", "all"):
-        fn = getattr(registry, attr, None)
-        if callable(fn):
-            return list(fn())
-    return []
 
 
 def score_items(question: str, items: Sequence[Hit]) -> list[Hit]:
@@ -100,11 +93,15 @@ def _generate(gen: "Generator", messages: list[dict[str, str]], max_tokens: int,
     return "".join(pieces)
 
 
+_LEAD_IN = re.compile(r"^(?:the\s+)?(?:final\s+)?answer(?:\s+is\b\s*:?|\s*:)\s*", re.IGNORECASE)
+
+
 def clean_answer(text: str) -> str:
-    """The first non-empty paragraph of the generation, whitespace-normalised (tiny models ramble on)."""
+    """The first non-empty paragraph of the generation, whitespace-normalised, without an "The answer is:" lead-in
+    (tiny models ramble on and announce their answer)."""
     for para in text.strip().split("\n\n"):
         if para.strip():
-            return " ".join(para.split())
+            return _LEAD_IN.sub("", " ".join(para.split())).strip()
     return ""
 
 

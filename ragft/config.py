@@ -66,7 +66,7 @@ class GeneratorSettings(_Section):
 
 
 class AnswerSettings(_Section):
-    abstain_threshold: float = Field(0.25, ge=0, le=1, description="Minimum relevance of the best chunk (0..1) to answer at all.")
+    abstain_threshold: float = Field(0.4, ge=0, le=1, description="Minimum relevance of the best chunk (0..1) to answer at all; relevance = share of the question's content words found in the chunk (calibrated on rag-mini-wikipedia, docs/benchmarks.md ## Answers).")
     support_threshold: float = Field(0.5, ge=0, le=1, description="Minimum share of answer content words found in cited text.")
     max_context_tokens: int = Field(1200, ge=64, description="Token budget for retrieved context in the prompt.")
     prompt_format: str = Field("oneshot", description="Prompt layout of rag/hybrid: oneshot | completion | instruct (see ragft/prompting.py; default measured best).")

@@ -156,7 +156,7 @@ def _check_embedder(store: "Store", embedder: "Embedder") -> None:
     if stored is not None and stored != embedder.name:
         raise EmbedderMismatchError(
             f"this workspace was embedded with {stored!r} but the configured embedder is {embedder.name!r}; "
-            "set embedder.model back in ragft.toml, or re-ingest into a fresh workspace to re-embed"
+            "set embedder.model back in ragft.toml, or run `ragft reembed` to re-embed every chunk with the new model"
         )
 
 

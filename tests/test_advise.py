@@ -301,3 +301,21 @@ def test_workspace_uses_training_throughput_measured_by_its_adapters(tmp_path):
     gpu = ws.advise(make_inputs(hardware="gpu"))
     assert next(x for x in gpu.costs["ft"].lines if x.item == "train adapter").inputs["train_tokens_per_s"] != 52.5
     ws.close()
+
+
+def test_reads_the_results_json_that_compare_writes(tmp_path):
+    """Contract with ragft/evaluate/compare.py: its serialised Comparison (extra fields included) loads as is."""
+    from ragft.evaluate.compare import Comparison, StrategySummary
+
+    def summary(f1, p95, cost):
+        return StrategySummary(exact_match=f1 / 2, f1=f1, faithfulness=0.8, citation_accuracy=None, abstention_rate=0.1,
+                               latency_ms_p50=p95 / 2, latency_ms_p95=p95, cost_per_1k=cost, adapter="x",
+                               n=20, n_scored={"f1": 20})
+
+    comparison = Comparison(strategies={"rag": summary(0.3, 4000.0, 0.2), "ft": summary(0.65, 2500.0, 0.1)},
+                            recommendation="ft", questions=[])
+    (tmp_path / "results.json").write_text(json.dumps(comparison.to_dict()))
+    report = load_report(tmp_path)
+    assert report.recommendation == "ft" and set(report.strategies) == {"rag", "ft"}
+    a = advise(make_inputs(), report=report)
+    assert a.strategy == "ft" and a.costs["ft"].latency_ms == 2500.0

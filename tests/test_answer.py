@@ -158,6 +158,8 @@ def test_content_words_fold_plurals_and_drop_question_words():
 
 def test_clean_answer_keeps_first_paragraph():
     assert clean_answer("\n 30 days [1]\n\nQuestion: more") == "30 days [1]"
+    assert clean_answer("The answer is: 3") == "3" and clean_answer("Answer: 1889 [1]") == "1889 [1]"
+    assert clean_answer("Answers vary") == "Answers vary"
 
 
 # ----------------------------------------------------------------------------------------------- answering
@@ -396,3 +398,24 @@ def test_real_sql_answer_follows_an_update_without_reingest(real_ws, tmp_path):
 def test_real_prompt_injection_in_a_document_is_not_obeyed(real_ws):
     a = real_ws.ask("When is the shop in Lyon open?")
     assert "PWNED" not in a.answer.upper()
+
+
+def test_hybrid_uses_the_newest_servable_raft_adapter(tmp_path, hash_embedder):
+    from ragft.errors import AccessDenied
+    from ragft.finetune.registry import AdapterInfo, AdapterRegistry
+    from ragft.workspace import Workspace
+
+    gen = ScriptedGenerator("Within 30 days of delivery.")
+    ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=gen)
+    _put(ws, "faq", RETURNS.text, hash_embedder)
+    reg = AdapterRegistry(ws.path)
+    reg.register(AdapterInfo(name="old-raft", path=str(tmp_path / "a1"), kind="raft", base_model="m", created="2026-01-01"))
+    reg.register(AdapterInfo(name="new-ft", path=str(tmp_path / "a2"), kind="ft", base_model="m", created="2026-02-01"))
+    a = ws.ask("How many days to return an item?", strategy="hybrid")
+    assert a.model == "scripted+old-raft" and gen.adapters[-1] == str(tmp_path / "a1") and a.citations
+    b = ws.ask("How many days to return an item?", strategy="ft")
+    assert b.model == "scripted+new-ft" and b.citations == [] and gen.adapters[-1] == str(tmp_path / "a2")
+    reg.register(AdapterInfo(name="bad", path=str(tmp_path / "a3"), kind="raft", base_model="m", tainted=True))
+    with pytest.raises(AccessDenied):
+        ws.ask("q?", strategy="hybrid", adapter="bad")
+    ws.close()

@@ -326,34 +326,35 @@ def test_web_ui_is_served_without_external_urls(tmp_path):
         page = httpx.get(url + "/")
         assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
         js = httpx.get(url + "/static/app.js").text
-    assert "innerHTML" not in js and "http://" not in js + page.text and "https://" not in js + page.text
+    for sink in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in js, f"{sink} would let model output become markup"
+    assert "http://" not in js + page.text and "https://" not in js + page.text
 
 
 # --------------------------------------------------------------------------- fuzzing and load
-@pytest.fixture
-def fuzz_schema(tmp_path):
+def test_schema_fuzzing_finds_no_server_errors(tmp_path):
+    """schemathesis generates requests from /openapi.json for every operation (20 examples each, bounded):
+    none may answer 5xx, and every error must be the OpenAI error shape."""
     import schemathesis
+    from hypothesis import given
 
-    ws = _workspace(tmp_path, generator=FixedGenerator())
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(ws))
+    ws = _workspace(tmp_path, generator=FixedGenerator(), rate_limit_per_minute=100_000)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ws))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 8
+    seen: dict[str, set[int]] = {}
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def check(case) -> None:  # noqa: ANN001
+            response = case.call()
+            seen.setdefault(f"{case.method} {case.path}", set()).add(response.status_code)
+            assert response.status_code < 500, f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
+            if response.status_code >= 400:
+                assert set(response.json()) == {"error"}, response.text[:300]
 
-
-def _fuzz_schema_lazy():
-    import schemathesis.pytest
-
-    return schemathesis.pytest.from_fixture("fuzz_schema")
-
-
-_lazy = _fuzz_schema_lazy()
-
-
-@_lazy.parametrize()
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-def test_schema_fuzzing_finds_no_server_errors(case):
-    response = case.call()
-    assert response.status_code < 500, f"{case.method} {case.path} -> {response.status_code}: {response.text[:300]}"
-    if response.status_code >= 400:
-        assert set(response.json()) == {"error"}
+        check()
+    assert any(200 in codes for codes in seen.values()), seen  # the fuzzer got past validation somewhere
 
 
 def test_small_load_10_clients_x_2_requests(tmp_path, tiny_model_dir):
@@ -404,7 +405,10 @@ def test_sigterm_finishes_the_in_flight_stream(tmp_path, tiny_model_dir):
             proc.send_signal(signal.SIGTERM)  # mid-answer
             rest = list(lines)
         assert "data: [DONE]" in rest and any('"finish_reason": "stop"' in line for line in rest)
-        assert proc.wait(timeout=60) == 0
+        # uvicorn re-raises the captured SIGTERM after a clean shutdown, so the process ends "by" the signal.
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        audited = (ws_dir / "audit.jsonl").read_text()
+        assert '"event":"question"' in audited  # the in-flight answer completed and was recorded
     finally:
         if proc.poll() is None:
             proc.kill()

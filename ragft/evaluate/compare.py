@@ -527,7 +527,7 @@ def run_compare(
         "questions": len(items),
         "seed": seed,
         "k": k or ws.settings.retrieval.k,
-        "generator": ws.settings.generator.model,
+        "generator": ws.generator.name if active else ws.settings.generator.model,
         "remote_generator": remote,
         "hour_usd": hour_usd,
         "faithfulness_checker": checker.name,

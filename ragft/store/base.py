@@ -12,7 +12,7 @@ Contract every backend keeps (tests/store_contract.py runs the same tests agains
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ragft.types import Chunk, Document, Hit
@@ -49,6 +49,10 @@ class Store(Protocol):
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         """Chunks by id, in the given order; unknown ids are left out."""
+        ...
+
+    def iter_chunks(self, doc_ids: Sequence[str] | None = None) -> Iterator[Chunk]:
+        """All chunks (optionally of some documents) in document order: for re-embedding and dataset building."""
         ...
 
     def chunk_groups(self, chunk_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:

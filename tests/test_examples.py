@@ -1,0 +1,101 @@
+"""The healthcare example's compliance story, end to end through the Python API, fast (hash embedder, no LLM):
+PII masked at ingest, care-team groups enforced in search, and `forget` leaving nothing of the subject behind.
+
+The heavier parts of the examples (training, compare) run in `make example-healthcare` / `example-contracts`;
+tests/test_docs.py checks that their scripts only use commands and flags that exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from ragft.workspace import Workspace
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "healthcare"
+
+
+def _example_module():
+    spec = importlib.util.spec_from_file_location("healthcare_ingest_records", EXAMPLE / "ingest_records.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _patients() -> list[dict[str, str]]:
+    with (EXAMPLE / "patients.csv").open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _raw_bytes(folder: Path) -> bytes:
+    """Every byte the workspace keeps on disk (database, WAL, vector files, adapters, logs)."""
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def _hits_of(hits, patient: str) -> list:
+    return [h for h in hits if Path(h.source).name == f"{patient}.md"]
+
+
+@pytest.fixture(scope="module")
+def healthcare_ws(tmp_path_factory):
+    """The 12 synthetic records ingested with the example's own script code (mask policy, subjects, groups)."""
+    from tests.fakes import HashEmbedder
+
+    ws = Workspace(tmp_path_factory.mktemp("healthcare") / "ws", embedder=HashEmbedder())
+    module = _example_module()
+    module.set_mask_policy(ws)
+    pii = module.ingest_records(ws)
+    yield ws, pii
+    ws.close()
+
+
+def test_records_are_marked_fake_and_carry_the_pii_the_example_masks():
+    records = sorted((EXAMPLE / "records").glob("*.md"))
+    assert len(records) == len(_patients()) == 12
+    for path in records:
+        text = path.read_text(encoding="utf-8")
+        assert "SYNTHETIC" in text and "FAKE DATA" in text, path
+        # Reserved example domains (RFC 2606) and the 555-01xx fictional phone range only.
+        assert "@example." in text and "(555) 010-" in text, path
+
+
+def test_ingest_masks_email_and_phone_and_stores_no_raw_contact_details(healthcare_ws):
+    ws, pii = healthcare_ws
+    assert pii.get("EMAIL_ADDRESS") == 12 and pii.get("PHONE_NUMBER") == 12, pii
+    assert ws.settings.pii.policy == "mask"
+    hit = _hits_of(ws.search("contact phone of patient P001", k=12), "P001")
+    assert hit, "P001's record should be found by its id"
+    assert "<EMAIL_ADDRESS>" in hit[0].text and "<PHONE_NUMBER>" in hit[0].text
+    assert "maria.okafor@example.org" not in hit[0].text
+    raw = _raw_bytes(ws.path)
+    for row in _patients():
+        text = (EXAMPLE / row["file"]).read_text(encoding="utf-8")
+        email = next(w for w in text.split() if "@example." in w).rstrip(",.")
+        assert email.encode() not in raw, f"{email} of {row['patient_id']} reached the workspace files"
+
+
+def test_care_team_groups_filter_search(healthcare_ws):
+    ws, _ = healthcare_ws
+    team = {r["patient_id"]: r["care_team"] for r in _patients()}
+    assert _hits_of(ws.search("patient P002 diagnosis", k=12, groups=["cardiology"]), "P002")
+    hits = ws.search("patient P002 diagnosis", k=12, groups=["endocrinology"])
+    assert hits and not _hits_of(hits, "P002")
+    assert {team[Path(h.source).stem] for h in hits} == {"endocrinology"}
+
+
+def test_forget_subject_leaves_nothing_retrievable_or_on_disk(healthcare_ws):
+    ws, _ = healthcare_ws
+    assert _hits_of(ws.search("Tomasz Lindqvist atrial fibrillation apixaban", k=12, mode="bm25"), "P002")
+    report = ws.forget("P002")
+    assert report.documents == 1 and report.chunks >= 1
+    for mode in ("bm25", "dense", "hybrid"):
+        hits = ws.search("patient P002 Tomasz Lindqvist atrial fibrillation apixaban", k=50, mode=mode)
+        assert not _hits_of(hits, "P002"), mode
+    # The name is not PII-masked (names need an NER model); erasure must still remove every byte of it.
+    assert b"Lindqvist" not in _raw_bytes(ws.path)
+    # Other patients are untouched.
+    assert _hits_of(ws.search("patient P004 complete heart block", k=12, mode="bm25"), "P004")
+    assert ws.forget("P002").documents == 0  # idempotent
