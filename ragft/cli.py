@@ -380,6 +380,55 @@ def sources_remove(
         out.print(f"removed source {name}")
 
 
+store_app = typer.Typer(help="Store backends: schema migrations, copying the embedded store to PostgreSQL.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("copy")
+def store_copy(
+    to: str = typer.Option(..., "--to", help="PostgreSQL DSN, e.g. postgresql://ragft@db/ragft (password via PGPASSWORD or [store] password_env)."),
+    batch: int = typer.Option(64, "--batch", help="Documents read per batch (each document is still its own transaction)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Copy documents, chunks and vectors from the workspace's SQLite store into PostgreSQL + pgvector (idempotent)."""
+    ws = open_workspace(workspace)
+    bar = _progress_bar(not json_out, "copying")
+    task = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal task
+        if bar is None:
+            return
+        if task is None:
+            task = bar.add_task("copy", total=total)
+        bar.update(task, completed=done, total=total)
+
+    if bar is not None:
+        with bar:
+            report = ws.store_copy(to, batch_docs=batch, progress=progress)
+    else:
+        report = ws.store_copy(to, batch_docs=batch)
+    if json_out:
+        emit_json(report)
+        return
+    out.print(f"copied {report['documents']} document(s), {report['chunks']} chunk(s); "
+              f"{report['skipped']} already up to date ({report['seconds']:.1f} s)", highlight=False)
+    out.print(f"to use it, put this in {ws.path / 'ragft.toml'}:\n\n{report['config']}", highlight=False)
+
+
+@store_app.command("migrate")
+def store_migrate(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
+    """Apply pending schema migrations of the configured store (SQLite or PostgreSQL)."""
+    info = open_workspace(workspace).store_migrate()
+    if json_out:
+        emit_json(info)
+        return
+    applied = ", ".join(info["applied"]) or "none (up to date)"
+    out.print(f"{info['backend']}: applied {applied}; schema at {info['migrations'][-1] if info['migrations'] else '-'}",
+              highlight=False)
+
+
 # --------------------------------------------------------------------------- fine-tuning (ragft/finetune/)
 @app.command()
 def finetune(

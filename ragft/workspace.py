@@ -310,6 +310,27 @@ class Workspace:
 
         return SourceRegistry(self.path).remove(name)
 
+    # ----------------------------------------------------------------- store administration (ragft/store/copy.py)
+    def store_copy(self, to_dsn: str, batch_docs: int = 64, progress: Callable[[int, int], None] | None = None) -> dict:
+        """Copy this workspace's SQLite store into the PostgreSQL database `to_dsn` (idempotent, one transaction
+        per document); the result holds the `[store]` section that switches ragft.toml over."""
+        from ragft.store import DB_FILE
+        from ragft.store.copy import copy_store
+        from ragft.store.postgres import resolve_password
+
+        if self.settings.store.backend != "sqlite":
+            raise ConfigError("store copy reads the embedded SQLite store, but this workspace already uses "
+                              f"backend {self.settings.store.backend!r}; run it on the SQLite workspace")
+        password = resolve_password(self.settings.store) if self.settings.store.password_env else None
+        return copy_store(self.store, self.path / DB_FILE, to_dsn, password=password, batch_docs=batch_docs,
+                          progress=progress).to_dict()
+
+    def store_migrate(self) -> dict:
+        """Apply pending schema migrations of the configured store backend (also done on every open)."""
+        from ragft.store.copy import migrate_store
+
+        return migrate_store(self.path, self.settings.store)
+
     # ----------------------------------------------------------------- evaluation (ragft/evaluate/compare.py)
     def compare(
         self,

