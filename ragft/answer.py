@@ -148,7 +148,7 @@ def context_from_workspace(ws: "Workspace", groups: set[str] | None) -> AnswerCo
         max_context_tokens=a.max_context_tokens,
         max_new_tokens=g.max_new_tokens,
         temperature=g.temperature,
-        prompt_format=getattr(a, "prompt_format", "oneshot"),
+        prompt_format=getattr(a, "prompt_format", "completion"),
     )
 
 
@@ -192,7 +192,9 @@ def answer_question(
         return _done(answer=ABSTAIN_ANSWER, abstained=True, **common)
     resolved = resolve_citations(text, question, prompt.items)
     supported = support(resolved.answer, question, [c.text for c in resolved.citations])
-    if not resolved.citations or supported < ctx.support_threshold:
+    # The cited text must also be about the question: a bare "3" copied from an unrelated chunk is not support.
+    on_topic = max((lexical_relevance(question, c.text) for c in resolved.citations), default=0.0)
+    if not resolved.citations or supported < ctx.support_threshold or on_topic < ctx.abstain_threshold:
         return _done(answer=ABSTAIN_ANSWER, abstained=True, **common)
     return _done(answer=resolved.answer, citations=resolved.citations, **common)
 

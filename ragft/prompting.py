@@ -95,7 +95,7 @@ PROMPT_FORMATS: dict[str, Callable[[str, Sequence[Hit]], list[Message]]] = {
     "completion": _fmt_completion,
     "oneshot": _fmt_oneshot,
 }
-DEFAULT_FORMAT = "oneshot"
+DEFAULT_FORMAT = "completion"
 
 
 def closed_book_messages(question: str) -> list[Message]:

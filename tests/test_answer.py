@@ -186,6 +186,12 @@ def test_unsupported_answer_abstains():
     assert len(gen.calls) == 1
 
 
+def test_answer_copied_from_an_off_topic_chunk_abstains():
+    gen = ScriptedGenerator("3")  # "3" occurs in the shipping chunk, which is not about returns
+    a = answer_question(ctx(gen, [RETURNS, SHIPPING], abstain_threshold=0.4), "How many days do I have to return an item?")
+    assert a.abstained and a.citations == []
+
+
 def test_model_saying_it_does_not_know_abstains():
     gen = ScriptedGenerator("The sources do not contain this.")
     assert answer_question(ctx(gen, [RETURNS]), "How many days to return an item?").abstained

@@ -99,3 +99,69 @@ def test_forget_subject_leaves_nothing_retrievable_or_on_disk(healthcare_ws):
     # Other patients are untouched.
     assert _hits_of(ws.search("patient P004 complete heart block", k=12, mode="bm25"), "P004")
     assert ws.forget("P002").documents == 0  # idempotent
+
+
+# --------------------------------------------------------------------------- example data sanity (fast, no models)
+def _jsonl(path: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("example", ["contracts", "healthcare"])
+def test_heldout_questions_are_never_training_questions(example):
+    from ragft.finetune.data import normalise_question
+
+    folder = EXAMPLE.parent / example
+    train = {normalise_question(r["question"]) for r in _jsonl(folder / "train.jsonl")}
+    held = [normalise_question(r["question"]) for r in _jsonl(folder / "heldout.jsonl")]
+    assert len(train) == 16 and len(held) == len(set(held)) >= 6
+    assert not train & set(held)
+
+
+def test_healthcare_answers_are_spans_of_their_record():
+    """RAFT needs each answer verbatim in a chunk; the question names the patient whose record holds it."""
+    import re
+
+    for row in _jsonl(EXAMPLE / "train.jsonl") + _jsonl(EXAMPLE / "heldout.jsonl"):
+        patient = re.search(r"P\d{3}", row["question"]).group(0)
+        record = (EXAMPLE / "records" / f"{patient}.md").read_text(encoding="utf-8")
+        assert row["answer"] in record, row
+
+
+def _style_check():
+    spec = importlib.util.spec_from_file_location("contracts_style_check", EXAMPLE.parent / "contracts" / "style_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_contract_references_meet_every_house_style_rule_and_plain_drafts_do_not():
+    check = _style_check().check
+    rows = _jsonl(EXAMPLE.parent / "contracts" / "train.jsonl") + _jsonl(EXAMPLE.parent / "contracts" / "heldout.jsonl")
+    for row in rows:
+        result = check(row["answer"], row["answer"])
+        assert len(result) >= 2 and all(result.values()), (row["answer"], result)
+    reference = rows[0]["answer"]  # confidentiality: heading, shall, defined term, number, this Agreement
+    assert set(check(reference, reference)) == {"heading", "shall_not_will_or_must", "defined_terms",
+                                                "numbers_words_and_digits", "capitalised_agreement"}
+    plain = check("The vendor will keep the client's information confidential for 3 years after the agreement ends.", reference)
+    assert not any(plain.values()), plain
+    assert not any(check("", reference).values()) and not any(check("zxq 17 foo bar", reference).values())
+
+
+def test_style_check_scores_a_compare_report(tmp_path):
+    import json
+
+    gold = "Governing Law. This Agreement shall be governed by the laws of Ireland."
+    results = {"questions": [{"gold": gold, "results": {
+        "ft": {"answer": gold, "abstained": False},
+        "base": {"answer": "Governing Law. The law of Ireland will apply to the agreement.", "abstained": False},
+        "rag": {"answer": "", "abstained": True},
+    }}]}
+    (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    scores = _style_check().score_report(tmp_path)
+    assert scores["ft"]["style"] == 1.0 and scores["reference"]["style"] == 1.0
+    assert scores["rag"]["style"] == 0.0
+    assert scores["base"]["style"] == round(1 / 3, 3)  # heading met; "will" and lower-case agreement are not
+    assert scores["base"]["rules"]["numbers_words_and_digits"] is None  # the reference has no number

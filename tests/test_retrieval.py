@@ -115,7 +115,7 @@ def test_k_from_settings(ws):
 
 def test_embedder_mismatch_is_refused(ws):
     ws.store.set_meta("embedder", "some-other-model")
-    with pytest.raises(EmbedderMismatchError, match="re-ingest"):
+    with pytest.raises(EmbedderMismatchError, match="some-other-model"):
         ws.search("cats", mode="dense")
     assert ws.search("cats", mode="bm25")  # bm25 needs no embedder
 

@@ -20,6 +20,7 @@ from ragft.types import Chunk, Document
 from tests.pg_server import drop_database, fresh_database
 from tests.store_contract import StoreContract, make_doc, put, unit
 
+pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg_db(pg_dsn):
@@ -242,3 +243,30 @@ def test_cli_store_copy_and_migrate(tmp_path, pg_db, fast_ws):
     res = runner.invoke(app, ["store", "migrate", "-w", str(fast_ws.path), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["backend"] == "sqlite"
+
+
+def test_workspace_on_postgres_ingests_searches_and_forgets(tmp_path, pg_db, hash_embedder):
+    from ragft.config import Settings
+    from ragft.workspace import Workspace
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "otters.txt").write_text("Sea otters hold hands while sleeping so they do not drift apart.", encoding="utf-8")
+    (docs / "pay.txt").write_text("The salary band for engineers is confidential.", encoding="utf-8")
+    settings = Settings()
+    settings.store.backend = "postgres"
+    settings.store.dsn = pg_db
+    ws = Workspace(tmp_path / "ws", settings=settings, embedder=hash_embedder)
+    try:
+        assert isinstance(ws.store, PostgresStore)
+        report = ws.ingest([docs / "otters.txt"])
+        ws.ingest([docs / "pay.txt"], groups=["hr"], subject="emp-7")
+        assert report.added == 1
+        for mode in ("bm25", "dense", "hybrid"):
+            assert ws.search("otters sleeping", k=1, mode=mode)[0].source.endswith("otters.txt")
+        assert ws.search("salary band", k=5, mode="bm25", groups=set()) == []
+        assert ws.forget("emp-7").documents == 1
+        assert ws.search("salary band", k=5, mode="bm25") == []
+        assert not (tmp_path / "ws" / "ragft.db").exists()
+    finally:
+        ws.close()

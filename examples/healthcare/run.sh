@@ -26,7 +26,7 @@ echo "   (per record this is: ragft ingest records/P001.md --group cardiology --
 "$PY" "$HERE/ingest_records.py" "$WS"
 
 step "2. what the index holds: contact details are masked"
-"$RAGFT" search "contact phone of patient P001" -k 1 -w "$WS"
+"$RAGFT" search "Maria Okafor contact phone" -k 1 -w "$WS"
 
 step "3. care-team access: a cardiologist and an endocrinology nurse"
 "$RAGFT" users add dr-lee --groups cardiology -w "$WS" >/dev/null && echo "user dr-lee (cardiology)"

@@ -82,12 +82,12 @@ def _bm25_sql(acl: bool) -> str:
     return f"""
     WITH ql AS (SELECT DISTINCT t.lexeme FROM unnest(to_tsvector('english', %(q)s::text)) AS t),
     tq AS (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS q FROM ql),
-    idf AS (
+    idf AS MATERIALIZED (  -- materialised: inlined, the counts would rerun for every candidate row
         SELECT ql.lexeme,
                (SELECT count(*) FROM chunks c WHERE c.tsv @@ quote_literal(ql.lexeme)::tsquery) AS n
         FROM ql
     ),
-    w AS (
+    w AS MATERIALIZED (
         SELECT lexeme, CASE WHEN (%(N)s - n + 0.5) / (n + 0.5) > 1
                             THEN ln((%(N)s - n + 0.5) / (n + 0.5)) ELSE 1e-6 END AS idf
         FROM idf
@@ -468,5 +468,5 @@ def resolve_password(settings: "StoreSettings") -> str | None:
 
 def open_postgres_store(path: Path, settings: "StoreSettings") -> PostgresStore:
     """The workspace's PostgreSQL store from `[store]` settings (`path` is unused: the data is on the server)."""
-    return PostgresStore(settings.dsn, password=resolve_password(settings),
-                         **{k: getattr(settings, k) for k in ("pool_size", "ef_search") if hasattr(settings, k)})
+    return PostgresStore(settings.dsn, password=resolve_password(settings), pool_size=settings.pool_size,
+                         ef_search=settings.ef_search)
