@@ -14,6 +14,7 @@ relevant enough (the model is not called) -> assemble the prompt (prompting.py) 
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from ragft.citations import lexical_relevance, resolve_citations, support
 from ragft.errors import ConfigError
-from ragft.prompting import ABSTAIN_ANSWER, Prompt, build_prompt, closed_book_messages
+from ragft.prompting import ABSTAIN_ANSWER, Prompt, build_prompt, closed_book_messages, copy_context
 from ragft.types import Answer, Hit
 
 if TYPE_CHECKING:
@@ -82,12 +83,24 @@ def score_items(question: str, items: Sequence[Hit]) -> list[Hit]:
     return sorted(scored, key=lambda h: -h.score)
 
 
+def accepts_constraint(fn: Callable[..., object]) -> bool:
+    """True when a generator method takes the optional `constrain_to` keyword (models/base.py); generators that
+    predate it (test fakes, third-party ones) are called without it."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "constrain_to" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 def _generate(gen: "Generator", messages: list[dict[str, str]], max_tokens: int, temperature: float,
-              adapter: str | None, on_token: Callable[[str], None] | None) -> str:
+              adapter: str | None, on_token: Callable[[str], None] | None, constrain_to: str | None = None) -> str:
+    fn = gen.generate if on_token is None else gen.stream
+    extra = {"constrain_to": constrain_to} if constrain_to is not None and accepts_constraint(fn) else {}
     if on_token is None:
-        return gen.generate(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter)
+        return gen.generate(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter, **extra)
     pieces: list[str] = []
-    for piece in gen.stream(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter):
+    for piece in gen.stream(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter, **extra):
         pieces.append(piece)
         on_token(piece)
     return "".join(pieces)
@@ -123,6 +136,7 @@ class AnswerContext:
     max_new_tokens: int
     temperature: float
     prompt_format: str
+    extractive: bool = True  # copy-constrained decoding for rag/hybrid when the generator supports it
 
 
 def context_from_workspace(ws: "Workspace", groups: set[str] | None) -> AnswerContext:
@@ -149,6 +163,7 @@ def context_from_workspace(ws: "Workspace", groups: set[str] | None) -> AnswerCo
         max_new_tokens=g.max_new_tokens,
         temperature=g.temperature,
         prompt_format=getattr(a, "prompt_format", "completion"),
+        extractive=getattr(a, "extractive", True),
     )
 
 
@@ -184,7 +199,8 @@ def answer_question(
     window = getattr(gen, "context_window", 2048)
     prompt: Prompt = build_prompt(question, items, gen.count_tokens, window, ctx.max_new_tokens,
                                   ctx.max_context_tokens, ctx.prompt_format)
-    raw = _generate(gen, prompt.messages, ctx.max_new_tokens, ctx.temperature, adapter_path, on_token)
+    constrain = copy_context(prompt.items) if ctx.extractive else None
+    raw = _generate(gen, prompt.messages, ctx.max_new_tokens, ctx.temperature, adapter_path, on_token, constrain)
     text = clean_answer(raw)
     common = {"tokens_in": prompt.tokens, "tokens_out": gen.count_tokens(raw),
               "retrieved": [it.chunk_id for it in prompt.items]}

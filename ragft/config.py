@@ -69,7 +69,8 @@ class AnswerSettings(_Section):
     abstain_threshold: float = Field(0.4, ge=0, le=1, description="Minimum relevance of the best chunk (0..1) to answer at all; relevance = share of the question's content words found in the chunk (calibrated on rag-mini-wikipedia, docs/benchmarks.md ## Answers).")
     support_threshold: float = Field(0.5, ge=0, le=1, description="Minimum share of answer content words found in cited text.")
     max_context_tokens: int = Field(1200, ge=64, description="Token budget for retrieved context in the prompt.")
-    prompt_format: str = Field("completion", description="Prompt layout of rag/hybrid: completion | oneshot | instruct (see ragft/prompting.py; default measured best).")
+    prompt_format: str = Field("completion", description="Prompt layout of rag/hybrid: completion | oneshot | instruct | sandwich (see ragft/prompting.py; default measured best).")
+    extractive: bool = Field(True, description="Copy-constrained decoding for rag/hybrid: the answer may only copy spans of the retrieved text (bundled generator; remote APIs ignore it). Measured in docs/benchmarks.md ## Answers.")
 
 
 class StoreSettings(_Section):

@@ -73,14 +73,23 @@ def _fmt_completion(question: str, items: Sequence[Hit]) -> list[Message]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
+def _fmt_sandwich(question: str, items: Sequence[Hit]) -> list[Message]:
+    """The question before AND after the sources: a tiny model reads the block knowing what to look for, and the
+    question is still the last thing before the answer."""
+    user = f"Question: {question.strip()}\n\n{render_block(items)}\n\nQuestion: {question.strip()}\nAnswer:"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+# A neutral worked example: constant text, not from the store, and its answer is a phrase from a made-up source,
+# so a copy of it cannot pass for a fact of a real question (the old Eiffel example leaked "1889" into answers).
 _SHOT_ITEMS = (
     Hit(doc_id="example", chunk_id="example:0", source="example.txt", score=1.0,
-        text="The Eiffel Tower is 330 metres tall. It was completed in 1889 for the World's Fair."),
+        text="The Blue Lantern cafe opens at 7 am. Its terrace seats forty guests."),
     Hit(doc_id="example", chunk_id="example:1", source="example2.txt", score=1.0,
-        text="Paris is the capital of France."),
+        text="The museum shop sells postcards and maps."),
 )
-_SHOT_QUESTION = "When was the Eiffel Tower completed?"
-_SHOT_ANSWER = "1889 [1]"
+_SHOT_QUESTION = "How many guests does the terrace of the Blue Lantern seat?"
+_SHOT_ANSWER = "forty guests [1]"
 
 
 def _fmt_oneshot(question: str, items: Sequence[Hit]) -> list[Message]:
@@ -94,6 +103,7 @@ PROMPT_FORMATS: dict[str, Callable[[str, Sequence[Hit]], list[Message]]] = {
     "instruct": _fmt_instruct,
     "completion": _fmt_completion,
     "oneshot": _fmt_oneshot,
+    "sandwich": _fmt_sandwich,
 }
 DEFAULT_FORMAT = "completion"
 
@@ -167,6 +177,11 @@ def fit_items(items: Sequence[Hit], budget: int, count_tokens: CountTokens) -> l
                 out.append(cut)
         break
     return out
+
+
+def copy_context(items: Sequence[Hit]) -> str:
+    """The text an extractive answer may copy from: the bodies of the numbered items (not their source labels)."""
+    return "\n".join(" ".join(neutralise(it.text).split()) for it in items)
 
 
 @dataclass(frozen=True)

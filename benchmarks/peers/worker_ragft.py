@@ -1,7 +1,8 @@
 """Peer-benchmark worker for ragft (runs in the project's .venv; the driver benchmarks/peers/run.py starts it).
 
 ingest: `Workspace.ingest([folder])`, the real pipeline (read files, chunk 200/40 tokens, hash, embed in batches
-of 64 with the bundled all-MiniLM-L6-v2, one SQLite transaction per document), into a fresh workspace each run.
+of 64 (or --batch-size) with the bundled all-MiniLM-L6-v2, one SQLite transaction per document), into a fresh
+workspace each run, default settings otherwise.
 query: the synthetic rows written through `SqliteStore.replace_document` (10 chunks per document, the same
 write path ingest uses, vectors precomputed), then `Workspace.search(q, k=5, mode=dense|hybrid)` and
 `store.search_dense(vector, 5)`.
@@ -35,18 +36,22 @@ class RagftSystem(System):
         return _versions("ragft", "sentence-transformers", "transformers", "torch", "numpy")
 
     def load(self) -> None:
-        from ragft.config import EmbedderSettings
+        from ragft.config import Settings
         from ragft.models.embedder import load_embedder
 
-        self.embedder = load_embedder(EmbedderSettings())
+        # Defaults of ragft.toml; --batch-size sets [embedder] batch_size, the knob a user would change.
+        self.settings = Settings()
+        if self.batch_size:
+            self.settings.embedder.batch_size = self.batch_size
+        self.embedder = load_embedder(self.settings.embedder)
         self.embedder.embed(["warm up the model"])
-        self.batch_size = self.embedder.batch_size  # [embedder] batch_size; --batch-size is not applied to ragft
+        self.batch_size = self.settings.embedder.batch_size
 
     def _workspace(self):  # type: ignore[no-untyped-def]
         from ragft.workspace import Workspace
 
         self._n += 1
-        return Workspace(self.tmp / f"ws{self._n}", embedder=self.embedder)
+        return Workspace(self.tmp / f"ws{self._n}", settings=self.settings.model_copy(deep=True), embedder=self.embedder)
 
     def ingest(self, folder: Path) -> int:
         with self._workspace() as ws:

@@ -13,7 +13,6 @@ and phone numbers are stored as `<EMAIL_ADDRESS>` / `<PHONE_NUMBER>` and never r
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import sys
 from pathlib import Path
@@ -40,22 +39,17 @@ def ingest_records(ws: "Workspace", manifest: Path = MANIFEST) -> dict[str, int]
 
     Returns the PII found and masked, by type, summed over all records.
     """
-    if not ws.path.is_absolute():  # the workspace must not move with the chdir below
-        raise ValueError(f"open the workspace with an absolute path, not {ws.path}")
     pii: dict[str, int] = {}
     with manifest.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    # Relative paths make the source shown in citations and prompts short ("records/P001.md"): every token
-    # counts in a RAFT training example, where four sources share one 768-token window.
-    with contextlib.chdir(manifest.parent):
-        for row in rows:
-            report = ws.ingest([Path(row["file"])], groups=[row["care_team"]], subject=row["patient_id"])
-            if report.failed:
-                raise SystemExit(f"{row['file']}: {report.failed[0].error}")
-            for kind, n in report.pii.items():
-                pii[kind] = pii.get(kind, 0) + n
-            print(f"  {row['patient_id']}  group {row['care_team']:<13} added {report.added} updated {report.updated} "
-                  f"unchanged {report.unchanged}  chunks {report.chunks}  pii {report.pii or '-'}")
+    for row in rows:
+        report = ws.ingest([manifest.parent / row["file"]], groups=[row["care_team"]], subject=row["patient_id"])
+        if report.failed:
+            raise SystemExit(f"{row['file']}: {report.failed[0].error}")
+        for kind, n in report.pii.items():
+            pii[kind] = pii.get(kind, 0) + n
+        print(f"  {row['patient_id']}  group {row['care_team']:<13} added {report.added} updated {report.updated} "
+              f"unchanged {report.unchanged}  chunks {report.chunks}  pii {report.pii or '-'}")
     return pii
 
 
@@ -65,7 +59,7 @@ def main(argv: list[str]) -> int:
         return 2
     from ragft.workspace import Workspace
 
-    with Workspace(Path(argv[0]).resolve()) as ws:
+    with Workspace(argv[0]) as ws:
         set_mask_policy(ws)
         pii = ingest_records(ws)
     print("masked at ingest: " + ", ".join(f"{n} {kind}" for kind, n in sorted(pii.items())))

@@ -36,8 +36,15 @@ class Generator(Protocol):
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         adapter: str | None = None,
+        *,
+        constrain_to: str | None = None,
     ) -> str:
-        """The completion text (no prompt). `adapter` is a registered LoRA adapter path, or None for the base."""
+        """The completion text (no prompt). `adapter` is a registered LoRA adapter path, or None for the base.
+
+        `constrain_to` (optional keyword, may be absent from older generators; answer.py checks the signature):
+        copy-constrained decoding, the answer may only copy text from this string (plus `[n]` markers). The
+        bundled generator enforces it; remote APIs accept and ignore it.
+        """
         ...
 
     def stream(
@@ -47,6 +54,8 @@ class Generator(Protocol):
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         adapter: str | None = None,
+        *,
+        constrain_to: str | None = None,
     ) -> Iterator[str]:
         """The same completion, yielded in pieces as they are produced."""
         ...

@@ -105,6 +105,7 @@ class TransformersGenerator:
         self._tokenizer: Any = None
         self._adapters: dict[str, str] = {}  # resolved adapter path -> PEFT adapter name
         self._peft: Any = None  # PeftModel around self._model once an adapter is loaded
+        self.copy_mode: str = "span"  # rule of `constrain_to`: "span" (contiguous copies) or "words" (bag of words)
 
     # ------------------------------------------------------------------ loading
     def warm_up(self) -> None:
@@ -192,9 +193,10 @@ class TransformersGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _generate_kwargs(self, ids: list[int], max_tokens: int, temperature: float, stop: Sequence[str]) -> dict:
+    def _generate_kwargs(self, ids: list[int], max_tokens: int, temperature: float, stop: Sequence[str],
+                         constrain_to: str | None = None) -> dict:
         import torch
-        from transformers import GenerationConfig, StoppingCriteriaList
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         tok = self.tokenizer
         cfg = GenerationConfig(
@@ -207,7 +209,14 @@ class TransformersGenerator:
             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
         )
         input_ids = torch.tensor([ids], dtype=torch.long)
+        processors = LogitsProcessorList()
+        if constrain_to is not None:
+            from ragft.models.constrain import copy_processor
+
+            processors.append(copy_processor(tok, len(ids), constrain_to, self.copy_mode,
+                                             keep=1 if temperature <= 0 else 8))
         return {
+            "logits_processor": processors,
             "input_ids": input_ids,
             "attention_mask": torch.ones_like(input_ids),
             "generation_config": cfg,
@@ -222,8 +231,11 @@ class TransformersGenerator:
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         adapter: str | None = None,
+        *,
+        constrain_to: str | None = None,
     ) -> str:
-        return "".join(self.stream(messages, max_tokens, temperature, stop, adapter, _streaming=False))
+        return "".join(self.stream(messages, max_tokens, temperature, stop, adapter, constrain_to=constrain_to,
+                                   _streaming=False))
 
     def stream(
         self,
@@ -233,8 +245,11 @@ class TransformersGenerator:
         stop: Sequence[str] | None = None,
         adapter: str | None = None,
         *,
+        constrain_to: str | None = None,
         _streaming: bool = True,
     ) -> Iterator[str]:
+        """Yield the completion in pieces. `constrain_to`: copy-constrained decoding, every answer segment must
+        be a copy of this text (ragft/models/constrain.py; `copy_mode` "span" or "words")."""
         if max_tokens < 1:
             raise ConfigError(f"max_tokens must be at least 1, got {max_tokens}")
         stop = [s for s in (stop or []) if s]
@@ -242,7 +257,7 @@ class TransformersGenerator:
             runner, context = self._activate(adapter)
             state.enter_context(context)  # exits after the finally below has joined the generation thread
             ids = self.prompt_ids(messages, max_tokens)
-            kwargs = self._generate_kwargs(ids, max_tokens, temperature, stop)
+            kwargs = self._generate_kwargs(ids, max_tokens, temperature, stop, constrain_to)
             t0 = time.perf_counter()
             if _streaming:
                 pieces = self._stream_pieces(runner, kwargs)

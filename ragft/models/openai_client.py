@@ -140,6 +140,8 @@ class OpenAIGenerator:
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         adapter: str | None = None,
+        *,
+        constrain_to: str | None = None,  # accepted and ignored: a remote API cannot constrain decoding
     ) -> str:
         import openai
 
@@ -167,6 +169,8 @@ class OpenAIGenerator:
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         adapter: str | None = None,
+        *,
+        constrain_to: str | None = None,  # accepted and ignored (see generate)
     ) -> Iterator[str]:
         stop = [s for s in (stop or []) if s]
         req = self._request(messages, max_tokens, temperature, stop, adapter, stream=True)

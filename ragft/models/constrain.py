@@ -1,0 +1,141 @@
+"""Copy-constrained decoding: the answer may only be text copied from the given context (plus `[n]` markers).
+
+Why: a 135M model given the right chunk still writes "3" where the chunk says "30", or "1" taken from the key
+"TR-1". Constraining decoding to copies of the context turns it into an extractive reader: each step keeps only
+the best-scored candidate tokens whose text keeps the answer a copy (docs/benchmarks.md, ## Answers).
+
+The rule works on text, not token ids, so it does not care how the tokenizer split the context:
+- the answer is a sequence of *segments* separated by citation markers `[n]`, sentence punctuation followed by a
+  space, or a newline; every segment must be a contiguous, case-insensitive, whitespace-normalised substring of
+  the context (`mode="span"`), or every word of it must occur in the context (`mode="words"`, the looser bag rule);
+- a segment may only end at a word boundary of some occurrence in the context, so "3" cannot stop inside "30"
+  and "8" cannot stop inside "89.00" (numbers are copied whole);
+- `[`, digits and `]` are allowed while a marker is open; EOS is allowed when the answer is at a boundary.
+
+Only the `top_k` best-scored candidates are checked at each step (greedy needs the first valid one), so the
+cost is a few dozen short decodes per token. If no candidate is valid, EOS is forced: the answer stops.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Literal
+
+Mode = Literal["span", "words"]
+_SEP = re.compile(r"\[\d+\]|[.;:!?,](?=\s)|\n")
+_OPEN_MARKER = re.compile(r"\s*\[\d{0,3}$")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+class CopyChecker:
+    """Decides whether a partial answer is still a copy of `context` (pure text logic, tested without a model)."""
+
+    def __init__(self, context: str, mode: Mode = "span") -> None:
+        self.context = _norm(context)
+        self.mode = mode
+        self.words = set(_WORD.findall(self.context))
+
+    def _segment_ok(self, seg: str, complete: bool) -> bool:
+        s = _norm(seg)
+        s = s.strip(" \"'()")
+        if not s:
+            return True
+        if complete and s[-1] in ".,;:!?":  # trailing punctuation after a complete span
+            s = s[:-1].rstrip()
+            if not s:
+                return True
+        if self.mode == "words":
+            toks = _WORD.findall(s)
+            last_partial = not complete and bool(s) and s[-1].isalnum()
+            full, part = (toks[:-1], toks[-1:]) if last_partial else (toks, [])
+            if any(t not in self.words for t in full):
+                return False
+            return all(any(w.startswith(p) for w in self.words) for p in part)
+        if complete:
+            return self._ends_at_boundary(s)
+        return s in self.context
+
+    def _ends_at_boundary(self, s: str) -> bool:
+        start = self.context.find(s)
+        while start >= 0:
+            end = start + len(s)
+            if end == len(self.context) or not (self.context[end].isalnum() and s[-1].isalnum()):
+                return True
+            start = self.context.find(s, start + 1)
+        return False
+
+    def ok(self, text: str, finished: bool = False) -> bool:
+        """True when `text` (the answer so far) is a valid copy; `finished` also requires a clean ending."""
+        marker = _OPEN_MARKER.search(text)
+        if marker is not None:
+            if finished:
+                return False
+            text = text[: marker.start()]
+            finished_seg = True  # a marker may only open after a complete span
+        else:
+            finished_seg = finished
+        parts = _SEP.split(text)
+        # Earlier segments were checked when they were produced; each closed by a separator must be complete.
+        for closed in parts[:-1]:
+            if not self._segment_ok(closed, complete=True):
+                return False
+        last = parts[-1]
+        if finished_seg or (marker is not None):
+            return self._segment_ok(last, complete=True)
+        return self._segment_ok(last, complete=False)
+
+
+@functools.cache
+def _processor_class() -> type:
+    import torch
+    from transformers import LogitsProcessor
+
+    class CopyLogitsProcessor(LogitsProcessor):
+        """Masks every token except the best-scored ones that keep the generated text a copy of the context."""
+
+        def __init__(self, tokenizer: Any, prompt_len: int, context: str, mode: Mode, eos_ids: set[int],
+                     top_k: int = 64, keep: int = 1) -> None:
+            self.tokenizer, self.prompt_len, self.eos_ids = tokenizer, prompt_len, eos_ids
+            self.checker = CopyChecker(context, mode)
+            self.top_k, self.keep = top_k, keep
+            self._piece: dict[int, str] = {}
+
+        def piece(self, token_id: int) -> str:
+            if token_id not in self._piece:
+                self._piece[token_id] = self.tokenizer.decode([token_id], skip_special_tokens=False)
+            return self._piece[token_id]
+
+        def __call__(self, input_ids, scores):  # type: ignore[no-untyped-def]
+            out = torch.full_like(scores, float("-inf"))
+            for row in range(scores.shape[0]):
+                ids = input_ids[row, self.prompt_len :].tolist()
+                so_far = self.tokenizer.decode(ids, skip_special_tokens=True)
+                kept = 0
+                for tid in torch.topk(scores[row], min(self.top_k, scores.shape[-1])).indices.tolist():
+                    if tid in self.eos_ids:
+                        valid = self.checker.ok(so_far, finished=True)
+                    else:
+                        valid = self.checker.ok(so_far + self.piece(tid))
+                    if valid:
+                        out[row, tid] = scores[row, tid]
+                        kept += 1
+                        if kept >= self.keep:
+                            break
+                if kept == 0:
+                    for e in self.eos_ids:
+                        out[row, e] = 0.0
+            return out
+
+    return CopyLogitsProcessor
+
+
+def copy_processor(tokenizer: Any, prompt_len: int, context: str, mode: Mode = "span", eos_ids: set[int] | None = None,
+                   keep: int = 1) -> Any:
+    """A transformers LogitsProcessor enforcing `CopyChecker(context, mode)` on the new tokens."""
+    eos = set(eos_ids or ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()))
+    return _processor_class()(tokenizer, prompt_len, context, mode, eos, keep=keep)
