@@ -95,28 +95,48 @@ def open_workspace(ws_dir: Path, passages: dict[str, str], mode: str):  # type: 
     return ws
 
 
-def part_formats(ws, questions: list[dict], k: int) -> dict:  # type: ignore[no-untyped-def]
-    from ragft.answer import clean_answer
-    from ragft.prompting import PROMPT_FORMATS, build_prompt
+def part_formats(ws, questions: list[dict], k: int, formats: list[str], decodings: list[str]) -> dict:  # type: ignore[no-untyped-def]
+    """Prompt layout x decoding ("free", or copy-constrained "span"/"words") on the same questions and contexts.
+
+    Same steps as answer.py (relevance-scored items, prompt, generate, clean, resolve citations) without the
+    abstention checks, so every cell answers every question."""
+    from ragft.answer import clean_answer, score_items
+    from ragft.citations import resolve_citations, strip_markers
+    from ragft.prompting import build_prompt, copy_context
     from ragft.retrieval import retrieve
 
     gen, s = ws.generator, ws.settings
+    thr = s.answer.abstain_threshold
     results = {}
-    contexts = {q["question"]: retrieve(ws, q["question"], k=k) for q in questions}
-    for fmt in PROMPT_FORMATS:
-        correct, f1s, t0 = [], [], time.perf_counter()
-        for q in questions:
-            p = build_prompt(q["question"], contexts[q["question"]], gen.count_tokens, gen.context_window,
-                             s.generator.max_new_tokens, s.answer.max_context_tokens, fmt)
-            raw = gen.generate(p.messages, max_tokens=s.generator.max_new_tokens, temperature=0.0)
-            from ragft.citations import strip_markers
-
-            ans = strip_markers(clean_answer(raw))
-            correct.append(answer_correct(ans, q["answer"]))
-            f1s.append(token_f1(ans, q["answer"]))
-        results[fmt] = {"accuracy": round(statistics.mean(correct), 3), "f1": round(statistics.mean(f1s), 3),
-                        "s_per_question": round((time.perf_counter() - t0) / len(questions), 2)}
-        print(fmt, results[fmt], file=sys.stderr)
+    contexts = {q["question"]: score_items(q["question"], retrieve(ws, q["question"], k=k)) for q in questions}
+    for fmt in formats:
+        for dec in decodings:
+            rows, t0 = [], time.perf_counter()
+            for q in questions:
+                p = build_prompt(q["question"], contexts[q["question"]], gen.count_tokens, gen.context_window,
+                                 s.generator.max_new_tokens, s.answer.max_context_tokens, fmt)
+                kw = {}
+                if dec != "free":
+                    gen.copy_mode = dec
+                    kw["constrain_to"] = copy_context([it for it in p.items if it.score >= thr] or p.items)
+                raw = gen.generate(p.messages, max_tokens=s.generator.max_new_tokens, temperature=0.0, **kw)
+                text = clean_answer(raw)
+                ans = strip_markers(text)
+                res = resolve_citations(text, q["question"], p.items) if text else None
+                cited = [(c.doc_id, c.text) for c in res.citations] if res else []
+                rows.append({"em": exact_match(ans, q["answer"]), "f1": token_f1(ans, q["answer"]),
+                             "correct": answer_correct(ans, q["answer"]),
+                             "cit": citation_accuracy(cited, q["answer"]), "answer": ans, "gold": q["answer"]})
+            cits = [r["cit"] for r in rows if r["cit"] is not None]
+            cell = {"n": len(rows), "exact_match": round(statistics.mean(r["em"] for r in rows), 3),
+                    "f1": round(statistics.mean(r["f1"] for r in rows), 3),
+                    "lenient_accuracy": round(statistics.mean(r["correct"] for r in rows), 3),
+                    "citation_accuracy": round(statistics.mean(cits), 3) if cits else None,
+                    "citation_accuracy_n": len(cits),
+                    "s_per_question": round((time.perf_counter() - t0) / len(questions), 2),
+                    "answers": [(r["answer"], r["gold"]) for r in rows]}
+            results[f"{fmt}/{dec}"] = cell
+            print(fmt, dec, {k_: v for k_, v in cell.items() if k_ != "answers"}, file=sys.stderr, flush=True)
     return results
 
 
@@ -208,6 +228,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=50, help="questions for the answers part")
     ap.add_argument("--n-formats", type=int, default=30, help="questions for the formats part")
     ap.add_argument("-k", type=int, default=3)
+    ap.add_argument("--formats", default="completion,sandwich,oneshot", help="formats part: layouts to compare")
+    ap.add_argument("--decodings", default="free,span", help="formats part: free | span | words (copy-constrained)")
+    ap.add_argument("--max-new-tokens", type=int, default=24, help="answer length cap for every part")
+    ap.add_argument("--extractive", choices=["on", "off"], default="on", help="answers part: answer.extractive")
     ap.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid", help="retrieval mode")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -216,10 +240,14 @@ def main() -> None:
     rng = random.Random(args.seed)
     rng.shuffle(pool)
     ws = open_workspace(args.workspace / args.mode, passages, args.mode)
+    ws.settings.generator.max_new_tokens = args.max_new_tokens
+    ws.settings.answer.extractive = args.extractive == "on"
     ws.generator.warm_up() if hasattr(ws.generator, "warm_up") else None
-    results: dict = {"k": args.k, "seed": args.seed, "pool": len(pool), "mode": args.mode}
+    results: dict = {"k": args.k, "seed": args.seed, "pool": len(pool), "mode": args.mode,
+                     "max_new_tokens": args.max_new_tokens, "extractive": args.extractive}
     if args.part in ("formats", "all"):
-        results["formats"] = part_formats(ws, pool[100 : 100 + args.n_formats], args.k)
+        results["formats"] = part_formats(ws, pool[100 : 100 + args.n_formats], args.k, args.formats.split(","),
+                                          args.decodings.split(","))
     if args.part in ("calibrate", "all"):
         results["calibrate"] = part_calibrate(ws, pool[200:300], args.data, args.k)
     if args.part in ("answers", "all"):

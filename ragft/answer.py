@@ -199,7 +199,10 @@ def answer_question(
     window = getattr(gen, "context_window", 2048)
     prompt: Prompt = build_prompt(question, items, gen.count_tokens, window, ctx.max_new_tokens,
                                   ctx.max_context_tokens, ctx.prompt_format)
-    constrain = copy_context(prompt.items) if ctx.extractive else None
+    # Copy only from on-topic items: the cited text must pass the same relevance bar below, so a number copied
+    # from an off-topic chunk ("3" of "3 to 5 business days" for a returns question) could never be kept anyway.
+    on_topic_items = [it for it in prompt.items if it.score >= ctx.abstain_threshold] or prompt.items
+    constrain = copy_context(on_topic_items) if ctx.extractive else None
     raw = _generate(gen, prompt.messages, ctx.max_new_tokens, ctx.temperature, adapter_path, on_token, constrain)
     text = clean_answer(raw)
     common = {"tokens_in": prompt.tokens, "tokens_out": gen.count_tokens(raw),

@@ -8,8 +8,10 @@ Pure functions over strings (no model, no store), so each rule is tested on hand
   numbered list given in the prompt are dropped; the remaining ones are renumbered 1..m in order of first use so
   that `[n]` in the answer is `citations[n-1]` (the DESIGN.md contract). When the model cites nothing (tiny models
   rarely do), `attribute` picks the given item(s) whose words best cover the answer and a marker is appended.
-- `support`: share of the answer's content words found in the cited text. A bare "yes"/"no" has no content
-  words of its own: the claim being affirmed is the *question*, so its content words are checked instead.
+- `support`: share of the answer's content tokens found in the cited text, token-aware: a token containing a
+  digit is matched whole ("1" is not supported by the key "TR-1", "3" not by "30", "8" not by "89.00"); other
+  tokens by their word parts. A bare "yes"/"no" has no content words of its own: the claim being affirmed is the
+  *question*, so its content words are checked instead.
 - `lexical_relevance`: share of the question's content words found in a chunk, the relevance used for the
   "nothing relevant enough" abstention (calibration in docs/benchmarks.md, ## Answers).
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from ragft.types import Citation, Hit
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_COMPOUND = re.compile(r"[^\W_]+(?:[-.,/'][^\W_]+)*", re.UNICODE)
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 YES_NO = frozenset({"yes", "no"})
 
@@ -62,6 +65,18 @@ def content_words(text: str) -> set[str]:
     return {w for w in words(text) if w not in STOPWORDS}
 
 
+def fact_tokens(text: str) -> set[str]:
+    """Content tokens for the support check: runs like "TR-1", "89.00", "1,200" that contain a digit stay whole
+    (numbers match as whole numbers, never as a piece of a key); other runs split into folded words; stopwords go."""
+    out: set[str] = set()
+    for run in _COMPOUND.findall(text.lower()):
+        if any(ch.isdigit() for ch in run):
+            out.add(run)
+        else:
+            out.update(_fold(w) for w in _WORD.findall(run))
+    return out - STOPWORDS
+
+
 def is_yes_no(answer: str) -> bool:
     """True when the answer is a bare yes/no (optionally followed by a short restatement)."""
     toks = [w.lower() for w in _WORD.findall(strip_markers(answer))]
@@ -97,11 +112,12 @@ def claim_words(answer: str, question: str) -> set[str]:
 
 
 def support(answer: str, question: str, cited_texts: Sequence[str]) -> float:
-    """Share of the claim words of `answer` found in the union of `cited_texts` (0..1)."""
-    claim = claim_words(answer, question)
+    """Share of the claim tokens of `answer` (`fact_tokens`; the question's for a bare yes/no) found as whole
+    tokens in the union of `cited_texts` (0..1)."""
+    claim = fact_tokens(question) if is_yes_no(answer) else fact_tokens(strip_markers(answer))
     if not claim:
         return 0.0
-    return coverage(claim, "\n".join(cited_texts))
+    return len(claim & fact_tokens("\n".join(cited_texts))) / len(claim)
 
 
 def lexical_relevance(question: str, text: str) -> float:

@@ -60,13 +60,39 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def _progress_bar(enabled: bool, description: str):
-    """A rich progress bar on stderr, or None when disabled (--json or not a terminal-worthy job)."""
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+class _Bars:
+    """Rich progress bars on stderr, one per phase; every callback is a no-op when disabled (--json).
 
-    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
+    `with _Bars(not json_out, "ingesting") as bars: ws.ingest(..., progress=bars.update)`: the library calls
+    `update(done, total)`, or `update(phase, done, total)` for multi-phase work (eval, compare).
+    """
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.label = label
+        self._tasks: dict[str, Any] = {}
+        self._bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=err, transient=True)
+
+    def __enter__(self) -> "_Bars":
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def update(self, *args: Any) -> None:
+        if self._bar is None:
+            return
+        phase, done, total = (self.label, *args) if len(args) == 2 else args
+        if phase not in self._tasks:
+            self._tasks[phase] = self._bar.add_task(str(phase), total=total)
+        self._bar.update(self._tasks[phase], completed=done, total=total)
 
 
 # --------------------------------------------------------------------------- knowledge base
@@ -80,22 +106,8 @@ def ingest(
 ) -> None:
     """Ingest documents (txt, md, html, pdf, docx, csv, json, jsonl). Unchanged files are skipped."""
     ws = open_workspace(workspace)
-    bar = _progress_bar(not json_out, "ingesting")
-    task = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal task
-        if bar is None:
-            return
-        if task is None:
-            task = bar.add_task("ingest", total=total)
-        bar.update(task, completed=done, total=total)
-
-    if bar is not None:
-        with bar:
-            report = ws.ingest(paths, groups=group, subject=subject, progress=progress)
-    else:
-        report = ws.ingest(paths, groups=group, subject=subject)
+    with _Bars(not json_out, "ingesting") as bars:
+        report = ws.ingest(paths, groups=group, subject=subject, progress=bars.update)
     if json_out:
         emit_json(report.to_dict())
     else:
@@ -160,22 +172,8 @@ def reembed(
 ) -> None:
     """Re-embed every chunk with the configured embedder (needed after changing embedder.model)."""
     ws = open_workspace(workspace)
-    bar = _progress_bar(not json_out, "re-embedding")
-    task = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal task
-        if bar is None:
-            return
-        if task is None:
-            task = bar.add_task("reembed", total=total)
-        bar.update(task, completed=done, total=total)
-
-    if bar is not None:
-        with bar:
-            report = ws.reembed(progress=progress)
-    else:
-        report = ws.reembed()
+    with _Bars(not json_out, "re-embedding") as bars:
+        report = ws.reembed(progress=bars.update)
     if json_out:
         emit_json(report.to_dict())
     else:
@@ -205,22 +203,9 @@ def eval_retrieval(
 
     tmp = tempfile.TemporaryDirectory(prefix="ragft-eval-") if workspace is None else None
     ws = open_workspace(Path(tmp.name) if tmp is not None else workspace)
-    bar = _progress_bar(not json_out, "{task.description}")
-    tasks: dict[str, Any] = {}
-
-    def progress(phase: str, done: int, total: int) -> None:
-        if bar is None:
-            return
-        if phase not in tasks:
-            tasks[phase] = bar.add_task(phase, total=total)
-        bar.update(tasks[phase], completed=done, total=total)
-
     try:
-        if bar is not None:
-            with bar:
-                result = ws.eval_retrieval(beir, mode=mode, rerank=rerank, k=k, limit=limit, progress=progress)
-        else:
-            result = ws.eval_retrieval(beir, mode=mode, rerank=rerank, k=k, limit=limit)
+        with _Bars(not json_out, "evaluating") as bars:
+            result = ws.eval_retrieval(beir, mode=mode, rerank=rerank, k=k, limit=limit, progress=bars.update)
     finally:
         ws.close()
         if tmp is not None:
@@ -254,26 +239,13 @@ def compare(
 ) -> None:
     """Run base, RAG, fine-tuned and hybrid on the same held-out questions and compare them."""
     ws = open_workspace(workspace)
-    bar = _progress_bar(not json_out, "{task.description}")
-    tasks: dict[str, Any] = {}
-
-    def progress(strategy: str, done: int, total: int) -> None:
-        if bar is None:
-            return
-        if strategy not in tasks:
-            tasks[strategy] = bar.add_task(strategy, total=total)
-        bar.update(tasks[strategy], completed=done, total=total)
-
     kwargs: dict[str, Any] = dict(
         qa=qa, strategies=[s for s in strategies.split(",") if s.strip()], adapter=adapter, report=report,
         train_missing=train_missing, limit=limit, seed=seed, hybrid_adapter=hybrid_adapter, k=k, freshness=freshness,
     )
     try:
-        if bar is not None:
-            with bar:
-                result = ws.compare(progress=progress, **kwargs)
-        else:
-            result = ws.compare(**kwargs)
+        with _Bars(not json_out, "comparing") as bars:
+            result = ws.compare(progress=bars.update, **kwargs)
     finally:
         ws.close()
     if json_out:
@@ -393,22 +365,8 @@ def store_copy(
 ) -> None:
     """Copy documents, chunks and vectors from the workspace's SQLite store into PostgreSQL + pgvector (idempotent)."""
     ws = open_workspace(workspace)
-    bar = _progress_bar(not json_out, "copying")
-    task = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal task
-        if bar is None:
-            return
-        if task is None:
-            task = bar.add_task("copy", total=total)
-        bar.update(task, completed=done, total=total)
-
-    if bar is not None:
-        with bar:
-            report = ws.store_copy(to, batch_docs=batch, progress=progress)
-    else:
-        report = ws.store_copy(to, batch_docs=batch)
+    with _Bars(not json_out, "copying") as bars:
+        report = ws.store_copy(to, batch_docs=batch, progress=bars.update)
     if json_out:
         emit_json(report)
         return

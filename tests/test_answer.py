@@ -162,6 +162,47 @@ def test_clean_answer_keeps_first_paragraph():
     assert clean_answer("Answers vary") == "Answers vary"
 
 
+def test_support_matches_numbers_as_whole_tokens():
+    row = "inventory TR-1: sku=TR-1, name=Trail Runner, stock=12, price=89.00"
+    q = "How many Trail Runner are in stock?"
+    assert support("1", q, [row]) == 0.0  # a piece of the key "TR-1" is not support
+    assert support("8", q, [row]) == 0.0 and support("89", q, [row]) == 0.0
+    assert support("12", q, [row]) == 1.0 and support("89.00 [1]", q, [row]) == 1.0
+    assert support("3", q, [RETURNS.text]) == 0.0 and support("30 days.", q, [RETURNS.text]) == 1.0
+
+
+def test_copy_checker_allows_only_whole_copies_of_the_context():
+    from ragft.models.constrain import CopyChecker
+
+    c = CopyChecker(RETURNS.text + "\n" + "inventory TR-1: sku=TR-1, name=Trail Runner, stock=12, price=89.00")
+    assert c.ok("30 days", finished=True) and c.ok("Within 30 days [1]", finished=True)
+    assert c.ok("The answer is: 12 [1]", finished=True) and c.ok("The answer", finished=False)
+    assert c.ok("3") and not c.ok("3", finished=True)  # may continue to "30", may not stop inside it
+    assert not c.ok("1", finished=True) and not c.ok("89", finished=True) and c.ok("89.00", finished=True)
+    assert not c.ok("Ulaanbaatar") and not c.ok("30 days [1", finished=True)
+    assert not c.ok("within 30 days. Refunds")  # the second span is not in the context
+    loose = CopyChecker(RETURNS.text, mode="words")
+    assert loose.ok("receipt with delivery", finished=True) and not loose.ok("receipt with Paris", finished=True)
+
+
+def test_extractive_passes_the_on_topic_context_to_generators_that_accept_it():
+    seen: list[str | None] = []
+
+    class Constrainable(ScriptedGenerator):
+        def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None, *,  # type: ignore[no-untyped-def]
+                     constrain_to=None):
+            seen.append(constrain_to)
+            return super().generate(messages, max_tokens, temperature, stop, adapter)
+
+    a = answer_question(ctx(Constrainable("30 days"), [SHIPPING, RETURNS], abstain_threshold=0.4),
+                        "How many days do I have to return an item?")
+    assert not a.abstained and seen == [" ".join(RETURNS.text.split())]  # shipping is off topic: not copyable
+    answer_question(ctx(Constrainable("30 days"), [RETURNS], extractive=False), "How many days to return an item?")
+    assert seen[-1] is None
+    # generators without the keyword (like ScriptedGenerator) are called without it
+    assert not answer_question(ctx(ScriptedGenerator("30 days"), [RETURNS]), "How many days to return an item?").abstained
+
+
 # ----------------------------------------------------------------------------------------------- answering
 def test_rag_answer_cites_the_supporting_chunk():
     gen = ScriptedGenerator("Within 30 days of delivery.")

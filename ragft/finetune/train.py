@@ -17,6 +17,7 @@ Run it:
     python -m ragft.finetune.train -w WORKSPACE --name my-adapter --data qa.jsonl [--epochs 2] [--lora-r 16]
 GPUs (unchanged code; accelerate picks the devices, DDP across GPUs, bf16 where supported):
     accelerate launch -m ragft.finetune.train -w WORKSPACE --name my-adapter --data qa.jsonl
+    accelerate launch --multi_gpu --num_processes 2 -m ragft.finetune.train ...   # 2 CPU processes (gloo DDP)
     accelerate launch --multi_gpu --num_processes 4 -m ragft.finetune.train -w WORKSPACE --name a --from-docs
 Only the main process writes the adapter and the registry record. `--resume` continues the last run of that
 name from its last checkpoint and ends at the same total step count as an uninterrupted run.
@@ -361,6 +362,9 @@ def _training_args(run_dir: Path, args: TrainArgs, has_val: bool, on_gpu: bool):
         data_seed=args.seed,
         bf16=bool(on_gpu and torch.cuda.is_bf16_supported()),
         fp16=False,
+        # Without use_cpu on a GPU-less machine, `accelerate launch` processes each think they are alone (world
+        # size 1) and all write the same adapter; with it, they join one gloo DDP group.
+        use_cpu=not on_gpu,
         activation_checkpointing=False,  # (was gradient_checkpointing) recompute costs time on CPU; memory is fine
         train_sampling_strategy="group_by_length" if args.group_by_length else "random",
         dataloader_num_workers=0,  # tokenised lists in memory: workers only add process start-up
@@ -417,6 +421,8 @@ def main(config: argparse.Namespace) -> int:
     log.info("training %s with %s", config.name, json.dumps({k: v for k, v in overrides.items() if v is not None}))
     report = ws.finetune(config.name, data=config.data, from_docs=config.from_docs, raft=config.raft,
                          epochs=config.epochs, resume=config.resume, exclude_qa=config.exclude_qa, overrides=overrides)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under accelerate/torchrun only the main process reports
     if config.json:
         print(json.dumps(report.to_dict()))
     else:

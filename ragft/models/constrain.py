@@ -8,9 +8,10 @@ The rule works on text, not token ids, so it does not care how the tokenizer spl
 - the answer is a sequence of *segments* separated by citation markers `[n]`, sentence punctuation followed by a
   space, or a newline; every segment must be a contiguous, case-insensitive, whitespace-normalised substring of
   the context (`mode="span"`), or every word of it must occur in the context (`mode="words"`, the looser bag rule);
-- a segment may only end at a word boundary of some occurrence in the context, so "3" cannot stop inside "30"
-  and "8" cannot stop inside "89.00" (numbers are copied whole);
-- `[`, digits and `]` are allowed while a marker is open; EOS is allowed when the answer is at a boundary.
+- a segment must start whole and a finished one must be whole at both ends in some occurrence, so "3" cannot stop inside "30", "8" inside
+  "89.00", and "1" is not a copy of the key "TR-1" (numbers are copied whole, as in `citations.fact_tokens`);
+- `[`, digits and `]` are allowed while a marker is open; EOS is allowed when the answer is at a boundary;
+- an optional "The answer is:" lead-in is free (SmolLM2 insists on it; `answer.clean_answer` strips it).
 
 Only the `top_k` best-scored candidates are checked at each step (greedy needs the first valid one), so the
 cost is a few dozen short decodes per token. If no candidate is valid, EOS is forced: the answer stops.
@@ -26,6 +27,9 @@ Mode = Literal["span", "words"]
 _SEP = re.compile(r"\[\d+\]|[.;:!?,](?=\s)|\n")
 _OPEN_MARKER = re.compile(r"\s*\[\d{0,3}$")
 _WORD = re.compile(r"[^\W_]+")
+_LEAD_IN_FULL = re.compile(r"^\s*the\s+answer\s+is\b\s*:?\s*", re.IGNORECASE)
+_LEAD_IN_TEXT = "the answer is: "
+"""Tiny models announce their answer; the lead-in is free text (clean_answer strips it), the rest is a copy."""
 
 
 def _norm(text: str) -> str:
@@ -56,21 +60,35 @@ class CopyChecker:
             if any(t not in self.words for t in full):
                 return False
             return all(any(w.startswith(p) for w in self.words) for p in part)
-        if complete:
-            return self._ends_at_boundary(s)
-        return s in self.context
+        # A partial segment must already start whole (so a copy cannot begin inside "TR-1" or "30").
+        return self._ends_at_boundary(s, need_right=complete)
 
-    def _ends_at_boundary(self, s: str) -> bool:
-        start = self.context.find(s)
+    def _ends_at_boundary(self, s: str, need_right: bool = True) -> bool:
+        """True when some occurrence of `s` in the context is whole at both ends: not glued to a letter or digit,
+        and a number not glued to a key either ("1" in "TR-1", "0" in "89.00" are pieces, not copies)."""
+        ctx = self.context
+        start = ctx.find(s)
         while start >= 0:
             end = start + len(s)
-            if end == len(self.context) or not (self.context[end].isalnum() and s[-1].isalnum()):
+            right_ok = end == len(ctx) or not (ctx[end].isalnum() and s[-1].isalnum())
+            if s[-1].isdigit() and end + 1 < len(ctx) and ctx[end] in "-.,/" and ctx[end + 1].isalnum():
+                right_ok = False
+            left_ok = start == 0 or not (ctx[start - 1].isalnum() and s[0].isalnum())
+            if s[0].isdigit() and start >= 2 and ctx[start - 1] in "-.,/" and ctx[start - 2].isalnum():
+                left_ok = False
+            if left_ok and (right_ok or not need_right):
                 return True
-            start = self.context.find(s, start + 1)
+            start = ctx.find(s, start + 1)
         return False
 
     def ok(self, text: str, finished: bool = False) -> bool:
         """True when `text` (the answer so far) is a valid copy; `finished` also requires a clean ending."""
+        head = text.lstrip()
+        if not finished and head and _LEAD_IN_TEXT.startswith(" ".join(head.lower().split(" "))):
+            return True  # a partial "The answer is:" lead-in (clean_answer removes it)
+        lead = _LEAD_IN_FULL.match(text)
+        if lead is not None:
+            text = text[lead.end():]
         marker = _OPEN_MARKER.search(text)
         if marker is not None:
             if finished:
