@@ -176,9 +176,10 @@ class _Committer:
 
         embedder = self._embedder_of()
         texts = [t for item in self.pending for t in item.texts]
-        vectors = np.concatenate(
-            [np.asarray(embedder.embed(texts[i : i + self.batch_size]), dtype=np.float32) for i in range(0, len(texts), self.batch_size)]
-        ) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+        # One call per flush: the embedder batches internally, and sentence-transformers sorts the whole call by
+        # length first, so batches pad far less than fixed slices in file order (2.84x -> 1.43x the real tokens
+        # on rag-mini-wikipedia, benchmarks/peers).
+        vectors = np.asarray(embedder.embed(texts), dtype=np.float32) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
         if self.store.get_meta(EMBEDDER_META_KEY) is None:
             self.store.set_meta(EMBEDDER_META_KEY, embedder.name)
         committed, start = [], 0
