@@ -106,6 +106,9 @@ def _generate(gen: "Generator", messages: list[dict[str, str]], max_tokens: int,
     return "".join(pieces)
 
 
+COPY_MARGIN = 0.2
+"""Extractive answers copy only from items whose relevance is within this of the best item's."""
+
 _LEAD_IN = re.compile(r"^(?:the\s+)?(?:final\s+)?answer(?:\s+is\b\s*:?|\s*:)\s*", re.IGNORECASE)
 
 
@@ -201,7 +204,10 @@ def answer_question(
                                   ctx.max_context_tokens, ctx.prompt_format)
     # Copy only from on-topic items: the cited text must pass the same relevance bar below, so a number copied
     # from an off-topic chunk ("3" of "3 to 5 business days" for a returns question) could never be kept anyway.
-    on_topic_items = [it for it in prompt.items if it.score >= ctx.abstain_threshold] or prompt.items
+    # Among those, only the items nearly as relevant as the best one (COPY_MARGIN): a live inventory row that
+    # names the product and "stock" should not lose to an FAQ line that merely mentions the product.
+    bar = max(ctx.abstain_threshold, max((it.score for it in prompt.items), default=0.0) - COPY_MARGIN)
+    on_topic_items = [it for it in prompt.items if it.score >= bar] or prompt.items
     constrain = copy_context(on_topic_items) if ctx.extractive else None
     raw = _generate(gen, prompt.messages, ctx.max_new_tokens, ctx.temperature, adapter_path, on_token, constrain)
     text = clean_answer(raw)
