@@ -41,7 +41,8 @@ def test_rows_matching_question_terms_become_citable_hits(db):
     hits = source(db).query("How many Trail Runner shoes are in stock?")
     assert hits[0].source == "sql:shop/inventory#TR-1"
     assert hits[0].doc_id == "sql:shop/inventory" and hits[0].chunk_id == "sql:shop/inventory#TR-1"
-    assert hits[0].text == "inventory TR-1: sku=TR-1, name=Trail Runner shoe, stock=12, price=89.00"
+    # the column the question asks about ("in stock") comes first, the rest in table order
+    assert hits[0].text == "inventory TR-1: stock=12, sku=TR-1, name=Trail Runner shoe, price=89.00"
     assert all("Boot" not in h.text for h in hits)
 
 

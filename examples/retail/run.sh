@@ -9,6 +9,7 @@ RAGFT="${RAGFT:-$ROOT/.venv/bin/ragft}"
 PY="${PY:-$ROOT/.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
 WS="${WS:-$(mktemp -d /tmp/ragft-retail.XXXXXX)}"
+mkdir -p "$WS"
 DB="$WS/inventory.sqlite"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 

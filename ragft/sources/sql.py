@@ -168,7 +168,7 @@ class SqlSource:
             except SQLAlchemyError as exc:
                 raise StoreError(f"SQL source {self.name!r}: query on {table.name} failed ({exc})") from None
             for row in rows:
-                hit = self._row_hit(table, dict(row._mapping))
+                hit = self._row_hit(table, dict(row._mapping), terms)
                 low = hit.text.lower()
                 matched = sum(1 for t in terms if t in low)
                 scored.append((matched, -order, hit))
@@ -187,10 +187,14 @@ class SqlSource:
                     raw.set_progress_handler(None, 0)
             return conn.execute(stmt).fetchall()
 
-    def _row_hit(self, table, values: dict[str, Any]) -> Hit:  # type: ignore[no-untyped-def]
+    def _row_hit(self, table, values: dict[str, Any], terms: Sequence[str] = ()) -> Hit:  # type: ignore[no-untyped-def]
         pk_cols = [c.name for c in table.primary_key.columns] or [next(iter(table.columns)).name]
         key = ",".join(str(values[c]) for c in pk_cols)
-        rendered = ", ".join(f"{col}={_fmt(val)}" for col, val in values.items())
+        # Columns the question names ("... in stock?" -> stock) come first: the 135M model copies the first
+        # plausible number, and with the table's order it answered the price (129.00) for a stock of 3 or 7.
+        asked = {t.lower() for t in terms}
+        ordered = sorted(values.items(), key=lambda cv: 0 if cv[0].lower().rstrip("s") in asked or cv[0].lower() in asked else 1)
+        rendered = ", ".join(f"{col}={_fmt(val)}" for col, val in ordered)
         ident = f"sql:{self.name}/{table.name}"
         return Hit(doc_id=ident, chunk_id=f"{ident}#{key}", source=f"{ident}#{key}", score=0.0,
                    text=f"{table.name} {key}: {rendered}")
