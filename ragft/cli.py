@@ -9,6 +9,7 @@ imported inside commands so `--help` stays fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -33,6 +34,10 @@ class _Group(TyperGroup):
             Console(stderr=True).print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
             ctx.exit(exc.exit_code)
 
+
+# Model loading must not draw its own tqdm bars ("Loading weights") into the terminal or around --json output;
+# long work shows ragft's own rich bars on stderr instead. Read by huggingface_hub/transformers at import.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 app = typer.Typer(
     cls=_Group,
