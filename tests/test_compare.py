@@ -31,7 +31,7 @@ QA = [
     {"question": "How tall is Mount Everest in metres?", "answer": "8849", "doc_id": "everest"},
     {"question": "Into which sea does the Danube river flow?", "answer": "Black Sea", "doc_id": "danube"},
     {"question": "Which country is the kiwi bird native to?", "answer": "New Zealand"},
-    {"question": "EXPLODE which river crashes the generator?", "answer": "Danube", "doc_id": "danube"},
+    {"question": "EXPLODE: which cities does the Danube river flow through?", "answer": "Danube", "doc_id": "danube"},
 ]
 FACT_DOC = {q["question"]: doc for q, doc in zip(QA, ["lovelace", "everest", "danube", "kiwi", "danube"])}
 STRATEGIES = ("base", "rag", "ft", "hybrid")
@@ -162,9 +162,12 @@ def test_runner_scores_all_four_strategies(tiny_ws, tmp_path):
     assert (base.exact_match, base.f1, base.answer_correctness) == (0.0, 0.0, 0.0)
     assert base.faithfulness is None and base.recall_at_k is None and base.citation_accuracy is None
     assert ft.exact_match == 0.5 and ft.adapter == "tiny-ft"  # knows 2 of 4
-    assert rag.exact_match == 0.0 and rag.answer_correctness == 1.0
-    # "The answer is 1843": pred {answer, is, 1843} vs gold {1843}: F1 = 2*(1/3)*1/(4/3) = 0.5; "Black Sea" -> 2*(2/4)/(1.5)=0.667
-    assert rag.f1 == pytest.approx((0.5 + 0.5 + 2 / 3 + 2 / 3) / 4)
+    assert rag.answer_correctness == 1.0
+    # Aggregation: the summary is the mean of the per-question metric over the 4 answered questions.
+    from ragft.evaluate.metrics import token_f1
+
+    rag_answers = [re.sub(r"\s*\[\d+\]", "", q.results["rag"].answer) for q in result.questions[:4]]
+    assert rag.f1 == pytest.approx(sum(token_f1(a, q["answer"]) for a, q in zip(rag_answers, QA)) / 4)
     assert hybrid.exact_match == 1.0 and hybrid.f1 == 1.0 and hybrid.adapter == "tiny-raft"
     assert rag.recall_at_k == 1.0 and hybrid.recall_at_k == 1.0
     # 3 questions name a doc_id, the 4th (New Zealand) is checked by answer text: all citations correct.

@@ -76,7 +76,7 @@ def accuracy_cost_svg(strategies: dict[str, dict[str, Any]], width: int = 520, h
 
 def latency_svg(latencies: dict[str, Sequence[float]], p50: dict[str, float | None], p95: dict[str, float | None], width: int = 520) -> str:
     """One row per strategy: every question's latency as a dot, p50 as a bar, p95 as a tick."""
-    row, left, right, top, bottom = 44, 70, 20, 15, 40
+    row, left, right, top, bottom = 44, 70, 40, 15, 40
     height = top + bottom + row * max(1, len(latencies))
     pw = width - left - right
     values = [v for vs in latencies.values() for v in vs]

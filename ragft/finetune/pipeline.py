@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,9 @@ ROW_LINEAGE = "lineage.json"  # in the adapter folder: row hash -> document ids,
 EVAL_HELDOUT = "eval/heldout.jsonl"  # written by `ragft compare` (evaluate/compare.py)
 HELDOUT_FILE = "heldout.jsonl"  # synthesised pairs never trained on; ends up next to the adapter
 LoadModel = Callable[[str], tuple[Any, Any]]
+
+RAFT_MICRO_BATCH = 2
+"""Per-device batch for RAFT training unless --batch-size is given (gradient accumulation keeps the effective batch)."""
 
 
 def _write_jsonl(path: Path, examples: Sequence[TrainExample]) -> None:
@@ -233,10 +237,17 @@ def run_finetune(
         examples, method = build_dataset(ws, data=data, from_docs=from_docs, raft=raft, exclude=exclude,
                                          drop_docs=drop_docs, notes=notes, heldout_path=run_dir / HELDOUT_FILE,
                                          row_docs=row_docs)
-        train_overrides = {k: v for k, v in overrides.items() if k not in lora_keys}
+        # None = "not given" (the CLI passes every flag): drop them so the RAFT defaults below can apply.
+        train_overrides = {k: v for k, v in overrides.items() if k not in lora_keys and v is not None}
         train_overrides["epochs"] = epochs
         if raft:
             train_overrides.setdefault("max_length", max(t.max_length, t.raft_max_length))
+            if "batch_size" not in train_overrides and t.batch_size > RAFT_MICRO_BATCH:
+                # RAFT rows carry their sources (~3x longer): at 8 x 768 tokens the 49k-vocab logits and their
+                # gradients took 12.7 GB and were OOM-killed. Same effective batch, smaller micro-batches.
+                accum = train_overrides.get("grad_accum", t.grad_accum)
+                train_overrides["grad_accum"] = accum * math.ceil(t.batch_size / RAFT_MICRO_BATCH)
+                train_overrides["batch_size"] = RAFT_MICRO_BATCH
         args = TrainArgs.from_settings(t, **{k: v for k, v in train_overrides.items() if k in TrainArgs.__dataclass_fields__})
         lora = lora_from_settings(t, **{lora_keys[k]: v for k, v in overrides.items() if k in lora_keys})
         train, val = split_heldout(examples, t.val_fraction, t.seed) if len(examples) >= 4 else (examples, [])
