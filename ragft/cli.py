@@ -106,13 +106,21 @@ def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders (recursive)."),
     group: list[str] = typer.Option([], "--group", "-g", help="Access group(s); documents without a group are public."),
     subject: Optional[str] = typer.Option(None, "--subject", help="Data-subject id, for erasure with `ragft forget`."),
+    meta: list[str] = typer.Option([], "--meta", help="Your own KEY=VALUE tag on the documents (repeatable); reserved keys such as groups are refused."),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Ingest documents (txt, md, html, pdf, docx, csv, json, jsonl). Unchanged files are skipped."""
+    from ragft.errors import ConfigError
+
+    pairs = [m.partition("=") for m in meta]
+    bad = [m for m, (k, eq, _) in zip(meta, pairs) if not eq or not k]
+    if bad:
+        raise ConfigError(f"--meta takes KEY=VALUE, got {bad[0]!r}")
     ws = open_workspace(workspace)
     with _Bars(not json_out, "ingesting") as bars:
-        report = ws.ingest(paths, groups=group, subject=subject, progress=bars.update)
+        report = ws.ingest(paths, groups=group, subject=subject, progress=bars.update,
+                           metadata={k: v for k, _, v in pairs})
     if json_out:
         emit_json(report.to_dict())
     else:

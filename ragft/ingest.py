@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import os
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,31 @@ def _check_groups(groups: Iterable[str]) -> tuple[str, ...]:
             raise ConfigError("empty group name in --group; pass a non-empty name such as --group support")
         cleaned.append(name)
     return tuple(sorted(set(cleaned)))
+
+
+RESERVED_METADATA_KEYS = frozenset({
+    "groups", "group", "acl", "subject", "doc_id", "chunk_id", "source", "content_hash", "title", "mtime",
+    "format", "size", "mtime_ns", "fingerprint", "pii", "flagged_chunks", "user",
+})
+"""Keys a user may not set in document metadata: access control and erasure come only from --group/--subject,
+and ragft's own bookkeeping must not be overwritten (a common leak pattern: metadata replacing the ACL key)."""
+
+_META_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_user_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
+    """Validated user metadata (str -> str). Reserved or malformed keys are a ConfigError naming the key."""
+    clean: dict[str, str] = {}
+    for key, value in (metadata or {}).items():
+        if not isinstance(key, str) or not _META_KEY.match(key):
+            raise ConfigError(f"metadata key {key!r} is not allowed: use 1-64 letters, digits, '_', '.', '-', starting with a letter")
+        if key.lower() in RESERVED_METADATA_KEYS:
+            raise ConfigError(
+                f"metadata key {key!r} is reserved ({', '.join(sorted(RESERVED_METADATA_KEYS))}); "
+                "access groups and data subjects are set with --group/--subject only"
+            )
+        clean[key] = str(value)
+    return dict(sorted(clean.items()))
 
 
 # ---------------------------------------------------------------------------- finding files
@@ -150,6 +176,7 @@ class _Options:
     policy: str
     fingerprint: str
     max_bytes: int
+    user_meta: dict[str, str] = field(default_factory=dict)
 
 
 class _Committer:
@@ -259,14 +286,16 @@ def _prepare(ws: "Workspace", path: Path, opts: _Options, scanner_of: Callable[[
         and existing.metadata.get("fingerprint") == opts.fingerprint
         and tuple(existing.groups) == opts.groups
         and existing.subject == opts.subject
+        and existing.metadata.get("user", {}) == opts.user_meta
     ):
         return None
     loaded = load_file(path, opts.max_bytes)
     pii_counts: dict[str, int] = {}
     if opts.policy != "allow":
         loaded, pii_counts = _apply_pii(loaded, scanner_of(), opts.policy)
-    digest = content_hash(loaded.text, opts.groups, opts.subject, opts.fingerprint)
+    digest = content_hash(loaded.text, opts.groups, opts.subject, opts.fingerprint + json.dumps(opts.user_meta))
     metadata = {
+        "user": opts.user_meta,
         "format": loaded.format,
         "size": st.st_size if st else None,
         "mtime_ns": st.st_mtime_ns if st else None,
@@ -311,11 +340,13 @@ def ingest_paths(
     groups: Sequence[str] = (),
     subject: str | None = None,
     progress: Progress | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> IngestReport:
     """Ingest files and folders into `ws` (see the module docstring for the guarantees)."""
     started = time.perf_counter()
     report = IngestReport()
     group_names = _check_groups(groups)
+    user_meta = check_user_metadata(metadata)
     if subject is not None and not subject.strip():
         raise ConfigError("empty --subject; pass a data-subject id or leave the option out")
     files = collect_files(paths, report)
@@ -326,6 +357,7 @@ def ingest_paths(
         policy=policy,
         fingerprint=_fingerprint(ws, policy),
         max_bytes=int(ws.settings.chunking.max_file_mb * 1_000_000),
+        user_meta=user_meta,
     )
     scanner: list[Any] = []
 

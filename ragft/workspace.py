@@ -127,13 +127,16 @@ class Workspace:
         subject: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         principal: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> IngestReport:
         """Ingest files/folders (recursive). Unchanged content is a no-op; changed content replaces old chunks.
-        `principal` is who asked (the server's authenticated user), recorded in the audit log."""
+        `principal` is who asked (the server's authenticated user), recorded in the audit log. `metadata` is the
+        user's own key/value tags (reserved keys such as `groups` are refused: access comes from `groups` only)."""
         from ragft.ingest import ingest_paths
 
         groups = tuple(groups)
-        report = ingest_paths(self, [Path(p) for p in paths], groups=groups, subject=subject, progress=progress)
+        report = ingest_paths(self, [Path(p) for p in paths], groups=groups, subject=subject, progress=progress,
+                              metadata=metadata)
         self.audit.append(
             "ingest", principal=principal, groups=sorted(groups), subject=subject, added=report.added, updated=report.updated,
             unchanged=report.unchanged, failed=len(report.failed), chunks=report.chunks, pii=report.pii,

@@ -421,3 +421,32 @@ def test_demo_corpus_with_the_real_embedder(tmp_path, real_embedder):
         assert top_source("warranty on expedition backpacks", "dense") == "warranty.docx"
         assert top_source("staff discount percentage", "hybrid") == "staff-onboarding.pdf"
         assert ws.ingest([DEMO]).unchanged == 11
+
+
+def test_user_metadata_is_kept_and_reserved_acl_keys_are_rejected(tmp_path):
+    from ragft.cli import app
+    from typer.testing import CliRunner
+
+    from ragft.errors import ConfigError
+    from tests.fakes import HashEmbedder
+
+    f = tmp_path / "note.txt"
+    f.write_text("Quarterly revenue grew by 12 percent.")
+    with Workspace(tmp_path / "ws", embedder=HashEmbedder()) as ws:
+        for key in ("groups", "Groups", "subject", "acl", "doc_id", "user"):
+            with pytest.raises(ConfigError, match="reserved"):
+                ws.ingest([f], groups=["finance"], metadata={key: "public"})
+        assert ws.store.stats()["documents"] == 0  # nothing half-ingested by a refused call
+        report = ws.ingest([f], groups=["finance"], metadata={"team": "fp&a"})
+        assert report.added == 1
+        doc = ws.store.list_documents()[0]
+        assert doc.groups == ("finance",) and doc.metadata["user"] == {"team": "fp&a"}
+        # metadata cannot widen access: the document stays invisible to other groups
+        assert ws.search("revenue", groups=["support"]) == []
+        # changed tags update the document; the same tags are a no-op
+        assert ws.ingest([f], groups=["finance"], metadata={"team": "fp&a"}).unchanged == 1
+        assert ws.ingest([f], groups=["finance"], metadata={"team": "treasury"}).updated == 1
+    result = CliRunner().invoke(app, ["ingest", str(f), "-w", str(tmp_path / "ws2"), "--meta", "groups=public", "--json"])
+    assert result.exit_code == 2 and "reserved" in result.output
+    result = CliRunner().invoke(app, ["ingest", str(f), "-w", str(tmp_path / "ws2"), "--meta", "novalue", "--json"])
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output
