@@ -165,3 +165,26 @@ def test_style_check_scores_a_compare_report(tmp_path):
     assert scores["rag"]["style"] == 0.0
     assert scores["base"]["style"] == round(1 / 3, 3)  # heading met; "will" and lower-case agreement are not
     assert scores["base"]["rules"]["numbers_words_and_digits"] is None  # the reference has no number
+
+
+@pytest.mark.real_model
+def test_retail_demo_script_end_to_end(tmp_path):
+    """`make demo`'s retail scenario with the real bundled models, through the CLI exactly as a user runs it:
+    a document answer with its citation, a stock answer from the live table, an UPDATE, the new stock."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    ragft_bin = Path(sys.executable).with_name("ragft")
+    env = {**os.environ, "WS": str(tmp_path / "retail"), "RAGFT": str(ragft_bin), "PY": sys.executable}
+    done = subprocess.run(["bash", str(root / "examples" / "retail" / "run.sh")], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    answers = re.findall(r"^answer: (.*)$", done.stdout, flags=re.MULTILINE)
+    assert len(answers) == 3, done.stdout[-3000:]  # steps 4, 5, 7 answer; step 8 abstains
+    assert re.match(r"30\b", answers[0]) and "return-policy.md" in done.stdout
+    assert re.match(r"12\b", answers[1]) and re.match(r"3\b", answers[2])
+    assert "sql:shop/inventory#TR-100" in done.stdout
+    assert "The sources do not contain this." in done.stdout
