@@ -185,6 +185,15 @@ def test_copy_checker_allows_only_whole_copies_of_the_context():
     assert loose.ok("receipt with delivery", finished=True) and not loose.ok("receipt with Paris", finished=True)
 
 
+def test_copy_checker_always_allows_a_bare_yes_or_no():
+    from ragft.models.constrain import CopyChecker
+
+    c = CopyChecker("There is no evidence either way. " + RETURNS.text)  # "no" occurs, "yes" does not
+    assert c.ok("Yes", finished=True) and c.ok("Yes. [1]", finished=True) and c.ok("Ye")
+    assert c.ok("No", finished=True) and c.ok("no.", finished=True)
+    assert not c.ok("Yesterday", finished=True) and not c.ok("Yes indeed", finished=True)
+
+
 def test_extractive_passes_the_on_topic_context_to_generators_that_accept_it():
     seen: list[str | None] = []
 

@@ -36,6 +36,9 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+_FREE_ANSWERS = ("yes", "no")
+
+
 class CopyChecker:
     """Decides whether a partial answer is still a copy of `context` (pure text logic, tested without a model)."""
 
@@ -48,6 +51,11 @@ class CopyChecker:
         s = _norm(seg)
         s = s.strip(" \"'()")
         if not s:
+            return True
+        # "Yes"/"No" answer a yes/no question whether or not the sources contain the word: without this, a
+        # context that happens to contain "no" (and no "yes") forced every yes/no answer to "No".
+        bare = s.rstrip(".,;:!?") if complete else s
+        if any(a == bare or (not complete and a.startswith(bare)) for a in _FREE_ANSWERS):
             return True
         if complete and s[-1] in ".,;:!?":  # trailing punctuation after a complete span
             s = s[:-1].rstrip()
