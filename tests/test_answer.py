@@ -322,10 +322,6 @@ def test_ft_without_adapter_is_a_clear_error(tmp_path, hash_embedder):
     from ragft.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=ScriptedGenerator("x"))
-    try:
-        import ragft.finetune.registry  # noqa: F401
-    except ImportError:
-        pytest.skip("adapter registry (ragft/finetune/registry.py) not in this build yet")
     with pytest.raises(ConfigError, match="ragft finetune"):
         ws.ask("q?", strategy="hybrid")
     with pytest.raises(ConfigError, match="only used by strategies ft and hybrid"):

@@ -16,7 +16,6 @@ import pytest
 
 from ragft.errors import ConfigError, DataError, ModelError
 from ragft.evaluate.compare import Comparison, StrategySummary, load_qa, recommend, run_compare, select
-from ragft.evaluate.report import write_report
 from ragft.finetune.registry import AdapterInfo, AdapterRegistry
 from ragft.types import Chunk, Document
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from ragft.config import Settings, save_settings
-from ragft.finetune import TrainExample
 from ragft.finetune.data import QAPair, qa_to_example
 from ragft.finetune.registry import AdapterRegistry
 from ragft.finetune.train import IGNORE_INDEX, TrainArgs, steps_per_run, tokenize_example

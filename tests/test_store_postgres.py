@@ -18,7 +18,7 @@ from ragft.store.pg_migrations import MIGRATIONS, applied_migrations
 from ragft.store.postgres import PostgresStore, query_terms, redact_dsn
 from ragft.types import Chunk, Document
 from tests.pg_server import drop_database, fresh_database
-from tests.store_contract import StoreContract, make_doc, put, unit
+from tests.store_contract import StoreContract, make_doc, put
 
 pytestmark = pytest.mark.postgres
 

@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+CHUNK_COLUMNS = "chunk_id, doc_id, ordinal, text, heading, n_tokens"
+"""The chunk columns, in the order `chunk_from_row` reads them (same in every backend)."""
+
+
+def chunk_from_row(r: Sequence) -> Chunk:
+    """A Chunk from a row selected as CHUNK_COLUMNS."""
+    return Chunk(chunk_id=r[0], doc_id=r[1], ordinal=r[2], text=r[3], heading=r[4], n_tokens=r[5])
+
+
 @runtime_checkable
 class Store(Protocol):
     def get_document(self, doc_id: str) -> Document | None:

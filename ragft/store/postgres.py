@@ -38,6 +38,7 @@ from psycopg_pool import ConnectionPool
 
 from ragft.errors import ConfigError, StoreError
 from ragft.store.pg_migrations import MIGRATION_LOCK, migrate
+from ragft.store.base import CHUNK_COLUMNS, chunk_from_row
 from ragft.types import Chunk, Document, Hit
 
 if TYPE_CHECKING:
@@ -339,15 +340,15 @@ class PostgresStore:
             return []
         with self._conn() as conn:
             rows = conn.execute(
-                "SELECT chunk_id, doc_id, ordinal, text, heading, n_tokens FROM chunks WHERE chunk_id = ANY(%s)",
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE chunk_id = ANY(%s)",
                 (ids,),
             ).fetchall()
-        by_id = {r[0]: Chunk(chunk_id=r[0], doc_id=r[1], ordinal=r[2], text=r[3], heading=r[4], n_tokens=r[5]) for r in rows}
+        by_id = {r[0]: chunk_from_row(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def iter_chunks(self, doc_ids: Sequence[str] | None = None) -> Iterator[Chunk]:
         """All chunks (optionally of some documents) in document order, streamed with a server-side cursor."""
-        sql = "SELECT chunk_id, doc_id, ordinal, text, heading, n_tokens FROM chunks"
+        sql = f"SELECT {CHUNK_COLUMNS} FROM chunks"
         params: tuple = ()
         if doc_ids is not None:
             sql += " WHERE doc_id = ANY(%s)"
@@ -355,7 +356,7 @@ class PostgresStore:
         with self._conn() as conn, conn.transaction(), conn.cursor(name="ragft_iter_chunks") as cur:
             cur.execute(sql + " ORDER BY doc_id, ordinal", params)
             for r in cur:
-                yield Chunk(chunk_id=r[0], doc_id=r[1], ordinal=r[2], text=r[3], heading=r[4], n_tokens=r[5])
+                yield chunk_from_row(r)
 
     def get_vectors(self, chunk_ids: Sequence[str]) -> np.ndarray:
         """Vectors of the given chunks (float32, one row each, in order); for copying and re-indexing."""

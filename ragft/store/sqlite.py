@@ -33,6 +33,7 @@ import numpy as np
 
 from ragft.errors import StoreError
 from ragft.store.migrations import migrate
+from ragft.store.base import CHUNK_COLUMNS, chunk_from_row
 from ragft.types import Chunk, Document, Hit
 
 # Visible when the document is public (no groups) or shares a group with the caller (JSON list parameter).
@@ -373,16 +374,16 @@ class SqliteStore:
             return []
         with self._lock:
             rows = self._conn.execute(
-                "SELECT chunk_id, doc_id, ordinal, text, heading, n_tokens FROM chunks"
+                f"SELECT {CHUNK_COLUMNS} FROM chunks"
                 " WHERE chunk_id IN (SELECT value FROM json_each(?))",
                 (json.dumps(ids),),
             ).fetchall()
-        by_id = {r[0]: Chunk(chunk_id=r[0], doc_id=r[1], ordinal=r[2], text=r[3], heading=r[4], n_tokens=r[5]) for r in rows}
+        by_id = {r[0]: chunk_from_row(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def iter_chunks(self, doc_ids: Sequence[str] | None = None) -> Iterator[Chunk]:
         """All chunks (optionally of some documents) in document order: for dataset building."""
-        sql = "SELECT chunk_id, doc_id, ordinal, text, heading, n_tokens FROM chunks"
+        sql = f"SELECT {CHUNK_COLUMNS} FROM chunks"
         params: tuple = ()
         if doc_ids is not None:
             sql += " WHERE doc_id IN (SELECT value FROM json_each(?))"
@@ -390,7 +391,7 @@ class SqliteStore:
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY doc_id, ordinal", params).fetchall()
         for r in rows:
-            yield Chunk(chunk_id=r[0], doc_id=r[1], ordinal=r[2], text=r[3], heading=r[4], n_tokens=r[5])
+            yield chunk_from_row(r)
 
     def chunk_groups(self, chunk_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
         ids = list(chunk_ids)
