@@ -46,8 +46,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-out = Console()
+def _console(stderr: bool = False) -> Console:
+    """Rich console; when piped (a log, CI, `| less`) rich would assume 80 columns and squeeze wide tables such as
+    `compare`'s into unreadable "0.…" cells, so non-terminals get 160 columns unless $COLUMNS says otherwise."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(stderr=stderr, width=width)
+
+
+err = _console(stderr=True)
+out = _console()
 
 WorkspaceOpt = typer.Option(None, "-w", "--workspace", help="Workspace folder (default: $RAGFT_WORKSPACE, else ./ragft-workspace).")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
@@ -107,6 +115,7 @@ def ingest(
     group: list[str] = typer.Option([], "--group", "-g", help="Access group(s); documents without a group are public."),
     subject: Optional[str] = typer.Option(None, "--subject", help="Data-subject id, for erasure with `ragft forget`."),
     meta: list[str] = typer.Option([], "--meta", help="Your own KEY=VALUE tag on the documents (repeatable); reserved keys such as groups are refused."),
+    workers: int = typer.Option(0, "--workers", min=0, max=64, help="Embed in N CPU worker processes for this run (sets [embedder] devices to N x \"cpu\"); 0 = as configured. Measure first: on few CPU cores one process using every core is usually as fast (docs/benchmarks.md ## Ingest)."),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
@@ -118,6 +127,8 @@ def ingest(
     if bad:
         raise ConfigError(f"--meta takes KEY=VALUE, got {bad[0]!r}")
     ws = open_workspace(workspace)
+    if workers:
+        ws.settings.embedder.devices = ["cpu"] * workers  # this run only; ragft.toml is not rewritten
     with _Bars(not json_out, "ingesting") as bars:
         report = ws.ingest(paths, groups=group, subject=subject, progress=bars.update,
                            metadata={k: v for k, _, v in pairs})
@@ -407,11 +418,11 @@ def finetune(
     data: Optional[Path] = typer.Option(None, "--data", help="Training rows: QA JSONL ({question, answer}), chat JSONL ({messages}) or CSV."),
     from_docs: bool = typer.Option(False, "--from-docs", help="Synthesise QA pairs from the workspace's chunks with the generator."),
     raft: bool = typer.Option(False, "--raft", help="Retrieval-aware examples (oracle + distractor chunks) for --strategy hybrid."),
-    epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the data (default: [train] epochs)."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the data (default: train.epochs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run of --name from its last checkpoint."),
     retrain: Optional[str] = typer.Option(None, "--retrain", help="Retrain adapter NAME with its recorded settings, without erased documents."),
     exclude_qa: Optional[Path] = typer.Option(None, "--exclude-qa", help="QA file (e.g. your evaluation set) whose questions never enter training."),
-    lora_r: Optional[int] = typer.Option(None, "--lora-r", min=1, help="LoRA rank (default: [train] lora_r)."),
+    lora_r: Optional[int] = typer.Option(None, "--lora-r", min=1, help="LoRA rank (default: train.lora_r)."),
     lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", min=1, help="LoRA alpha."),
     lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout", min=0.0, max=0.99, help="LoRA dropout."),
     target_modules: Optional[str] = typer.Option(None, "--target-modules", help="Comma-separated module names, e.g. q_proj,v_proj."),
@@ -555,21 +566,23 @@ app.add_typer(users_app, name="users")
 def users_add(
     name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
     groups: str = typer.Option("", "--groups", help="Comma-separated groups the user may read."),
+    admin: bool = typer.Option(False, "--admin", help="May delete any document over HTTP, public ones included, and upload public documents."),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Create a user and print their API key (shown this once; only its hash is stored)."""
-    new = open_workspace(workspace).users.add(name, [g.strip() for g in groups.split(",") if g.strip()])
+    new = open_workspace(workspace).users.add(name, [g.strip() for g in groups.split(",") if g.strip()], admin=admin)
     if json_out:
         emit_json(new.to_dict())
         return
-    out.print(f"user {new.user} (groups: {', '.join(new.groups) or 'none: public documents only'})", highlight=False)
+    out.print(f"user {new.user}{' (admin)' if new.admin else ''} "
+              f"(groups: {', '.join(new.groups) or 'none: public documents only'})", highlight=False)
     out.print(f"API key (shown once, store it now): {new.api_key}", highlight=False)
 
 
 @users_app.command("list")
 def users_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
-    """List users, their groups and whether they are revoked (never keys or hashes)."""
+    """List users, their groups and whether they are revoked or admins (never keys or hashes)."""
     rows = [u.public() for u in open_workspace(workspace).users.list()]
     if json_out:
         emit_json({"users": rows})
@@ -578,7 +591,8 @@ def users_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOp
         out.print("no users (the server accepts requests without a key until one exists)")
     for r in rows:
         state = "revoked" if r["revoked"] else "active"
-        out.print(f"{r['user']}  [{state}]  groups: {', '.join(r['groups']) or '-'}", highlight=False)
+        out.print(f"{r['user']}  [{state}{', admin' if r['admin'] else ''}]  groups: {', '.join(r['groups']) or '-'}",
+                  highlight=False, markup=False)  # markup=False: "[active]" is not a rich style tag
 
 
 @users_app.command("revoke")

@@ -8,6 +8,7 @@ Importable without torch.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ragft.errors import ConfigError
 
 CONFIG_FILE = "ragft.toml"
+_DEVICE = re.compile(r"^(cpu|mps|(cuda|npu|xpu)(:\d+)?)$")  # torch device strings [embedder] devices accepts
 
 
 class _Section(BaseModel):
@@ -39,6 +41,17 @@ class ChunkingSettings(_Section):
 class EmbedderSettings(_Section):
     model: str = Field("all-MiniLM-L6-v2", description="Bundled embedder name, or a local sentence-transformers folder.")
     batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    devices: list[str] = Field(
+        default_factory=list,
+        description='Bulk embedding (ingest, reembed) in one worker process per device, e.g. ["cuda:0", "cuda:1"] or ["cpu", "cpu"]; empty = one in-process model. CPU workers split the cores between them (docs/benchmarks.md ## Ingest).',
+    )
+
+    @model_validator(mode="after")
+    def _known_devices(self) -> "EmbedderSettings":
+        bad = [d for d in self.devices if not _DEVICE.match(d)]
+        if bad:
+            raise ValueError(f"unknown device(s) {bad}: use cpu, cuda, cuda:N, mps, npu:N or xpu:N")
+        return self
 
 
 class RetrievalSettings(_Section):

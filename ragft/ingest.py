@@ -9,6 +9,12 @@ Guarantees (DESIGN.md, issue 2):
   equals the stored one. A cheaper check comes first: same size, same mtime (ns) and same fingerprint means
   the file is not even read. Changed content replaces the old chunks atomically.
 - Embedding is batched across documents (throughput) while commits stay per document (crash safety).
+- Preparation overlaps embedding: a background thread (`_Prefetcher`) loads, scans and chunks the next files,
+  at most `prefetch_flushes` flushes ahead, while the main thread embeds and commits in file order (torch
+  releases the GIL in the forward pass). Results, commit order, progress and `failed` lines are the same as the
+  sequential loop (`prefetch_flushes=0`); the thread is always joined, also on an error or Ctrl-C.
+- With `[embedder] devices`, each flush is embedded by a pool of worker processes (`Embedder.parallel()`),
+  stopped when the ingest ends.
 - Bad inputs never abort the batch: each gets one line in `failed` (or `skipped` for unsupported files met
   while walking a folder). Hidden files and folders (".git", ".DS_Store") are skipped silently.
 - Chunks that read like instructions to the model (`governance.injection.flag_instructions`) are listed in
@@ -23,10 +29,12 @@ import hashlib
 import json
 import re
 import os
+import threading
 import time
 import unicodedata
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,7 +190,7 @@ class _Options:
 class _Committer:
     """Embeds prepared documents in cross-document batches and commits each document in its own transaction."""
 
-    def __init__(self, store: "Store", embedder_of: Callable[[], "Embedder"], batch_size: int, flush_at: int) -> None:
+    def __init__(self, store: "Store", embedder_of: Callable[[], "_EmbedWith"], batch_size: int, flush_at: int) -> None:
         self.store = store
         self._embedder_of = embedder_of
         self.batch_size = batch_size
@@ -201,12 +209,12 @@ class _Committer:
             return []
         import numpy as np
 
-        embedder = self._embedder_of()
+        embedder, embed = self._embedder_of()
         texts = [t for item in self.pending for t in item.texts]
         # One call per flush: the embedder batches internally, and sentence-transformers sorts the whole call by
         # length first, so batches pad far less than fixed slices in file order (2.84x -> 1.43x the real tokens
         # on rag-mini-wikipedia, benchmarks/peers).
-        vectors = np.asarray(embedder.embed(texts), dtype=np.float32) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+        vectors = np.asarray(embed(texts), dtype=np.float32) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
         if self.store.get_meta(EMBEDDER_META_KEY) is None:
             self.store.set_meta(EMBEDDER_META_KEY, embedder.name)
         committed, start = [], 0
@@ -219,18 +227,105 @@ class _Committer:
         return committed
 
 
-def _checked_embedder(ws: "Workspace") -> Callable[[], "Embedder"]:
-    """The workspace embedder, loaded on first need, refused if the store was embedded with another model."""
-    cache: list[Embedder] = []
+_EmbedWith = tuple["Embedder", Callable[[Sequence[str]], Any]]
+"""An embedder and the function that embeds bulk texts with it (its `parallel()` pool, or plain `embed`)."""
 
-    def get() -> "Embedder":
+
+def _bulk_embed(embedder: "Embedder", stack: ExitStack) -> _EmbedWith:
+    """Enter the embedder's `parallel()` block on `stack` (worker pool, stopped when the stack closes), if any."""
+    parallel = getattr(embedder, "parallel", None)
+    return embedder, (stack.enter_context(parallel()) if parallel is not None else embedder.embed)
+
+
+def _checked_embedder(ws: "Workspace", stack: ExitStack) -> Callable[[], _EmbedWith]:
+    """The workspace embedder, loaded on first need, refused if the store was embedded with another model."""
+    cache: list[_EmbedWith] = []
+
+    def get() -> _EmbedWith:
         if not cache:
             embedder = ws.embedder
             check_embedder(ws.store, embedder)
-            cache.append(embedder)
+            cache.append(_bulk_embed(embedder, stack))
         return cache[0]
 
     return get
+
+
+class _Prefetcher:
+    """Runs `prepare(path)` for each path on one background thread, at most `limit` chunks ahead of the consumer.
+
+    Iterating yields `(path, result, error)` in input order; `error` is the exception `prepare` raised for that
+    path (the consumer decides, exactly as the sequential loop did, whether it is a per-file failure or fatal).
+    The bound counts chunks (a document's weight is its chunk count, at least 1), so memory stays near
+    `limit` chunks however large the files are; a single document larger than the bound still passes alone.
+    `close()` stops the thread after the file it is working on and joins it; the consumer always calls it.
+    """
+
+    def __init__(self, paths: Sequence[Path], prepare: Callable[[Path], "_Prepared | None"], limit: int) -> None:
+        self._paths = list(paths)
+        self._prepare = prepare
+        self._limit = max(1, limit)
+        self._ready: deque[tuple[Path, "_Prepared | None", BaseException | None, int]] = deque()
+        self._buffered = 0  # chunks in `_ready`
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="ragft-ingest-prepare", daemon=True)
+
+    def _run(self) -> None:
+        for path in self._paths:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop or self._buffered < self._limit)
+                if self._stop:
+                    return
+            try:
+                result, error = self._prepare(path), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises or records it
+                result, error = None, exc
+            weight = max(1, len(result.chunks)) if result is not None else 1
+            with self._cond:
+                self._ready.append((path, result, error, weight))
+                self._buffered += weight
+                self._cond.notify_all()
+
+    def __iter__(self) -> Iterator[tuple[Path, "_Prepared | None", BaseException | None]]:
+        self._thread.start()
+        for _ in self._paths:
+            with self._cond:
+                # A 1 s timeout only to notice a producer that died without posting (it never should).
+                while not self._ready:
+                    if not self._cond.wait(timeout=1.0) and not self._thread.is_alive() and not self._ready:
+                        raise RuntimeError("ingest preparation thread stopped unexpectedly")
+                path, result, error, weight = self._ready.popleft()
+                self._buffered -= weight
+                self._cond.notify_all()
+            yield path, result, error
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._ready.clear()
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def _prepared_in_order(
+    paths: Sequence[Path], prepare: Callable[[Path], "_Prepared | None"], limit: int
+) -> Iterator[tuple[Path, "_Prepared | None", BaseException | None]]:
+    """`(path, prepare(path) or None, exception or None)` in input order; on a thread `limit` chunks ahead, or
+    inline when `limit` is 0 (the sequential reference)."""
+    if limit <= 0:
+        for path in paths:
+            try:
+                yield path, prepare(path), None
+            except Exception as exc:  # noqa: BLE001 - the consumer raises it again unless it is an IngestError
+                yield path, None, exc
+        return
+    prefetcher = _Prefetcher(paths, prepare, limit)
+    try:
+        yield from prefetcher
+    finally:
+        prefetcher.close()
 
 
 def check_embedder(store: "Store", embedder: "Embedder") -> None:
@@ -341,8 +436,13 @@ def ingest_paths(
     subject: str | None = None,
     progress: Progress | None = None,
     metadata: Mapping[str, Any] | None = None,
+    prefetch_flushes: int = 2,
 ) -> IngestReport:
-    """Ingest files and folders into `ws` (see the module docstring for the guarantees)."""
+    """Ingest files and folders into `ws` (see the module docstring for the guarantees).
+
+    `prefetch_flushes`: how many flushes (4 x embedder batch chunks each) the preparation thread may run ahead;
+    0 prepares inline, one file after another (the sequential reference the tests and benchmark compare with).
+    """
     started = time.perf_counter()
     report = IngestReport()
     group_names = _check_groups(groups)
@@ -369,7 +469,8 @@ def ingest_paths(
         return scanner[0]
 
     batch = ws.settings.embedder.batch_size
-    committer = _Committer(ws.store, _checked_embedder(ws), batch_size=batch, flush_at=batch * 4)
+    stack = ExitStack()  # closes the embedder's worker pool, if one was started
+    committer = _Committer(ws.store, _checked_embedder(ws, stack), batch_size=batch, flush_at=batch * 4)
     total, done = len(files), 0
     if progress:
         progress(0, total)
@@ -389,23 +490,27 @@ def ingest_paths(
         if committed and progress:
             progress(done, total)
 
-    for path in files:
-        try:
-            prepared = _prepare(ws, path, opts, scanner_of)
-        except IngestError as exc:
-            report.failed.append(FileFailure(str(path), str(exc)))
-            prepared = None
-            done += 1
-        else:
-            if prepared is None:
+    def prepare(path: Path) -> _Prepared | None:
+        return _prepare(ws, path, opts, scanner_of)
+
+    # closing(): the preparation thread is joined here, on success, error or Ctrl-C, not whenever the
+    # generator happens to be collected (a traceback keeps this frame, and so the generator, alive).
+    with stack, closing(_prepared_in_order(files, prepare, prefetch_flushes * committer.flush_at)) as items:
+        for path, prepared, error in items:
+            if isinstance(error, IngestError):
+                report.failed.append(FileFailure(str(path), str(error)))
+                done += 1
+            elif error is not None:
+                raise error  # not a bad input: abort as the sequential loop did (documents so far are committed)
+            elif prepared is None:
                 report.unchanged += 1
                 done += 1
-        if prepared is None:
-            if progress:
-                progress(done, total)
-            continue
-        record(committer.add(prepared))
-    record(committer.flush())
+            if prepared is None:
+                if progress:
+                    progress(done, total)
+                continue
+            record(committer.add(prepared))
+        record(committer.flush())
     report.seconds = time.perf_counter() - started
     return report
 
@@ -457,7 +562,8 @@ def reembed(ws: "Workspace", progress: Progress | None = None) -> ReembedReport:
     docs = store.list_documents()
     batch = ws.settings.embedder.batch_size
     report = ReembedReport(embedder=embedder.name, previous_embedder=previous)
-    committer = _Committer(store, lambda: embedder, batch_size=batch, flush_at=batch * 4)
+    stack = ExitStack()  # closes the embedder's worker pool, if one was started
+    committer = _Committer(store, lambda: embed_with, batch_size=batch, flush_at=batch * 4)
     if progress:
         progress(0, len(docs))
 
@@ -467,11 +573,13 @@ def reembed(ws: "Workspace", progress: Progress | None = None) -> ReembedReport:
         if committed and progress:
             progress(report.documents, len(docs))
 
-    for doc in docs:
-        chunks = list(store.iter_chunks([doc.doc_id]))  # type: ignore[attr-defined]
-        texts = [embedding_text(c.heading, c.text, doc.title) for c in chunks]
-        record(committer.add(_Prepared(path=Path(doc.source), doc=doc, chunks=chunks, texts=texts, existed=True)))
-    record(committer.flush())
+    with stack:
+        embed_with = _bulk_embed(embedder, stack)
+        for doc in docs:
+            chunks = list(store.iter_chunks([doc.doc_id]))  # type: ignore[attr-defined]
+            texts = [embedding_text(c.heading, c.text, doc.title) for c in chunks]
+            record(committer.add(_Prepared(path=Path(doc.source), doc=doc, chunks=chunks, texts=texts, existed=True)))
+        record(committer.flush())
     store.set_meta(EMBEDDER_META_KEY, embedder.name)
     report.seconds = time.perf_counter() - started
     return report

@@ -272,8 +272,11 @@ class Workspace:
             resume=resume, retrain=retrain, progress=progress,
             exclude_qa=str(exclude_qa) if exclude_qa is not None else None, overrides=overrides,
         )
-        self.audit.append("finetune", adapter=report.adapter, kind=report.kind, steps=report.steps,
-                          doc_ids=report.lineage.get("documents", []), dataset_sha256=report.lineage.get("dataset_sha256"))
+        from ragft.finetune.train import ProcessGroup
+
+        if ProcessGroup.from_env().is_main:  # under `accelerate launch` every process returns here: audit once
+            self.audit.append("finetune", adapter=report.adapter, kind=report.kind, steps=report.steps,
+                              doc_ids=report.lineage.get("documents", []), dataset_sha256=report.lineage.get("dataset_sha256"))
         return report
 
     def models(self) -> dict:

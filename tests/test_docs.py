@@ -29,7 +29,8 @@ DOC_FILES = sorted(
     + list((ROOT / "docs").glob("*.md"))
     + list((ROOT / "examples").glob("*/README.md"))
 )
-SCRIPTS = sorted(list((ROOT / "examples").glob("*/run.sh")) + list((ROOT / "examples").glob("*.sh")))
+SCRIPTS = sorted(list((ROOT / "examples").glob("*/run.sh"))
+                 + [p for p in (ROOT / "examples").glob("*.sh") if p.name != "lib.sh"])  # lib.sh: sourced preamble
 _OPERATORS = {"|", "||", "&&", ";", "&", ">", ">>", "<", "(", ")", "2>", "2>&1", "$("}
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.M | re.S)
 _MENTIONS_RAGFT = re.compile(r"(^|[\s(|;&])\"?(\$\{?RAGFT\}?|\S*/ragft|ragft)\"?(\s|$)")

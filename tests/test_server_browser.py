@@ -85,7 +85,7 @@ def _ask_and_check_citation(page, question: str, expected_in_passage: str) -> No
 def test_ui_chat_citation_upload_delete(browser, tmp_path):
     """Fast layer: deterministic cited answer (FixedGenerator), so every UI path is checked on every run."""
     ws = _workspace(tmp_path, embedder=HashEmbedder(), generator=FixedGenerator())
-    key = ws.users.add("alice").api_key
+    key = ws.users.add("alice", ["support"]).api_key  # not an admin: uploads and deletes in her own group
     errors: list[str] = []
     with serve_in_thread(create_app(ws)) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -105,6 +105,7 @@ def test_ui_chat_citation_upload_delete(browser, tmp_path):
         upload = tmp_path / "manual.md"
         upload.write_text("# Manual\n\nDescale the kettle monthly with citric acid.\n", encoding="utf-8")
         page.set_input_files("#upload-file", str(upload))
+        page.fill("#upload-groups", "support")  # public uploads need an admin once users exist
         page.click("#upload-form button[type=submit]")
         page.wait_for_function(f"() => document.querySelectorAll('#doc-list li').length === {before + 1}")
         assert "added 1" in page.locator("#status").text_content()

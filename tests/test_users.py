@@ -125,7 +125,8 @@ def test_cli_users_add_list_revoke(tmp_path):
     res = runner.invoke(app, ["users", "add", "alice", "--groups", "support,sales", "-w", ws, "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert set(data) == {"user", "groups", "api_key"} and data["groups"] == ["sales", "support"]
+    assert set(data) == {"user", "groups", "api_key", "admin"} and data["groups"] == ["sales", "support"]
+    assert data["admin"] is False  # the contract's three fields, extended with the role (default: not admin)
     res = runner.invoke(app, ["users", "list", "-w", ws, "--json"])
     listed = json.loads(res.stdout)["users"]
     assert [u["user"] for u in listed] == ["alice"] and data["api_key"] not in res.stdout

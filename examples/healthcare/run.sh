@@ -6,17 +6,8 @@
 # EPOCHS=n trains longer (default 1: 16 rows, batch 4 -> ~4 optimiser steps).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
-RAGFT="${RAGFT:-$ROOT/.venv/bin/ragft}"
-[ -x "$RAGFT" ] || RAGFT="$(command -v ragft)"
-PY="${PY:-$ROOT/.venv/bin/python}"
-[ -x "$PY" ] || PY=python3
-WS="${WS:-$(mktemp -d /tmp/ragft-healthcare.XXXXXX)}"
+. "$HERE/../lib.sh" healthcare   # sets ROOT, RAGFT, PY, WS, START, step(); offline env
 EPOCHS="${EPOCHS:-1}"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-START=$SECONDS
-
-step() { printf '\n\033[1m== %s\033[0m  (%ss)\n' "$*" "$((SECONDS - START))"; }
 hits_of() {  # count search hits whose source is records/<ID>.md, from `ragft search --json` on stdin
   "$PY" -c 'import json, sys; print(sum(h["source"].endswith("/" + sys.argv[1] + ".md") for h in json.load(sys.stdin)["hits"]))' "$1"
 }

@@ -3,17 +3,8 @@
 # with no re-ingest. Uses the `ragft` CLI at $RAGFT (default: .venv/bin/ragft, else ragft on PATH).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
-RAGFT="${RAGFT:-$ROOT/.venv/bin/ragft}"
-[ -x "$RAGFT" ] || RAGFT="$(command -v ragft)"
-PY="${PY:-$ROOT/.venv/bin/python}"
-[ -x "$PY" ] || PY=python3
-WS="${WS:-$(mktemp -d /tmp/ragft-retail.XXXXXX)}"
-mkdir -p "$WS"
+. "$HERE/../lib.sh" retail   # sets ROOT, RAGFT, PY, WS, START, step(); offline env
 DB="$WS/inventory.sqlite"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "1. create the live inventory table ($DB)"
 "$PY" "$HERE/make_inventory.py" "$DB"

@@ -51,6 +51,9 @@ class TrainReport:
     resumed_from_step: int = 0
     stopped_early: bool = False
     notes: list[str] = field(default_factory=list)
+    world_size: int = 1
+    """Processes that trained together (`accelerate launch --num_processes N`); `steps` are per process and
+    `tokens_per_s` counts the tokens of all of them."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

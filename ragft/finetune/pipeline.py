@@ -170,6 +170,16 @@ def _raft(ws: "Workspace", grounded: list[GroundedQA], chunks: list[Chunk], excl
     return rs.examples
 
 
+def _load_run(run_dir: Path):  # -> (TrainArgs, LoraArgs, train, val, state dict)
+    """The run state `run_finetune` wrote to `run_dir` (for --resume, and for non-main processes under DDP)."""
+    from ragft.finetune.train import LoraArgs, TrainArgs
+
+    state = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    args = TrainArgs(**state["train_args"])
+    lora = LoraArgs(**{**state["lora"], "target_modules": tuple(state["lora"]["target_modules"])})
+    return args, lora, _read_jsonl(run_dir / "train.jsonl"), _read_jsonl(run_dir / "val.jsonl"), state
+
+
 def run_finetune(
     ws: "Workspace",
     name: str,
@@ -184,7 +194,7 @@ def run_finetune(
     overrides: dict[str, Any] | None = None,
     load_model: LoadModel | None = None,
 ) -> TrainReport:
-    from ragft.finetune.train import LoraArgs, TrainArgs, lora_from_settings, train_lora
+    from ragft.finetune.train import ProcessGroup, TrainArgs, lora_from_settings, train_lora
 
     validate_name(name)
     registry = AdapterRegistry(ws.path)
@@ -195,17 +205,19 @@ def run_finetune(
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     lora_keys = {"lora_r": "r", "lora_alpha": "alpha", "lora_dropout": "dropout", "target_modules": "target_modules"}
     base_model = ws.settings.generator.model
+    # Under `accelerate launch` every process runs this function. Only the main one builds the dataset and writes
+    # run state; the others wait, then read that state exactly as --resume does (so all shard the same rows).
+    group = ProcessGroup.from_env()
     t0 = time.perf_counter()
 
     if resume:
         if not (run_dir / "run.json").is_file():
             raise NotFoundError(f"no interrupted run named {name!r} to resume (looked in {run_dir}); start it without --resume")
-        state = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        args, lora = TrainArgs(**state["train_args"]), LoraArgs(**{**state["lora"], "target_modules": tuple(state["lora"]["target_modules"])})
-        train, val = _read_jsonl(run_dir / "train.jsonl"), _read_jsonl(run_dir / "val.jsonl")
-        kind, source, method, base_model = state["kind"], state["source"], state["documents_method"], state["base_model"]
-        notes.extend(state.get("notes", []))
-    else:
+    elif retrain:
+        registry.get(name)  # NotFoundError on every process alike, before any waits
+    elif registry.exists(name):
+        raise ConfigError(f"adapter {name!r} already exists; choose another --name, or `ragft finetune --retrain {name}`")
+    if not resume and group.is_main:
         drop_docs: set[str] = set()
         row_docs: dict[str, list[str]] = {}
         if retrain:
@@ -223,8 +235,6 @@ def run_finetune(
             lineage_file = adapter_dir / ROW_LINEAGE
             if lineage_file.is_file():
                 row_docs = json.loads(lineage_file.read_text(encoding="utf-8"))
-        elif registry.exists(name):
-            raise ConfigError(f"adapter {name!r} already exists; choose another --name, or `ragft finetune --retrain {name}`")
         kind = "raft" if raft else "ft"
         source = {"data": str(Path(data).resolve()) if data and not retrain else data, "from_docs": from_docs,
                   "raft": raft, "exclude_qa": exclude_qa}
@@ -258,6 +268,12 @@ def run_finetune(
                  "notes": notes}
         (run_dir / "run.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
 
+    group.barrier()  # the run state exists on disk before any other process reads it
+    if resume or not group.is_main:
+        args, lora, train, val, state = _load_run(run_dir)
+        kind, source, method, base_model = state["kind"], state["source"], state["documents_method"], state["base_model"]
+        notes.extend(state.get("notes", []))
+
     if ws.settings.generator.kind != "bundled":
         raise ConfigError("fine-tuning needs a local generator (generator.kind = \"bundled\"); a remote API model cannot be trained here")
     if load_model is None:
@@ -274,14 +290,16 @@ def run_finetune(
         val_loss=result.val_loss, tokens_per_s=result.tokens_per_s, lineage=lineage, kind=kind,
         examples=len(train), val_examples=len(val), seconds=round(time.perf_counter() - t0, 2),
         resumed_from_step=result.resumed_from_step, stopped_early=result.stopped_early, notes=notes,
+        world_size=result.world_size,
     )
-    if result.is_main_process:
+    assert result.is_main_process == group.is_main, "launcher rank and Trainer rank disagree"
+    if result.is_main_process:  # the registry record, row lineage and run-state cleanup: once, by rank 0
         hyper = {**{k: v for k, v in asdict(args).items()}, "lora_r": lora.r, "lora_alpha": lora.alpha,
                  "lora_dropout": lora.dropout, "target_modules": list(lora.target_modules), "source": source}
         metrics = {"final_train_loss": result.train_loss[-1] if result.train_loss else None,
                    "final_val_loss": result.val_loss[-1] if result.val_loss else None,
                    "tokens_per_s": result.tokens_per_s, "seconds": result.seconds, "steps": result.steps,
-                   "examples": len(train), "val_examples": len(val)}
+                   "examples": len(train), "val_examples": len(val), "world_size": result.world_size}
         registry.register(AdapterInfo(name=name, path=report.path, kind=kind, base_model=base_model,  # type: ignore[arg-type]
                                       hyperparameters=hyper, metrics=metrics, lineage=lineage))
         rows = {row_key(ex): list(ex.doc_ids) for ex in all_examples if ex.doc_ids}

@@ -15,12 +15,18 @@ dynamic-padding collator and length-grouped batches does only the forward/backwa
 
 Run it:
     python -m ragft.finetune.train -w WORKSPACE --name my-adapter --data qa.jsonl [--epochs 2] [--lora-r 16]
-GPUs (unchanged code; accelerate picks the devices, DDP across GPUs, bf16 where supported):
-    accelerate launch -m ragft.finetune.train -w WORKSPACE --name my-adapter --data qa.jsonl
-    accelerate launch --multi_gpu --num_processes 2 -m ragft.finetune.train ...   # 2 CPU processes (gloo DDP)
-    accelerate launch --multi_gpu --num_processes 4 -m ragft.finetune.train -w WORKSPACE --name a --from-docs
-Only the main process writes the adapter and the registry record. `--resume` continues the last run of that
-name from its last checkpoint and ends at the same total step count as an uninterrupted run.
+Scale out (unchanged code; accelerate starts the processes, the Trainer wraps the model in DDP and gives each
+process its own shard of every epoch, so the optimiser steps per process drop by the number of processes):
+    accelerate launch -m ragft.finetune.train -w WORKSPACE --name a --data qa.jsonl                # 1 GPU (bf16 if supported)
+    accelerate launch --multi_gpu --num_processes 4 -m ragft.finetune.train -w WORKSPACE --name a --data qa.jsonl
+    accelerate launch --multi_gpu --num_processes 2 --mixed_precision no --dynamo_backend no \
+        -m ragft.finetune.train -w WORKSPACE --name a --data qa.jsonl                              # 2 CPU processes (gloo)
+`--batch-size` is per process: N processes with batch B take optimiser steps of N*B rows. Only the main process
+(rank 0) builds the dataset, writes run state, checkpoints, the adapter, the registry record and the audit entry;
+the others wait at a barrier and read the run state it wrote. `--resume` continues the last run of that name
+from its last checkpoint and ends at the same total step count as an uninterrupted run (with the same number of
+processes: the step count depends on it). The JSON report carries `world_size`, and `tokens_per_s` is the global
+rate (all processes' non-padding tokens, gathered by the Trainer, over rank 0's wall time).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from typing import Any
 
 from ragft.config import TrainSettings
 from ragft.finetune import TrainExample
+from ragft.models.weights import quiet_peft
 
 log = logging.getLogger(__name__)
 
@@ -46,28 +53,33 @@ IGNORE_INDEX = -100  # label value the causal-LM loss skips (the prompt tokens)
 Progress = Callable[[int, int, "float | None", float], None]  # (step, total_steps, last_loss, tokens_per_s)
 
 
+# The dataclass defaults below are the `[train]` defaults of config.TrainSettings, read from it, so there is one
+# source of truth for what "default" means (the CLI and pipeline always pass settings through `from_settings`).
+_DEFAULTS: dict[str, Any] = TrainSettings().model_dump()
+
+
 @dataclass(frozen=True)
 class LoraArgs:
     """LoRA hyperparameters (Hu et al. 2021): delta W = (alpha / r) * B @ A on each target module."""
 
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    r: int = _DEFAULTS["lora_r"]
+    alpha: int = _DEFAULTS["lora_alpha"]
+    dropout: float = _DEFAULTS["lora_dropout"]
+    target_modules: tuple[str, ...] = tuple(_DEFAULTS["target_modules"])
 
 
 @dataclass(frozen=True)
 class TrainArgs:
     """Optimisation settings. `max_length` bounds prompt + answer tokens; longer examples are reported."""
 
-    learning_rate: float = 2e-4
-    epochs: float = 3.0
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_length: int = 256
-    seed: int = 0
-    early_stopping_patience: int = 2
-    save_steps: int = 10
+    learning_rate: float = _DEFAULTS["learning_rate"]
+    epochs: float = _DEFAULTS["epochs"]
+    batch_size: int = _DEFAULTS["batch_size"]
+    grad_accum: int = _DEFAULTS["grad_accum"]
+    max_length: int = _DEFAULTS["max_length"]
+    seed: int = _DEFAULTS["seed"]
+    early_stopping_patience: int = _DEFAULTS["early_stopping_patience"]
+    save_steps: int = _DEFAULTS["save_steps"]
     group_by_length: bool = True
 
     @classmethod
@@ -97,6 +109,36 @@ class TrainResult:
     stopped_early: bool = False
     dropped_too_long: int = 0
     is_main_process: bool = True
+    world_size: int = 1  # processes that trained together (DDP); tokens/tokens_per_s count all of them
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    """This process's place in an `accelerate launch` / torchrun job, from the environment those launchers set
+    (RANK, WORLD_SIZE); rank 0 of 1 when run plainly. Lets the pipeline keep every write on the main process and
+    make the other ranks wait until the run state they read exists."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @classmethod
+    def from_env(cls) -> "ProcessGroup":
+        return cls(rank=int(os.environ.get("RANK", "0")), world_size=int(os.environ.get("WORLD_SIZE", "1")))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        """Block until every process gets here (no-op for one process). Joins the same process group the
+        Trainer uses later (gloo on CPU, NCCL on GPUs); accelerate keeps it when TrainingArguments re-creates
+        its state."""
+        if self.world_size <= 1:
+            return
+        import torch
+        from accelerate import PartialState
+
+        PartialState(cpu=not torch.cuda.is_available()).wait_for_everyone()
 
 
 # --------------------------------------------------------------------------- tokenisation
@@ -170,16 +212,23 @@ def _trainer_classes():
             return self._staging or super()._get_output_dir(trial)
 
         def _save_checkpoint(self, model, trial):  # type: ignore[no-untyped-def]
+            # Under DDP every rank enters here: rank 0 writes the weights, optimiser and trainer state, and each
+            # rank writes its own rng_state_<rank>.pth into the same folder (Trainer._save_rng_state). Only rank
+            # 0 (should_save) empties, renames and rotates; the barriers keep the other ranks from writing into
+            # staging before it was emptied or after it was renamed (which would leave a stray .staging folder
+            # and a checkpoint without their RNG state). One process: the barriers are no-ops.
             root = self.args.output_dir
             staging = os.path.join(root, ".staging")
             if self.args.should_save:
                 shutil.rmtree(staging, ignore_errors=True)
                 os.makedirs(staging, exist_ok=True)
+            self.accelerator.wait_for_everyone()
             self._staging = staging
             try:
                 super()._save_checkpoint(model, trial)
             finally:
                 self._staging = None
+            self.accelerator.wait_for_everyone()
             if self.args.should_save:
                 name = f"checkpoint-{self.state.global_step}"
                 final = os.path.join(root, name)
@@ -299,10 +348,11 @@ def train_lora(
         raise DataError(f"all {len(train)} training examples are longer than max_length={args.max_length} tokens; raise --max-length")
 
     set_seed(args.seed)  # LoRA's A matrices are initialised randomly
-    peft_model = get_peft_model(model, LoraConfig(
-        task_type="CAUSAL_LM", r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules),
-    ))
+    with quiet_peft():
+        peft_model = get_peft_model(model, LoraConfig(
+            task_type="CAUSAL_LM", r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+        ))
     targs = _training_args(run_dir, args, has_val=bool(val_rows), on_gpu=torch.cuda.is_available())
     reporter = ProgressReporter(progress)
     trainer = Trainer(
@@ -331,6 +381,7 @@ def train_lora(
         stopped_early=reporter.stopped_early,
         dropped_too_long=dropped,
         is_main_process=trainer.is_world_process_zero(),
+        world_size=int(trainer.args.world_size),
     )
     if result.tokens_per_s == 0.0 and reporter.seconds > 0:
         result.tokens_per_s = round((trainer.state.num_input_tokens_seen - reporter.tokens0) / reporter.seconds, 1)
@@ -365,6 +416,7 @@ def _training_args(run_dir: Path, args: TrainArgs, has_val: bool, on_gpu: bool):
         # Without use_cpu on a GPU-less machine, `accelerate launch` processes each think they are alone (world
         # size 1) and all write the same adapter; with it, they join one gloo DDP group.
         use_cpu=not on_gpu,
+        ddp_find_unused_parameters=False,  # every LoRA weight is used in each forward: skip DDP's extra graph walk
         activation_checkpointing=False,  # (was gradient_checkpointing) recompute costs time on CPU; memory is fine
         train_sampling_strategy="group_by_length" if args.group_by_length else "random",
         dataloader_num_workers=0,  # tokenised lists in memory: workers only add process start-up
@@ -421,7 +473,7 @@ def main(config: argparse.Namespace) -> int:
     log.info("training %s with %s", config.name, json.dumps({k: v for k, v in overrides.items() if v is not None}))
     report = ws.finetune(config.name, data=config.data, from_docs=config.from_docs, raft=config.raft,
                          epochs=config.epochs, resume=config.resume, exclude_qa=config.exclude_qa, overrides=overrides)
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not ProcessGroup.from_env().is_main:
         return 0  # under accelerate/torchrun only the main process reports
     if config.json:
         print(json.dumps(report.to_dict()))
@@ -431,8 +483,24 @@ def main(config: argparse.Namespace) -> int:
     return 0
 
 
+def run(argv: Sequence[str] | None = None) -> int:
+    """`main` with the CLI's error contract: a RagftError is one stderr line (prefixed with the rank under a
+    launcher, since every process reports it) and its exit code, not a traceback."""
+    import sys
+
+    from ragft.errors import RagftError
+
+    try:
+        return main(make_parser().parse_args(argv))
+    except RagftError as exc:
+        group = ProcessGroup.from_env()
+        prefix = f"[rank {group.rank}] " if group.world_size > 1 else ""
+        print(f"{prefix}error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
 if __name__ == "__main__":
-    raise SystemExit(main(make_parser().parse_args()))
+    raise SystemExit(run())
 
 
-__all__ = ["LoraArgs", "TrainArgs", "TrainResult", "train_lora", "tokenize_example", "save_adapter"]
+__all__ = ["LoraArgs", "ProcessGroup", "TrainArgs", "TrainResult", "run", "train_lora", "tokenize_example", "save_adapter"]

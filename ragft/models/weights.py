@@ -12,6 +12,7 @@ Security (OWASP LLM03): only safetensors are read, never pickle; `trust_remote_c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -20,7 +21,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,3 +215,13 @@ def load_causal_lm(spec: str = "smollm2-135m"):  # -> tuple[PreTrainedModel, Pre
         tokenizer.pad_token = tokenizer.eos_token
     log.debug("loaded %s from %s in %.2f s", spec, folder, time.perf_counter() - t0)
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Silence one library-internal FutureWarning: peft 0.21 probes `model.is_gradient_checkpointing`, which
+    transformers 5.24 deprecates, so every adapter load and training run printed a warning the user can do
+    nothing about. Any other warning still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield

@@ -8,8 +8,8 @@ Routes (all /v1 routes need `Authorization: Bearer KEY` once the workspace has u
 |---|---|
 | GET /v1/models | `base`, `rag`, and `ft:NAME` / `hybrid:NAME` per servable adapter |
 | POST /v1/chat/completions | the last user message is the question; the model id picks strategy and adapter; stream or not |
-| POST /v1/documents | multipart upload (`file`, repeatable; `groups` comma-separated; `subject`) -> the ingest report |
-| GET /v1/documents, DELETE /v1/documents/{doc_id} | documents the caller may see; delete is erasure |
+| POST /v1/documents | multipart upload (`file`, repeatable; `groups` comma-separated; `subject`; `meta`, repeatable `KEY=VALUE` like `ragft ingest --meta`) -> the ingest report |
+| GET /v1/documents, DELETE /v1/documents/{doc_id} | documents the caller may see (with their `meta`); delete is erasure |
 | POST /v1/search | `{"query", "k", "mode"}` -> hits the caller may see |
 | GET /v1/report | the HTML report of the latest `ragft compare --report` |
 | GET /healthz, GET /openapi.json, GET / | liveness, schema, web UI |
@@ -17,6 +17,9 @@ Routes (all /v1 routes need `Authorization: Bearer KEY` once the workspace has u
 Model calls (generation, embedding) run on `ModelQueue` threads, never on the event loop; the queue is
 bounded (503 when full) and drained on shutdown, after uvicorn has let in-flight responses finish.
 Every error is the OpenAI error JSON `{"error": {"message", "type", "code"}}`.
+
+Once users exist, deleting needs an admin or membership of all the document's groups, and public uploads need
+an admin (rules in `ragft.server.auth`); every such 403 is also an `access_denied` audit record.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragft.errors import AccessDenied, ConfigError, DataError, ModelError, NotFoundError, PolicyError, RagftError
 from ragft.governance.output import sanitize_answer
-from ragft.server.auth import Caller, authenticate
+from ragft.server.auth import Caller, authenticate, delete_refusal, upload_refusal
 from ragft.server.limits import ApiError, BodySizeLimit, BodyTooLarge, ModelQueue, RateLimiter, error_body
 from ragft.server.schemas import (
     MAX_QUESTION_CHARS, ChatCompletion, ChatCompletionRequest, DeleteOut, DocumentList, DocumentOut, ErrorResponse,
@@ -252,6 +255,11 @@ def create_app(ws: "Workspace") -> FastAPI:
     def own_groups(who: Caller) -> set[str] | None:
         return None if who.user is None else set(ws.users.groups_of(who.user))
 
+    def denied(who: Caller, action: str, reason: str, **fields: Any) -> ApiError:
+        """Record a refused change in the audit log (who, what, why; never content) and build its 403."""
+        ws.audit.append("access_denied", principal=who.user, action=action, reason=reason, **fields)
+        return ApiError(403, reason, "permission_error", "forbidden")
+
     def check_k(k: int | None) -> None:
         if k is not None and k > server.max_top_k:
             raise ApiError(400, f"k/top_k {k} is above the limit {server.max_top_k} (server.max_top_k in ragft.toml)",
@@ -358,21 +366,34 @@ def create_app(ws: "Workspace") -> FastAPI:
         file: list[UploadFile] = File(..., description="One or more files (txt, md, html, pdf, docx, csv, json)."),
         groups: str = Form("", description="Comma-separated groups allowed to read the documents; empty = public."),
         subject: str | None = Form(None, description="Data-subject id, for erasure with `ragft forget --subject`."),
+        meta: list[str] = Form([], description="Your own `KEY=VALUE` tag on the documents (repeatable, as "
+                                               "`ragft ingest --meta`); reserved keys such as groups are refused."),
         who: Caller = Depends(caller),
     ) -> IngestOut:
         wanted = sorted({g.strip() for g in groups.split(",") if g.strip()})
-        mine = await run_in_threadpool(own_groups, who)
-        if mine is not None and not set(wanted) <= mine:
-            raise ApiError(403, f"you may only upload into your own groups ({', '.join(sorted(mine)) or 'none'}); "
-                                f"not {', '.join(sorted(set(wanted) - mine))}", "permission_error", "forbidden")
-        staged = [(_safe_name(f.filename), await f.read()) for f in file]
-        return await queue.run(_ingest_uploads, ws, staged, wanted, subject or None, who.user, upload_lock)
+        metadata = parse_meta(meta)
+        names = [_safe_name(f.filename) for f in file]
+
+        def authorise() -> None:
+            mine = own_groups(who)
+            reason = upload_refusal(who, wanted, mine)
+            if reason:
+                raise denied(who, "upload", reason, groups=wanted)
+            for doc_id in _upload_doc_ids(ws, names, who.user):  # re-uploading replaces: the delete rule applies
+                doc = ws.store.get_document(doc_id)
+                if doc is not None and (reason := delete_refusal(who, doc.groups, mine)):
+                    raise denied(who, "upload", f"replacing document {doc_id}: {reason}", doc_id=doc_id)
+
+        await run_in_threadpool(authorise)
+        staged = [(name, await f.read()) for name, f in zip(names, file)]
+        return await queue.run(_ingest_uploads, ws, staged, wanted, subject or None, who.user, upload_lock, metadata)
 
     @app.get("/v1/documents", response_model=DocumentList)
     async def documents(who: Caller = Depends(caller)) -> DocumentList:
         def visible() -> list[DocumentOut]:
             mine = own_groups(who)
-            return [DocumentOut(doc_id=d.doc_id, source=d.source, title=d.title, groups=list(d.groups), subject=d.subject)
+            return [DocumentOut(doc_id=d.doc_id, source=d.source, title=d.title, groups=list(d.groups), subject=d.subject,
+                                meta=dict(d.metadata.get("user") or {}))
                     for d in ws.store.list_documents() if who.may_see(d.groups, mine)]
 
         return DocumentList(data=await run_in_threadpool(visible))
@@ -381,8 +402,14 @@ def create_app(ws: "Workspace") -> FastAPI:
     async def delete(doc_id: str, who: Caller = Depends(caller)) -> DeleteOut:
         def run() -> DeleteOut:
             doc = ws.store.get_document(doc_id)
-            if doc is None or not who.may_see(doc.groups, own_groups(who)):  # same 404: no existence oracle
+            mine = own_groups(who)
+            if doc is None or not (who.admin or who.may_see(doc.groups, mine)):  # same 404: no existence oracle
+                if doc is not None:
+                    ws.audit.append("access_denied", principal=who.user, action="delete", doc_id=doc_id,
+                                    reason="document not visible to the caller")
                 raise ApiError(404, f"no document {doc_id!r}; GET /v1/documents lists yours", code="not_found")
+            if reason := delete_refusal(who, doc.groups, mine):
+                raise denied(who, "delete", reason, doc_id=doc_id)
             return DeleteOut(**ws.delete(doc_id, principal=who.user).to_dict())
 
         return await run_in_threadpool(run)
@@ -458,8 +485,35 @@ def _safe_name(filename: str | None) -> str:
     return name or "upload.txt"
 
 
+def parse_meta(pairs: list[str]) -> dict[str, str]:
+    """The `meta` form fields (`KEY=VALUE`, repeatable; a later key wins, as with `ragft ingest --meta`), checked
+    by the same `check_user_metadata` as the CLI: reserved ACL/lineage keys are a 400 naming the key."""
+    from ragft.ingest import check_user_metadata
+
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        if not pair.strip():
+            continue  # an empty form input (a browser sends one for a blank field)
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise ApiError(400, f"meta takes KEY=VALUE, got {pair!r}", code="invalid_request")
+        parsed[key.strip()] = value
+    return check_user_metadata(parsed)
+
+
+def _upload_folder(ws: "Workspace", principal: str | None) -> Path:
+    return ws.path / "uploads" / (principal or "_open")
+
+
+def _upload_doc_ids(ws: "Workspace", names: list[str], principal: str | None) -> list[str]:
+    """The document ids these uploads will have (ids derive from the per-user staging path)."""
+    from ragft.ingest import doc_id_for
+
+    return [doc_id_for(_upload_folder(ws, principal) / name) for name in names]
+
+
 def _ingest_uploads(ws: "Workspace", files: list[tuple[str, bytes]], groups: list[str], subject: str | None,
-                    principal: str | None, lock: threading.Lock) -> IngestOut:
+                    principal: str | None, lock: threading.Lock, metadata: dict[str, str] | None = None) -> IngestOut:
     """Write uploads to a per-user staging folder, ingest them, delete the copies (the store keeps the content).
 
     The staging path is stable per user and file name, so re-uploading a changed file replaces the old
@@ -467,7 +521,7 @@ def _ingest_uploads(ws: "Workspace", files: list[tuple[str, bytes]], groups: lis
     """
     from ragft.ingest import doc_id_for
 
-    folder = ws.path / "uploads" / (principal or "_open")
+    folder = _upload_folder(ws, principal)
     with lock:
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -476,7 +530,7 @@ def _ingest_uploads(ws: "Workspace", files: list[tuple[str, bytes]], groups: lis
             path.write_bytes(data)
             paths.append(path)
         try:
-            report = ws.ingest(paths, groups=groups, subject=subject, principal=principal)
+            report = ws.ingest(paths, groups=groups, subject=subject, principal=principal, metadata=metadata)
         finally:
             for path in paths:
                 path.unlink(missing_ok=True)

@@ -128,6 +128,7 @@ class DocumentOut(BaseModel):
     title: str
     groups: list[str]
     subject: str | None = None
+    meta: dict[str, str] = Field(default_factory=dict, description="The uploader's own KEY=VALUE tags (`meta` / `--meta`).")
 
 
 class DocumentList(BaseModel):
