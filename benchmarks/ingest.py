@@ -89,6 +89,7 @@ def parallel_comparison(passages_csv: Path, demo: Path, n: int, repeats: int) ->
 
     import torch
 
+    from ragft.ingest import flush_size
     from ragft.models.embedder import load_embedder
 
     single = load_embedder(EmbedderSettings())
@@ -146,7 +147,8 @@ def parallel_comparison(passages_csv: Path, demo: Path, n: int, repeats: int) ->
     lines = [
         f"Parallel ingestion, same run, same corpus: the first {n:,} rag-mini-wikipedia passages as .txt files plus "
         f"the demo corpus (PDF, HTML, DOCX, CSV, JSON, Markdown): {n_files:,} files, {docs:,} documents, "
-        f"{chunks:,} chunks; bundled all-MiniLM-L6-v2, batch 64 (one embedding call per 256 chunks). "
+        f"{chunks:,} chunks; bundled all-MiniLM-L6-v2, batch {single.batch_size} (one embedding call per "
+        f"{flush_size(single.batch_size)} chunks). "
         f"In-process torch threads: {torch.get_num_threads()}; each of the 2 worker processes gets "
         f"{max(1, (os.cpu_count() or 1) // 2)}. Median of {repeats} run(s) per mode, modes interleaved. "
         f"Parse + chunk alone on this corpus: {prep_s:.2f} s; PII masking alone: {pii_s:.2f} s (what pipelining can "
@@ -300,7 +302,8 @@ def main() -> None:
     print("## Ingest\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs (1-min load average "
           f"{os.getloadavg()[0]:.1f} at the end of the run), no GPU; Python {platform.python_version()}; date 2026-11-25. "
-          "Chunking 200 tokens / 40 overlap, embedder batch 64.")
+          f"Chunking 200 tokens / 40 overlap, embedder batch {EmbedderSettings().batch_size}; the embedder-alone rows "
+          "embed the chunk texts 64 per call.")
     print("\nRerun: `.venv/bin/python benchmarks/ingest.py --wiki ../shared/data/rag-mini-wikipedia/passages.csv --tokens"
           " --parallel 300 --repeats 3`\n")
     print("| corpus | files | what | chunks | time | chunks/s |")

@@ -173,8 +173,30 @@ def search(
 
 
 @app.command()
+def documents(
+    user: Optional[str] = typer.Option(None, "--user", help="Only documents this user may read."),
+    group: list[str] = typer.Option([], "--group", "-g", help="Only public documents and those in these groups."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """List the ingested documents: id, source, groups, subject and your --meta tags (ids are what `delete` takes)."""
+    docs = open_workspace(workspace).documents(user=user, groups=group or None)
+    if json_out:
+        emit_json({"documents": [{"doc_id": d.doc_id, "source": d.source, "title": d.title, "groups": list(d.groups),
+                                  "subject": d.subject, "meta": dict(d.metadata.get("user") or {})} for d in docs]})
+        return
+    if not docs:
+        out.print("no documents (add some with `ragft ingest PATH`)")
+    for d in docs:
+        extra = "".join(f"  {k}: {v}" for k, v in (("groups", ", ".join(d.groups)), ("subject", d.subject)) if v)
+        out.print(f"{d.doc_id}  {d.source}{extra}", highlight=False, markup=False)
+    if docs:
+        out.print(f"{len(docs)} document(s)", style="dim")
+
+
+@app.command()
 def delete(
-    doc_id: str = typer.Argument(..., help="Document id (see `ragft search --json`)."),
+    doc_id: str = typer.Argument(..., help="Document id (see `ragft documents`)."),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:

@@ -237,6 +237,15 @@ def _bulk_embed(embedder: "Embedder", stack: ExitStack) -> _EmbedWith:
     return embedder, (stack.enter_context(parallel()) if parallel is not None else embedder.embed)
 
 
+FLUSH_TEXTS = 256  # chunks per embed call at least: sentence-transformers length-sorts within a call
+
+
+def flush_size(batch: int) -> int:
+    """Chunks gathered before one embed call: at least FLUSH_TEXTS, whatever the batch, so the length sort inside
+    the call has enough texts to group similar lengths (less padding), and at least 4 batches on large ones."""
+    return max(FLUSH_TEXTS, batch * 4)
+
+
 def _checked_embedder(ws: "Workspace", stack: ExitStack) -> Callable[[], _EmbedWith]:
     """The workspace embedder, loaded on first need, refused if the store was embedded with another model."""
     cache: list[_EmbedWith] = []
@@ -470,7 +479,7 @@ def ingest_paths(
 
     batch = ws.settings.embedder.batch_size
     stack = ExitStack()  # closes the embedder's worker pool, if one was started
-    committer = _Committer(ws.store, _checked_embedder(ws, stack), batch_size=batch, flush_at=batch * 4)
+    committer = _Committer(ws.store, _checked_embedder(ws, stack), batch_size=batch, flush_at=flush_size(batch))
     total, done = len(files), 0
     if progress:
         progress(0, total)
@@ -501,7 +510,10 @@ def ingest_paths(
                 report.failed.append(FileFailure(str(path), str(error)))
                 done += 1
             elif error is not None:
-                raise error  # not a bad input: abort as the sequential loop did (documents so far are committed)
+                # Not a bad input: abort, but first commit the documents prepared before it (they are whole and
+                # valid), so a rerun finds them unchanged; nothing after the failing file is written.
+                record(committer.flush())
+                raise error
             elif prepared is None:
                 report.unchanged += 1
                 done += 1
@@ -563,7 +575,7 @@ def reembed(ws: "Workspace", progress: Progress | None = None) -> ReembedReport:
     batch = ws.settings.embedder.batch_size
     report = ReembedReport(embedder=embedder.name, previous_embedder=previous)
     stack = ExitStack()  # closes the embedder's worker pool, if one was started
-    committer = _Committer(store, lambda: embed_with, batch_size=batch, flush_at=batch * 4)
+    committer = _Committer(store, lambda: embed_with, batch_size=batch, flush_at=flush_size(batch))
     if progress:
         progress(0, len(docs))
 

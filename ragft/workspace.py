@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ragft.models.base import Embedder, Generator
     from ragft.retrieval import Reranker
     from ragft.store.base import Store
-    from ragft.types import Answer
+    from ragft.types import Answer, Document
     from ragft.finetune import TrainReport
     from ragft.finetune.registry import AdapterInfo
 
@@ -156,6 +156,15 @@ class Workspace:
         from ragft.retrieval import retrieve
 
         return retrieve(self, query, k=k, mode=mode, groups=self.resolve_groups(user, groups))
+
+    def documents(self, user: str | None = None, groups: Iterable[str] | None = None) -> list["Document"]:
+        """The ingested documents (id, source, groups, subject, metadata), sorted by source; with `user`/`groups`
+        only those the caller may see: public ones (no groups) and those sharing a group, as retrieval filters."""
+        allowed = self.resolve_groups(user, groups)
+        docs = self.store.list_documents()
+        if allowed is not None:
+            docs = [d for d in docs if not d.groups or allowed & set(d.groups)]
+        return sorted(docs, key=lambda d: (d.source, d.doc_id))
 
     def resolve_groups(self, user: str | None, groups: Iterable[str] | None) -> set[str] | None:
         """The caller's groups: None (no filter) when neither a user nor groups are given.

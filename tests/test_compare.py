@@ -327,3 +327,38 @@ def test_runner_real_model_all_strategies(tmp_path, real_generator, hash_embedde
             assert r.tokens_in and r.tokens_in > 0 or r.abstained
     _check_report(tmp_path / "report", STRATEGIES)
     ws.close()
+
+
+# ----------------------------------------------------------------------------- gold "source" in QA rows
+def test_qa_source_resolves_to_the_one_document_whose_path_ends_with_it(tmp_path):
+    from ragft.evaluate.compare import QAItem, resolve_sources
+
+    docs = [Document(doc_id=i, source=src, title=i, content_hash=i) for i, src in
+            (("d1", "/data/clauses/payment.md"), ("d2", "/data/clauses/late-payment.md"), ("d3", "/x/a/notes.md"),
+             ("d4", "/x/b/notes.md"))]
+    rows = [{"question": "Draft a payment clause.", "answer": "Payment. The Customer shall pay.", "source": "payment.md"},
+            {"question": "q2", "answer": "a2", "source": "clauses/late-payment.md"},
+            {"question": "q3", "answer": "a3", "source": "a/notes.md", "doc_id": "given"},
+            {"question": "q4", "answer": "a4"}]
+    items = resolve_sources(load_qa(_qa_file(tmp_path, rows)), docs)
+    # whole path components: "payment.md" is not the tail of "late-payment.md"; an explicit doc_id wins
+    assert [i.doc_id for i in items] == ["d1", "d2", "given", None]
+    assert items[0].source == "payment.md"
+    with pytest.raises(DataError, match="'notes.md' matches 2 documents"):
+        resolve_sources([QAItem("1", "q", "a", source="notes.md")], docs)
+    with pytest.raises(DataError, match="'nope.md' matches no document"):
+        resolve_sources([QAItem("1", "q", "a", source="nope.md")], docs)
+    with pytest.raises(DataError, match="malformed"):
+        load_qa(_qa_file(tmp_path, [{"question": "q", "answer": "a", "source": ["x"]}]))
+
+
+def test_compare_scores_recall_against_the_named_source(tiny_ws, tmp_path):
+    # The gold answer is not a span of any document, so answer-recall would be 0 everywhere; naming the
+    # source makes recall@k check the document instead (and 1.0 when retrieval finds it).
+    doc_id, text = next(iter(DOCS.items()))
+    rows = [{"question": text, "answer": "a paraphrase that appears in no document", "source": f"{doc_id}.txt"}]
+    with_source = run_compare(tiny_ws, qa=_qa_file(tmp_path, rows), strategies=["rag"], warmup=False)
+    rows[0].pop("source")
+    without = run_compare(tiny_ws, qa=_qa_file(tmp_path, rows), strategies=["rag"], warmup=False)
+    recall = lambda c: c.strategies["rag"].recall_at_k  # noqa: E731
+    assert recall(with_source) == 1.0 and recall(without) == 0.0

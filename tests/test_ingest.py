@@ -450,3 +450,30 @@ def test_user_metadata_is_kept_and_reserved_acl_keys_are_rejected(tmp_path):
     assert result.exit_code == 2 and "reserved" in result.output
     result = CliRunner().invoke(app, ["ingest", str(f), "-w", str(tmp_path / "ws2"), "--meta", "novalue", "--json"])
     assert result.exit_code == 2 and "KEY=VALUE" in result.output
+
+
+def test_cli_documents_lists_what_each_caller_may_read(tmp_path, cli_hash_embedder):
+    from ragft.cli import app
+
+    runner = CliRunner()
+    ws_dir = tmp_path / "ws"
+    (tmp_path / "pub").mkdir()
+    (tmp_path / "pub" / "faq.txt").write_text("Returns are accepted for 30 days.")
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "hr" / "salaries.txt").write_text("Salary bands are reviewed each April.")
+    assert runner.invoke(app, ["ingest", str(tmp_path / "pub"), "-w", str(ws_dir), "--meta", "team=support"]).exit_code == 0
+    assert runner.invoke(app, ["ingest", str(tmp_path / "hr"), "-w", str(ws_dir), "--group", "hr", "--subject", "E7"]).exit_code == 0
+
+    everything = json.loads(runner.invoke(app, ["documents", "-w", str(ws_dir), "--json"]).stdout)["documents"]
+    assert [d["source"] for d in everything] == sorted(d["source"] for d in everything) and len(everything) == 2
+    by_name = {Path(d["source"]).name: d for d in everything}
+    assert by_name["salaries.txt"]["groups"] == ["hr"] and by_name["salaries.txt"]["subject"] == "E7"
+    assert by_name["faq.txt"]["meta"] == {"team": "support"} and by_name["faq.txt"]["groups"] == []
+    assert by_name["faq.txt"]["doc_id"] == doc_id_for(tmp_path / "pub" / "faq.txt")
+
+    outsider = json.loads(runner.invoke(app, ["documents", "-w", str(ws_dir), "--group", "sales", "--json"]).stdout)
+    assert [Path(d["source"]).name for d in outsider["documents"]] == ["faq.txt"]  # public only
+    text = runner.invoke(app, ["documents", "-w", str(ws_dir)])
+    assert text.exit_code == 0 and "salaries.txt  groups: hr  subject: E7" in text.stdout and "2 document(s)" in text.stdout
+    empty = runner.invoke(app, ["documents", "-w", str(tmp_path / "empty")])
+    assert empty.exit_code == 0 and "no documents" in empty.stdout

@@ -190,3 +190,43 @@ def test_odd_group_names_filter_inside_fts(tmp_path, group):
     rows = store._conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (match_expression("shared", set()),)).fetchall()
     assert len(rows) == 1
     store.close()
+
+
+# ---------------------------------------------------------------------- two writer processes (issue 12)
+def _sqlite_writer(path: str, prefix: str, n_docs: int, out) -> None:  # type: ignore[no-untyped-def]
+    """Child process: write n_docs documents of 3 chunks each through its own SqliteStore on the same file."""
+    store = SqliteStore(path)
+    try:
+        for d in range(n_docs):
+            doc, chunks, vecs = make_doc(f"{prefix}{d}", [f"{prefix} word {d} {i}" for i in range(3)], seed=d)
+            store.replace_document(doc, chunks, vecs)
+        out.put(("ok", prefix))
+    except Exception as exc:  # pragma: no cover - reported to the parent
+        out.put(("error", f"{prefix}: {exc!r}"))
+    finally:
+        store.close()
+
+
+def test_two_processes_ingesting_into_one_file_lose_nothing(tmp_path):
+    """Two `ragft ingest` runs on one workspace at once: SQLite serialises the writers (WAL + busy timeout), so
+    every document of both lands, whole, and search sees them all."""
+    import multiprocessing
+
+    path = tmp_path / "ragft.db"
+    parent = SqliteStore(path)
+    try:
+        put(parent, "seed", ["first write sets the vector dim"])
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        procs = [ctx.Process(target=_sqlite_writer, args=(str(path), p, 40, out)) for p in ("alpha", "beta")]
+        for p in procs:
+            p.start()
+        results = [out.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert sorted(results) == [("ok", "alpha"), ("ok", "beta")]
+        assert parent.stats() == {"documents": 81, "chunks": 1 + 80 * 3}
+        assert {c.doc_id for c in parent.iter_chunks()} == {"seed"} | {f"{p}{d}" for p in ("alpha", "beta") for d in range(40)}
+        assert [h.doc_id for h in parent.search_bm25("beta", 200)].count("beta0") == 3
+    finally:
+        parent.close()

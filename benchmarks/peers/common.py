@@ -23,7 +23,7 @@ import numpy as np
 DIM = 384  # all-MiniLM-L6-v2 output size
 CHUNK_TOKENS = 200  # ragft [chunking] max_tokens default; peers get the same in word-piece tokens
 OVERLAP_TOKENS = 40  # ragft [chunking] overlap_tokens default
-BATCH_SIZE = 64  # ragft [embedder] batch_size default; the raw embedder uses the same
+BATCH_SIZE = 16  # ragft [embedder] batch_size default; the raw embedder uses the same
 TOP_K = 5  # ragft [retrieval] k default
 
 

@@ -11,8 +11,9 @@ LangChain run in .venv-peers, created here on first use (torch==2.13.0 CPU first
 Measured:
 - ingest throughput (chunks/s, wall and per CPU-second) over the first --ingest-passages passages, --repeats runs
   each: ragft `Workspace.ingest`, LlamaIndex IngestionPipeline + VectorStoreIndex, LangChain splitter + FAISS,
-  and sentence-transformers `encode` alone on ragft's chunk texts (batch 64); plus batch-size variants (ragft at
-  16, the peers at ragft's 64; --no-variants skips them), because padding decides CPU embedding cost;
+  and sentence-transformers `encode` alone on ragft's chunk texts (ragft's default batch, 16); plus batch-size
+  variants (ragft at 64, its old default; the peers at ragft's 16; --no-variants skips them), because padding
+  decides CPU embedding cost;
 - query latency p50/p95 at each of --sizes chunks: dense retriever on a real question (query embedded by the
   same model), the index alone on a precomputed vector, and hybrid BM25 + dense where the system has it. The
   stores hold real passage texts replicated to size with precomputed random unit vectors (embedding 100k chunks
@@ -121,11 +122,11 @@ def plan(args: argparse.Namespace, folder: Path, peers_py: Path) -> list[tuple[s
         ("langchain-faiss", [str(peers_py), w("langchain"), "faiss", *ingest, *query]),
         ("langchain-inmemory", [str(peers_py), w("langchain"), "inmemory", *query]),
     ]
-    if args.variants:  # batch size matters (padding): ragft at 16, the peers at ragft's 64, ingest only
+    if args.variants:  # batch size matters (padding): ragft at 64 (its old default), the peers at ragft's 16, ingest only
         jobs += [
-            ("ragft-batch16", [str(MAIN_PY), w("ragft"), "--batch-size", "16", "--label", "ragft-batch16", *ingest]),
-            ("llamaindex-batch64", [str(peers_py), w("llamaindex"), "--batch-size", "64", "--label", "llamaindex-batch64", *ingest]),
-            ("langchain-faiss-batch64", [str(peers_py), w("langchain"), "faiss", "--batch-size", "64", "--label", "langchain-faiss-batch64", *ingest]),
+            ("ragft-batch64", [str(MAIN_PY), w("ragft"), "--batch-size", "64", "--label", "ragft-batch64", *ingest]),
+            ("llamaindex-batch16", [str(peers_py), w("llamaindex"), "--batch-size", "16", "--label", "llamaindex-batch16", *ingest]),
+            ("langchain-faiss-batch16", [str(peers_py), w("langchain"), "faiss", "--batch-size", "16", "--label", "langchain-faiss-batch16", *ingest]),
         ]
     only = {s.strip() for s in args.systems.split(",")} if args.systems != "all" else None
     return [(n, c) for n, c in jobs if only is None or n in only]
@@ -278,7 +279,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads in every worker")
     ap.add_argument("--systems", default="all", help="comma list of worker names, or all")
     ap.add_argument("--no-variants", dest="variants", action="store_false",
-                    help="skip the batch-size variants (ragft at 16, peers at 64; ingest only, ~3 min)")
+                    help="skip the batch-size variants (ragft at 64, peers at 16; ingest only, ~3 min)")
     ap.add_argument("--timeout-s", type=float, default=900.0, help="per worker")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--update-docs", action="store_true", help="write the tables into docs/benchmarks.md ## Peers")

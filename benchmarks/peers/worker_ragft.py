@@ -1,7 +1,7 @@
 """Peer-benchmark worker for ragft (runs in the project's .venv; the driver benchmarks/peers/run.py starts it).
 
 ingest: `Workspace.ingest([folder])`, the real pipeline (read files, chunk 200/40 tokens, hash, embed in batches
-of 64 (or --batch-size) with the bundled all-MiniLM-L6-v2, one SQLite transaction per document), into a fresh
+of [embedder] batch_size (16; or --batch-size) with the bundled all-MiniLM-L6-v2, one SQLite transaction per document), into a fresh
 workspace each run, default settings otherwise.
 query: the synthetic rows written through `SqliteStore.replace_document` (10 chunks per document, the same
 write path ingest uses, vectors precomputed), then `Workspace.search(q, k=5, mode=dense|hybrid)` and

@@ -130,7 +130,7 @@ def ingest_corpus(
     store: "Store",
     embedder: "Embedder",
     data: BeirData,
-    batch_size: int = 64,
+    batch_size: int = 256,
     progress: Progress | None = None,
     vectors: "np.ndarray | None" = None,
 ) -> int:
@@ -219,7 +219,10 @@ def evaluate_beir(
     mode = check_mode(mode or ws.settings.retrieval.mode)
     data = load_beir(folder)
     t0 = time.perf_counter()
-    ingested = ingest_corpus(ws.store, ws.embedder, data, ws.settings.embedder.batch_size, progress)
+    from ragft.ingest import flush_size
+
+    # Texts per embed call (and transaction batch), not the model's batch: the embedder length-sorts each call.
+    ingested = ingest_corpus(ws.store, ws.embedder, data, flush_size(ws.settings.embedder.batch_size), progress)
     ingest_s = time.perf_counter() - t0
     depth = max(RECALL_DEPTH, k)
     if mode != "bm25":

@@ -10,8 +10,10 @@ Failed generations are kept: the record carries the error, the strategy reports 
 taken over the questions that produced an answer, never with a silent 0 or NaN. Undefined scores (no
 citations, no context, yes/no gold without a doc_id) are None and counted separately in `n_scored`.
 
-QA file: JSONL, one object per line with "question" and "answer" (strings), optional "doc_id", "context"
-and "id". Without a file, questions are synthesised from the documents (`synthesise_heldout`) and written to
+QA file: JSONL, one object per line with "question" and "answer" (strings), optional "doc_id", "source",
+"context" and "id". "source" names the gold document by the end of its path ("clauses/payment.md") when the
+answer is not a verbatim span of it (a drafted clause, a summary); it resolves to that document's id before
+the run, so recall@k and citation accuracy check the document instead of looking for the answer text. Without a file, questions are synthesised from the documents (`synthesise_heldout`) and written to
 `<workspace>/eval/heldout.jsonl`; training code reads `heldout_questions(ws_path)` to leave them out.
 """
 
@@ -56,6 +58,7 @@ class QAItem:
     answer: str
     doc_id: str | None = None
     context: str | None = None
+    source: str | None = None
 
 
 def load_qa(path: str | Path) -> list[QAItem]:
@@ -77,7 +80,7 @@ def load_qa(path: str | Path) -> list[QAItem]:
             problems.append(f"line {lineno}: expected an object, got {type(row).__name__}")
             continue
         bad = [k for k in ("question", "answer") if not isinstance(row.get(k), str) or not row[k].strip()]
-        bad += [k for k in ("doc_id", "context") if row.get(k) is not None and not isinstance(row[k], (str, int))]
+        bad += [k for k in ("doc_id", "context", "source") if row.get(k) is not None and not isinstance(row[k], (str, int))]
         if bad:
             problems.append(f"line {lineno}: missing or non-string {', '.join(bad)}")
             continue
@@ -88,6 +91,7 @@ def load_qa(path: str | Path) -> list[QAItem]:
                 answer=row["answer"].strip(),
                 doc_id=str(row["doc_id"]) if row.get("doc_id") is not None else None,
                 context=str(row["context"]) if row.get("context") is not None else None,
+                source=str(row["source"]) if row.get("source") is not None else None,
             )
         )
     if problems:
@@ -96,6 +100,29 @@ def load_qa(path: str | Path) -> list[QAItem]:
     if not items:
         raise DataError(f"{path}: no questions; each line needs {{\"question\": ..., \"answer\": ...}}")
     return items
+
+
+def resolve_sources(items: Sequence[QAItem], documents: Sequence[Any]) -> list[QAItem]:
+    """Give every item that names a gold `source` (and no `doc_id`) the id of the one document whose path ends
+    with it, compared by whole path components ("payment.md" matches ".../clauses/payment.md", not
+    ".../late-payment.md"). No match or several matches is a DataError naming the rows, before any model runs."""
+    wanted = [i for i in items if i.source and not i.doc_id]
+    if not wanted:
+        return list(items)
+    by_parts = [(Path(d.source).parts, d.doc_id) for d in documents]
+    resolved: dict[str, str] = {}
+    problems: list[str] = []
+    for source in dict.fromkeys(i.source for i in wanted):
+        tail = Path(source).parts
+        hits = sorted({doc_id for parts, doc_id in by_parts if tail and parts[-len(tail):] == tail})
+        if len(hits) == 1:
+            resolved[source] = hits[0]
+        else:
+            problems.append(f"source {source!r} matches {'no document' if not hits else f'{len(hits)} documents'}")
+    if problems:
+        raise DataError(f"QA file: {'; '.join(problems)}; give the end of the document's path as `ragft documents` shows it "
+                        "(e.g. \"clauses/payment.md\"), unique in the workspace, or a \"doc_id\"")
+    return [QAItem(**{**asdict(i), "doc_id": resolved[i.source]}) if i.source and not i.doc_id else i for i in items]
 
 
 def write_heldout(ws_path: Path, items: Sequence[QAItem]) -> Path:
@@ -487,7 +514,7 @@ def run_compare(
         raise ConfigError(f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {', '.join(STRATEGIES)}")
     _seed_everything(seed)
     if qa is not None:
-        items, source = load_qa(qa), str(qa)
+        items, source = resolve_sources(load_qa(qa), ws.store.list_documents()), str(qa)
     else:
         items, source = heldout_set(ws, ws.settings.compare.heldout_questions, seed)
     items = select(items, limit, seed)

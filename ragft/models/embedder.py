@@ -47,7 +47,7 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model folder; `embed` returns float32 L2-normalised rows."""
 
     def __init__(
-        self, name: str, folder: Path, batch_size: int = 64, dim: int | None = None, devices: Sequence[str] = ()
+        self, name: str, folder: Path, batch_size: int = 16, dim: int | None = None, devices: Sequence[str] = ()
     ) -> None:
         self.name = name
         self.folder = folder
