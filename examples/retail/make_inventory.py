@@ -20,6 +20,7 @@ PRODUCTS = [
 
 def main(path: Path) -> None:
     path.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)  # e.g. out/ in a fresh clone
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE inventory (sku TEXT PRIMARY KEY, name TEXT NOT NULL, stock INTEGER NOT NULL, price REAL NOT NULL)")
     con.executemany("INSERT INTO inventory VALUES (?, ?, ?, ?)", PRODUCTS)
