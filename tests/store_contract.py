@@ -197,3 +197,35 @@ class StoreContract:
         store.compact()
         assert [h.doc_id for h in store.search_bm25("survivor victim", 5)] == ["a"]
         assert store.stats() == {"documents": 1, "chunks": 1}
+
+
+# ---------------------------------------------------------------------- writer processes (both backends)
+def _writer_process(open_store, prefix: str, n_docs: int, out) -> None:  # type: ignore[no-untyped-def]
+    """Child process: write n_docs documents of 3 chunks each through its own store (`open_store()`)."""
+    store = open_store()
+    try:
+        for d in range(n_docs):
+            doc, chunks, vecs = make_doc(f"{prefix}{d}", [f"{prefix} word {d} {i}" for i in range(3)], seed=d)
+            store.replace_document(doc, chunks, vecs)
+        out.put(("ok", prefix))
+    except Exception as exc:  # pragma: no cover - reported to the parent
+        out.put(("error", f"{prefix}: {exc!r}"))
+    finally:
+        store.close()
+
+
+def run_writer_processes(open_store, prefixes: list[str], n_docs: int) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Start one spawned writer process per prefix at once, all on the same store; their (status, prefix) results.
+
+    `open_store` must pickle (a class or `functools.partial` of one): each child opens its own connection."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_writer_process, args=(open_store, p, n_docs, out)) for p in prefixes]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    return results

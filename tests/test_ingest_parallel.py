@@ -108,16 +108,21 @@ def test_pipelined_reingest_is_a_noop_and_changed_files_update(tmp_path):
 
 
 # ---------------------------------------------------------------------------- errors and cancellation
-def test_producer_ingest_error_is_one_failure_line_like_today(tmp_path, monkeypatch):
-    corpus = make_corpus(tmp_path / "docs", n=10)
+def fail_loading(monkeypatch, name: str, exc: BaseException) -> None:
+    """Make the ingest loader raise `exc` for the file called `name` (on the preparation thread when pipelined)."""
     real_load = ingest_mod.load_file
 
     def load_file(path, max_bytes):
-        if path.name == "doc004.txt":
-            raise IngestError("cannot decode this file: simulated loader failure")
+        if path.name == name:
+            raise exc
         return real_load(path, max_bytes)
 
     monkeypatch.setattr(ingest_mod, "load_file", load_file)
+
+
+def test_producer_ingest_error_is_one_failure_line_like_today(tmp_path, monkeypatch):
+    corpus = make_corpus(tmp_path / "docs", n=10)
+    fail_loading(monkeypatch, "doc004.txt", IngestError("cannot decode this file: simulated loader failure"))
     with small_ws(tmp_path / "seq") as seq, small_ws(tmp_path / "pipe") as pipe:
         ref = ingest_paths(seq, [corpus], prefetch_flushes=0)
         got = ingest_paths(pipe, [corpus], prefetch_flushes=2)
@@ -130,14 +135,7 @@ def test_producer_ingest_error_is_one_failure_line_like_today(tmp_path, monkeypa
 
 def test_unexpected_producer_error_aborts_like_today_and_joins_the_thread(tmp_path, monkeypatch):
     corpus = make_corpus(tmp_path / "docs", n=10)
-    real_load = ingest_mod.load_file
-
-    def load_file(path, max_bytes):
-        if path.name == "doc007.txt":
-            raise RuntimeError("disk on fire")
-        return real_load(path, max_bytes)
-
-    monkeypatch.setattr(ingest_mod, "load_file", load_file)
+    fail_loading(monkeypatch, "doc007.txt", RuntimeError("disk on fire"))
     for prefetch in (0, 2):
         with small_ws(tmp_path / f"ws{prefetch}") as ws:
             with pytest.raises(RuntimeError, match="disk on fire"):

@@ -4,7 +4,7 @@ migrations, concurrent writers, ACL under a selective filter with the HNSW index
 from __future__ import annotations
 
 import json
-import multiprocessing
+from functools import partial
 
 import numpy as np
 import psycopg
@@ -18,7 +18,7 @@ from ragft.store.pg_migrations import MIGRATIONS, applied_migrations
 from ragft.store.postgres import PostgresStore, query_terms, redact_dsn
 from ragft.types import Chunk, Document
 from tests.pg_server import drop_database, fresh_database
-from tests.store_contract import StoreContract, make_doc, put
+from tests.store_contract import StoreContract, make_doc, put, run_writer_processes
 
 pytestmark = pytest.mark.postgres
 
@@ -155,30 +155,9 @@ def test_acl_filter_returns_k_from_own_groups_with_hnsw_index(pg_store, pg_db):
 
 
 # ---------------------------------------------------------------------- concurrency
-def _writer(dsn: str, prefix: str, n_docs: int, out) -> None:  # type: ignore[no-untyped-def]
-    """Child process: write n_docs documents of 3 chunks each through its own PostgresStore."""
-    store = PostgresStore(dsn, pool_size=2)
-    try:
-        for d in range(n_docs):
-            doc, chunks, vecs = make_doc(f"{prefix}{d}", [f"{prefix} word {d} {i}" for i in range(3)], seed=d)
-            store.replace_document(doc, chunks, vecs)
-        out.put(("ok", prefix))
-    except Exception as exc:  # pragma: no cover - reported to the parent
-        out.put(("error", f"{prefix}: {exc!r}"))
-    finally:
-        store.close()
-
-
 def test_two_processes_ingesting_lose_nothing(pg_store, pg_db):
     put(pg_store, "seed", ["first write sets the vector dim"])  # both children then race on documents only
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(pg_db, p, 40, out)) for p in ("alpha", "beta")]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
+    results = run_writer_processes(partial(PostgresStore, pg_db, pool_size=2), ["alpha", "beta"], 40)
     assert sorted(results) == [("ok", "alpha"), ("ok", "beta")]
     assert pg_store.stats() == {"documents": 81, "chunks": 1 + 80 * 3}
     assert {c.doc_id for c in pg_store.iter_chunks()} == {"seed"} | {f"{p}{d}" for p in ("alpha", "beta") for d in range(40)}
@@ -187,15 +166,8 @@ def test_two_processes_ingesting_lose_nothing(pg_store, pg_db):
 
 def test_concurrent_replace_of_the_same_document_keeps_one_version(pg_store, pg_db):
     put(pg_store, "seed", ["x"])
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
     # both children write documents named shared0..shared19: same ids, different chunk texts per run
-    procs = [ctx.Process(target=_writer, args=(pg_db, "shared", 20, out)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
+    results = run_writer_processes(partial(PostgresStore, pg_db, pool_size=2), ["shared", "shared"], 20)
     assert [r[0] for r in results] == ["ok", "ok"], results
     assert pg_store.stats() == {"documents": 21, "chunks": 1 + 20 * 3}
 

@@ -14,7 +14,7 @@ from ragft.store import open_store
 from ragft.store.base import Store
 from ragft.store.migrations import MIGRATIONS, migrate
 from ragft.store.sqlite import SqliteStore, fts_query, top_k_indices
-from tests.store_contract import StoreContract, make_doc, put, unit
+from tests.store_contract import StoreContract, make_doc, put, run_writer_processes, unit
 
 
 class TestSqliteStore(StoreContract):
@@ -193,37 +193,16 @@ def test_odd_group_names_filter_inside_fts(tmp_path, group):
 
 
 # ---------------------------------------------------------------------- two writer processes (issue 12)
-def _sqlite_writer(path: str, prefix: str, n_docs: int, out) -> None:  # type: ignore[no-untyped-def]
-    """Child process: write n_docs documents of 3 chunks each through its own SqliteStore on the same file."""
-    store = SqliteStore(path)
-    try:
-        for d in range(n_docs):
-            doc, chunks, vecs = make_doc(f"{prefix}{d}", [f"{prefix} word {d} {i}" for i in range(3)], seed=d)
-            store.replace_document(doc, chunks, vecs)
-        out.put(("ok", prefix))
-    except Exception as exc:  # pragma: no cover - reported to the parent
-        out.put(("error", f"{prefix}: {exc!r}"))
-    finally:
-        store.close()
-
-
 def test_two_processes_ingesting_into_one_file_lose_nothing(tmp_path):
     """Two `ragft ingest` runs on one workspace at once: SQLite serialises the writers (WAL + busy timeout), so
     every document of both lands, whole, and search sees them all."""
-    import multiprocessing
+    from functools import partial
 
     path = tmp_path / "ragft.db"
     parent = SqliteStore(path)
     try:
         put(parent, "seed", ["first write sets the vector dim"])
-        ctx = multiprocessing.get_context("spawn")
-        out = ctx.Queue()
-        procs = [ctx.Process(target=_sqlite_writer, args=(str(path), p, 40, out)) for p in ("alpha", "beta")]
-        for p in procs:
-            p.start()
-        results = [out.get(timeout=120) for _ in procs]
-        for p in procs:
-            p.join(timeout=60)
+        results = run_writer_processes(partial(SqliteStore, str(path)), ["alpha", "beta"], 40)
         assert sorted(results) == [("ok", "alpha"), ("ok", "beta")]
         assert parent.stats() == {"documents": 81, "chunks": 1 + 80 * 3}
         assert {c.doc_id for c in parent.iter_chunks()} == {"seed"} | {f"{p}{d}" for p in ("alpha", "beta") for d in range(40)}
