@@ -175,12 +175,13 @@ def search(
 @app.command()
 def documents(
     user: Optional[str] = typer.Option(None, "--user", help="Only documents this user may read."),
-    group: list[str] = typer.Option([], "--group", "-g", help="Only public documents and those in these groups."),
+    groups: Optional[str] = typer.Option(None, "--groups", help="Comma-separated: only public documents and those in these groups."),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """List the ingested documents: id, source, groups, subject and your --meta tags (ids are what `delete` takes)."""
-    docs = open_workspace(workspace).documents(user=user, groups=group or None)
+    group_list = [g.strip() for g in groups.split(",")] if groups is not None else None
+    docs = open_workspace(workspace).documents(user=user, groups=group_list)
     if json_out:
         emit_json({"documents": [{"doc_id": d.doc_id, "source": d.source, "title": d.title, "groups": list(d.groups),
                                   "subject": d.subject, "meta": dict(d.metadata.get("user") or {})} for d in docs]})

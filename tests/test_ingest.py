@@ -471,7 +471,7 @@ def test_cli_documents_lists_what_each_caller_may_read(tmp_path, cli_hash_embedd
     assert by_name["faq.txt"]["meta"] == {"team": "support"} and by_name["faq.txt"]["groups"] == []
     assert by_name["faq.txt"]["doc_id"] == doc_id_for(tmp_path / "pub" / "faq.txt")
 
-    outsider = json.loads(runner.invoke(app, ["documents", "-w", str(ws_dir), "--group", "sales", "--json"]).stdout)
+    outsider = json.loads(runner.invoke(app, ["documents", "-w", str(ws_dir), "--groups", "sales,support", "--json"]).stdout)
     assert [Path(d["source"]).name for d in outsider["documents"]] == ["faq.txt"]  # public only
     text = runner.invoke(app, ["documents", "-w", str(ws_dir)])
     assert text.exit_code == 0 and "salaries.txt  groups: hr  subject: E7" in text.stdout and "2 document(s)" in text.stdout
