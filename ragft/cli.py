@@ -57,6 +57,21 @@ def _console(stderr: bool = False) -> Console:
 err = _console(stderr=True)
 out = _console()
 
+def _print_version(value: bool) -> None:
+    if value:
+        from ragft import __version__
+
+        sys.stdout.write(f"ragft {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """ragft: build, fine-tune, measure and serve RAG, fine-tuning and hybrid strategies over your documents."""
+
+
 WorkspaceOpt = typer.Option(None, "-w", "--workspace", help="Workspace folder (default: $RAGFT_WORKSPACE, else ./ragft-workspace).")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 

@@ -210,3 +210,12 @@ def test_command_checker_rejects_what_does_not_exist():
     assert check_command(["finetune", "--help", "--bogus"]) is not None
     calls = ragft_invocations('n=$("$RAGFT" search "a | b" --json -w "$WS" | jq .)\nragft ask "x" 2>/dev/null', {"WS": "/tmp/w"})
     assert calls == [(calls[0][0], ["search", "a | b", "--json", "-w", "/tmp/w"]), ('ragft ask "x" 2>/dev/null', ["ask", "x"])]
+
+
+def test_version_flag_prints_the_package_version():
+    from typer.testing import CliRunner
+
+    from ragft import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout == f"ragft {__version__}\n"
