@@ -2,11 +2,13 @@
 click a citation and read the source passage; upload and delete a document; API key in sessionStorage.
 
 Chromium comes from `apt-get install chromium` (.ci/run); Playwright's own browser download is not used.
-The real-model test also writes docs/img/ui.png for the README.
+The real-model test refreshes docs/img/ui.png for the README when RAGFT_UPDATE_DOCS_IMG=1 (a test run never
+changes the checkout otherwise).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -128,5 +130,6 @@ def test_ui_real_model_streams_a_cited_answer(browser, tmp_path, real_embedder, 
         shot = tmp_path / "ui.png"
         page.screenshot(path=str(shot))
     assert errors == [] and outside == []
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, DOCS_IMG / "ui.png")
+    if os.environ.get("RAGFT_UPDATE_DOCS_IMG") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOCS_IMG / "ui.png")
