@@ -57,6 +57,7 @@ def _console(stderr: bool = False) -> Console:
 err = _console(stderr=True)
 out = _console()
 
+
 def _print_version(value: bool) -> None:
     if value:
         from ragft import __version__
