@@ -77,6 +77,11 @@ WorkspaceOpt = typer.Option(None, "-w", "--workspace", help="Workspace folder (d
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 
+def _comma_list(value: Optional[str]) -> Optional[list[str]]:
+    """`--groups g1,g2` as a list; None when the option was not given (no filter), which differs from ""."""
+    return [g.strip() for g in value.split(",")] if value is not None else None
+
+
 def open_workspace(path: Optional[Path]):
     from ragft.workspace import Workspace
 
@@ -175,7 +180,7 @@ def search(
 ) -> None:
     """Search the knowledge base."""
     ws = open_workspace(workspace)
-    group_list = [g.strip() for g in groups.split(",")] if groups is not None else None
+    group_list = _comma_list(groups)
     hits = ws.search(query, k=k, mode=mode, user=user, groups=group_list)
     if json_out:
         emit_json({"hits": [h.to_dict() for h in hits]})
@@ -196,7 +201,7 @@ def documents(
     json_out: bool = JsonOpt,
 ) -> None:
     """List the ingested documents: id, source, groups, subject and your --meta tags (ids are what `delete` takes)."""
-    group_list = [g.strip() for g in groups.split(",")] if groups is not None else None
+    group_list = _comma_list(groups)
     docs = open_workspace(workspace).documents(user=user, groups=group_list)
     if json_out:
         emit_json({"documents": [{"doc_id": d.doc_id, "source": d.source, "title": d.title, "groups": list(d.groups),
@@ -334,7 +339,7 @@ def ask(
 ) -> None:
     """Answer a question with citations; streams the answer to the terminal unless --json."""
     ws = open_workspace(workspace)
-    group_list = [g.strip() for g in groups.split(",")] if groups is not None else None
+    group_list = _comma_list(groups)
     streamed: list[str] = []
 
     def on_token(piece: str) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragft.errors import DataError
 from ragft.evaluate.retrieval_metrics import evaluate_run, percentile
+from ragft.ingest import FLUSH_TEXTS, flush_size
 from ragft.types import Chunk, Document, Hit
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def ingest_corpus(
     store: "Store",
     embedder: "Embedder",
     data: BeirData,
-    batch_size: int = 256,
+    batch_size: int = FLUSH_TEXTS,
     progress: Progress | None = None,
     vectors: "np.ndarray | None" = None,
 ) -> int:
@@ -219,8 +220,6 @@ def evaluate_beir(
     mode = check_mode(mode or ws.settings.retrieval.mode)
     data = load_beir(folder)
     t0 = time.perf_counter()
-    from ragft.ingest import flush_size
-
     # Texts per embed call (and transaction batch), not the model's batch: the embedder length-sorts each call.
     ingested = ingest_corpus(ws.store, ws.embedder, data, flush_size(ws.settings.embedder.batch_size), progress)
     ingest_s = time.perf_counter() - t0
