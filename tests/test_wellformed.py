@@ -1,0 +1,51 @@
+"""The fragment rule shared by answering and evaluation (ragft/wellformed.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragft.wellformed import degenerate_reason, is_degenerate
+
+
+@pytest.mark.parametrize(
+    ("answer", "question"),
+    [
+        ("1 [1]", "How long do Northwind Trail Club members get to return a purchase?"),
+        ("Tesla was born ( [1][2]", "When was Tesla born?"),
+        ("30 minutes ( [1]", "How long does the battery last?"),
+        ("The boiling point ( [1][2]", "What is the boiling point of water?"),
+        ("The largest polar bear on record was a (p ) ( ) ( ) ( )", "How large was the largest polar bear?"),
+        ("[1]", "Who wrote Hamlet?"),
+        ("", "Who wrote Hamlet?"),
+        ("( ) ( )", "Who wrote Hamlet?"),
+        ("7 [1]", "Who founded the company?"),
+        ("12", "Where is the warehouse?"),
+        ("42 [2]", "What is the capital of France?"),
+        ("The largest bear on record was a", "How large was the largest bear?"),
+        ("Located in the north of", "Where is the lake?"),
+    ],
+)
+def test_fragments_are_degenerate(answer, question):
+    assert is_degenerate(answer, question), degenerate_reason(answer, question)
+
+
+@pytest.mark.parametrize(
+    ("answer", "question"),
+    [
+        ("60 days [1]", "How long do I have to return an item?"),
+        ("Yes [1]", "Is the polar bear a marine mammal?"),
+        ("No", "Did Tesla live in Paris?"),
+        ("12 [1]", "How many Trail Runner shoes are in stock?"),
+        ("129.00 [1]", "How much does the Trail Runner cost?"),
+        ("1856 [1]", "What year was Tesla born?"),
+        ("1856", "When was Tesla born?"),
+        ("William Shakespeare [1]", "Who wrote Hamlet?"),
+        ("Paris [1]", "What is the capital of France?"),
+        ("The polar bear (Ursus maritimus) is a bear [1]", "What is a polar bear?"),
+        ("30 minutes", "How long does the battery last?"),
+        ("100 degrees Celsius [1][2]", "What is the boiling point of water?"),
+        ("It is 42", "What is the answer?"),
+    ],
+)
+def test_answers_are_well_formed(answer, question):
+    assert degenerate_reason(answer, question) is None
