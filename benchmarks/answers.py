@@ -103,12 +103,11 @@ def part_formats(ws, questions: list[dict], k: int, formats: list[str], decoding
     from ragft.answer import clean_answer, score_items
     from ragft.citations import resolve_citations, strip_markers
     from ragft.prompting import build_prompt, copy_context
-    from ragft.retrieval import retrieve
 
     gen, s = ws.generator, ws.settings
     thr = s.answer.abstain_threshold
     results = {}
-    contexts = {q["question"]: score_items(q["question"], retrieve(ws, q["question"], k=k)) for q in questions}
+    contexts = {q["question"]: score_items(q["question"], ws.retriever.search(q["question"], k=k)) for q in questions}
     for fmt in formats:
         for dec in decodings:
             rows, t0 = [], time.perf_counter()
@@ -144,7 +143,6 @@ def part_calibrate(ws, questions: list[dict], data: Path, k: int) -> dict:  # ty
     import numpy as np
 
     from ragft.citations import lexical_relevance
-    from ragft.retrieval import retrieve
 
     factoid = [q for q in questions if q["answer"].lower() not in ("yes", "no")]
     claims = [json.loads(line)["text"] for line in open(data / "scifact" / "queries.jsonl", encoding="utf-8")]
@@ -161,14 +159,14 @@ def part_calibrate(ws, questions: list[dict], data: Path, k: int) -> dict:  # ty
 
     present, absent, off = [], [], []
     for q in factoid:
-        hits = retrieve(ws, q["question"], k=k + 20)
+        hits = ws.retriever.search(q["question"], k=k + 20)
         with_fact = [h for h in hits if text_contains_answer(h.text, q["answer"])]
         without = [h for h in hits if not text_contains_answer(h.text, q["answer"])][:k]
         if with_fact and any(h in hits[:k] for h in with_fact):
             present.append(best(q["question"], hits[:k]))
         absent.append(best(q["question"], without))
     for c in offtopic:
-        off.append(best(c, retrieve(ws, c, k=k)))
+        off.append(best(c, ws.retriever.search(c, k=k)))
 
     def summary(rows: list[tuple[float, float]], i: int) -> dict:
         vals = sorted(r[i] for r in rows)

@@ -42,7 +42,6 @@ sys.path.insert(0, str(ROOT))
 from ragft.config import EmbedderSettings  # noqa: E402
 from ragft.documents.chunking import approx_tokens, chunk_blocks, embedding_text  # noqa: E402
 from ragft.documents.loaders import LOADERS, load_file  # noqa: E402
-from ragft.ingest import ingest_paths  # noqa: E402
 from ragft.workspace import Workspace  # noqa: E402
 
 
@@ -135,7 +134,7 @@ def parallel_comparison(passages_csv: Path, demo: Path, n: int, repeats: int) ->
                 with Workspace(Path(tmp) / f"ws-{r}-{i}", embedder=embedder) as ws:
                     ws.settings.pii.policy = pii
                     t0 = time.perf_counter()
-                    report = ingest_paths(ws, [corpus], prefetch_flushes=prefetch)
+                    report = ws.ingestor.ingest([corpus], prefetch_flushes=prefetch)
                     times[label].append(time.perf_counter() - t0)
                     assert not report.failed, report.failed
                     results[label] = (report.added, report.chunks)

@@ -11,15 +11,47 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ragft.errors import ConfigError
+from ragft.fsutil import atomic_write
 
 CONFIG_FILE = "ragft.toml"
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|npu|xpu)(:\d+)?)$")  # torch device strings [embedder] devices accepts
+
+
+# ---------------------------------------------------------------------------- vocabularies (each defined once here)
+Strategy = Literal["base", "rag", "ft", "hybrid"]
+"""The four knowledge strategies (DESIGN.md): closed-book base, retrieval, fine-tuned, retrieval + RAFT adapter."""
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+
+RetrievalMode = Literal["hybrid", "bm25", "dense"]
+"""Search modes: BM25 and dense fused, or one of them alone."""
+RETRIEVAL_MODES: tuple[str, ...] = get_args(RetrievalMode)
+
+PiiPolicy = Literal["allow", "mask", "redact", "reject"]
+"""What ingest does with detected PII, from the most lenient to the strictest (the order is the rank)."""
+PII_POLICIES: tuple[str, ...] = get_args(PiiPolicy)
+AnswerPiiPolicy = Literal["allow", "mask", "redact"]
+"""What happens to PII in generated answers (rejecting an answer is abstaining, which the answer path decides)."""
+ANSWER_PII_POLICIES: tuple[str, ...] = get_args(AnswerPiiPolicy)
+
+TRAIN_OVERRIDE_KEYS: tuple[str, ...] = (
+    "lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate", "batch_size", "grad_accum",
+    "max_length", "seed", "save_steps",
+)
+"""`[train]` settings a single `ragft finetune` run may override (CLI flags, `Workspace.finetune(overrides=)`)."""
+LORA_OVERRIDE_KEYS: dict[str, str] = {"lora_r": "r", "lora_alpha": "alpha", "lora_dropout": "dropout",
+                                      "target_modules": "target_modules"}
+"""The override keys that configure LoRA, mapped to their `LoraArgs` field names; the rest are `TrainArgs`."""
+
+
+def pii_rank(policy: str) -> int:
+    """How strict a PII policy is (allow 0 ... reject 3): the strictest of several applicable policies wins."""
+    return PII_POLICIES.index(policy)
 
 
 class _Section(BaseModel):
@@ -55,7 +87,7 @@ class EmbedderSettings(_Section):
 
 
 class RetrievalSettings(_Section):
-    mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="Default search mode.")
+    mode: RetrievalMode = Field("hybrid", description="Default search mode.")
     k: int = Field(5, ge=1, le=100, description="Chunks returned / given to the model.")
     candidates: int = Field(100, ge=1, le=2000, description="Per-mode candidate depth before fusion.")
     fusion: Literal["rrf", "convex"] = Field("convex", description="Convex mix of min-max normalised scores, or reciprocal-rank fusion (SciFact nDCG@10: convex 0.731, rrf 0.718; docs/benchmarks.md).")
@@ -128,10 +160,10 @@ class PriceSettings(_Section):
 
 
 class PiiSettings(_Section):
-    policy: Literal["allow", "mask", "redact", "reject"] = Field("allow", description="What ingest does with detected PII.")
-    answer_policy: Literal["allow", "mask", "redact"] = Field("allow", description="What happens to PII in generated answers.")
+    policy: PiiPolicy = Field("allow", description="What ingest does with detected PII.")
+    answer_policy: AnswerPiiPolicy = Field("allow", description="What happens to PII in generated answers.")
     threshold: float = Field(0.35, ge=0, le=1, description="Minimum detector score (phone numbers score 0.40).")
-    group_policies: dict[str, Literal["allow", "mask", "redact", "reject"]] = Field(default_factory=dict, description="Per-group override of policy.")
+    group_policies: dict[str, PiiPolicy] = Field(default_factory=dict, description="Per-group override of policy.")
     entities: list[str] = Field(default_factory=list, description="PII types to detect; empty = the default set (ragft.governance.pii.DEFAULT_ENTITIES).")
     ner_model: str = Field("", description="Installed spaCy model with NER (e.g. en_core_web_sm) to also detect PERSON names; empty = patterns only.")
 
@@ -149,8 +181,8 @@ class ServerSettings(_Section):
 
 
 class CompareSettings(_Section):
-    strategies: list[Literal["base", "rag", "ft", "hybrid"]] = Field(
-        default_factory=lambda: ["base", "rag", "ft", "hybrid"], description="Strategies `ragft compare` runs by default."
+    strategies: list[Strategy] = Field(
+        default_factory=lambda: list(STRATEGIES), description="Strategies `ragft compare` runs by default."
     )
     heldout_questions: int = Field(40, ge=1, description="Questions synthesised from the documents when no --qa file is given.")
     faithfulness: Literal["overlap", "llm"] = Field("overlap", description="Offline word-overlap checker, or an LLM judge (judge_* below).")
@@ -195,9 +227,7 @@ def load_settings(folder: Path) -> Settings:
 def save_settings(folder: Path, settings: Settings) -> None:
     """Write atomically (temp file + rename) so a crash never leaves a half-written ragft.toml."""
     path = Path(folder) / CONFIG_FILE
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomli_w.dumps(settings.model_dump(mode="json")), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, tomli_w.dumps(settings.model_dump(mode="json")))
 
 
 def default_workspace() -> Path:

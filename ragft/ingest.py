@@ -21,6 +21,9 @@ Guarantees (DESIGN.md, issue 2):
   `IngestReport.flagged` for review; the PII policy (`[pii]`, `governance.pii`) runs only when it is not "allow".
 - The embedder's name is recorded in the store meta on first ingest; ingesting with another embedder raises
   EmbedderMismatchError pointing at `ragft reembed`.
+
+`Ingestor` holds the collaborators (store, embedder factory, `[chunking]`/`[pii]` settings, batch size); the
+Workspace builds one and audits what it reports.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ import re
 import os
 import threading
 import time
-import unicodedata
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
@@ -41,38 +43,28 @@ from typing import TYPE_CHECKING, Any
 
 from ragft.documents.chunking import chunk_blocks, embedding_text
 from ragft.documents.loaders import Block, LoadedDocument, load_file, supported, unsupported_reason
-from ragft.errors import ConfigError, EmbedderMismatchError, IngestError, NotFoundError
+from ragft.errors import ConfigError, IngestError, NotFoundError
 from ragft.governance.injection import flag_instructions
-from ragft.types import Chunk, DeleteReport, Document, FileFailure, FileSkip, IngestReport
+from ragft.governance.pii import apply_ingest_policy, policy_for
+from ragft.store.base import EMBEDDER_META_KEY, check_embedder
+from ragft.text import normalise_text
+from ragft.types import Chunk, DeleteReport, Document, FileFailure, FileSkip, IngestReport, Progress
 
 if TYPE_CHECKING:
-
+    from ragft.config import ChunkingSettings, PiiSettings
     from ragft.models.base import Embedder
     from ragft.store.base import Store
-    from ragft.workspace import Workspace
 
-Progress = Callable[[int, int], None]
+__all__ = ["EMBEDDER_META_KEY", "Ingestor", "ReembedReport", "check_embedder", "check_user_metadata",
+           "collect_files", "content_hash", "doc_id_for", "flush_size", "normalise_text"]
 
-EMBEDDER_META_KEY = "embedder"  # same key ragft.retrieval checks before dense search
 PIPELINE_VERSION = 1  # bump when loaders/chunking change output, so re-ingest re-chunks everything
-_POLICY_RANK = {"allow": 0, "mask": 1, "redact": 2, "reject": 3}
 
 
 # ---------------------------------------------------------------------------- ids and hashes
 def doc_id_for(path: Path) -> str:
     """Stable id of a source: the first 16 hex digits of sha256 of its resolved path."""
     return hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:16]
-
-
-def normalise_text(text: str) -> str:
-    """NFC, unix newlines, no trailing spaces, at most one blank line: formatting noise must not count as change."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    lines = [line.rstrip() for line in text.split("\n")]
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()
 
 
 def content_hash(text: str, groups: Sequence[str], subject: str | None, fingerprint: str) -> str:
@@ -246,14 +238,14 @@ def flush_size(batch: int) -> int:
     return max(FLUSH_TEXTS, batch * 4)
 
 
-def _checked_embedder(ws: "Workspace", stack: ExitStack) -> Callable[[], _EmbedWith]:
-    """The workspace embedder, loaded on first need, refused if the store was embedded with another model."""
+def _checked_embedder(store: "Store", embedder_of: Callable[[], "Embedder"], stack: ExitStack) -> Callable[[], _EmbedWith]:
+    """The embedder, loaded on first need, refused if the store was embedded with another model."""
     cache: list[_EmbedWith] = []
 
     def get() -> _EmbedWith:
         if not cache:
-            embedder = ws.embedder
-            check_embedder(ws.store, embedder)
+            embedder = embedder_of()
+            check_embedder(store, embedder)
             cache.append(_bulk_embed(embedder, stack))
         return cache[0]
 
@@ -337,24 +329,8 @@ def _prepared_in_order(
         prefetcher.close()
 
 
-def check_embedder(store: "Store", embedder: "Embedder") -> None:
-    stored = store.get_meta(EMBEDDER_META_KEY)
-    if stored is not None and stored != embedder.name:
-        raise EmbedderMismatchError(
-            f"this workspace was embedded with {stored!r} but the configured embedder is {embedder.name!r}; "
-            "run `ragft reembed` to re-embed every chunk with the configured model, or set embedder.model back in ragft.toml"
-        )
-
-
-def _effective_policy(ws: "Workspace", groups: Sequence[str]) -> str:
-    """The strictest of the group overrides that apply, else the workspace policy."""
-    pii = ws.settings.pii
-    overrides = [pii.group_policies[g] for g in groups if g in pii.group_policies]
-    return max(overrides, key=_POLICY_RANK.__getitem__) if overrides else pii.policy
-
-
-def _fingerprint(ws: "Workspace", policy: str) -> str:
-    c = ws.settings.chunking
+def _fingerprint(chunking: "ChunkingSettings", policy: str) -> str:
+    c = chunking
     return f"v{PIPELINE_VERSION}:t{c.max_tokens}:o{c.overlap_tokens}:pii={policy}"
 
 
@@ -363,7 +339,7 @@ def _apply_pii(loaded: LoadedDocument, scanner: Any, policy: str) -> tuple[Loade
     counts: Counter[str] = Counter()
     blocks: list[Block] = []
     for block in loaded.blocks:
-        text, found = scanner.apply(block.text, policy)
+        text, found = apply_ingest_policy(block.text, policy, scanner=scanner)
         counts.update(found)
         if text is None:
             found_all = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
@@ -374,14 +350,15 @@ def _apply_pii(loaded: LoadedDocument, scanner: Any, policy: str) -> tuple[Loade
     return LoadedDocument(title=loaded.title, format=loaded.format, blocks=blocks), dict(counts)
 
 
-def _prepare(ws: "Workspace", path: Path, opts: _Options, scanner_of: Callable[[], Any]) -> _Prepared | None:
+def _prepare(store: "Store", chunking: "ChunkingSettings", path: Path, opts: _Options,
+             scanner_of: Callable[[], Any]) -> _Prepared | None:
     """Parse and chunk one file; None when it is unchanged. Raises IngestError for a bad file."""
     doc_id = doc_id_for(path)
     try:
         st = path.stat()
     except OSError:
         st = None  # load_file reports the problem in one line
-    existing = ws.store.get_document(doc_id)
+    existing = store.get_document(doc_id)
     if (
         existing is not None
         and st is not None
@@ -418,8 +395,7 @@ def _prepare(ws: "Workspace", path: Path, opts: _Options, scanner_of: Callable[[
     )
     if existing is not None and existing.content_hash == digest:
         return None
-    settings = ws.settings.chunking
-    pieces = chunk_blocks(loaded.blocks, settings.max_tokens, settings.overlap_tokens)
+    pieces = chunk_blocks(loaded.blocks, chunking.max_tokens, chunking.overlap_tokens)
     if not pieces:
         raise IngestError(f"no text found in this {loaded.format} file; nothing to ingest")
     chunks = [
@@ -438,108 +414,169 @@ def _prepare(ws: "Workspace", path: Path, opts: _Options, scanner_of: Callable[[
     return _Prepared(path=path, doc=doc, chunks=chunks, texts=texts, existed=existing is not None, flagged=flagged)
 
 
-def ingest_paths(
-    ws: "Workspace",
-    paths: Sequence[Path],
-    groups: Sequence[str] = (),
-    subject: str | None = None,
-    progress: Progress | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    prefetch_flushes: int = 2,
-) -> IngestReport:
-    """Ingest files and folders into `ws` (see the module docstring for the guarantees).
+@dataclass
+class Ingestor:
+    """Ingest, delete and re-embed over explicit collaborators (built by `Workspace.ingestor`).
 
-    `prefetch_flushes`: how many flushes (4 x embedder batch chunks each) the preparation thread may run ahead;
-    0 prepares inline, one file after another (the sequential reference the tests and benchmark compare with).
+    Args:
+        store: where documents, chunks and vectors go.
+        embedder: factory of the embedder, called once on first need (an unchanged re-ingest loads no model).
+        chunking, pii: the `[chunking]` and `[pii]` settings.
+        batch_size: `embedder.batch_size`; one embed call covers `flush_size(batch_size)` chunks.
     """
-    started = time.perf_counter()
-    report = IngestReport()
-    group_names = _check_groups(groups)
-    user_meta = check_user_metadata(metadata)
-    if subject is not None and not subject.strip():
-        raise ConfigError("empty --subject; pass a data-subject id or leave the option out")
-    files = collect_files(paths, report)
-    policy = _effective_policy(ws, group_names)
-    opts = _Options(
-        groups=group_names,
-        subject=subject,
-        policy=policy,
-        fingerprint=_fingerprint(ws, policy),
-        max_bytes=int(ws.settings.chunking.max_file_mb * 1_000_000),
-        user_meta=user_meta,
-    )
-    scanner: list[Any] = []
 
-    def scanner_of() -> Any:
-        if not scanner:
-            from ragft.governance.pii import PiiScanner
+    store: "Store"
+    embedder: Callable[[], "Embedder"]
+    chunking: "ChunkingSettings"
+    pii: "PiiSettings"
+    batch_size: int = 16
 
-            scanner.append(PiiScanner.from_settings(ws.settings.pii))
-        return scanner[0]
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        groups: Sequence[str] = (),
+        subject: str | None = None,
+        progress: Progress | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        prefetch_flushes: int = 2,
+    ) -> IngestReport:
+        """Ingest files and folders (see the module docstring for the guarantees).
 
-    batch = ws.settings.embedder.batch_size
-    stack = ExitStack()  # closes the embedder's worker pool, if one was started
-    committer = _Committer(ws.store, _checked_embedder(ws, stack), batch_size=batch, flush_at=flush_size(batch))
-    total, done = len(files), 0
-    if progress:
-        progress(0, total)
+        `prefetch_flushes`: how many flushes (4 x embedder batch chunks each) the preparation thread may run ahead;
+        0 prepares inline, one file after another (the sequential reference the tests and benchmark compare with).
+        """
+        started = time.perf_counter()
+        report = IngestReport()
+        group_names = _check_groups(groups)
+        user_meta = check_user_metadata(metadata)
+        if subject is not None and not subject.strip():
+            raise ConfigError("empty --subject; pass a data-subject id or leave the option out")
+        files = collect_files(paths, report)
+        policy = policy_for(self.pii, group_names)
+        opts = _Options(
+            groups=group_names,
+            subject=subject,
+            policy=policy,
+            fingerprint=_fingerprint(self.chunking, policy),
+            max_bytes=int(self.chunking.max_file_mb * 1_000_000),
+            user_meta=user_meta,
+        )
+        scanner: list[Any] = []
 
-    def record(committed: list[_Prepared]) -> None:
-        nonlocal done
-        for item in committed:
-            if item.existed:
-                report.updated += 1
-            else:
-                report.added += 1
-            report.chunks += len(item.chunks)
-            report.flagged.extend(item.flagged)
-            for key, n in item.doc.metadata.get("pii", {}).items():
-                report.pii[key] = report.pii.get(key, 0) + n
-            done += 1
-        if committed and progress:
-            progress(done, total)
+        def scanner_of() -> Any:
+            if not scanner:
+                from ragft.governance.pii import PiiScanner
 
-    def prepare(path: Path) -> _Prepared | None:
-        return _prepare(ws, path, opts, scanner_of)
+                scanner.append(PiiScanner.from_settings(self.pii))
+            return scanner[0]
 
-    # closing(): the preparation thread is joined here, on success, error or Ctrl-C, not whenever the
-    # generator happens to be collected (a traceback keeps this frame, and so the generator, alive).
-    with stack, closing(_prepared_in_order(files, prepare, prefetch_flushes * committer.flush_at)) as items:
-        for path, prepared, error in items:
-            if isinstance(error, IngestError):
-                report.failed.append(FileFailure(str(path), str(error)))
+        batch = self.batch_size
+        stack = ExitStack()  # closes the embedder's worker pool, if one was started
+        committer = _Committer(self.store, _checked_embedder(self.store, self.embedder, stack), batch_size=batch,
+                               flush_at=flush_size(batch))
+        total, done = len(files), 0
+        if progress:
+            progress(0, total)
+
+        def record(committed: list[_Prepared]) -> None:
+            nonlocal done
+            for item in committed:
+                if item.existed:
+                    report.updated += 1
+                else:
+                    report.added += 1
+                report.chunks += len(item.chunks)
+                report.flagged.extend(item.flagged)
+                for key, n in item.doc.metadata.get("pii", {}).items():
+                    report.pii[key] = report.pii.get(key, 0) + n
                 done += 1
-            elif error is not None:
-                # Not a bad input: abort, but first commit the documents prepared before it (they are whole and
-                # valid), so a rerun finds them unchanged; nothing after the failing file is written.
-                record(committer.flush())
-                raise error
-            elif prepared is None:
-                report.unchanged += 1
-                done += 1
-            if prepared is None:
-                if progress:
-                    progress(done, total)
-                continue
-            record(committer.add(prepared))
-        record(committer.flush())
-    report.seconds = time.perf_counter() - started
-    return report
+            if committed and progress:
+                progress(done, total)
+
+        def prepare(path: Path) -> _Prepared | None:
+            return _prepare(self.store, self.chunking, path, opts, scanner_of)
+
+        # closing(): the preparation thread is joined here, on success, error or Ctrl-C, not whenever the
+        # generator happens to be collected (a traceback keeps this frame, and so the generator, alive).
+        with stack, closing(_prepared_in_order(files, prepare, prefetch_flushes * committer.flush_at)) as items:
+            for path, prepared, error in items:
+                if isinstance(error, IngestError):
+                    report.failed.append(FileFailure(str(path), str(error)))
+                    done += 1
+                elif error is not None:
+                    # Not a bad input: abort, but first commit the documents prepared before it (they are whole and
+                    # valid), so a rerun finds them unchanged; nothing after the failing file is written.
+                    record(committer.flush())
+                    raise error
+                elif prepared is None:
+                    report.unchanged += 1
+                    done += 1
+                if prepared is None:
+                    if progress:
+                        progress(done, total)
+                    continue
+                record(committer.add(prepared))
+            record(committer.flush())
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def delete(self, doc_ids: Iterable[str]) -> DeleteReport:
+        """Delete documents (rows, chunks, full-text entries, vectors) in one store transaction."""
+        return delete_documents(self.store, doc_ids)
+
+    def reembed(self, progress: Progress | None = None) -> "ReembedReport":
+        """Re-embed every chunk with the configured embedder, one transaction per document.
+
+        The store meta keeps the *old* embedder name until the last document is done, so after a crash dense
+        search still refuses the mixed vectors and a second `ragft reembed` simply redoes the work.
+        """
+        started = time.perf_counter()
+        store = self.store
+        embedder = self.embedder()
+        previous = store.get_meta(EMBEDDER_META_KEY)
+        stored_dim = store.get_meta("vector_dim")
+        if stored_dim is not None and int(stored_dim) != embedder.dim:
+            # SQLite store: replace_document checks new vectors against this; the new model defines it now.
+            store.set_meta("vector_dim", str(embedder.dim))
+        docs = store.list_documents()
+        batch = self.batch_size
+        report = ReembedReport(embedder=embedder.name, previous_embedder=previous)
+        stack = ExitStack()  # closes the embedder's worker pool, if one was started
+        committer = _Committer(store, lambda: embed_with, batch_size=batch, flush_at=flush_size(batch))
+        if progress:
+            progress(0, len(docs))
+
+        def record(committed: list[_Prepared]) -> None:
+            report.documents += len(committed)
+            report.chunks += sum(len(i.chunks) for i in committed)
+            if committed and progress:
+                progress(report.documents, len(docs))
+
+        with stack:
+            embed_with = _bulk_embed(embedder, stack)
+            for doc in docs:
+                chunks = list(store.iter_chunks([doc.doc_id]))
+                texts = [embedding_text(c.heading, c.text, doc.title) for c in chunks]
+                record(committer.add(_Prepared(path=Path(doc.source), doc=doc, chunks=chunks, texts=texts, existed=True)))
+            record(committer.flush())
+        store.set_meta(EMBEDDER_META_KEY, embedder.name)
+        report.seconds = time.perf_counter() - started
+        return report
 
 
 # ---------------------------------------------------------------------------- delete and re-embed
-def delete_documents(ws: "Workspace", doc_ids: Iterable[str]) -> DeleteReport:
-    """Delete documents (rows, chunks, full-text entries, vectors) in one store transaction.
+def delete_documents(store: "Store", doc_ids: Iterable[str]) -> DeleteReport:
+    """Delete documents (rows, chunks, full-text rows, vectors) in one store transaction.
 
     Unknown ids are an error before anything is deleted, so a typo never half-applies a batch.
     """
     ids = list(dict.fromkeys(doc_ids))
-    missing = [i for i in ids if ws.store.get_document(i) is None]
+    missing = [i for i in ids if store.get_document(i) is None]
     if missing:
         raise NotFoundError(
             f"no document with id {', '.join(missing)}; find ids in `ragft search QUERY --json` (field doc_id)"
         )
-    documents, chunks = ws.store.delete_documents(ids)
+    documents, chunks = store.delete_documents(ids)
     return DeleteReport(documents=documents, chunks=chunks)
 
 
@@ -555,43 +592,3 @@ class ReembedReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def reembed(ws: "Workspace", progress: Progress | None = None) -> ReembedReport:
-    """Re-embed every chunk with the configured embedder, one transaction per document.
-
-    The store meta keeps the *old* embedder name until the last document is done, so after a crash dense
-    search still refuses the mixed vectors and a second `ragft reembed` simply redoes the work.
-    """
-    started = time.perf_counter()
-    store = ws.store
-    embedder = ws.embedder
-    previous = store.get_meta(EMBEDDER_META_KEY)
-    stored_dim = store.get_meta("vector_dim")
-    if stored_dim is not None and int(stored_dim) != embedder.dim:
-        # SQLite store: replace_document checks new vectors against this; the new model defines it now.
-        store.set_meta("vector_dim", str(embedder.dim))
-    docs = store.list_documents()
-    batch = ws.settings.embedder.batch_size
-    report = ReembedReport(embedder=embedder.name, previous_embedder=previous)
-    stack = ExitStack()  # closes the embedder's worker pool, if one was started
-    committer = _Committer(store, lambda: embed_with, batch_size=batch, flush_at=flush_size(batch))
-    if progress:
-        progress(0, len(docs))
-
-    def record(committed: list[_Prepared]) -> None:
-        report.documents += len(committed)
-        report.chunks += sum(len(i.chunks) for i in committed)
-        if committed and progress:
-            progress(report.documents, len(docs))
-
-    with stack:
-        embed_with = _bulk_embed(embedder, stack)
-        for doc in docs:
-            chunks = list(store.iter_chunks([doc.doc_id]))  # type: ignore[attr-defined]
-            texts = [embedding_text(c.heading, c.text, doc.title) for c in chunks]
-            record(committer.add(_Prepared(path=Path(doc.source), doc=doc, chunks=chunks, texts=texts, existed=True)))
-        record(committer.flush())
-    store.set_meta(EMBEDDER_META_KEY, embedder.name)
-    report.seconds = time.perf_counter() - started
-    return report

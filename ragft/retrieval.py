@@ -1,6 +1,7 @@
 """Hybrid retrieval: BM25 and dense candidates from the store, fused, optionally reranked.
 
-`retrieve(ws, query)` is what `ragft search`, `ask` and the server call. Settings come from
+`Retriever.search(query)` is what `ragft search`, `ask` and the server call (the Workspace builds one `Retriever`
+from its store, embedder and `[retrieval]` settings). Settings come from
 `[retrieval]` in ragft.toml (mode, k, candidates, fusion, rrf_k, bm25_weight, dense_weight, rerank,
 reranker). Access control is the store's job and happens inside each store query, before its top-k
 (store/base.py); fusion and reranking only ever see chunks the caller may read.
@@ -19,19 +20,18 @@ Reranking: any object with `rerank(query, hits) -> hits` (the `Reranker` protoco
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol, get_args, runtime_checkable
 
-from ragft.errors import ConfigError, EmbedderMismatchError, ModelError
+from ragft.config import RetrievalMode
+from ragft.errors import ConfigError, ModelError
+from ragft.store.base import check_embedder
 from ragft.types import Hit
 
 if TYPE_CHECKING:
     from ragft.config import RetrievalSettings
     from ragft.models.base import Embedder
     from ragft.store.base import Store
-    from ragft.workspace import Workspace
-
-EMBEDDER_META_KEY = "embedder"
 
 
 @runtime_checkable
@@ -137,7 +137,7 @@ def _bm25(store: "Store", embedder: "Embedder | None", query: str, depth: int, g
 
 def _dense(store: "Store", embedder: "Embedder | None", query: str, depth: int, groups: set[str] | None) -> list[Hit]:
     assert embedder is not None
-    _check_embedder(store, embedder)
+    check_embedder(store, embedder)
     vector = embedder.embed([query])[0]
     return store.search_dense(vector, depth, groups)
 
@@ -147,17 +147,8 @@ def _hybrid_lists(store, embedder, query, depth, groups) -> list[list[Hit]]:  # 
 
 
 SINGLE_MODES: dict[str, Callable[..., list[Hit]]] = {"bm25": _bm25, "dense": _dense}
-MODES = (*SINGLE_MODES, "hybrid")
-
-
-def _check_embedder(store: "Store", embedder: "Embedder") -> None:
-    """Dense search with another model than the one the vectors came from is silently wrong: refuse it."""
-    stored = store.get_meta(EMBEDDER_META_KEY)
-    if stored is not None and stored != embedder.name:
-        raise EmbedderMismatchError(
-            f"this workspace was embedded with {stored!r} but the configured embedder is {embedder.name!r}; "
-            "set embedder.model back in ragft.toml, or run `ragft reembed` to re-embed every chunk with the new model"
-        )
+MODES: tuple[str, ...] = tuple(sorted(get_args(RetrievalMode)))  # the one list lives in config.py
+assert set(SINGLE_MODES) | {"hybrid"} == set(MODES), "every retrieval mode has an implementation"
 
 
 def check_mode(mode: str) -> str:
@@ -201,8 +192,58 @@ def search_components(
     return list(hits[:k])
 
 
+@dataclass
+class Retriever:
+    """Retrieval over explicit collaborators: the store, the `[retrieval]` settings, and the embedder and
+    reranker as factories (a bm25 search never loads a model; the Workspace passes its cached instances).
+
+    `reranker` is the configured reranker's factory; None builds one from the settings on first use.
+    """
+
+    store: "Store"
+    settings: "RetrievalSettings"
+    embedder: Callable[[], "Embedder"]
+    reranker: Callable[[], Reranker] | None = None
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: str | None = None,
+        groups: set[str] | None = None,
+        rerank: bool | None = None,
+        reranker: Reranker | None = None,
+    ) -> list[Hit]:
+        """Top-k chunks for `query`, visible to `groups` (None = no filter).
+
+        Args:
+            mode: bm25 | dense | hybrid (default `retrieval.mode`).
+            rerank: override `retrieval.rerank`.
+            reranker: use this reranker instead of the configured one (implies rerank unless rerank=False).
+        """
+        settings = self.settings
+        mode = check_mode(mode or settings.mode)
+        do_rerank = settings.rerank if rerank is None else rerank
+        if reranker is not None and rerank is None:
+            do_rerank = True
+        if do_rerank and reranker is None:
+            reranker = self.reranker() if self.reranker is not None else load_reranker(settings)
+        embedder = self.embedder() if mode != "bm25" else None
+        return search_components(
+            self.store, embedder, query, settings, k=k, mode=mode, groups=groups,
+            reranker=reranker if do_rerank else None,
+        )
+
+
+class HasRetriever(Protocol):
+    """Anything that offers a `Retriever` (the Workspace)."""
+
+    @property
+    def retriever(self) -> Retriever: ...
+
+
 def retrieve(
-    ws: "Workspace",
+    source: HasRetriever,
     query: str,
     k: int | None = None,
     mode: str | None = None,
@@ -210,28 +251,6 @@ def retrieve(
     rerank: bool | None = None,
     reranker: Reranker | None = None,
 ) -> list[Hit]:
-    """Top-k chunks of the workspace for `query`, visible to `groups` (None = no filter).
-
-    Args:
-        mode: bm25 | dense | hybrid (default `retrieval.mode`).
-        rerank: override `retrieval.rerank`.
-        reranker: use this reranker instead of the configured one (implies rerank unless rerank=False).
-    """
-    settings = ws.settings.retrieval
-    mode = check_mode(mode or settings.mode)
-    do_rerank = settings.rerank if rerank is None else rerank
-    if reranker is not None and rerank is None:
-        do_rerank = True
-    if do_rerank and reranker is None:
-        reranker = _workspace_reranker(ws)
-    embedder = ws.embedder if mode != "bm25" else None
-    return search_components(
-        ws.store, embedder, query, settings, k=k, mode=mode, groups=groups, reranker=reranker if do_rerank else None
-    )
-
-
-def _workspace_reranker(ws: "Workspace") -> Reranker:
-    """The workspace's cached reranker (Workspace.reranker), or one built from the settings."""
-    if hasattr(type(ws), "reranker"):
-        return ws.reranker
-    return load_reranker(ws.settings.retrieval)
+    """`source.retriever.search(...)`: kept for the callers that still pass a workspace (answer.py,
+    evaluate/beir.py, benchmarks/answers.py) until they take a `Retriever`; new code calls `Retriever.search`."""
+    return source.retriever.search(query, k=k, mode=mode, groups=groups, rerank=rerank, reranker=reranker)

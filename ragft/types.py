@@ -6,7 +6,15 @@ Kept free of heavy imports (no torch, no numpy) so the CLI starts fast.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+
+class Progress(Protocol):
+    """The progress callback long operations take (ingest, reembed, store copy): `done` of `total` units,
+    called with 0 first. Multi-phase work (eval, compare) calls `(phase, done, total)` instead, which the
+    CLI's progress bars accept too; training calls `(step, total, loss, tokens_per_s)` (finetune/train.py)."""
+
+    def __call__(self, done: int, total: int) -> None: ...
 
 
 class _Serialisable:
@@ -26,6 +34,24 @@ class Document(_Serialisable):
     groups: tuple[str, ...] = ()
     subject: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def view(self) -> "DocumentView":
+        """The public view (what `ragft documents --json` and `GET /v1/documents` show)."""
+        return DocumentView(doc_id=self.doc_id, source=self.source, title=self.title, groups=list(self.groups),
+                            subject=self.subject, meta=dict(self.metadata.get("user") or {}))
+
+
+@dataclass(frozen=True)
+class DocumentView(_Serialisable):
+    """A document as users see it: id, source, title, access groups, data subject and their own `--meta` tags;
+    none of ragft's bookkeeping (hashes, mtimes, fingerprints, PII counts)."""
+
+    doc_id: str
+    source: str
+    title: str
+    groups: list[str]
+    subject: str | None
+    meta: dict[str, str]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,11 @@
 
 Everything is built lazily (opening a workspace to list adapters must not load a model), and every
 collaborator can be injected (tests pass a tiny generator or a fake embedder). CLI commands and server
-routes each call one method here; nothing below imports the CLI or the server.
+routes each call one method here; nothing below imports the CLI or the server, and nothing below imports
+this module either: the functions here hand each library function what it uses (a store, an embedder
+factory, a settings section, the one `AdapterRegistry`, the one `AuditLog`), see docs/architecture.md.
+Auditing happens here, in one layer: every method that reads or changes the knowledge base on behalf of a
+caller appends its record (ids and counts, never text).
 """
 
 from __future__ import annotations
@@ -11,23 +15,24 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragft.config import Settings, default_workspace, load_settings
+from ragft.config import STRATEGIES, Settings, default_workspace, load_settings
 from ragft.errors import ConfigError
-from ragft.types import DeleteReport, Hit, IngestReport
+from ragft.types import DeleteReport, Hit, IngestReport, Progress
 
 if TYPE_CHECKING:
-    from ragft.ingest import ReembedReport
+    from ragft.advise import Advice, AdviceInputs
     from ragft.evaluate.beir import RetrievalEval
+    from ragft.evaluate.compare import Comparison
+    from ragft.finetune import TrainReport
+    from ragft.finetune.pipeline import FinetuneParts
+    from ragft.finetune.registry import AdapterInfo, AdapterRegistry
     from ragft.governance.audit import AuditLog
     from ragft.governance.users import UserRegistry
-    from ragft.evaluate.compare import Comparison
-    from ragft.advise import Advice, AdviceInputs
+    from ragft.ingest import Ingestor, ReembedReport
     from ragft.models.base import Embedder, Generator
-    from ragft.retrieval import Reranker
+    from ragft.retrieval import Reranker, Retriever
     from ragft.store.base import Store
     from ragft.types import Answer, Document
-    from ragft.finetune import TrainReport
-    from ragft.finetune.registry import AdapterInfo
 
 DB_FILE = "ragft.db"
 LAST_REPORT_FILE = "last_report"  # folder of the latest `compare --report`, read by the server
@@ -59,6 +64,10 @@ class Workspace:
         self._store = store
         self._embedder = embedder
         self._generator = generator
+        self._reranker: "Reranker | None" = None
+        self._audit: "AuditLog | None" = None
+        self._users: "UserRegistry | None" = None
+        self._registry: "AdapterRegistry | None" = None
 
     # ----------------------------------------------------------------- collaborators (lazy)
     @property
@@ -88,7 +97,7 @@ class Workspace:
     @property
     def reranker(self) -> "Reranker":
         """The configured reranker (`retrieval.reranker`), built on first use; ConfigError if none is set."""
-        if getattr(self, "_reranker", None) is None:
+        if self._reranker is None:
             from ragft.retrieval import load_reranker
 
             self._reranker = load_reranker(self.settings.retrieval)
@@ -96,17 +105,46 @@ class Workspace:
 
     @property
     def audit(self) -> "AuditLog":
-        """The hash-chained audit log (`audit.jsonl` + `audit.head`); cheap, touches no file until used."""
-        from ragft.governance.audit import AuditLog
+        """The hash-chained audit log (`audit.jsonl` + `audit.head`); one instance, touches no file until used."""
+        if self._audit is None:
+            from ragft.governance.audit import AuditLog
 
-        return AuditLog(self.path)
+            self._audit = AuditLog(self.path)
+        return self._audit
 
     @property
     def users(self) -> "UserRegistry":
-        """Users, groups and hashed API keys (`users.json`)."""
-        from ragft.governance.users import UserRegistry
+        """Users, groups and hashed API keys (`users.json`); its changes go to this workspace's audit log."""
+        if self._users is None:
+            from ragft.governance.users import UserRegistry
 
-        return UserRegistry(self.path)
+            self._users = UserRegistry(self.path, audit=self.audit)
+        return self._users
+
+    @property
+    def registry(self) -> "AdapterRegistry":
+        """The adapter registry (`adapters/registry.json`); one instance, it reads the file on every call."""
+        if self._registry is None:
+            from ragft.finetune.registry import AdapterRegistry
+
+            self._registry = AdapterRegistry(self.path)
+        return self._registry
+
+    @property
+    def retriever(self) -> "Retriever":
+        """Retrieval over this workspace's store, `[retrieval]` settings, embedder and reranker (built lazily)."""
+        from ragft.retrieval import Retriever
+
+        return Retriever(self.store, self.settings.retrieval, embedder=lambda: self.embedder,
+                         reranker=lambda: self.reranker)
+
+    @property
+    def ingestor(self) -> "Ingestor":
+        """Ingest/delete/re-embed over this workspace's store, embedder and `[chunking]`/`[pii]` settings."""
+        from ragft.ingest import Ingestor
+
+        return Ingestor(self.store, lambda: self.embedder, self.settings.chunking, self.settings.pii,
+                        batch_size=self.settings.embedder.batch_size)
 
     def close(self) -> None:
         if self._store is not None:
@@ -125,18 +163,16 @@ class Workspace:
         paths: Sequence[str | Path],
         groups: Iterable[str] = (),
         subject: str | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
         principal: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> IngestReport:
         """Ingest files/folders (recursive). Unchanged content is a no-op; changed content replaces old chunks.
         `principal` is who asked (the server's authenticated user), recorded in the audit log. `metadata` is the
         user's own key/value tags (reserved keys such as `groups` are refused: access comes from `groups` only)."""
-        from ragft.ingest import ingest_paths
-
         groups = tuple(groups)
-        report = ingest_paths(self, [Path(p) for p in paths], groups=groups, subject=subject, progress=progress,
-                              metadata=metadata)
+        report = self.ingestor.ingest([Path(p) for p in paths], groups=groups, subject=subject, progress=progress,
+                                      metadata=metadata)
         self.audit.append(
             "ingest", principal=principal, groups=sorted(groups), subject=subject, added=report.added, updated=report.updated,
             unchanged=report.unchanged, failed=len(report.failed), chunks=report.chunks, pii=report.pii,
@@ -152,10 +188,12 @@ class Workspace:
         user: str | None = None,
         groups: Iterable[str] | None = None,
     ) -> list[Hit]:
-        """Top-k chunks for `query`; with `user`/`groups` only chunks those groups may see."""
-        from ragft.retrieval import retrieve
-
-        return retrieve(self, query, k=k, mode=mode, groups=self.resolve_groups(user, groups))
+        """Top-k chunks for `query`; with `user`/`groups` only chunks those groups may see. Audited (who, mode,
+        which chunks) like `ask`, whether the CLI or the server asked."""
+        hits = self.retriever.search(query, k=k, mode=mode, groups=self.resolve_groups(user, groups))
+        self.audit.append("search", principal=user, mode=mode or self.settings.retrieval.mode,
+                          chunk_ids=[h.chunk_id for h in hits])
+        return hits
 
     def documents(self, user: str | None = None, groups: Iterable[str] | None = None) -> list["Document"]:
         """The ingested documents (id, source, groups, subject, metadata), sorted by source; with `user`/`groups`
@@ -175,9 +213,7 @@ class Workspace:
         requested = {g for g in groups if g} if groups is not None else None
         if user is None:
             return requested
-        from ragft.governance.users import UserRegistry
-
-        own = set(UserRegistry(self.path).groups_of(user))
+        own = set(self.users.groups_of(user))
         return own if requested is None else own & requested
 
     def eval_retrieval(
@@ -196,23 +232,29 @@ class Workspace:
 
     def delete(self, doc_id: str, principal: str | None = None) -> DeleteReport:
         """Remove one document with its chunks, full-text rows and vectors (`principal`: who, for the audit log)."""
-        from ragft.governance.erasure import forget
-
         # Deleting is erasure too: same path as `forget` (taint adapters, scrub derived files, compact, audit).
-        return forget(self, doc_ids=[doc_id], principal=principal)
+        return self._erase(None, [doc_id], principal)
 
     def forget(self, subject: str, principal: str | None = None) -> DeleteReport:
         """Erase a data subject everywhere (GDPR Art. 17): documents, chunks, FTS rows, vectors, derived
         training files; taint adapters trained on them; compact the store; audit it (ragft/governance/erasure.py)."""
+        return self._erase(subject, [], principal)
+
+    def _erase(self, subject: str | None, doc_ids: Sequence[str], principal: str | None) -> DeleteReport:
         from ragft.governance.erasure import forget
 
-        return forget(self, subject=subject, principal=principal)
+        done = forget(self.store, self.registry, self.path, subject=subject, doc_ids=doc_ids)
+        report = done.report
+        self.audit.append(
+            "forget" if subject else "delete", principal=principal, subject=subject, doc_ids=done.doc_ids,
+            documents=report.documents, chunks=report.chunks, tainted_adapters=report.tainted_adapters,
+            rows_dropped=done.scrub.rows_dropped, files_changed=done.scrub.files_changed,
+        )
+        return report
 
-    def reembed(self, progress: Callable[[int, int], None] | None = None) -> "ReembedReport":
+    def reembed(self, progress: Progress | None = None) -> "ReembedReport":
         """Re-embed every chunk with the configured embedder (after changing `embedder.model`)."""
-        from ragft.ingest import reembed
-
-        return reembed(self, progress=progress)
+        return self.ingestor.reembed(progress=progress)
 
     # ----------------------------------------------------------------- answering (ragft/answer.py)
     def ask(
@@ -240,9 +282,9 @@ class Workspace:
         stream = on_token if answer_policy == "allow" else None
         result = answer_question(ctx, question, strategy=strategy, adapter=resolved, k=k, on_token=stream)
         if answer_policy != "allow":
-            from ragft.governance.pii import PiiScanner
+            from ragft.governance.pii import PiiScanner, mask_answer
 
-            result.answer, _ = PiiScanner.from_settings(self.settings.pii).apply(result.answer, answer_policy)
+            result.answer = mask_answer(result.answer, answer_policy, scanner=PiiScanner.from_settings(self.settings.pii))
             if on_token is not None:
                 on_token(result.answer)
         # Who asked what kind of question and which chunks were used: ids only, never the text.
@@ -277,7 +319,7 @@ class Workspace:
         from ragft.finetune.pipeline import run_finetune
 
         report = run_finetune(
-            self, name, data=str(data) if data is not None else None, from_docs=from_docs, raft=raft, epochs=epochs,
+            self.finetune_parts(), name, data=str(data) if data is not None else None, from_docs=from_docs, raft=raft, epochs=epochs,
             resume=resume, retrain=retrain, progress=progress,
             exclude_qa=str(exclude_qa) if exclude_qa is not None else None, overrides=overrides,
         )
@@ -288,6 +330,15 @@ class Workspace:
                               doc_ids=report.lineage.get("documents", []), dataset_sha256=report.lineage.get("dataset_sha256"))
         return report
 
+    def finetune_parts(self) -> "FinetuneParts":
+        """What fine-tuning uses: the store, the one registry, `[train]`/`[generator]`, the generator factory."""
+        from ragft.finetune.pipeline import EVAL_HELDOUT, FinetuneParts
+
+        return FinetuneParts(store=self.store, registry=self.registry, train=self.settings.train,
+                             generator_settings=self.settings.generator,
+                             prompt_format=self.settings.answer.prompt_format, generator=lambda: self.generator,
+                             eval_heldout=self.path / EVAL_HELDOUT)
+
     def models(self) -> dict:
         """Bundled generators/embedders (installed? cached?) and the configured ones; loads no weights."""
         from ragft.models.registry import list_models
@@ -296,15 +347,11 @@ class Workspace:
 
     def adapters(self) -> "list[AdapterInfo]":
         """Registered adapters, oldest first (no model is loaded)."""
-        from ragft.finetune.registry import AdapterRegistry
-
-        return AdapterRegistry(self.path).list()
+        return self.registry.list()
 
     def approve_adapter(self, name: str) -> "AdapterInfo":
         """Operator override: allow serving a tainted adapter (recorded in the registry and the audit log)."""
-        from ragft.finetune.registry import AdapterRegistry
-
-        info = AdapterRegistry(self.path).approve(name)
+        info = self.registry.approve(name)
         self.audit.append("adapter_approved", adapter=name, tainted_by=info.tainted_by)
         return info
 
@@ -326,7 +373,7 @@ class Workspace:
         return SourceRegistry(self.path).remove(name)
 
     # ----------------------------------------------------------------- store administration (ragft/store/copy.py)
-    def store_copy(self, to_dsn: str, batch_docs: int = 64, progress: Callable[[int, int], None] | None = None) -> dict:
+    def store_copy(self, to_dsn: str, batch_docs: int = 64, progress: Progress | None = None) -> dict:
         """Copy this workspace's SQLite store into the PostgreSQL database `to_dsn` (idempotent, one transaction
         per document); the result holds the `[store]` section that switches ragft.toml over."""
         from ragft.store import DB_FILE
@@ -350,7 +397,7 @@ class Workspace:
     def compare(
         self,
         qa: str | Path | None = None,
-        strategies: Sequence[str] = ("base", "rag", "ft", "hybrid"),
+        strategies: Sequence[str] = STRATEGIES,
         adapter: str | None = None,
         report: str | Path | None = None,
         train_missing: bool = False,

@@ -122,7 +122,7 @@ def test_forget_needs_a_target(fast_ws):
     from ragft.governance.erasure import forget
 
     with pytest.raises(ConfigError, match="subject"):
-        forget(fast_ws)
+        forget(fast_ws.store, fast_ws.registry, fast_ws.path)
 
 
 def test_cli_forget_json(fast_ws, tmp_path):

@@ -89,7 +89,7 @@ def test_training_lowers_loss_saves_peft_adapter_and_reloads_identically(tmp_pat
     from ragft.finetune.pipeline import run_finetune
 
     seen = []
-    report = run_finetune(ws, "widgets", data=str(data), load_model=load, progress=lambda *a: seen.append(a))
+    report = run_finetune(ws.finetune_parts(), "widgets", data=str(data), load_model=load, progress=lambda *a: seen.append(a))
     assert report.steps == steps_per_run(8, TrainArgs(batch_size=4, epochs=3)) == 6
     assert len(report.train_loss) == 6 and len(report.val_loss) == 3 and report.tokens_per_s > 0
     assert [s[0] for s in seen] == list(range(1, 7)) and seen[-1][1] == 6

@@ -14,7 +14,7 @@ import pytest
 import ragft.ingest as ingest_mod
 from ragft.documents.chunking import embedding_text
 from ragft.errors import IngestError
-from ragft.ingest import _Prefetcher, ingest_paths
+from ragft.ingest import _Prefetcher
 from ragft.workspace import Workspace
 from tests.docfiles import write_pdf
 from tests.fakes import HashEmbedder
@@ -66,7 +66,7 @@ def small_ws(path: Path, embedder=None) -> Workspace:
 def run(ws: Workspace, corpus: Path, prefetch: int):
     calls: list[tuple[int, int]] = []
     rec = Recorder(ws)
-    report = ingest_paths(ws, [corpus], progress=lambda d, t: calls.append((d, t)), prefetch_flushes=prefetch)
+    report = ws.ingestor.ingest([corpus], progress=lambda d, t: calls.append((d, t)), prefetch_flushes=prefetch)
     return report, calls, rec.commits
 
 
@@ -100,9 +100,9 @@ def test_pipelined_ingest_equals_the_sequential_reference(tmp_path):
 def test_pipelined_reingest_is_a_noop_and_changed_files_update(tmp_path):
     corpus = make_corpus(tmp_path / "docs", n=12)
     with small_ws(tmp_path / "ws") as ws:
-        first = ingest_paths(ws, [corpus])
+        first = ws.ingestor.ingest([corpus])
         (corpus / "doc003.txt").write_text("Rewritten document three.\n", encoding="utf-8")
-        again = ingest_paths(ws, [corpus])
+        again = ws.ingestor.ingest([corpus])
     assert (again.added, again.updated, again.unchanged, again.chunks) == (0, 1, first.added - 1, 1)
     assert again.failed == first.failed
 
@@ -124,8 +124,8 @@ def test_producer_ingest_error_is_one_failure_line_like_today(tmp_path, monkeypa
     corpus = make_corpus(tmp_path / "docs", n=10)
     fail_loading(monkeypatch, "doc004.txt", IngestError("cannot decode this file: simulated loader failure"))
     with small_ws(tmp_path / "seq") as seq, small_ws(tmp_path / "pipe") as pipe:
-        ref = ingest_paths(seq, [corpus], prefetch_flushes=0)
-        got = ingest_paths(pipe, [corpus], prefetch_flushes=2)
+        ref = seq.ingestor.ingest([corpus], prefetch_flushes=0)
+        got = pipe.ingestor.ingest([corpus], prefetch_flushes=2)
     assert as_comparable(got) == as_comparable(ref)
     lines = [f for f in got.failed if f.path.endswith("doc004.txt")]
     assert len(lines) == 1 and lines[0].error == "cannot decode this file: simulated loader failure"
@@ -139,7 +139,7 @@ def test_unexpected_producer_error_aborts_like_today_and_joins_the_thread(tmp_pa
     for prefetch in (0, 2):
         with small_ws(tmp_path / f"ws{prefetch}") as ws:
             with pytest.raises(RuntimeError, match="disk on fire"):
-                ingest_paths(ws, [corpus], prefetch_flushes=prefetch)
+                ws.ingestor.ingest([corpus], prefetch_flushes=prefetch)
             committed = {d.source for d in ws.store.list_documents()}
         # Everything before the failing file was committed, nothing after it (order is kept).
         assert max(Path(s).name for s in committed) < "doc007.txt"
@@ -156,9 +156,9 @@ def test_interrupt_in_the_consumer_leaves_no_thread_running(tmp_path, exc):
 
     with small_ws(tmp_path / "ws") as ws:
         with pytest.raises(exc):
-            ingest_paths(ws, [corpus], progress=progress, prefetch_flushes=2)
-        assert not prepare_threads()  # joined before the exception left ingest_paths
-        again = ingest_paths(ws, [corpus])  # re-running completes the rest
+            ws.ingestor.ingest([corpus], progress=progress, prefetch_flushes=2)
+        assert not prepare_threads()  # joined before the exception left Ingestor.ingest
+        again = ws.ingestor.ingest([corpus])  # re-running completes the rest
     assert again.added + again.unchanged == 32 and not prepare_threads()
 
 
@@ -200,7 +200,7 @@ def test_multi_process_pool_gives_the_in_process_vectors_and_stops_with_the_inge
         ws.settings.chunking.max_tokens = 32
         ws.settings.embedder.batch_size = 4  # flush at 16 chunks: several pool chunks per flush
         rec = Recorder(ws)
-        report = ingest_paths(ws, [corpus])
+        report = ws.ingestor.ingest([corpus])
         pids = pooled.pool_pids
         assert len(pids) == 2 and pooled._pool is None  # the pool ran, and was stopped when ingest ended
         assert not [p for p in pids if Path(f"/proc/{p}").exists()]

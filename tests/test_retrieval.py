@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ragft.config import RetrievalSettings, Settings
 from ragft.errors import ConfigError, EmbedderMismatchError
-from ragft.retrieval import MODES, convex_fuse, retrieve, rrf_fuse
+from ragft.retrieval import MODES, convex_fuse, rrf_fuse
 from ragft.store.sqlite import SqliteStore
 from ragft.types import Chunk, Document, Hit
 from ragft.workspace import Workspace
@@ -136,23 +136,23 @@ class ReverseAlphabetReranker:
 
 def test_reranker_extension_point(ws):
     rr = ReverseAlphabetReranker()
-    hits = retrieve(ws, "the", k=2, mode="hybrid", reranker=rr)
+    hits = ws.retriever.search("the", k=2, mode="hybrid", reranker=rr)
     # the reranker saw the whole candidate pool (all 4 docs), not just the top k
     assert len(rr.calls) == 1 and len(rr.calls[0][1]) == 4
     assert [x.doc_id for x in hits] == ["space", "sea"]
-    retrieve(ws, "the", k=2, mode="hybrid", reranker=rr, rerank=False)
+    ws.retriever.search("the", k=2, mode="hybrid", reranker=rr, rerank=False)
     assert len(rr.calls) == 1  # rerank=False wins over a passed reranker
 
 
 def test_rerank_without_configured_reranker_is_a_config_error(ws):
     with pytest.raises(ConfigError, match="retrieval.reranker"):
-        retrieve(ws, "cats", rerank=True)
+        ws.retriever.search("cats", rerank=True)
 
 
 def test_configured_reranker_folder_must_exist(ws, tmp_path):
     ws.settings.retrieval.reranker = str(tmp_path / "no-such-model")
     with pytest.raises(ConfigError, match="not a folder"):
-        retrieve(ws, "cats", rerank=True)
+        ws.retriever.search("cats", rerank=True)
 
 
 def test_acl_groups_pass_through_every_mode(fast_ws):
@@ -197,7 +197,7 @@ def test_group_filter_never_leaks_and_fills_k(docs, caller, word, k):
         visible = sum(allowed.values())
         visible_matching = sum(1 for c in allowed if allowed[c] and has_word[c])
         for mode in MODES:
-            hits = retrieve(ws, word, k=k, mode=mode, groups=caller)
+            hits = ws.retriever.search(word, k=k, mode=mode, groups=caller)
             assert all(allowed[x.chunk_id] for x in hits), (mode, hits)
             assert len({x.chunk_id for x in hits}) == len(hits)
             # dense and hybrid rank every visible chunk; bm25 only those containing the word

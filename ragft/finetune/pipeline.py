@@ -23,21 +23,24 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragft.config import LORA_OVERRIDE_KEYS, TRAIN_OVERRIDE_KEYS
 from ragft.errors import ConfigError, DataError, NotFoundError
 from ragft.finetune import TrainExample, TrainReport
 from ragft.finetune.data import QAPair, dataset_sha256, load_rows, normalise_question, qa_to_example, read_questions, split_heldout
 from ragft.finetune.raft import GroundedQA, build_raft_examples, find_span, ground_pairs
 from ragft.finetune.registry import AdapterInfo, AdapterRegistry, validate_name
-from ragft.prompting import DEFAULT_FORMAT, closed_book_messages, get_format
+from ragft.prompting import closed_book_messages, get_format
 from ragft.types import Chunk
 
 if TYPE_CHECKING:
-    from ragft.finetune.train import Progress
-    from ragft.workspace import Workspace
+    from ragft.config import GeneratorSettings, TrainSettings
+    from ragft.finetune.train import LoraArgs, Progress, TrainArgs, TrainResult
+    from ragft.models.base import Generator
+    from ragft.store.base import Store
 
 RUNS_DIR = ".runs"
 ROW_LINEAGE = "lineage.json"  # in the adapter folder: row hash -> document ids, so a retrain drops erased rows
@@ -78,16 +81,34 @@ def _answer_docs(answer: str, chunks: Sequence[Chunk]) -> list[str]:
     return sorted({c.doc_id for c in chunks if a in c.text.lower() and find_span(c.text, answer)})
 
 
-def _layout(ws: "Workspace"):
-    return get_format(getattr(ws.settings.answer, "prompt_format", DEFAULT_FORMAT))
+@dataclass
+class FinetuneParts:
+    """What fine-tuning uses, built by `Workspace.finetune` (explicit collaborators, no workspace).
+
+    Args:
+        store: the chunks to train on (`--from-docs`, RAFT contexts, answer-match lineage).
+        registry: where adapters and their run state live.
+        train, generator_settings: the `[train]` and `[generator]` settings.
+        prompt_format: `answer.prompt_format` (RAFT examples are laid out as the answer path prompts).
+        generator: factory of the generator that synthesises QA pairs (`--from-docs`; loaded only then).
+        eval_heldout: the questions `ragft compare` evaluates on; they never enter training.
+    """
+
+    store: "Store"
+    registry: AdapterRegistry
+    train: "TrainSettings"
+    generator_settings: "GeneratorSettings"
+    prompt_format: str
+    generator: Callable[[], "Generator"]
+    eval_heldout: Path
 
 
-def _sources(ws: "Workspace") -> dict[str, str]:
-    return {d.doc_id: d.source for d in ws.store.list_documents()}
+def _sources(store: "Store") -> dict[str, str]:
+    return {d.doc_id: d.source for d in store.list_documents()}
 
 
 def build_dataset(
-    ws: "Workspace",
+    parts: FinetuneParts,
     *,
     data: str | None,
     from_docs: bool,
@@ -99,10 +120,10 @@ def build_dataset(
     row_docs: dict[str, list[str]] | None = None,
 ) -> tuple[list[TrainExample], str]:
     """(examples, documents_method). Raises DataError/ConfigError with a fix when nothing usable is left."""
-    t = ws.settings.train
+    t = parts.train
     if bool(data) == bool(from_docs):
         raise ConfigError("pass exactly one of --data FILE.jsonl or --from-docs")
-    chunks = list(ws.store.iter_chunks()) if hasattr(ws.store, "iter_chunks") else []
+    chunks = list(parts.store.iter_chunks())
     if data:
         rows = load_rows(data)
         pairs = [r for r in rows if isinstance(r, QAPair)]
@@ -119,7 +140,7 @@ def build_dataset(
             if missing:
                 notes.append(f"{len(missing)} row(s) left out of RAFT: no chunk contains the answer as a span "
                              f"({', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''})")
-            return _raft(ws, grounded, chunks, exclude, drop_docs), "chunks"
+            return _raft(parts, grounded, chunks, exclude, drop_docs), "chunks"
         examples = [qa_to_example(p, [p.doc_id] if p.doc_id else _answer_docs(p.answer, chunks)) for p in pairs] + chats
         if row_docs:  # a retrain: rows keep the documents they were linked to, even once those are erased
             examples = [replace(e, doc_ids=tuple(sorted(set(e.doc_ids) | set(row_docs.get(row_key(e), ())))))
@@ -137,7 +158,7 @@ def build_dataset(
         raise ConfigError("the workspace has no documents; run `ragft ingest PATH` before `ragft finetune --from-docs`")
     from ragft.finetune.synth import synthesise_pairs
 
-    synth = synthesise_pairs(ws.generator, chunks, t.synth_questions, seed=t.seed, exclude=exclude)
+    synth = synthesise_pairs(parts.generator(), chunks, t.synth_questions, seed=t.seed, exclude=exclude)
     notes.append(f"synthesised {len(synth.pairs)} QA pair(s) from {synth.attempts} chunk(s); rejected: "
                  + (", ".join(f"{k} {v}" for k, v in synth.rejected.most_common()) or "none"))
     if len(synth.pairs) < 2:
@@ -152,36 +173,59 @@ def build_dataset(
                                      "chunk_id": p.oracle.chunk_id}, ensure_ascii=False) + "\n")
         notes.append(f"{len(heldout)} held-out pair(s) kept out of training: {heldout_path}")
     if raft:
-        return _raft(ws, train_pairs, chunks, exclude, drop_docs), "chunks"
+        return _raft(parts, train_pairs, chunks, exclude, drop_docs), "chunks"
     return [TrainExample(prompt=tuple(closed_book_messages(p.question)), completion=p.answer,
                          doc_ids=(p.oracle.doc_id,), origin=p.origin) for p in train_pairs], "chunks"
 
 
-def _raft(ws: "Workspace", grounded: list[GroundedQA], chunks: list[Chunk], exclude: set[str], drop_docs: set[str]) -> list[TrainExample]:
-    t = ws.settings.train
+def _raft(parts: FinetuneParts, grounded: list[GroundedQA], chunks: list[Chunk], exclude: set[str],
+          drop_docs: set[str]) -> list[TrainExample]:
+    t = parts.train
     pool = [c for c in chunks if c.doc_id not in drop_docs]
     grounded = [g for g in grounded if g.oracle.doc_id not in drop_docs]
     rs = build_raft_examples(grounded, pool, distractors=t.raft_distractors, oracle_share=t.raft_oracle_share,
-                             seed=t.seed, exclude=exclude, chunk_words=t.raft_chunk_words, layout=_layout(ws),
-                             sources=_sources(ws))
+                             seed=t.seed, exclude=exclude, chunk_words=t.raft_chunk_words,
+                             layout=get_format(parts.prompt_format), sources=_sources(parts.store))
     if not rs.examples:
         raise DataError("no RAFT examples: no question/answer row has its answer as a span of a workspace chunk; "
                         "ingest the documents the answers come from, or use --from-docs")
     return rs.examples
 
 
-def _load_run(run_dir: Path):  # -> (TrainArgs, LoraArgs, train, val, state dict)
-    """The run state `run_finetune` wrote to `run_dir` (for --resume, and for non-main processes under DDP)."""
-    from ragft.finetune.train import LoraArgs, TrainArgs
+@dataclass
+class _Plan:
+    """The resolved request: what to train on and with which settings (a retrain fills it from the registry)."""
 
-    state = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    args = TrainArgs(**state["train_args"])
-    lora = LoraArgs(**{**state["lora"], "target_modules": tuple(state["lora"]["target_modules"])})
-    return args, lora, _read_jsonl(run_dir / "train.jsonl"), _read_jsonl(run_dir / "val.jsonl"), state
+    data: str | None
+    from_docs: bool
+    raft: bool
+    epochs: float | None
+    exclude_qa: str | None
+    overrides: dict[str, Any]
+    drop_docs: set[str] = field(default_factory=set)
+    row_docs: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "raft" if self.raft else "ft"
+
+
+@dataclass
+class _Run:
+    """The prepared run state (also what `run.json` + train/val JSONL hold, for --resume and DDP ranks)."""
+
+    args: "TrainArgs"
+    lora: "LoraArgs"
+    train: list[TrainExample]
+    val: list[TrainExample]
+    kind: str
+    source: dict[str, Any]
+    method: str
+    base_model: str
 
 
 def run_finetune(
-    ws: "Workspace",
+    parts: FinetuneParts,
     name: str,
     data: str | None = None,
     from_docs: bool = False,
@@ -194,22 +238,41 @@ def run_finetune(
     overrides: dict[str, Any] | None = None,
     load_model: LoadModel | None = None,
 ) -> TrainReport:
-    from ragft.finetune.train import ProcessGroup, TrainArgs, lora_from_settings, train_lora
+    """Train adapter `name`: resolve the request -> prepare the run state -> train -> register (module docstring).
+
+    Under `accelerate launch` every process runs this function. Only the main one builds the dataset and writes
+    run state; the others wait, then read that state exactly as --resume does (so all shard the same rows).
+    """
+    from ragft.finetune.train import ProcessGroup
 
     validate_name(name)
-    registry = AdapterRegistry(ws.path)
+    registry = parts.registry
     run_dir = registry.root / RUNS_DIR / name
-    adapter_dir = registry.adapter_dir(name)
     notes: list[str] = []
-    t = ws.settings.train
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    lora_keys = {"lora_r": "r", "lora_alpha": "alpha", "lora_dropout": "dropout", "target_modules": "target_modules"}
-    base_model = ws.settings.generator.model
-    # Under `accelerate launch` every process runs this function. Only the main one builds the dataset and writes
-    # run state; the others wait, then read that state exactly as --resume does (so all shard the same rows).
     group = ProcessGroup.from_env()
     t0 = time.perf_counter()
+    plan = _Plan(data=data, from_docs=from_docs, raft=raft, epochs=epochs, exclude_qa=exclude_qa,
+                 overrides={k: v for k, v in (overrides or {}).items() if v is not None})
+    _check_name(registry, name, run_dir, resume=resume, retrain=retrain)
+    if not resume and group.is_main:
+        if retrain:
+            plan = _resolve_retrain(parts, name, plan, notes)
+        run = _prepare(parts, plan, run_dir, notes, retrain=retrain)
+    group.barrier()  # the run state exists on disk before any other process reads it
+    if resume or not group.is_main:
+        run = _load_run(run_dir)
+        notes.extend(_load_notes(run_dir))
+    result = _train(parts, run, run_dir, registry.adapter_dir(name), resume=resume, progress=progress,
+                    load_model=load_model)
+    if result.dropped_too_long:
+        notes.append(f"{result.dropped_too_long} example(s) longer than max_length={run.args.max_length} tokens left "
+                     "out; raise --max-length to keep them")
+    assert result.is_main_process == group.is_main, "launcher rank and Trainer rank disagree"
+    return _register(registry, name, run, result, run_dir, notes, seconds=round(time.perf_counter() - t0, 2))
 
+
+def _check_name(registry: AdapterRegistry, name: str, run_dir: Path, *, resume: bool, retrain: bool) -> None:
+    """Refuse before any work (on every process alike): nothing to resume, nothing to retrain, or a taken name."""
     if resume:
         if not (run_dir / "run.json").is_file():
             raise NotFoundError(f"no interrupted run named {name!r} to resume (looked in {run_dir}); start it without --resume")
@@ -217,90 +280,123 @@ def run_finetune(
         registry.get(name)  # NotFoundError on every process alike, before any waits
     elif registry.exists(name):
         raise ConfigError(f"adapter {name!r} already exists; choose another --name, or `ragft finetune --retrain {name}`")
-    if not resume and group.is_main:
-        drop_docs: set[str] = set()
-        row_docs: dict[str, list[str]] = {}
-        if retrain:
-            info = registry.get(name)
-            source = dict(info.hyperparameters.get("source", {}))
-            data, from_docs, raft = source.get("data"), bool(source.get("from_docs")), bool(source.get("raft"))
-            exclude_qa = exclude_qa or source.get("exclude_qa")
-            hp = info.hyperparameters
-            overrides = {**{k: hp.get(k) for k in ("learning_rate", "epochs", "batch_size", "grad_accum", "max_length", "seed", "save_steps")},
-                         **{k: hp.get(k) for k in lora_keys}, **overrides}
-            epochs = epochs if epochs is not None else hp.get("epochs")
-            present = {d.doc_id for d in ws.store.list_documents()}
-            drop_docs = set(info.tainted_by) | (set(info.lineage.get("documents", [])) - present)
-            notes.append(f"retrain of {name}: {len(drop_docs)} erased document(s) excluded")
-            lineage_file = adapter_dir / ROW_LINEAGE
-            if lineage_file.is_file():
-                row_docs = json.loads(lineage_file.read_text(encoding="utf-8"))
-        kind = "raft" if raft else "ft"
-        source = {"data": str(Path(data).resolve()) if data and not retrain else data, "from_docs": from_docs,
-                  "raft": raft, "exclude_qa": exclude_qa}
-        exclude = read_questions(exclude_qa) if exclude_qa else set()
-        eval_file = ws.path / EVAL_HELDOUT
-        if eval_file.is_file():  # the questions `ragft compare` evaluates on never enter training
-            exclude |= read_questions(eval_file)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        run_dir.mkdir(parents=True)
-        examples, method = build_dataset(ws, data=data, from_docs=from_docs, raft=raft, exclude=exclude,
-                                         drop_docs=drop_docs, notes=notes, heldout_path=run_dir / HELDOUT_FILE,
-                                         row_docs=row_docs)
-        # None = "not given" (the CLI passes every flag): drop them so the RAFT defaults below can apply.
-        train_overrides = {k: v for k, v in overrides.items() if k not in lora_keys and v is not None}
-        train_overrides["epochs"] = epochs
-        if raft:
-            train_overrides.setdefault("max_length", max(t.max_length, t.raft_max_length))
-            if "batch_size" not in train_overrides and t.batch_size > RAFT_MICRO_BATCH:
-                # RAFT rows carry their sources (~3x longer): at 8 x 768 tokens the 49k-vocab logits and their
-                # gradients took 12.7 GB and were OOM-killed. Same effective batch, smaller micro-batches.
-                accum = train_overrides.get("grad_accum", t.grad_accum)
-                train_overrides["grad_accum"] = accum * math.ceil(t.batch_size / RAFT_MICRO_BATCH)
-                train_overrides["batch_size"] = RAFT_MICRO_BATCH
-        args = TrainArgs.from_settings(t, **{k: v for k, v in train_overrides.items() if k in TrainArgs.__dataclass_fields__})
-        lora = lora_from_settings(t, **{lora_keys[k]: v for k, v in overrides.items() if k in lora_keys})
-        train, val = split_heldout(examples, t.val_fraction, t.seed) if len(examples) >= 4 else (examples, [])
-        _write_jsonl(run_dir / "train.jsonl", train)
-        _write_jsonl(run_dir / "val.jsonl", val)
-        state = {"kind": kind, "source": source, "documents_method": method, "base_model": base_model,
-                 "train_args": asdict(args), "lora": {**asdict(lora), "target_modules": list(lora.target_modules)},
-                 "notes": notes}
-        (run_dir / "run.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
 
-    group.barrier()  # the run state exists on disk before any other process reads it
-    if resume or not group.is_main:
-        args, lora, train, val, state = _load_run(run_dir)
-        kind, source, method, base_model = state["kind"], state["source"], state["documents_method"], state["base_model"]
-        notes.extend(state.get("notes", []))
 
-    if ws.settings.generator.kind != "bundled":
+def _resolve_retrain(parts: FinetuneParts, name: str, plan: _Plan, notes: list[str]) -> _Plan:
+    """A retrain's request: the recorded data source and hyperparameters (explicit overrides still win), minus
+    the documents erased since (tainted lineage, or no longer in the store)."""
+    info = parts.registry.get(name)
+    source = dict(info.hyperparameters.get("source", {}))
+    hp = info.hyperparameters
+    present = {d.doc_id for d in parts.store.list_documents()}
+    drop_docs = set(info.tainted_by) | (set(info.lineage.get("documents", [])) - present)
+    notes.append(f"retrain of {name}: {len(drop_docs)} erased document(s) excluded")
+    lineage_file = parts.registry.adapter_dir(name) / ROW_LINEAGE
+    row_docs = json.loads(lineage_file.read_text(encoding="utf-8")) if lineage_file.is_file() else {}
+    return _Plan(
+        data=source.get("data"), from_docs=bool(source.get("from_docs")), raft=bool(source.get("raft")),
+        epochs=plan.epochs if plan.epochs is not None else hp.get("epochs"),
+        exclude_qa=plan.exclude_qa or source.get("exclude_qa"),
+        overrides={**{k: hp.get(k) for k in (*TRAIN_OVERRIDE_KEYS, "epochs")}, **plan.overrides},
+        drop_docs=drop_docs, row_docs=row_docs,
+    )
+
+
+def _prepare(parts: FinetuneParts, plan: _Plan, run_dir: Path, notes: list[str], *, retrain: bool) -> _Run:
+    """Build the dataset, resolve TrainArgs/LoraArgs, split train/val and write the run state to `run_dir`."""
+    from ragft.finetune.train import TrainArgs, lora_from_settings
+
+    t = parts.train
+    data = plan.data
+    source = {"data": str(Path(data).resolve()) if data and not retrain else data, "from_docs": plan.from_docs,
+              "raft": plan.raft, "exclude_qa": plan.exclude_qa}
+    exclude = read_questions(plan.exclude_qa) if plan.exclude_qa else set()
+    if parts.eval_heldout.is_file():  # the questions `ragft compare` evaluates on never enter training
+        exclude |= read_questions(parts.eval_heldout)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    examples, method = build_dataset(parts, data=data, from_docs=plan.from_docs, raft=plan.raft, exclude=exclude,
+                                     drop_docs=plan.drop_docs, notes=notes, heldout_path=run_dir / HELDOUT_FILE,
+                                     row_docs=plan.row_docs)
+    # None = "not given" (the CLI passes every flag): drop them so the RAFT defaults below can apply.
+    overrides = plan.overrides
+    train_overrides = {k: v for k, v in overrides.items() if k not in LORA_OVERRIDE_KEYS and v is not None}
+    train_overrides["epochs"] = plan.epochs
+    if plan.raft:
+        train_overrides.setdefault("max_length", max(t.max_length, t.raft_max_length))
+        if "batch_size" not in train_overrides and t.batch_size > RAFT_MICRO_BATCH:
+            # RAFT rows carry their sources (~3x longer): at 8 x 768 tokens the 49k-vocab logits and their
+            # gradients took 12.7 GB and were OOM-killed. Same effective batch, smaller micro-batches.
+            accum = train_overrides.get("grad_accum", t.grad_accum)
+            train_overrides["grad_accum"] = accum * math.ceil(t.batch_size / RAFT_MICRO_BATCH)
+            train_overrides["batch_size"] = RAFT_MICRO_BATCH
+    args = TrainArgs.from_settings(t, **{k: v for k, v in train_overrides.items() if k in TrainArgs.__dataclass_fields__})
+    lora = lora_from_settings(t, **{LORA_OVERRIDE_KEYS[k]: v for k, v in overrides.items() if k in LORA_OVERRIDE_KEYS})
+    train, val = split_heldout(examples, t.val_fraction, t.seed) if len(examples) >= 4 else (examples, [])
+    _write_jsonl(run_dir / "train.jsonl", train)
+    _write_jsonl(run_dir / "val.jsonl", val)
+    run = _Run(args=args, lora=lora, train=train, val=val, kind=plan.kind, source=source, method=method,
+               base_model=parts.generator_settings.model)
+    state = {"kind": run.kind, "source": source, "documents_method": method, "base_model": run.base_model,
+             "train_args": asdict(args), "lora": {**asdict(lora), "target_modules": list(lora.target_modules)},
+             "notes": notes}
+    (run_dir / "run.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+    return run
+
+
+def _load_run(run_dir: Path) -> _Run:
+    """The run state `_prepare` wrote to `run_dir` (for --resume, and for non-main processes under DDP)."""
+    from ragft.finetune.train import LoraArgs, TrainArgs
+
+    state = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    args = TrainArgs(**state["train_args"])
+    lora = LoraArgs(**{**state["lora"], "target_modules": tuple(state["lora"]["target_modules"])})
+    return _Run(args=args, lora=lora, train=_read_jsonl(run_dir / "train.jsonl"), val=_read_jsonl(run_dir / "val.jsonl"),
+                kind=state["kind"], source=state["source"], method=state["documents_method"],
+                base_model=state["base_model"])
+
+
+def _load_notes(run_dir: Path) -> list[str]:
+    return list(json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("notes", []))
+
+
+def _train(parts: FinetuneParts, run: _Run, run_dir: Path, adapter_dir: Path, *, resume: bool,
+           progress: "Progress | None", load_model: LoadModel | None) -> "TrainResult":
+    """Load the base model and train the LoRA adapter into `adapter_dir` (checkpoints in `run_dir`)."""
+    from ragft.finetune.train import train_lora
+
+    if parts.generator_settings.kind != "bundled":
         raise ConfigError("fine-tuning needs a local generator (generator.kind = \"bundled\"); a remote API model cannot be trained here")
     if load_model is None:
         from ragft.models.weights import load_causal_lm as load_model  # type: ignore[assignment]
-    model, tokenizer = load_model(base_model)
-    result = train_lora(model, tokenizer, train, val, run_dir, adapter_dir, args, lora, resume=resume, progress=progress)
-    if result.dropped_too_long:
-        notes.append(f"{result.dropped_too_long} example(s) longer than max_length={args.max_length} tokens left out; raise --max-length to keep them")
+    model, tokenizer = load_model(run.base_model)
+    return train_lora(model, tokenizer, run.train, run.val, run_dir, adapter_dir, run.args, run.lora, resume=resume,
+                      progress=progress)
+
+
+def _register(registry: AdapterRegistry, name: str, run: _Run, result: "TrainResult", run_dir: Path,
+              notes: list[str], *, seconds: float) -> TrainReport:
+    """The report; on the main process also the registry record, the row lineage and the run-state cleanup."""
+    adapter_dir = registry.adapter_dir(name)
+    args, lora, train, val = run.args, run.lora, run.train, run.val
     all_examples = list(train) + list(val)
     doc_ids = sorted({d for ex in all_examples for d in ex.doc_ids})
-    lineage = {"documents": doc_ids, "dataset_sha256": dataset_sha256(all_examples), "documents_method": method}
+    lineage = {"documents": doc_ids, "dataset_sha256": dataset_sha256(all_examples), "documents_method": run.method}
     report = TrainReport(
         adapter=name, path=str(adapter_dir.resolve()), steps=result.steps, train_loss=result.train_loss,
-        val_loss=result.val_loss, tokens_per_s=result.tokens_per_s, lineage=lineage, kind=kind,
-        examples=len(train), val_examples=len(val), seconds=round(time.perf_counter() - t0, 2),
+        val_loss=result.val_loss, tokens_per_s=result.tokens_per_s, lineage=lineage, kind=run.kind,
+        examples=len(train), val_examples=len(val), seconds=seconds,
         resumed_from_step=result.resumed_from_step, stopped_early=result.stopped_early, notes=notes,
         world_size=result.world_size,
     )
-    assert result.is_main_process == group.is_main, "launcher rank and Trainer rank disagree"
     if result.is_main_process:  # the registry record, row lineage and run-state cleanup: once, by rank 0
         hyper = {**{k: v for k, v in asdict(args).items()}, "lora_r": lora.r, "lora_alpha": lora.alpha,
-                 "lora_dropout": lora.dropout, "target_modules": list(lora.target_modules), "source": source}
+                 "lora_dropout": lora.dropout, "target_modules": list(lora.target_modules), "source": run.source}
         metrics = {"final_train_loss": result.train_loss[-1] if result.train_loss else None,
                    "final_val_loss": result.val_loss[-1] if result.val_loss else None,
                    "tokens_per_s": result.tokens_per_s, "seconds": result.seconds, "steps": result.steps,
                    "examples": len(train), "val_examples": len(val), "world_size": result.world_size}
-        registry.register(AdapterInfo(name=name, path=report.path, kind=kind, base_model=base_model,  # type: ignore[arg-type]
+        registry.register(AdapterInfo(name=name, path=report.path, kind=run.kind, base_model=run.base_model,  # type: ignore[arg-type]
                                       hyperparameters=hyper, metrics=metrics, lineage=lineage))
         rows = {row_key(ex): list(ex.doc_ids) for ex in all_examples if ex.doc_ids}
         (adapter_dir / ROW_LINEAGE).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")

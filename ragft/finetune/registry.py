@@ -16,15 +16,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from ragft.errors import AccessDenied, ConfigError, NotFoundError, StoreError
+from ragft.fsutil import atomic_write
 
 ADAPTERS_DIR = "adapters"
 REGISTRY_FILE = "registry.json"
@@ -133,16 +132,7 @@ class AdapterRegistry:
     def _save(self, adapters: dict[str, AdapterInfo]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         payload = {"version": 1, "adapters": {n: a.to_dict() for n, a in sorted(adapters.items())}}
-        fd, tmp = tempfile.mkstemp(prefix=".registry-", suffix=".json.tmp", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, indent=2, ensure_ascii=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.file, json.dumps(payload, indent=2, ensure_ascii=False))
 
     def register(self, info: AdapterInfo) -> AdapterInfo:
         """Insert or replace the record of `info.name` (a retrain replaces the old record)."""

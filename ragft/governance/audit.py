@@ -24,7 +24,6 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ragft.errors import ConfigError
+from ragft.fsutil import atomic_write
 
 AUDIT_FILE = "audit.jsonl"
 HEAD_FILE = "audit.head"
@@ -128,16 +128,7 @@ class AuditLog:
             raise ConfigError(f"{self.head_path}: unreadable ({exc}); run `ragft audit verify`") from exc
 
     def _write_head(self, seq: int, digest: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".audit.head.", dir=self.folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(canonical({"seq": seq, "hash": digest}) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.head_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.head_path, canonical({"seq": seq, "hash": digest}) + "\n")
 
     # ------------------------------------------------------------------ reading
     def records(self) -> Iterator[dict[str, Any]]:

@@ -11,7 +11,8 @@ Order of operations (each step is needed; see /work/shared/notes/security.md):
    replaced by `[ERASED]`. Files are rewritten atomically.
 5. `store.compact()`: merge FTS5 segments, VACUUM and truncate the WAL, so no erased bytes stay in free
    pages, index segments or the write-ahead log (with `secure_delete=ON` on every delete as well).
-6. Append an audit record with ids and counts (never the erased text).
+6. The caller (`Workspace.forget`/`delete`) appends an audit record with ids and counts (never the erased
+   text) from the returned `Erasure`.
 
 Not covered (documented in docs/security.md): copies outside the workspace (exported reports in other
 folders, backups, the source files themselves) and filesystem/SSD remanence — use full-disk encryption.
@@ -20,19 +21,20 @@ folders, backups, the source files themselves) and filesystem/SSD remanence — 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragft.errors import ConfigError
+from ragft.ingest import delete_documents
 from ragft.types import DeleteReport
+from ragft.fsutil import atomic_write
 
 if TYPE_CHECKING:
-    from ragft.workspace import Workspace
+    from ragft.finetune.registry import AdapterRegistry
+    from ragft.store.base import Store
 
 ERASED = "[ERASED]"
 _MIN_FRAGMENT = 24  # characters: shorter pieces ("Thank you.") would erase unrelated text
@@ -103,19 +105,6 @@ def _scrub_value(value: Any, frags: Sequence[str]) -> tuple[Any, bool]:
     return value, False
 
 
-def _write_atomic(path: Path, content: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def scrub_files(root: Path, doc_ids: set[str], texts: Iterable[str]) -> ScrubResult:
     """Remove erased rows/passages from derived text files under `root` (see the module docstring, step 4)."""
     frags = fragments(texts)
@@ -133,7 +122,7 @@ def scrub_files(root: Path, doc_ids: set[str], texts: Iterable[str]) -> ScrubRes
             continue
         new = _scrub_text(path, original, doc_ids, frags, result)
         if new != original:
-            _write_atomic(path, new)
+            atomic_write(path, new)
             result.files_changed.append(str(path.relative_to(root)))
     return result
 
@@ -179,51 +168,40 @@ def _replace_flexible(text: str, fragment: str) -> str:
     return re.sub(pattern, ERASED, text)
 
 
-def forget(ws: "Workspace", subject: str | None = None, doc_ids: Sequence[str] = (), principal: str | None = None) -> DeleteReport:
-    """Erase a data subject's documents (or explicit doc ids) everywhere in the workspace; see module doc."""
+@dataclass
+class Erasure:
+    """What `forget` did: the public report, the erased ids and the file scrub (for the audit record)."""
+
+    report: DeleteReport
+    doc_ids: list[str]
+    scrub: ScrubResult
+
+
+def forget(
+    store: "Store",
+    registry: "AdapterRegistry",
+    root: Path,
+    subject: str | None = None,
+    doc_ids: Sequence[str] = (),
+) -> Erasure:
+    """Erase a data subject's documents (or explicit doc ids) everywhere in the workspace folder `root`: the
+    store, adapters trained on them (tainted in `registry`), derived files; see the module docstring."""
     if not subject and not doc_ids:
         raise ConfigError("forget needs a subject (`ragft forget --subject ID`) or document ids")
-    store = ws.store
     ids = list(dict.fromkeys(doc_ids))
     if subject:
         ids += [d.doc_id for d in store.list_documents(subject) if d.doc_id not in ids]
     texts = _chunk_texts(store, ids)
-
-    try:
-        from ragft.ingest import delete_documents
-    except ImportError:  # ingest not available in this build: go to the store directly
-        delete_documents = None
-    if delete_documents is not None:
-        report = delete_documents(ws, ids)
-    else:
-        n_docs, n_chunks = store.delete_documents(ids) if ids else (0, 0)
-        report = DeleteReport(documents=n_docs, chunks=n_chunks)
-
-    from ragft.finetune.registry import AdapterRegistry
-
-    tainted = AdapterRegistry(ws.path).mark_tainted(ids)
+    report = delete_documents(store, ids)
+    tainted = registry.mark_tainted(ids)
     report.tainted_adapters = sorted(set(report.tainted_adapters) | set(tainted))
-    scrub = scrub_files(ws.path, set(ids), texts)
+    scrub = scrub_files(root, set(ids), texts)
     store.compact()
-    ws.audit.append(
-        "forget" if subject else "delete",
-        principal=principal,
-        subject=subject,
-        doc_ids=ids,
-        documents=report.documents,
-        chunks=report.chunks,
-        tainted_adapters=report.tainted_adapters,
-        rows_dropped=scrub.rows_dropped,
-        files_changed=scrub.files_changed,
-    )
-    return report
+    return Erasure(report=report, doc_ids=ids, scrub=scrub)
 
 
-def _chunk_texts(store: Any, doc_ids: Sequence[str]) -> list[str]:
+def _chunk_texts(store: "Store", doc_ids: Sequence[str]) -> list[str]:
     """Text of every chunk of `doc_ids`, read before deletion (for the file scrub)."""
     if not doc_ids:
         return []
-    iter_chunks = getattr(store, "iter_chunks", None)
-    if iter_chunks is None:
-        return []
-    return [c.text for c in iter_chunks(list(doc_ids))]
+    return [c.text for c in store.iter_chunks(list(doc_ids))]

@@ -22,15 +22,16 @@ import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from ragft.config import ANSWER_PII_POLICIES, PII_POLICIES, PiiPolicy, pii_rank
 from ragft.errors import ConfigError
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
-Policy = Literal["allow", "mask", "redact", "reject"]
-POLICIES: tuple[str, ...] = ("allow", "mask", "redact", "reject")
+Policy = PiiPolicy  # the vocabulary lives in config.py
+POLICIES: tuple[str, ...] = PII_POLICIES
 REDACTED = "[REDACTED]"
 
 # Entity types detected by default: every pattern recognizer that works without NER and is specific enough
@@ -195,24 +196,23 @@ def scan(text: str, threshold: float = DEFAULT_THRESHOLD) -> list[Finding]:
     return PiiScanner(threshold).scan(text)
 
 
-def apply_ingest_policy(text: str, policy: str, threshold: float = DEFAULT_THRESHOLD) -> tuple[str | None, dict[str, int]]:
+def apply_ingest_policy(text: str, policy: str, threshold: float = DEFAULT_THRESHOLD,
+                        scanner: PiiScanner | None = None) -> tuple[str | None, dict[str, int]]:
     """allow -> text unchanged + counts; mask -> `<TYPE>` placeholders; redact -> `[REDACTED]`; reject -> None
-    when anything is found. Counts are by type, never the values."""
-    return PiiScanner(threshold).apply(text, policy)
+    when anything is found. Counts are by type, never the values. `scanner` (the workspace's, built from
+    `[pii]`) replaces a default scanner at `threshold`."""
+    return (scanner or PiiScanner(threshold)).apply(text, policy)
 
 
-def mask_answer(text: str, policy: str, threshold: float = DEFAULT_THRESHOLD) -> str:
+def mask_answer(text: str, policy: str, threshold: float = DEFAULT_THRESHOLD, scanner: PiiScanner | None = None) -> str:
     """The answer-side policy (`[pii] answer_policy`): allow, mask or redact. `allow` does not even scan."""
-    if policy not in ("allow", "mask", "redact"):
-        raise ConfigError(f"unknown answer PII policy {policy!r}; allowed: allow, mask, redact")
+    if policy not in ANSWER_PII_POLICIES:
+        raise ConfigError(f"unknown answer PII policy {policy!r}; allowed: {', '.join(ANSWER_PII_POLICIES)}")
     if policy == "allow":
         return text
-    result, _ = PiiScanner(threshold).apply(text, policy)
+    result, _ = (scanner or PiiScanner(threshold)).apply(text, policy)
     assert result is not None
     return result
-
-
-_STRICTNESS = {"allow": 0, "mask": 1, "redact": 2, "reject": 3}
 
 
 def policy_for(settings: Any, groups: Sequence[str] = ()) -> str:
@@ -221,7 +221,7 @@ def policy_for(settings: Any, groups: Sequence[str] = ()) -> str:
     overrides = [settings.group_policies[g] for g in groups if g in settings.group_policies]
     if not overrides:
         return settings.policy
-    return max(overrides, key=lambda p: _STRICTNESS[p])
+    return max(overrides, key=pii_rank)
 
 
 @dataclass

@@ -19,10 +19,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 
 from ragft.errors import AccessDenied, ConfigError, NotFoundError
 from ragft.governance.audit import AuditLog
+from ragft.fsutil import atomic_write
 
 USERS_FILE = "users.json"
 KEY_PREFIX = "rgft_"
@@ -86,8 +85,9 @@ class UserRegistry:
     """The users of one workspace folder. Cheap to construct; reads the file on every call (CLI and server
     processes may change it concurrently, and a revoked key must stop working at once)."""
 
-    def __init__(self, workspace: str | Path) -> None:
+    def __init__(self, workspace: str | Path, audit: AuditLog | None = None) -> None:
         self.path = Path(workspace) / USERS_FILE
+        self.audit = audit if audit is not None else AuditLog(workspace)  # the Workspace passes its one log
 
     # ------------------------------------------------------------------ storage
     def _load(self) -> dict[str, User]:
@@ -102,17 +102,7 @@ class UserRegistry:
     def _save(self, users: dict[str, User]) -> None:
         data = {"version": 1, "users": [vars(u) for u in sorted(users.values(), key=lambda u: u.name)]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".users.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path, json.dumps(data, indent=1), mode=0o600)
 
     # ------------------------------------------------------------------ management
     def add(self, name: str, groups: list[str] | tuple[str, ...] = (), admin: bool = False) -> NewUser:
@@ -127,7 +117,7 @@ class UserRegistry:
         api_key = KEY_PREFIX + secrets.token_urlsafe(32)
         users[name] = User(name=name, groups=clean, key_sha256=hash_key(api_key), created=time.time(), admin=bool(admin))
         self._save(users)
-        AuditLog(self.path.parent).append("user_add", user=name, groups=clean, admin=bool(admin))
+        self.audit.append("user_add", user=name, groups=clean, admin=bool(admin))
         return NewUser(user=name, groups=clean, api_key=api_key, admin=bool(admin))
 
     def revoke(self, name: str) -> User:
@@ -137,7 +127,7 @@ class UserRegistry:
             raise NotFoundError(f"no user {name!r}; see `ragft users list`")
         users[name].revoked = True
         self._save(users)
-        AuditLog(self.path.parent).append("user_revoke", user=name)
+        self.audit.append("user_revoke", user=name)
         return users[name]
 
     def list(self) -> list[User]:

@@ -419,9 +419,7 @@ def create_app(ws: "Workspace") -> FastAPI:
         check_k(req.k)
 
         def run() -> SearchResponse:
-            hits = ws.search(req.query, k=req.k, mode=req.mode, user=who.user)
-            ws.audit.append("search", principal=who.user, mode=req.mode or ws.settings.retrieval.mode,
-                            chunk_ids=[h.chunk_id for h in hits])
+            hits = ws.search(req.query, k=req.k, mode=req.mode, user=who.user)  # audited by the Workspace
             return SearchResponse(hits=[HitOut(**h.to_dict()) for h in hits])
 
         return await queue.run(run)

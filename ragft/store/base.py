@@ -15,10 +15,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from ragft.errors import EmbedderMismatchError
 from ragft.types import Chunk, Document, Hit
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from ragft.models.base import Embedder
+
+EMBEDDER_META_KEY = "embedder"
+"""Store meta key holding the name of the embedder the vectors came from (set on first ingest, by reembed)."""
 
 
 CHUNK_COLUMNS = "chunk_id, doc_id, ordinal, text, heading, n_tokens"
@@ -83,3 +89,13 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def check_embedder(store: "Store", embedder: "Embedder") -> None:
+    """Vectors from one model searched or extended with another are silently wrong: refuse it (ingest, dense search)."""
+    stored = store.get_meta(EMBEDDER_META_KEY)
+    if stored is not None and stored != embedder.name:
+        raise EmbedderMismatchError(
+            f"this workspace was embedded with {stored!r} but the configured embedder is {embedder.name!r}; "
+            "run `ragft reembed` to re-embed every chunk with the configured model, or set embedder.model back in ragft.toml"
+        )

@@ -39,35 +39,15 @@ from psycopg_pool import ConnectionPool
 from ragft.errors import ConfigError, StoreError
 from ragft.store.pg_migrations import MIGRATION_LOCK, migrate
 from ragft.store.base import CHUNK_COLUMNS, chunk_from_row
+from ragft.text import query_terms
 from ragft.types import Chunk, Document, Hit
 
 if TYPE_CHECKING:
     from ragft.config import StoreSettings
 
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 # Visible when the document is public (no groups) or shares a group with the caller.
 _ACL = "(cardinality(c.groups) = 0 OR c.groups && %(groups)s::text[])"
 _K1, _B = 1.2, 0.75
-
-
-def _stopwords() -> frozenset[str]:
-    """The English stopwords the SQLite backend drops from queries (bm25s's list), for identical terms."""
-    try:
-        from bm25s.stopwords import STOPWORDS_EN
-
-        return frozenset(STOPWORDS_EN)
-    except ImportError:  # pragma: no cover - bm25s is a dependency
-        return frozenset()
-
-
-_STOPWORDS = _stopwords()
-
-
-def query_terms(text: str) -> list[str]:
-    """Distinct lower-cased word tokens of `text`, stopwords dropped unless that leaves nothing."""
-    terms = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(text)))
-    kept = [t for t in terms if t not in _STOPWORDS]
-    return kept or terms
 
 
 def redact_dsn(dsn: str) -> str:

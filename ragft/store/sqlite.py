@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragft.text import query_terms
 from ragft.errors import StoreError
 from ragft.store.migrations import migrate
 from ragft.store.base import CHUNK_COLUMNS, chunk_from_row
@@ -42,21 +43,6 @@ _ACL_SQL = (
     " OR EXISTS (SELECT 1 FROM doc_groups g WHERE g.doc_id = c.doc_id"
     " AND g.grp IN (SELECT value FROM json_each(?))))"
 )
-
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def _stopwords() -> frozenset[str]:
-    """English stopwords (bm25s's list, the one its SciFact baseline uses)."""
-    try:
-        from bm25s.stopwords import STOPWORDS_EN
-
-        return frozenset(STOPWORDS_EN)
-    except ImportError:  # pragma: no cover - bm25s is a dependency; keep the store importable without it
-        return frozenset()
-
-
-_STOPWORDS = _stopwords()
 
 PUBLIC_ACL_TOKEN = "aclpublic"
 
@@ -91,14 +77,7 @@ def fts_query(text: str, drop_stopwords: bool = True) -> str | None:
     Quoting makes every token a literal string: `NEAR`, `AND`, `*`, `:` or `"` in user text have no effect.
     Stopwords are dropped unless that would leave nothing (a query of only stopwords still searches).
     """
-    tokens = [t.lower() for t in _TOKEN.findall(text)]
-    seen: dict[str, None] = {}
-    for t in tokens:
-        seen.setdefault(t, None)
-    terms = list(seen)
-    if drop_stopwords:
-        kept = [t for t in terms if t not in _STOPWORDS]
-        terms = kept or terms
+    terms = query_terms(text, drop_stopwords)
     if not terms:
         return None
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
