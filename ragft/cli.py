@@ -1,5 +1,8 @@
 """`ragft` command line: a thin typer layer, one Workspace method per command.
 
+Rendering lives in `ragft/cli_views.py`: a command parses options, calls one Workspace method and passes the
+typed result to `emit_json` (--json) or a `show_*` view.
+
 Conventions (DESIGN.md contract): every command takes `-w/--workspace` and `--json`; with `--json` stdout
 carries exactly one JSON document and nothing else (progress and logs go to stderr). A RagftError becomes
 one line on stderr and its exit code (0 ok, 1 partial failure, 2 usage/config error). Heavy libraries are
@@ -8,7 +11,6 @@ imported inside commands so `--help` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -16,9 +18,13 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
-
-from ragft.errors import RagftError
 from typer.core import TyperGroup
+
+from ragft import cli_admin as admin
+from ragft import cli_views as views
+from ragft.cli_admin import JsonOpt, WorkspaceOpt
+from ragft.cli_views import Bars, emit_json, err, out
+from ragft.errors import RagftError
 
 
 class _Group(TyperGroup):
@@ -46,16 +52,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-def _console(stderr: bool = False) -> Console:
-    """Rich console; when piped (a log, CI, `| less`) rich would assume 80 columns and squeeze wide tables such as
-    `compare`'s into unreadable "0.…" cells, so non-terminals get 160 columns unless $COLUMNS says otherwise."""
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
-    return Console(stderr=stderr, width=width)
-
-
-err = _console(stderr=True)
-out = _console()
 
 
 def _print_version(value: bool) -> None:
@@ -73,8 +69,6 @@ def _root(
     """ragft: build, fine-tune, measure and serve RAG, fine-tuning and hybrid strategies over your documents."""
 
 
-WorkspaceOpt = typer.Option(None, "-w", "--workspace", help="Workspace folder (default: $RAGFT_WORKSPACE, else ./ragft-workspace).")
-JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 
 def _comma_list(value: Optional[str]) -> Optional[list[str]]:
@@ -83,50 +77,10 @@ def _comma_list(value: Optional[str]) -> Optional[list[str]]:
 
 
 def open_workspace(path: Optional[Path]):
-    from ragft.workspace import Workspace
-
-    return Workspace(path)
-
-
-def emit_json(data: Any) -> None:
-    """The only way commands write JSON: one document, stdout, newline-terminated."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
+    """The workspace a command works on (tests replace this to inject a fast embedder)."""
+    return admin.open_workspace(path)
 
 
-class _Bars:
-    """Rich progress bars on stderr, one per phase; every callback is a no-op when disabled (--json).
-
-    `with _Bars(not json_out, "ingesting") as bars: ws.ingest(..., progress=bars.update)`: the library calls
-    `update(done, total)`, or `update(phase, done, total)` for multi-phase work (eval, compare).
-    """
-
-    def __init__(self, enabled: bool, label: str) -> None:
-        self.label = label
-        self._tasks: dict[str, Any] = {}
-        self._bar = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=err, transient=True)
-
-    def __enter__(self) -> "_Bars":
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def update(self, *args: Any) -> None:
-        if self._bar is None:
-            return
-        phase, done, total = (self.label, *args) if len(args) == 2 else args
-        if phase not in self._tasks:
-            self._tasks[phase] = self._bar.add_task(str(phase), total=total)
-        self._bar.update(self._tasks[phase], completed=done, total=total)
 
 
 # --------------------------------------------------------------------------- knowledge base
@@ -150,21 +104,13 @@ def ingest(
     ws = open_workspace(workspace)
     if workers:
         ws.settings.embedder.devices = ["cpu"] * workers  # this run only; ragft.toml is not rewritten
-    with _Bars(not json_out, "ingesting") as bars:
+    with Bars(not json_out, "ingesting") as bars:
         report = ws.ingest(paths, groups=group, subject=subject, progress=bars.update,
                            metadata={k: v for k, _, v in pairs})
     if json_out:
         emit_json(report.to_dict())
     else:
-        out.print(
-            f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-            f"chunks {report.chunks}, failed {len(report.failed)}, skipped {len(report.skipped)} "
-            f"({report.seconds:.1f} s)"
-        )
-        for f in report.failed:
-            err.print(f"[red]failed[/red] {f.path}: {f.error}", highlight=False)
-        for s in report.skipped:
-            err.print(f"[yellow]skipped[/yellow] {s.path}: {s.reason}", highlight=False)
+        views.show_ingest(report)
     raise typer.Exit(report.exit_code)
 
 
@@ -184,13 +130,8 @@ def search(
     hits = ws.search(query, k=k, mode=mode, user=user, groups=group_list)
     if json_out:
         emit_json({"hits": [h.to_dict() for h in hits]})
-        return
-    if not hits:
-        out.print("no results")
-    for i, h in enumerate(hits, 1):
-        snippet = " ".join(h.text.split())[:200]
-        out.print(f"[bold]{i}.[/bold] {h.source}  [dim]{h.chunk_id}  score {h.score:.3f}[/dim]", highlight=False)
-        out.print(f"   {snippet}", highlight=False)
+    else:
+        views.show_hits(hits)
 
 
 @app.command()
@@ -204,16 +145,9 @@ def documents(
     group_list = _comma_list(groups)
     docs = open_workspace(workspace).documents(user=user, groups=group_list)
     if json_out:
-        emit_json({"documents": [{"doc_id": d.doc_id, "source": d.source, "title": d.title, "groups": list(d.groups),
-                                  "subject": d.subject, "meta": dict(d.metadata.get("user") or {})} for d in docs]})
-        return
-    if not docs:
-        out.print("no documents (add some with `ragft ingest PATH`)")
-    for d in docs:
-        extra = "".join(f"  {k}: {v}" for k, v in (("groups", ", ".join(d.groups)), ("subject", d.subject)) if v)
-        out.print(f"{d.doc_id}  {d.source}{extra}", highlight=False, markup=False)
-    if docs:
-        out.print(f"{len(docs)} document(s)", style="dim")
+        emit_json({"documents": [d.view().to_dict() for d in docs]})
+    else:
+        views.show_documents(docs)
 
 
 @app.command()
@@ -228,9 +162,7 @@ def delete(
     if json_out:
         emit_json(report.to_dict())
     else:
-        out.print(f"deleted {report.documents} document(s), {report.chunks} chunk(s)")
-        if report.tainted_adapters:
-            out.print(f"adapters trained on it (tainted): {', '.join(report.tainted_adapters)}")
+        views.show_delete(report)
 
 
 @app.command()
@@ -240,15 +172,12 @@ def reembed(
 ) -> None:
     """Re-embed every chunk with the configured embedder (needed after changing embedder.model)."""
     ws = open_workspace(workspace)
-    with _Bars(not json_out, "re-embedding") as bars:
+    with Bars(not json_out, "re-embedding") as bars:
         report = ws.reembed(progress=bars.update)
     if json_out:
         emit_json(report.to_dict())
     else:
-        out.print(
-            f"re-embedded {report.documents} document(s), {report.chunks} chunk(s) with {report.embedder} "
-            f"({report.seconds:.1f} s)"
-        )
+        views.show_reembed(report)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -272,7 +201,7 @@ def eval_retrieval(
     tmp = tempfile.TemporaryDirectory(prefix="ragft-eval-") if workspace is None else None
     ws = open_workspace(Path(tmp.name) if tmp is not None else workspace)
     try:
-        with _Bars(not json_out, "evaluating") as bars:
+        with Bars(not json_out, "evaluating") as bars:
             result = ws.eval_retrieval(beir, mode=mode, rerank=rerank, k=k, limit=limit, progress=bars.update)
     finally:
         ws.close()
@@ -281,13 +210,8 @@ def eval_retrieval(
     data = result.to_dict()
     if json_out:
         emit_json(data)
-        return
-    out.print(
-        f"{data['queries']} queries, mode {data['mode']}{' + rerank' if rerank else ''}: "
-        f"nDCG@10 {data['ndcg@10']:.4f}  Recall@100 {data['recall@100']:.4f}  MRR@10 {data['mrr@10']:.4f}  "
-        f"latency p50 {data['latency_ms_p50']:.1f} ms, p95 {data['latency_ms_p95']:.1f} ms",
-        highlight=False,
-    )
+    else:
+        views.show_retrieval_eval(data, rerank)
 
 
 @app.command()
@@ -312,7 +236,7 @@ def compare(
         train_missing=train_missing, limit=limit, seed=seed, hybrid_adapter=hybrid_adapter, k=k, freshness=freshness,
     )
     try:
-        with _Bars(not json_out, "comparing") as bars:
+        with Bars(not json_out, "comparing") as bars:
             result = ws.compare(progress=bars.update, **kwargs)
     finally:
         ws.close()
@@ -344,8 +268,7 @@ def ask(
 
     def on_token(piece: str) -> None:
         streamed.append(piece)
-        sys.stdout.write(piece)
-        sys.stdout.flush()
+        views.stream_token(piece)
 
     try:
         result = ws.ask(question, strategy=strategy, adapter=adapter, user=user, groups=group_list, k=k,
@@ -354,105 +277,12 @@ def ask(
         ws.close()
     if json_out:
         emit_json(result.to_dict())
-        return
-    if streamed:
-        sys.stdout.write("\n")
-        # The streamed text is the raw generation; show the final form when post-processing changed it.
-        if " ".join("".join(streamed).split()) != result.answer:
-            out.print(f"[dim]answer:[/dim] {result.answer}", highlight=False)
     else:
-        out.print(result.answer, highlight=False)
-    if result.abstained:
-        err.print("[yellow]abstained[/yellow]: the retrieved sources do not support an answer", highlight=False)
-    for c in result.citations:
-        snippet = " ".join(c.text.split())[:160]
-        out.print(f"[bold][{c.n}][/bold] {c.source}  [dim]{snippet}[/dim]", highlight=False)
-    err.print(f"[dim]{result.strategy} · {result.model} · {result.latency_ms:.0f} ms[/dim]", highlight=False)
+        views.show_answer(result, streamed)
 
 
-sources_app = typer.Typer(help="Live structured sources (SQL) queried at answer time.", no_args_is_help=True)
-app.add_typer(sources_app, name="sources")
-
-
-@sources_app.command("add-sql")
-def sources_add_sql(
-    name: str = typer.Argument(..., help="A short name; citations read sql:NAME/TABLE#key."),
-    url: str = typer.Argument(..., help="SQLAlchemy URL without password, e.g. sqlite:///inventory.sqlite."),
-    table: list[str] = typer.Option([], "--table", "-t", help="Table(s) to query (default: all)."),
-    password_env: str = typer.Option("", "--password-env", help="Environment variable holding the password."),
-    workspace: Optional[Path] = WorkspaceOpt,
-    json_out: bool = JsonOpt,
-) -> None:
-    """Register a live SQL source (read-only; rows fetched at answer time, never copied)."""
-    ws = open_workspace(workspace)
-    info = ws.add_sql_source(name, url, table, password_env=password_env)
-    if json_out:
-        emit_json(info)
-        return
-    out.print(f"added source {name}: " + "; ".join(f"{t}({', '.join(c)})" for t, c in info["columns"].items()),
-              highlight=False)
-
-
-@sources_app.command("list")
-def sources_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
-    """List registered live sources."""
-    rows = open_workspace(workspace).list_sources()
-    if json_out:
-        emit_json({"sources": rows})
-        return
-    if not rows:
-        out.print("no sources")
-    for r in rows:
-        out.print(f"{r['name']}  {r['url']}  tables: {', '.join(r['tables']) or 'all'}", highlight=False)
-
-
-@sources_app.command("remove")
-def sources_remove(
-    name: str = typer.Argument(..., help="Source name."),
-    workspace: Optional[Path] = WorkspaceOpt,
-    json_out: bool = JsonOpt,
-) -> None:
-    """Unregister a live source (the database itself is not touched)."""
-    info = open_workspace(workspace).remove_source(name)
-    if json_out:
-        emit_json(info)
-    else:
-        out.print(f"removed source {name}")
-
-
-store_app = typer.Typer(help="Store backends: schema migrations, copying the embedded store to PostgreSQL.", no_args_is_help=True)
-app.add_typer(store_app, name="store")
-
-
-@store_app.command("copy")
-def store_copy(
-    to: str = typer.Option(..., "--to", help="PostgreSQL DSN, e.g. postgresql://ragft@db/ragft (password via PGPASSWORD or [store] password_env)."),
-    batch: int = typer.Option(64, "--batch", help="Documents read per batch (each document is still its own transaction)."),
-    workspace: Optional[Path] = WorkspaceOpt,
-    json_out: bool = JsonOpt,
-) -> None:
-    """Copy documents, chunks and vectors from the workspace's SQLite store into PostgreSQL + pgvector (idempotent)."""
-    ws = open_workspace(workspace)
-    with _Bars(not json_out, "copying") as bars:
-        report = ws.store_copy(to, batch_docs=batch, progress=bars.update)
-    if json_out:
-        emit_json(report)
-        return
-    out.print(f"copied {report['documents']} document(s), {report['chunks']} chunk(s); "
-              f"{report['skipped']} already up to date ({report['seconds']:.1f} s)", highlight=False)
-    out.print(f"to use it, put this in {ws.path / 'ragft.toml'}:\n\n{report['config']}", highlight=False)
-
-
-@store_app.command("migrate")
-def store_migrate(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
-    """Apply pending schema migrations of the configured store (SQLite or PostgreSQL)."""
-    info = open_workspace(workspace).store_migrate()
-    if json_out:
-        emit_json(info)
-        return
-    applied = ", ".join(info["applied"]) or "none (up to date)"
-    out.print(f"{info['backend']}: applied {applied}; schema at {info['migrations'][-1] if info['migrations'] else '-'}",
-              highlight=False)
+app.add_typer(admin.sources_app, name="sources")
+app.add_typer(admin.store_app, name="store")
 
 
 # --------------------------------------------------------------------------- fine-tuning (ragft/finetune/)
@@ -493,39 +323,14 @@ def finetune(
         "batch_size": batch_size, "grad_accum": grad_accum, "max_length": max_length, "seed": seed, "save_steps": save_steps,
         "target_modules": [m.strip() for m in target_modules.split(",") if m.strip()] if target_modules else None,
     }
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    bar = None if json_out else Progress(
-        TextColumn(f"training {adapter}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-    )
-    task = None
-
-    def progress(step: int, total: int, loss: Optional[float], tokens_per_s: float) -> None:
-        nonlocal task
-        if bar is None:
-            return
-        info = f"loss {loss:.3f} · {tokens_per_s:.0f} tok/s" if loss is not None else f"{tokens_per_s:.0f} tok/s"
-        if task is None:
-            task = bar.add_task("train", total=total, info=info)
-        bar.update(task, completed=step, total=total, info=info)
-
     kwargs = dict(data=data, from_docs=from_docs, raft=raft, epochs=epochs, resume=resume, retrain=retrain is not None,
                   exclude_qa=exclude_qa, overrides=overrides)
-    if bar is not None:
-        with bar:
-            report = ws.finetune(adapter, progress=progress, **kwargs)
-    else:
-        report = ws.finetune(adapter, **kwargs)
+    with views.TrainBar(not json_out, adapter) as bar:
+        report = ws.finetune(adapter, progress=bar.update if bar.enabled else None, **kwargs)
     if json_out:
         emit_json(report.to_dict())
-        return
-    final = f"{report.train_loss[-1]:.3f}" if report.train_loss else "n/a"
-    val = f", val loss {report.val_loss[-1]:.3f}" if report.val_loss else ""
-    out.print(f"trained {report.kind} adapter {report.adapter}: {report.steps} steps, train loss {final}{val}, "
-              f"{report.tokens_per_s:.0f} tokens/s, {report.seconds:.0f} s -> {report.path}", highlight=False)
-    for note in report.notes:
-        err.print(f"note: {note}", highlight=False, markup=False)
+    else:
+        views.show_train_report(report)
 
 
 models_app = typer.Typer(help="Generators and embedders: bundled offline models and the configured ones.", no_args_is_help=True)
@@ -538,15 +343,8 @@ def models_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonO
     info = open_workspace(workspace).models()
     if json_out:
         emit_json(info)
-        return
-    gen = info["generator"]
-    where = f" at {gen['base_url']}" if gen["base_url"] else ""
-    out.print(f"generator: {gen['model']} ({gen['kind']}{where})   embedder: {info['embedder']}", highlight=False)
-    for m in info["bundled_generators"]:
-        state = ("cached" if m["cached"] else "installed (first use converts, ~30-90 s)") if m["installed"] else "not installed"
-        out.print(f"  {m['name']}{' (default)' if m['default'] else ''}: {state}", highlight=False, markup=False)
-    for m in info["bundled_embedders"]:
-        out.print(f"  {m['name']} ({m['dim']}-d embedder){' (default)' if m['default'] else ''}", highlight=False, markup=False)
+    else:
+        views.show_models(info)
 
 
 adapters_app = typer.Typer(help="LoRA adapters trained in this workspace (registry with lineage).", no_args_is_help=True)
@@ -559,14 +357,8 @@ def adapters_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = Jso
     rows = open_workspace(workspace).adapters()
     if json_out:
         emit_json({"adapters": [a.to_dict() for a in rows]})
-        return
-    if not rows:
-        out.print("no adapters; train one with `ragft finetune --name NAME --from-docs`")
-    for a in rows:
-        status = "TAINTED" + (" (approved)" if a.approved else "") if a.tainted else "ok"
-        loss = a.metrics.get("final_val_loss") or a.metrics.get("final_train_loss")
-        out.print(f"{a.name}  [{a.kind}]  base {a.base_model}  {a.created}  loss {loss}  "
-                  f"docs {len(a.lineage.get('documents', []))}  {status}", highlight=False, markup=False)
+    else:
+        views.show_adapters(rows)
 
 
 @adapters_app.command("approve")
@@ -595,100 +387,12 @@ def forget(
     report = open_workspace(workspace).forget(subject)
     if json_out:
         emit_json(report.to_dict())
-        return
-    out.print(f"erased {report.documents} document(s), {report.chunks} chunk(s) of subject {subject}", highlight=False)
-    if report.tainted_adapters:
-        out.print(f"tainted adapters (retrain with `ragft finetune --retrain NAME`): {', '.join(report.tainted_adapters)}",
-                  highlight=False)
-
-
-users_app = typer.Typer(help="Users, groups and API keys (keys are shown once and stored hashed).", no_args_is_help=True)
-app.add_typer(users_app, name="users")
-
-
-@users_app.command("add")
-def users_add(
-    name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
-    groups: str = typer.Option("", "--groups", help="Comma-separated groups the user may read."),
-    admin: bool = typer.Option(False, "--admin", help="May delete any document over HTTP, public ones included, and upload public documents."),
-    workspace: Optional[Path] = WorkspaceOpt,
-    json_out: bool = JsonOpt,
-) -> None:
-    """Create a user and print their API key (shown this once; only its hash is stored)."""
-    new = open_workspace(workspace).users.add(name, [g.strip() for g in groups.split(",") if g.strip()], admin=admin)
-    if json_out:
-        emit_json(new.to_dict())
-        return
-    out.print(f"user {new.user}{' (admin)' if new.admin else ''} "
-              f"(groups: {', '.join(new.groups) or 'none: public documents only'})", highlight=False)
-    out.print(f"API key (shown once, store it now): {new.api_key}", highlight=False)
-
-
-@users_app.command("list")
-def users_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
-    """List users, their groups and whether they are revoked or admins (never keys or hashes)."""
-    rows = [u.public() for u in open_workspace(workspace).users.list()]
-    if json_out:
-        emit_json({"users": rows})
-        return
-    if not rows:
-        out.print("no users (the server accepts requests without a key until one exists)")
-    for r in rows:
-        state = "revoked" if r["revoked"] else "active"
-        out.print(f"{r['user']}  [{state}{', admin' if r['admin'] else ''}]  groups: {', '.join(r['groups']) or '-'}",
-                  highlight=False, markup=False)  # markup=False: "[active]" is not a rich style tag
-
-
-@users_app.command("revoke")
-def users_revoke(
-    name: str = typer.Argument(..., help="User name."),
-    workspace: Optional[Path] = WorkspaceOpt,
-    json_out: bool = JsonOpt,
-) -> None:
-    """Revoke a user's API key at once (the record stays for the audit trail)."""
-    user = open_workspace(workspace).users.revoke(name)
-    if json_out:
-        emit_json(user.public())
     else:
-        out.print(f"revoked {name}", highlight=False)
+        views.show_forget(report, subject)
 
 
-audit_app = typer.Typer(help="The hash-chained audit log (audit.jsonl).", no_args_is_help=True)
-app.add_typer(audit_app, name="audit")
-
-
-@audit_app.command("verify")
-def audit_verify(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
-    """Check every record's hash chain and the head file; exit 1 when anything was edited, deleted or moved."""
-    report = open_workspace(workspace).audit.verify()
-    if json_out:
-        emit_json(report.to_dict())
-    elif report.ok:
-        out.print(f"audit log ok: {report.records} record(s), head {report.head_hash[:16]}", highlight=False)
-    else:
-        err.print(f"audit log BROKEN at line {report.first_bad_line}: {report.reason} "
-                  f"({report.records} record(s) verified before it)", highlight=False)
-    raise typer.Exit(0 if report.ok else 1)
-
-
-@audit_app.command("export")
-def audit_export(
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write JSONL here (default: stdout)."),
-    workspace: Optional[Path] = WorkspaceOpt,
-    json_out: bool = JsonOpt,
-) -> None:
-    """Export every audit record as JSONL (to stdout, or --out FILE)."""
-    log = open_workspace(workspace).audit
-    if out_file is None:
-        log.export(sys.stdout)
-        sys.stdout.flush()
-        return
-    with open(out_file, "w", encoding="utf-8") as fh:
-        n = log.export(fh)
-    if json_out:
-        emit_json({"records": n, "out": str(out_file)})
-    else:
-        out.print(f"exported {n} record(s) to {out_file}", highlight=False)
+app.add_typer(admin.users_app, name="users")
+app.add_typer(admin.audit_app, name="audit")
 
 
 # --------------------------------------------------------------------------- advice (ragft/advise.py)
@@ -697,23 +401,6 @@ def _stdin_is_tty() -> bool:
     return sys.stdin.isatty()
 
 
-def _questionnaire() -> dict[str, Any]:
-    """Ask the advise questions one by one (only in a terminal, only when no flag was given)."""
-    from typing import Literal
-
-    from ragft.advise import QUESTIONS
-
-    answers: dict[str, Any] = {}
-    for q in QUESTIONS:
-        if q.kind is bool:
-            answers[q.field] = typer.confirm(q.text, default=q.default)
-            continue
-        kind = Literal[q.choices] if q.choices else (str if q.optional else q.kind)  # typer prompts take annotations
-        value = typer.prompt(q.text, default=q.default, type=kind)
-        if q.optional:
-            value = None if str(value).strip().lower() in ("", "none") else value
-        answers[q.field] = value
-    return answers
 
 
 @app.command()
@@ -748,7 +435,7 @@ def advise(
         style=style, serving=serving, training_examples=training_examples, horizon_months=horizon_months,
     )
     if all(v is None for v in values.values()) and from_report is None and not json_out and _stdin_is_tty():
-        values = _questionnaire()
+        values = views.questionnaire()
     inputs = make_inputs(**values)  # validated before the workspace is touched: bad flags exit 2
     ws = open_workspace(workspace)
     result = ws.advise(inputs, from_report=from_report)

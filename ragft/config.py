@@ -28,6 +28,11 @@ Strategy = Literal["base", "rag", "ft", "hybrid"]
 """The four knowledge strategies (DESIGN.md): closed-book base, retrieval, fine-tuned, retrieval + RAFT adapter."""
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
+AdapterKind = Literal["ft", "raft"]
+"""LoRA adapter kinds: closed-book fine-tuning, or retrieval-aware (RAFT) for hybrid."""
+ADAPTER_KIND: dict[str, str] = {"ft": "ft", "hybrid": "raft"}
+"""The strategies that need an adapter, and the adapter kind each serves (the others use the base model alone)."""
+
 RetrievalMode = Literal["hybrid", "bm25", "dense"]
 """Search modes: BM25 and dense fused, or one of them alone."""
 RETRIEVAL_MODES: tuple[str, ...] = get_args(RetrievalMode)

@@ -20,8 +20,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from ragft.config import AdapterKind
 from ragft.errors import AccessDenied, ConfigError, NotFoundError, StoreError
 from ragft.fsutil import atomic_write
 
@@ -49,7 +50,7 @@ class AdapterInfo:
 
     name: str
     path: str
-    kind: Literal["ft", "raft"]
+    kind: AdapterKind
     base_model: str
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)

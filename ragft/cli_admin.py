@@ -1,0 +1,177 @@
+"""Administration commands of the `ragft` CLI: live sources, store backends, users and the audit log.
+
+Sub-apps added to the main app by `ragft/cli.py` (same conventions: `-w/--workspace`, `--json`, errors as one
+stderr line); rendering is in `ragft/cli_views.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ragft import cli_views as views
+from ragft.cli_views import Bars, emit_json, out
+
+WorkspaceOpt = typer.Option(None, "-w", "--workspace", help="Workspace folder (default: $RAGFT_WORKSPACE, else ./ragft-workspace).")
+JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+def open_workspace(path: Optional[Path]):  # -> Workspace (imported here, so `--help` stays fast)
+    from ragft.workspace import Workspace
+
+    return Workspace(path)
+
+
+sources_app = typer.Typer(help="Live structured sources (SQL) queried at answer time.", no_args_is_help=True)
+
+
+@sources_app.command("add-sql")
+def sources_add_sql(
+    name: str = typer.Argument(..., help="A short name; citations read sql:NAME/TABLE#key."),
+    url: str = typer.Argument(..., help="SQLAlchemy URL without password, e.g. sqlite:///inventory.sqlite."),
+    table: list[str] = typer.Option([], "--table", "-t", help="Table(s) to query (default: all)."),
+    password_env: str = typer.Option("", "--password-env", help="Environment variable holding the password."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Register a live SQL source (read-only; rows fetched at answer time, never copied)."""
+    ws = open_workspace(workspace)
+    info = ws.add_sql_source(name, url, table, password_env=password_env)
+    if json_out:
+        emit_json(info)
+    else:
+        views.show_source_added(name, info)
+
+
+@sources_app.command("list")
+def sources_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
+    """List registered live sources."""
+    rows = open_workspace(workspace).list_sources()
+    if json_out:
+        emit_json({"sources": rows})
+    else:
+        views.show_sources(rows)
+
+
+@sources_app.command("remove")
+def sources_remove(
+    name: str = typer.Argument(..., help="Source name."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Unregister a live source (the database itself is not touched)."""
+    info = open_workspace(workspace).remove_source(name)
+    if json_out:
+        emit_json(info)
+    else:
+        out.print(f"removed source {name}")
+
+
+store_app = typer.Typer(help="Store backends: schema migrations, copying the embedded store to PostgreSQL.", no_args_is_help=True)
+
+
+@store_app.command("copy")
+def store_copy(
+    to: str = typer.Option(..., "--to", help="PostgreSQL DSN, e.g. postgresql://ragft@db/ragft (password via PGPASSWORD or [store] password_env)."),
+    batch: int = typer.Option(64, "--batch", help="Documents read per batch (each document is still its own transaction)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Copy documents, chunks and vectors from the workspace's SQLite store into PostgreSQL + pgvector (idempotent)."""
+    ws = open_workspace(workspace)
+    with Bars(not json_out, "copying") as bars:
+        report = ws.store_copy(to, batch_docs=batch, progress=bars.update)
+    if json_out:
+        emit_json(report)
+    else:
+        views.show_store_copy(report, ws.path / "ragft.toml")
+
+
+@store_app.command("migrate")
+def store_migrate(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
+    """Apply pending schema migrations of the configured store (SQLite or PostgreSQL)."""
+    info = open_workspace(workspace).store_migrate()
+    if json_out:
+        emit_json(info)
+    else:
+        views.show_store_migrate(info)
+
+
+users_app = typer.Typer(help="Users, groups and API keys (keys are shown once and stored hashed).", no_args_is_help=True)
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
+    groups: str = typer.Option("", "--groups", help="Comma-separated groups the user may read."),
+    admin: bool = typer.Option(False, "--admin", help="May delete any document over HTTP, public ones included, and upload public documents."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Create a user and print their API key (shown this once; only its hash is stored)."""
+    new = open_workspace(workspace).users.add(name, [g.strip() for g in groups.split(",") if g.strip()], admin=admin)
+    if json_out:
+        emit_json(new.to_dict())
+    else:
+        views.show_new_user(new)
+
+
+@users_app.command("list")
+def users_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
+    """List users, their groups and whether they are revoked or admins (never keys or hashes)."""
+    rows = [u.public() for u in open_workspace(workspace).users.list()]
+    if json_out:
+        emit_json({"users": rows})
+    else:
+        views.show_users(rows)
+
+
+@users_app.command("revoke")
+def users_revoke(
+    name: str = typer.Argument(..., help="User name."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Revoke a user's API key at once (the record stays for the audit trail)."""
+    user = open_workspace(workspace).users.revoke(name)
+    if json_out:
+        emit_json(user.public())
+    else:
+        out.print(f"revoked {name}", highlight=False)
+
+
+audit_app = typer.Typer(help="The hash-chained audit log (audit.jsonl).", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
+    """Check every record's hash chain and the head file; exit 1 when anything was edited, deleted or moved."""
+    report = open_workspace(workspace).audit.verify()
+    if json_out:
+        emit_json(report.to_dict())
+    else:
+        views.show_audit_verify(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("export")
+def audit_export(
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write JSONL here (default: stdout)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Export every audit record as JSONL (to stdout, or --out FILE)."""
+    log = open_workspace(workspace).audit
+    if out_file is None:
+        log.export(sys.stdout)
+        sys.stdout.flush()
+        return
+    with open(out_file, "w", encoding="utf-8") as fh:
+        n = log.export(fh)
+    if json_out:
+        emit_json({"records": n, "out": str(out_file)})
+    else:
+        out.print(f"exported {n} record(s) to {out_file}", highlight=False)

@@ -1,0 +1,301 @@
+"""What the CLI shows: human text for each command's typed result, JSON emission, progress bars, the advise
+questionnaire. `ragft/cli.py` parses options, calls one Workspace method and hands the result to a `show_*`
+function here (or to `emit_json` under `--json`), so commands stay a few lines and rendering lives in one place.
+
+Text goes to stdout (`out`), warnings, notes and progress to stderr (`err`); under `--json` nothing but the one
+JSON document reaches stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from ragft.finetune import TrainReport
+    from ragft.finetune.registry import AdapterInfo
+    from ragft.governance.audit import VerifyReport
+    from ragft.ingest import ReembedReport
+    from ragft.types import Answer, DeleteReport, Document, Hit, IngestReport
+
+
+def _console(stderr: bool = False) -> Console:
+    """Rich console; when piped (a log, CI, `| less`) rich would assume 80 columns and squeeze wide tables such as
+    `compare`'s into unreadable "0.…" cells, so non-terminals get 160 columns unless $COLUMNS says otherwise."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(stderr=stderr, width=width)
+
+
+err = _console(stderr=True)
+out = _console()
+
+
+def emit_json(data: Any) -> None:
+    """The only way commands write JSON: one document, stdout, newline-terminated."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+class Bars:
+    """Rich progress bars on stderr, one per phase; every callback is a no-op when disabled (--json).
+
+    `with Bars(not json_out, "ingesting") as bars: ws.ingest(..., progress=bars.update)`: the library calls
+    `update(done, total)` (the `ragft.types.Progress` protocol), or `update(phase, done, total)` for multi-phase
+    work (eval, compare).
+    """
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.label = label
+        self._tasks: dict[str, Any] = {}
+        self._bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=err, transient=True)
+
+    def __enter__(self) -> "Bars":
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def update(self, *args: Any) -> None:
+        if self._bar is None:
+            return
+        phase, done, total = (self.label, *args) if len(args) == 2 else args
+        if phase not in self._tasks:
+            self._tasks[phase] = self._bar.add_task(str(phase), total=total)
+        self._bar.update(self._tasks[phase], completed=done, total=total)
+
+
+class TrainBar:
+    """The training progress bar (step, total, loss, tokens/s) on stderr; `update` is `Workspace.finetune`'s
+    `progress` callback. Disabled (no bar, no-op) under --json."""
+
+    def __init__(self, enabled: bool, adapter: str) -> None:
+        self._task = None
+        self._bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn(f"training {adapter}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+            )
+
+    @property
+    def enabled(self) -> bool:
+        return self._bar is not None
+
+    def __enter__(self) -> "TrainBar":
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def update(self, step: int, total: int, loss: float | None, tokens_per_s: float) -> None:
+        if self._bar is None:
+            return
+        info = f"loss {loss:.3f} · {tokens_per_s:.0f} tok/s" if loss is not None else f"{tokens_per_s:.0f} tok/s"
+        if self._task is None:
+            self._task = self._bar.add_task("train", total=total, info=info)
+        self._bar.update(self._task, completed=step, total=total, info=info)
+
+
+# --------------------------------------------------------------------------- knowledge base
+def show_ingest(report: "IngestReport") -> None:
+    out.print(
+        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"chunks {report.chunks}, failed {len(report.failed)}, skipped {len(report.skipped)} "
+        f"({report.seconds:.1f} s)"
+    )
+    for f in report.failed:
+        err.print(f"[red]failed[/red] {f.path}: {f.error}", highlight=False)
+    for s in report.skipped:
+        err.print(f"[yellow]skipped[/yellow] {s.path}: {s.reason}", highlight=False)
+
+
+def show_hits(hits: "list[Hit]") -> None:
+    if not hits:
+        out.print("no results")
+    for i, h in enumerate(hits, 1):
+        snippet = " ".join(h.text.split())[:200]
+        out.print(f"[bold]{i}.[/bold] {h.source}  [dim]{h.chunk_id}  score {h.score:.3f}[/dim]", highlight=False)
+        out.print(f"   {snippet}", highlight=False)
+
+
+def show_documents(docs: "list[Document]") -> None:
+    if not docs:
+        out.print("no documents (add some with `ragft ingest PATH`)")
+    for d in docs:
+        extra = "".join(f"  {k}: {v}" for k, v in (("groups", ", ".join(d.groups)), ("subject", d.subject)) if v)
+        out.print(f"{d.doc_id}  {d.source}{extra}", highlight=False, markup=False)
+    if docs:
+        out.print(f"{len(docs)} document(s)", style="dim")
+
+
+def show_delete(report: "DeleteReport") -> None:
+    out.print(f"deleted {report.documents} document(s), {report.chunks} chunk(s)")
+    if report.tainted_adapters:
+        out.print(f"adapters trained on it (tainted): {', '.join(report.tainted_adapters)}")
+
+
+def show_forget(report: "DeleteReport", subject: str) -> None:
+    out.print(f"erased {report.documents} document(s), {report.chunks} chunk(s) of subject {subject}", highlight=False)
+    if report.tainted_adapters:
+        out.print(f"tainted adapters (retrain with `ragft finetune --retrain NAME`): {', '.join(report.tainted_adapters)}",
+                  highlight=False)
+
+
+def show_reembed(report: "ReembedReport") -> None:
+    out.print(
+        f"re-embedded {report.documents} document(s), {report.chunks} chunk(s) with {report.embedder} "
+        f"({report.seconds:.1f} s)"
+    )
+
+
+def show_retrieval_eval(data: dict[str, Any], rerank: bool) -> None:
+    out.print(
+        f"{data['queries']} queries, mode {data['mode']}{' + rerank' if rerank else ''}: "
+        f"nDCG@10 {data['ndcg@10']:.4f}  Recall@100 {data['recall@100']:.4f}  MRR@10 {data['mrr@10']:.4f}  "
+        f"latency p50 {data['latency_ms_p50']:.1f} ms, p95 {data['latency_ms_p95']:.1f} ms",
+        highlight=False,
+    )
+
+
+# --------------------------------------------------------------------------- answering
+def stream_token(piece: str) -> None:
+    """`ask`'s `on_token`: the answer as it is generated, straight to the terminal."""
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def show_answer(result: "Answer", streamed: list[str]) -> None:
+    """After `ask`: the final answer (when streaming showed a raw form that post-processing changed), abstention,
+    citations and a status line."""
+    if streamed:
+        sys.stdout.write("\n")
+        # The streamed text is the raw generation; show the final form when post-processing changed it.
+        if " ".join("".join(streamed).split()) != result.answer:
+            out.print(f"[dim]answer:[/dim] {result.answer}", highlight=False)
+    else:
+        out.print(result.answer, highlight=False)
+    if result.abstained:
+        err.print("[yellow]abstained[/yellow]: the retrieved sources do not support an answer", highlight=False)
+    for c in result.citations:
+        snippet = " ".join(c.text.split())[:160]
+        out.print(f"[bold][{c.n}][/bold] {c.source}  [dim]{snippet}[/dim]", highlight=False)
+    err.print(f"[dim]{result.strategy} · {result.model} · {result.latency_ms:.0f} ms[/dim]", highlight=False)
+
+
+# --------------------------------------------------------------------------- sources and store
+def show_source_added(name: str, info: dict[str, Any]) -> None:
+    out.print(f"added source {name}: " + "; ".join(f"{t}({', '.join(c)})" for t, c in info["columns"].items()),
+              highlight=False)
+
+
+def show_sources(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        out.print("no sources")
+    for r in rows:
+        out.print(f"{r['name']}  {r['url']}  tables: {', '.join(r['tables']) or 'all'}", highlight=False)
+
+
+def show_store_copy(report: dict[str, Any], toml_path: Any) -> None:
+    out.print(f"copied {report['documents']} document(s), {report['chunks']} chunk(s); "
+              f"{report['skipped']} already up to date ({report['seconds']:.1f} s)", highlight=False)
+    out.print(f"to use it, put this in {toml_path}:\n\n{report['config']}", highlight=False)
+
+
+def show_store_migrate(info: dict[str, Any]) -> None:
+    applied = ", ".join(info["applied"]) or "none (up to date)"
+    out.print(f"{info['backend']}: applied {applied}; schema at {info['migrations'][-1] if info['migrations'] else '-'}",
+              highlight=False)
+
+
+# --------------------------------------------------------------------------- models and adapters
+def show_train_report(report: "TrainReport") -> None:
+    final = f"{report.train_loss[-1]:.3f}" if report.train_loss else "n/a"
+    val = f", val loss {report.val_loss[-1]:.3f}" if report.val_loss else ""
+    out.print(f"trained {report.kind} adapter {report.adapter}: {report.steps} steps, train loss {final}{val}, "
+              f"{report.tokens_per_s:.0f} tokens/s, {report.seconds:.0f} s -> {report.path}", highlight=False)
+    for note in report.notes:
+        err.print(f"note: {note}", highlight=False, markup=False)
+
+
+def show_models(info: dict[str, Any]) -> None:
+    gen = info["generator"]
+    where = f" at {gen['base_url']}" if gen["base_url"] else ""
+    out.print(f"generator: {gen['model']} ({gen['kind']}{where})   embedder: {info['embedder']}", highlight=False)
+    for m in info["bundled_generators"]:
+        state = ("cached" if m["cached"] else "installed (first use converts, ~30-90 s)") if m["installed"] else "not installed"
+        out.print(f"  {m['name']}{' (default)' if m['default'] else ''}: {state}", highlight=False, markup=False)
+    for m in info["bundled_embedders"]:
+        out.print(f"  {m['name']} ({m['dim']}-d embedder){' (default)' if m['default'] else ''}", highlight=False, markup=False)
+
+
+def show_adapters(rows: "list[AdapterInfo]") -> None:
+    if not rows:
+        out.print("no adapters; train one with `ragft finetune --name NAME --from-docs`")
+    for a in rows:
+        status = "TAINTED" + (" (approved)" if a.approved else "") if a.tainted else "ok"
+        loss = a.metrics.get("final_val_loss") or a.metrics.get("final_train_loss")
+        out.print(f"{a.name}  [{a.kind}]  base {a.base_model}  {a.created}  loss {loss}  "
+                  f"docs {len(a.lineage.get('documents', []))}  {status}", highlight=False, markup=False)
+
+
+# --------------------------------------------------------------------------- governance
+def show_new_user(new: Any) -> None:
+    out.print(f"user {new.user}{' (admin)' if new.admin else ''} "
+              f"(groups: {', '.join(new.groups) or 'none: public documents only'})", highlight=False)
+    out.print(f"API key (shown once, store it now): {new.api_key}", highlight=False)
+
+
+def show_users(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        out.print("no users (the server accepts requests without a key until one exists)")
+    for r in rows:
+        state = "revoked" if r["revoked"] else "active"
+        out.print(f"{r['user']}  [{state}{', admin' if r['admin'] else ''}]  groups: {', '.join(r['groups']) or '-'}",
+                  highlight=False, markup=False)  # markup=False: "[active]" is not a rich style tag
+
+
+def show_audit_verify(report: "VerifyReport") -> None:
+    if report.ok:
+        out.print(f"audit log ok: {report.records} record(s), head {report.head_hash[:16]}", highlight=False)
+    else:
+        err.print(f"audit log BROKEN at line {report.first_bad_line}: {report.reason} "
+                  f"({report.records} record(s) verified before it)", highlight=False)
+
+
+# --------------------------------------------------------------------------- advice
+def questionnaire() -> dict[str, Any]:
+    """Ask the advise questions one by one (only in a terminal, only when no flag was given)."""
+    from typing import Literal
+
+    from ragft.advise import QUESTIONS
+
+    answers: dict[str, Any] = {}
+    for q in QUESTIONS:
+        if q.kind is bool:
+            answers[q.field] = typer.confirm(q.text, default=q.default)
+            continue
+        kind = Literal[q.choices] if q.choices else (str if q.optional else q.kind)  # typer prompts take annotations
+        value = typer.prompt(q.text, default=q.default, type=kind)
+        if q.optional:
+            value = None if str(value).strip().lower() in ("", "none") else value
+        answers[q.field] = value
+    return answers
