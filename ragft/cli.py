@@ -342,9 +342,9 @@ def models_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonO
     """List bundled models (installed? converted into the cache?) and the generator/embedder this workspace uses."""
     info = open_workspace(workspace).models()
     if json_out:
-        emit_json(info)
+        emit_json(info.to_dict())
     else:
-        views.show_models(info)
+        views.show_models(info.to_dict())
 
 
 adapters_app = typer.Typer(help="LoRA adapters trained in this workspace (registry with lineage).", no_args_is_help=True)

@@ -85,9 +85,9 @@ def store_copy(
     with Bars(not json_out, "copying") as bars:
         report = ws.store_copy(to, batch_docs=batch, progress=bars.update)
     if json_out:
-        emit_json(report)
+        emit_json(report.to_dict())
     else:
-        views.show_store_copy(report, ws.path / "ragft.toml")
+        views.show_store_copy(report.to_dict(), ws.path / "ragft.toml")
 
 
 @store_app.command("migrate")
@@ -95,9 +95,9 @@ def store_migrate(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = Jso
     """Apply pending schema migrations of the configured store (SQLite or PostgreSQL)."""
     info = open_workspace(workspace).store_migrate()
     if json_out:
-        emit_json(info)
+        emit_json(info.to_dict())
     else:
-        views.show_store_migrate(info)
+        views.show_store_migrate(info.to_dict())
 
 
 users_app = typer.Typer(help="Users, groups and API keys (keys are shown once and stored hashed).", no_args_is_help=True)

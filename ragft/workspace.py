@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from ragft.governance.users import UserRegistry
     from ragft.ingest import Ingestor, ReembedReport
     from ragft.models.base import Embedder, Generator
+    from ragft.models.registry import ModelsReport
+    from ragft.store.copy import CopyReport, MigrateReport
     from ragft.retrieval import Reranker, Retriever
     from ragft.store.base import Store
     from ragft.types import Answer, Document
@@ -339,7 +341,7 @@ class Workspace:
                              prompt_format=self.settings.answer.prompt_format, generator=lambda: self.generator,
                              eval_heldout=self.path / EVAL_HELDOUT)
 
-    def models(self) -> dict:
+    def models(self) -> "ModelsReport":
         """Bundled generators/embedders (installed? cached?) and the configured ones; loads no weights."""
         from ragft.models.registry import list_models
 
@@ -373,7 +375,7 @@ class Workspace:
         return SourceRegistry(self.path).remove(name)
 
     # ----------------------------------------------------------------- store administration (ragft/store/copy.py)
-    def store_copy(self, to_dsn: str, batch_docs: int = 64, progress: Progress | None = None) -> dict:
+    def store_copy(self, to_dsn: str, batch_docs: int = 64, progress: Progress | None = None) -> "CopyReport":
         """Copy this workspace's SQLite store into the PostgreSQL database `to_dsn` (idempotent, one transaction
         per document); the result holds the `[store]` section that switches ragft.toml over."""
         from ragft.store import DB_FILE
@@ -385,9 +387,9 @@ class Workspace:
                               f"backend {self.settings.store.backend!r}; run it on the SQLite workspace")
         password = resolve_password(self.settings.store) if self.settings.store.password_env else None
         return copy_store(self.store, self.path / DB_FILE, to_dsn, password=password, batch_docs=batch_docs,
-                          progress=progress).to_dict()
+                          progress=progress)
 
-    def store_migrate(self) -> dict:
+    def store_migrate(self) -> "MigrateReport":
         """Apply pending schema migrations of the configured store backend (also done on every open)."""
         from ragft.store.copy import migrate_store
 

@@ -19,28 +19,22 @@ from ragft.store.sqlite import SqliteStore
 from ragft.types import Chunk, Document
 from ragft.workspace import Workspace
 from tests.fakes import HashEmbedder
+from tests.fakes import FakeGenerator
 
 VOCAB = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]
 GROUPS = ["g1", "g2", "g3", "g4"]
 MODES = ("bm25", "dense", "hybrid")
 
 
-class CiteEverything:
+class CiteEverything(FakeGenerator):
     """A generator that answers with words from its prompt and cites every marker it could: the worst case for
     leakage through citations (markers pointing at anything the answer path might have let in)."""
 
     name = "cite-everything"
-    context_window = 2048
 
-    def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):  # type: ignore[no-untyped-def]
+    def respond(self, messages, adapter):  # type: ignore[no-untyped-def]
         words = [w for w in messages[-1]["content"].split() if w in VOCAB][:4]
         return " ".join(words or ["alpha"]) + " " + " ".join(f"[{n}]" for n in range(1, 21))
-
-    def stream(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):  # type: ignore[no-untyped-def]
-        yield self.generate(messages, max_tokens, temperature, stop, adapter)
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
 
 
 case = st.fixed_dictionaries(

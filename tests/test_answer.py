@@ -4,7 +4,6 @@ the `real_model` tests at the bottom run the bundled SmolLM2 + MiniLM (loaded on
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from ragft.prompting import (
     render_block,
 )
 from ragft.types import Chunk, Document, Hit
+from tests.fakes import FakeGenerator
 
 EXPECTED_SYSTEM_PROMPT = (
     "Answer the question with a short phrase copied from the numbered sources, and cite the source like [1]. "
@@ -32,31 +32,6 @@ EXPECTED_SYSTEM_PROMPT = (
 
 def words_count(text: str) -> int:
     return len(text.split())
-
-
-class ScriptedGenerator:
-    """Returns `reply(messages)`; records every prompt. Token count = whitespace words (a stand-in tokenizer)."""
-
-    name = "scripted"
-    context_window = 2048
-
-    def __init__(self, reply: str | Callable[[Sequence[dict]], str]) -> None:
-        self.reply = reply
-        self.calls: list[list[dict]] = []
-        self.adapters: list[str | None] = []
-
-    def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None) -> str:  # type: ignore[no-untyped-def]
-        self.calls.append(list(messages))
-        self.adapters.append(adapter)
-        return self.reply(messages) if callable(self.reply) else self.reply
-
-    def stream(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None) -> Iterator[str]:  # type: ignore[no-untyped-def]
-        text = self.generate(messages, max_tokens, temperature, stop, adapter)
-        for i, w in enumerate(text.split(" ")):
-            yield w if i == 0 else " " + w
-
-    def count_tokens(self, text: str) -> int:
-        return words_count(text)
 
 
 def hit(i: int, text: str, doc: str | None = None) -> Hit:
@@ -195,26 +170,17 @@ def test_copy_checker_always_allows_a_bare_yes_or_no():
 
 
 def test_extractive_passes_the_on_topic_context_to_generators_that_accept_it():
-    seen: list[str | None] = []
-
-    class Constrainable(ScriptedGenerator):
-        def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None, *,  # type: ignore[no-untyped-def]
-                     constrain_to=None):
-            seen.append(constrain_to)
-            return super().generate(messages, max_tokens, temperature, stop, adapter)
-
-    a = answer_question(ctx(Constrainable("30 days"), [SHIPPING, RETURNS], abstain_threshold=0.4),
+    gen = FakeGenerator("30 days")
+    a = answer_question(ctx(gen, [SHIPPING, RETURNS], abstain_threshold=0.4),
                         "How many days do I have to return an item?")
-    assert not a.abstained and seen == [" ".join(RETURNS.text.split())]  # shipping is off topic: not copyable
-    answer_question(ctx(Constrainable("30 days"), [RETURNS], extractive=False), "How many days to return an item?")
-    assert seen[-1] is None
-    # generators without the keyword (like ScriptedGenerator) are called without it
-    assert not answer_question(ctx(ScriptedGenerator("30 days"), [RETURNS]), "How many days to return an item?").abstained
+    assert not a.abstained and gen.constraints == [" ".join(RETURNS.text.split())]  # shipping is off topic: not copyable
+    answer_question(ctx(gen, [RETURNS], extractive=False), "How many days to return an item?")
+    assert gen.constraints[-1] is None
 
 
 # ----------------------------------------------------------------------------------------------- answering
 def test_rag_answer_cites_the_supporting_chunk():
-    gen = ScriptedGenerator("Within 30 days of delivery.")
+    gen = FakeGenerator("Within 30 days of delivery.")
     a = answer_question(ctx(gen, [SHIPPING, RETURNS]), "How many days do I have to return an item?")
     assert not a.abstained
     assert [c.chunk_id for c in a.citations] == [RETURNS.chunk_id]
@@ -223,33 +189,33 @@ def test_rag_answer_cites_the_supporting_chunk():
 
 
 def test_irrelevant_retrieval_abstains_without_calling_the_model():
-    gen = ScriptedGenerator("should not be called")
+    gen = FakeGenerator("should not be called")
     a = answer_question(ctx(gen, [SHIPPING]), "What is the capital of Mongolia?")
     assert a.abstained and a.answer == ABSTAIN_ANSWER and a.citations == []
     assert gen.calls == []
 
 
 def test_unsupported_answer_abstains():
-    gen = ScriptedGenerator("Ulaanbaatar is the capital [1].")
+    gen = FakeGenerator("Ulaanbaatar is the capital [1].")
     a = answer_question(ctx(gen, [RETURNS]), "How many days to return an item?")
     assert a.abstained and a.answer == ABSTAIN_ANSWER and a.citations == []
     assert len(gen.calls) == 1
 
 
 def test_answer_copied_from_an_off_topic_chunk_abstains():
-    gen = ScriptedGenerator("3")  # "3" occurs in the shipping chunk, which is not about returns
+    gen = FakeGenerator("3")  # "3" occurs in the shipping chunk, which is not about returns
     a = answer_question(ctx(gen, [RETURNS, SHIPPING], abstain_threshold=0.4), "How many days do I have to return an item?")
     assert a.abstained and a.citations == []
 
 
 def test_model_saying_it_does_not_know_abstains():
-    gen = ScriptedGenerator("The sources do not contain this.")
+    gen = FakeGenerator("The sources do not contain this.")
     assert answer_question(ctx(gen, [RETURNS]), "How many days to return an item?").abstained
 
 
 def test_citations_never_point_outside_the_prompt_even_when_the_budget_cuts_items():
     many = [hit(i, f"return policy item {i} " + " ".join(["filler"] * 80)) for i in range(1, 8)]
-    gen = ScriptedGenerator("return policy item 5 [5] [6] [7]")
+    gen = FakeGenerator("return policy item 5 [5] [6] [7]")
     a = answer_question(ctx(gen, many, max_context_tokens=200), "What is the return policy?")
     prompt_text = gen.calls[0][-1]["content"]
     for c in a.citations:
@@ -260,14 +226,14 @@ def test_citations_never_point_outside_the_prompt_even_when_the_budget_cuts_item
 def test_live_rows_are_citable_context():
     row = Hit(doc_id="sql:shop/inventory", chunk_id="sql:shop/inventory#TR-1", source="sql:shop/inventory#TR-1",
               score=0.0, text="inventory TR-1: sku=TR-1, name=Trail Runner, stock=12, price=89.00")
-    gen = ScriptedGenerator("12")
+    gen = FakeGenerator("12")
     a = answer_question(ctx(gen, [SHIPPING], rows=[row]), "How many Trail Runner are in stock?")
     assert not a.abstained and a.citations[0].source == "sql:shop/inventory#TR-1"
     assert "[1] (sql:shop/inventory#TR-1)" in gen.calls[0][-1]["content"]
 
 
 def test_streaming_passes_tokens_and_base_has_no_context():
-    gen = ScriptedGenerator("Paris is nice")
+    gen = FakeGenerator("Paris is nice")
     seen: list[str] = []
     a = answer_question(ctx(gen, [RETURNS]), "Where?", strategy="base", on_token=seen.append)
     assert "".join(seen) == "Paris is nice" and a.answer == "Paris is nice"
@@ -301,7 +267,7 @@ def _make_inventory(path: Path, stock: int = 12) -> None:
 def test_workspace_ask_end_to_end_with_live_sql(tmp_path, hash_embedder):
     from ragft.workspace import Workspace
 
-    gen = ScriptedGenerator(lambda msgs: "stock=12" if "stock=12" in msgs[-1]["content"] else "stock=3")
+    gen = FakeGenerator(lambda msgs: "stock=12" if "stock=12" in msgs[-1]["content"] else "stock=3")
     ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=gen)
     _put(ws, "faq", RETURNS.text, hash_embedder)
     db = tmp_path / "inv.sqlite"
@@ -321,7 +287,7 @@ def test_workspace_ask_end_to_end_with_live_sql(tmp_path, hash_embedder):
 def test_ft_without_adapter_is_a_clear_error(tmp_path, hash_embedder):
     from ragft.workspace import Workspace
 
-    ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=ScriptedGenerator("x"))
+    ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=FakeGenerator("x"))
     with pytest.raises(ConfigError, match="ragft finetune"):
         ws.ask("q?", strategy="hybrid")
     with pytest.raises(ConfigError, match="only used by strategies ft and hybrid"):
@@ -335,12 +301,12 @@ def test_cli_ask_json_and_unknown_strategy(tmp_path, monkeypatch):
 
     from ragft import cli
 
-    gen = ScriptedGenerator("Within 30 days of delivery.")
+    gen = FakeGenerator("Within 30 days of delivery.")
 
     class _WS:
         def __init__(self, path):  # type: ignore[no-untyped-def]
             from ragft.workspace import Workspace
-            from tests.fakes import HashEmbedder
+            from tests.fakes import FakeGenerator, HashEmbedder
 
             emb = HashEmbedder()
             self.inner = Workspace(tmp_path / "cli-ws", embedder=emb, generator=gen)
@@ -457,7 +423,7 @@ def test_hybrid_uses_the_newest_servable_raft_adapter(tmp_path, hash_embedder):
     from ragft.finetune.registry import AdapterInfo, AdapterRegistry
     from ragft.workspace import Workspace
 
-    gen = ScriptedGenerator("Within 30 days of delivery.")
+    gen = FakeGenerator("Within 30 days of delivery.")
     ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=gen)
     _put(ws, "faq", RETURNS.text, hash_embedder)
     reg = AdapterRegistry(ws.path)

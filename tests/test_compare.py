@@ -18,6 +18,7 @@ from ragft.errors import ConfigError, DataError, ModelError
 from ragft.evaluate.compare import Comparison, StrategySummary, load_qa, recommend, run_compare, select
 from ragft.finetune.registry import AdapterInfo, AdapterRegistry
 from ragft.types import Chunk, Document
+from tests.fakes import FakeGenerator
 
 DOCS = {
     "lovelace": "Ada Lovelace wrote the first computer program in 1843 for the Analytical Engine.",
@@ -36,8 +37,8 @@ FACT_DOC = {q["question"]: doc for q, doc in zip(QA, ["lovelace", "everest", "da
 STRATEGIES = ("base", "rag", "ft", "hybrid")
 
 
-class ScriptedGenerator:
-    """Deterministic stand-in with the Generator protocol.
+class ScriptedGenerator(FakeGenerator):
+    """The fake generator scripted per strategy.
 
     base: always "Paris". ft (adapter, no context): knows the first two facts. rag (context, no adapter):
     "The answer is X [n]." with the right source. hybrid (context + adapter): "X [n]". A question with
@@ -45,18 +46,10 @@ class ScriptedGenerator:
     """
 
     name = "scripted"
-    context_window = 2048
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str | None]] = []
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):
+    def respond(self, messages, adapter):  # type: ignore[no-untyped-def]
         user = messages[-1]["content"]
         question = re.findall(r"Question: (.*)", user)[-1].strip()
-        self.calls.append((question, adapter))
         if "EXPLODE" in question:
             raise ModelError("scripted generator crashed")
         gold = next((q["answer"] for q in QA if q["question"] == question), None)
@@ -76,9 +69,6 @@ class ScriptedGenerator:
         if adapter and question in (QA[0]["question"], QA[1]["question"]):
             return gold
         return "Paris"
-
-    def stream(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):
-        yield self.generate(messages, max_tokens, temperature, stop, adapter)
 
 
 def _fill(ws, docs=DOCS) -> None:

@@ -14,6 +14,7 @@ from ragft.finetune.registry import AdapterInfo, AdapterRegistry
 from ragft.finetune.synth import check_pair, parse_reply, synthesise_pairs
 from ragft.prompting import CLOSED_BOOK_SYSTEM_PROMPT, closed_book_messages
 from ragft.types import Chunk
+from tests.fakes import FakeGenerator
 
 
 def _write(path, lines):
@@ -108,28 +109,15 @@ def test_parse_and_quality_filter():
     assert check_pair("Was the treaty of 1421 signed by elves?", "1421", PASSAGE) == "question gives the answer away"
 
 
-class _ScriptedGenerator:
-    """Replies from a fixed list (a stand-in for the model in this fast layer; the real model runs in
-    test_finetune_train's real_model test)."""
-
-    name, context_window = "scripted", 512
-
-    def __init__(self, replies):
-        self.replies = list(replies)
-
-    def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):
-        return self.replies.pop(0)
-
-
 def test_synthesis_dedups_filters_and_excludes():
     chunks = [Chunk(f"d{i}:0", f"d{i}", 0, PASSAGE) for i in range(5)]
-    gen = _ScriptedGenerator([
+    gen = FakeGenerator([
         "Question: When was the Treaty of Rivendell signed?\nAnswer: 1421",
         "Question: When was the Treaty of Rivendell signed?\nAnswer: 1421",  # duplicate
         "Question: Who signed the treaty with the dwarves?\nAnswer: the elves",  # evaluation question
         "garbage",
         "Question: What kind of war came before the treaty?\nAnswer: a long winter war",
-    ])
+    ], name="scripted", context_window=512)
     rep = synthesise_pairs(gen, chunks, count=5, exclude={normalise_question("Who signed the treaty with the dwarves?")})
     assert [p.answer for p in rep.pairs] == ["1421", "a long winter war"]
     assert rep.rejected == {"duplicate": 1, "evaluation question": 1, "unparseable reply": 1}

@@ -8,6 +8,7 @@ import pytest
 
 from ragft.evaluate import metrics as M
 from ragft.evaluate.faithfulness import LlmJudge, OverlapChecker, content_words, faithfulness, split_claims
+from tests.fakes import FakeGenerator
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -131,18 +132,7 @@ def test_overlap_faithfulness_hand_computed():
 
 
 def test_llm_judge_parses_reply():
-    class Judge:
-        name = "judge"
-        context_window = 2048
-
-        def __init__(self, reply):
-            self.reply, self.prompts = reply, []
-
-        def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):
-            self.prompts.append(messages[-1]["content"])
-            return self.reply
-
-    yes, no = Judge("Yes."), Judge("no, it is not")
+    yes, no = FakeGenerator("Yes.", name="judge"), FakeGenerator("no, it is not", name="judge")
     assert faithfulness("Lincoln was born in 1809.", ["ctx"], LlmJudge(yes)).score == 1.0
     assert faithfulness("Lincoln was born in 1809.", ["ctx"], LlmJudge(no)).score == 0.0
-    assert "Claim: Lincoln was born in 1809." in yes.prompts[0] and "ctx" in yes.prompts[0]
+    assert "Claim: Lincoln was born in 1809." in yes.calls[0][-1]["content"] and "ctx" in yes.calls[0][-1]["content"]

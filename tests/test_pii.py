@@ -23,6 +23,7 @@ from ragft.governance.pii import (
     resolve_overlaps,
     scan,
 )
+from tests.fakes import FakeGenerator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pii_labelled.jsonl"
 ROWS = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -130,27 +131,13 @@ def test_from_settings():
     assert [f.type for f in sc.scan("a.b@example.com 212-555-0188")] == ["EMAIL_ADDRESS"]
 
 
-class _LeakyGenerator:
-    """Answers with personal data, as a model that memorised it might; streams in pieces."""
-
-    name = "leaky"
-    context_window = 2048
-    ANSWER = "Contact jane.doe@example.com or 212-555-0188."
-
-    def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):
-        return self.ANSWER
-
-    def stream(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):
-        words = self.ANSWER.split(" ")
-        yield from [w + " " for w in words[:-1]] + words[-1:]
-
-    def count_tokens(self, text):
-        return len(text.split())
+LEAKY_ANSWER = "Contact jane.doe@example.com or 212-555-0188."
+"""What a model that memorised personal data might answer (streamed in pieces by the fake)."""
 
 
 @pytest.mark.parametrize("policy,expected", [
     ("mask", "Contact <EMAIL_ADDRESS> or <PHONE_NUMBER>."),
-    ("allow", _LeakyGenerator.ANSWER),
+    ("allow", LEAKY_ANSWER),
 ])
 def test_workspace_ask_masks_answers_before_they_leave(tmp_path, hash_embedder, policy, expected):
     from ragft.config import Settings
@@ -158,7 +145,7 @@ def test_workspace_ask_masks_answers_before_they_leave(tmp_path, hash_embedder, 
 
     settings = Settings()
     settings.pii.answer_policy = policy
-    ws = Workspace(tmp_path / "ws", settings=settings, embedder=hash_embedder, generator=_LeakyGenerator())
+    ws = Workspace(tmp_path / "ws", settings=settings, embedder=hash_embedder, generator=FakeGenerator(LEAKY_ANSWER, name="leaky"))
     streamed: list[str] = []
     try:
         result = ws.ask("who should I contact?", strategy="base", on_token=streamed.append)

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, settings
 from ragft.server import create_app, serve_in_thread
 from ragft.server.app import StreamSanitizer
 from ragft.workspace import Workspace
-from tests.fakes import HashEmbedder
+from tests.fakes import FakeGenerator, HashEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
 RETURNS = "# Returns\n\nItems can be returned within 30 days of delivery for a full refund.\n"
@@ -35,30 +35,9 @@ QUESTION = "How many days do I have to return items?"
 FIXED_ANSWER = "Items can be returned within 30 days [1]."
 
 
-class FixedGenerator:
-    """Deterministic Generator for the fast layer: always `text`, streamed word by word; `gate` can hold it."""
-
-    name = "fixed"
-    context_window = 2048
-
-    def __init__(self, text: str = FIXED_ANSWER, gate: threading.Event | None = None) -> None:
-        self.text = text
-        self.gate = gate
-        self.calls = 0
-
-    def stream(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):  # noqa: ANN001
-        self.calls += 1
-        if self.gate is not None:
-            assert self.gate.wait(30), "test gate never opened"
-        words = self.text.split(" ")
-        for i, word in enumerate(words):
-            yield word if i == 0 else " " + word
-
-    def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):  # noqa: ANN001
-        return "".join(self.stream(messages, max_tokens, temperature, stop, adapter))
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
+def FixedGenerator(text: str = FIXED_ANSWER, gate: threading.Event | None = None) -> FakeGenerator:  # noqa: N802
+    """The fake generator answering `text` (streamed word by word); `gate` can hold it."""
+    return FakeGenerator(text, name="fixed", gate=gate)
 
 
 def _docs(tmp_path: Path) -> Path:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from ragft.config import EmbedderSettings, GeneratorSettings
 from ragft.errors import ConfigError
@@ -49,7 +51,20 @@ def _cached(key: str) -> Generator:
     return factory(settings)
 
 
-def list_models(generator: GeneratorSettings, embedder: EmbedderSettings) -> dict:
+@dataclass
+class ModelsReport:
+    """Result of `ragft models list`: the configured generator/embedder and the bundled ones (`to_dict()` is its JSON)."""
+
+    generator: dict[str, Any]
+    embedder: str
+    bundled_generators: list[dict[str, Any]]
+    bundled_embedders: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_models(generator: GeneratorSettings, embedder: EmbedderSettings) -> ModelsReport:
     """The bundled generators and embedders (installed? cached?) and what the workspace is configured to use.
 
     Loads no weights, so `ragft models list` is instant.
@@ -57,16 +72,16 @@ def list_models(generator: GeneratorSettings, embedder: EmbedderSettings) -> dic
     from ragft.models.embedder import BUNDLED_EMBEDDERS
     from ragft.models.weights import BUNDLED, bundled_status
 
-    return {
-        "generator": {"kind": generator.kind, "model": generator.model, "base_url": generator.base_url or None},
-        "embedder": embedder.model,
-        "bundled_generators": [
+    return ModelsReport(
+        generator={"kind": generator.kind, "model": generator.model, "base_url": generator.base_url or None},
+        embedder=embedder.model,
+        bundled_generators=[
             {"name": name, "default": name == GeneratorSettings().model, **bundled_status(name)} for name in BUNDLED
         ],
-        "bundled_embedders": [
+        bundled_embedders=[
             {"name": name, "dim": dim, "default": name == EmbedderSettings().model} for name, (_, dim) in BUNDLED_EMBEDDERS.items()
         ],
-    }
+    )
 
 
 def clear_cache() -> None:

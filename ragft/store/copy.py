@@ -45,6 +45,18 @@ class CopyReport:
         return asdict(self)
 
 
+@dataclass
+class MigrateReport:
+    """Result of `ragft store migrate`: the backend, the migrations this call applied, all applied so far."""
+
+    backend: str
+    applied: list[str]
+    migrations: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def config_snippet(dsn: str, password_env: str = "RAGFT_PG_PASSWORD") -> str:
     """The `[store]` section that switches a workspace to this database (no password in it)."""
     from ragft.store.postgres import redact_dsn
@@ -130,8 +142,8 @@ def _copy_batches(src, dst, vec_db, src_db, docs, batch_docs, progress, counts) 
             progress(min(start + batch_docs, len(docs)), len(docs))
 
 
-def migrate_store(path: Path, settings: "StoreSettings") -> dict[str, Any]:
-    """Apply pending schema migrations of the workspace's store; `{"backend", "applied", "migrations"}`."""
+def migrate_store(path: Path, settings: "StoreSettings") -> MigrateReport:
+    """Apply pending schema migrations of the workspace's store."""
     if settings.backend == "postgres":
         import psycopg
 
@@ -147,7 +159,7 @@ def migrate_store(path: Path, settings: "StoreSettings") -> dict[str, Any]:
                 names = applied_migrations(conn)
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {redact_dsn(settings.dsn)}: {str(exc).strip()}") from exc
-        return {"backend": "postgres", "applied": applied, "migrations": names}
+        return MigrateReport(backend="postgres", applied=list(applied), migrations=list(names))
     from ragft.store import DB_FILE
     from ragft.store.migrations import migrate as sqlite_migrate
 
@@ -158,4 +170,4 @@ def migrate_store(path: Path, settings: "StoreSettings") -> dict[str, Any]:
         names = [r[0] for r in conn.execute("SELECT name FROM _ragft_migrations ORDER BY name")]
     finally:
         conn.close()
-    return {"backend": "sqlite", "applied": applied, "migrations": names}
+    return MigrateReport(backend="sqlite", applied=list(applied), migrations=list(names))

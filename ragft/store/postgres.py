@@ -338,16 +338,6 @@ class PostgresStore:
             for r in cur:
                 yield chunk_from_row(r)
 
-    def get_vectors(self, chunk_ids: Sequence[str]) -> np.ndarray:
-        """Vectors of the given chunks (float32, one row each, in order); for copying and re-indexing."""
-        ids = list(chunk_ids)
-        with self._conn() as conn:
-            rows = dict(conn.execute("SELECT chunk_id, embedding FROM chunks WHERE chunk_id = ANY(%s)", (ids,)).fetchall())
-        missing = [i for i in ids if rows.get(i) is None]
-        if missing:
-            raise StoreError(f"no vector stored for chunks {missing[:5]}")
-        return np.stack([np.asarray(rows[i], dtype=np.float32) for i in ids]) if ids else np.zeros((0, 0), np.float32)
-
     def chunk_groups(self, chunk_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
         ids = list(chunk_ids)
         if not ids:
@@ -370,10 +360,6 @@ class PostgresStore:
         with self._conn() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
         return row[0] if row else None
-
-    def list_meta(self) -> dict[str, str]:
-        with self._conn() as conn:
-            return dict(conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall())
 
     def set_meta(self, key: str, value: str) -> None:
         with self._conn() as conn:
