@@ -24,6 +24,7 @@ from ragft import cli_admin as admin
 from ragft import cli_views as views
 from ragft.cli_admin import JsonOpt, WorkspaceOpt
 from ragft.cli_views import Bars, emit_json, err, out
+from ragft.config import RETRIEVAL_MODES, STRATEGIES
 from ragft.errors import RagftError
 
 
@@ -44,6 +45,9 @@ class _Group(TyperGroup):
 # Model loading must not draw its own tqdm bars ("Loading weights") into the terminal or around --json output;
 # long work shows ragft's own rich bars on stderr instead. Read by huggingface_hub/transformers at import.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+MODES_HELP = " | ".join(RETRIEVAL_MODES)
+STRATEGIES_HELP = " | ".join(STRATEGIES)
 
 app = typer.Typer(
     cls=_Group,
@@ -118,7 +122,7 @@ def ingest(
 def search(
     query: str = typer.Argument(..., help="What to look for."),
     k: int = typer.Option(5, "-k", help="Number of hits.", min=1, max=1000),
-    mode: Optional[str] = typer.Option(None, "--mode", help="hybrid | bm25 | dense (default from ragft.toml)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help=f"{MODES_HELP} (default from ragft.toml)."),
     user: Optional[str] = typer.Option(None, "--user", help="Search as this user (their groups only)."),
     groups: Optional[str] = typer.Option(None, "--groups", help="Comma-separated groups to search as."),
     workspace: Optional[Path] = WorkspaceOpt,
@@ -188,7 +192,7 @@ app.add_typer(eval_app, name="eval")
 @eval_app.command("retrieval")
 def eval_retrieval(
     beir: Path = typer.Option(..., "--beir", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."),
-    mode: Optional[str] = typer.Option(None, "--mode", help="hybrid | bm25 | dense (default from ragft.toml)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help=f"{MODES_HELP} (default from ragft.toml)."),
     rerank: bool = typer.Option(False, "--rerank", help="Rerank with the cross-encoder set in retrieval.reranker."),
     k: int = typer.Option(10, "-k", help="Extra cut-off for nDCG/Recall/MRR@k (the @10/@100 figures are always given).", min=1, max=1000),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N queries.", min=1),
@@ -217,7 +221,7 @@ def eval_retrieval(
 @app.command()
 def compare(
     qa: Optional[Path] = typer.Option(None, "--qa", help="Held-out QA JSONL: {\"question\", \"answer\"} per line (+ optional doc_id, context). Default: synthesised from the documents."),
-    strategies: str = typer.Option("base,rag,ft,hybrid", "--strategies", help="Comma-separated strategies to compare."),
+    strategies: str = typer.Option(",".join(STRATEGIES), "--strategies", help="Comma-separated strategies to compare."),
     adapter: Optional[str] = typer.Option(None, "--adapter", help="Adapter for ft (default: the newest 'ft' adapter)."),
     hybrid_adapter: Optional[str] = typer.Option(None, "--hybrid-adapter", help="Adapter for hybrid (default: the newest 'raft' adapter)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write index.html and results.json into this folder."),
@@ -253,7 +257,7 @@ def compare(
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question."),
-    strategy: str = typer.Option("rag", "--strategy", "-s", help="base | rag | ft | hybrid."),
+    strategy: str = typer.Option("rag", "--strategy", "-s", help=f"{STRATEGIES_HELP}."),
     adapter: Optional[str] = typer.Option(None, "--adapter", help="Adapter name for ft/hybrid (default: newest of its kind)."),
     user: Optional[str] = typer.Option(None, "--user", help="Answer as this user (their groups' documents only)."),
     groups: Optional[str] = typer.Option(None, "--groups", help="Comma-separated groups to answer as."),

@@ -42,8 +42,29 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-class Bars:
-    """Rich progress bars on stderr, one per phase; every callback is a no-op when disabled (--json).
+class _StderrBars:
+    """A rich `Progress` on stderr, started and stopped as a context manager; absent (every call a no-op) when
+    disabled, i.e. under --json."""
+
+    def __init__(self, bar: Any | None) -> None:
+        self._bar = bar
+
+    @property
+    def enabled(self) -> bool:
+        return self._bar is not None
+
+    def __enter__(self) -> "_StderrBars":
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+class Bars(_StderrBars):
+    """Progress bars, one per phase.
 
     `with Bars(not json_out, "ingesting") as bars: ws.ingest(..., progress=bars.update)`: the library calls
     `update(done, total)` (the `ragft.types.Progress` protocol), or `update(phase, done, total)` for multi-phase
@@ -53,21 +74,13 @@ class Bars:
     def __init__(self, enabled: bool, label: str) -> None:
         self.label = label
         self._tasks: dict[str, Any] = {}
-        self._bar = None
+        bar = None
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=err, transient=True)
-
-    def __enter__(self) -> "Bars":
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TimeElapsedColumn(), console=err, transient=True)
+        super().__init__(bar)
 
     def update(self, *args: Any) -> None:
         if self._bar is None:
@@ -78,33 +91,20 @@ class Bars:
         self._bar.update(self._tasks[phase], completed=done, total=total)
 
 
-class TrainBar:
-    """The training progress bar (step, total, loss, tokens/s) on stderr; `update` is `Workspace.finetune`'s
-    `progress` callback. Disabled (no bar, no-op) under --json."""
+class TrainBar(_StderrBars):
+    """The training bar: `update(step, total, loss, tokens_per_s)` is `Workspace.finetune`'s `progress`."""
 
     def __init__(self, enabled: bool, adapter: str) -> None:
         self._task = None
-        self._bar = None
+        bar = None
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-            self._bar = Progress(
+            bar = Progress(
                 TextColumn(f"training {adapter}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                 TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
             )
-
-    @property
-    def enabled(self) -> bool:
-        return self._bar is not None
-
-    def __enter__(self) -> "TrainBar":
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+        super().__init__(bar)
 
     def update(self, step: int, total: int, loss: float | None, tokens_per_s: float) -> None:
         if self._bar is None:

@@ -20,9 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ragft.config import PriceSettings
+from ragft.config import STRATEGIES, PriceSettings  # STRATEGIES: the one list lives in config.py
 
-STRATEGIES: tuple[str, ...] = ("base", "rag", "ft", "hybrid")
 RETRIEVES = frozenset({"rag", "hybrid"})  # strategies with retrieved chunks in the prompt and an index
 TRAINS = frozenset({"ft", "hybrid"})  # strategies with a LoRA adapter
 

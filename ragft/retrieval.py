@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
 
 from ragft.config import RetrievalMode
 from ragft.errors import ConfigError, ModelError
@@ -242,15 +242,7 @@ class HasRetriever(Protocol):
     def retriever(self) -> Retriever: ...
 
 
-def retrieve(
-    source: HasRetriever,
-    query: str,
-    k: int | None = None,
-    mode: str | None = None,
-    groups: set[str] | None = None,
-    rerank: bool | None = None,
-    reranker: Reranker | None = None,
-) -> list[Hit]:
-    """`source.retriever.search(...)`: kept for the callers that still pass a workspace (answer.py,
-    evaluate/beir.py, benchmarks/answers.py) until they take a `Retriever`; new code calls `Retriever.search`."""
-    return source.retriever.search(query, k=k, mode=mode, groups=groups, rerank=rerank, reranker=reranker)
+def retrieve(source: HasRetriever, query: str, **options: Any) -> list[Hit]:
+    """`source.retriever.search(query, **options)`: kept for the callers that still pass a workspace (answer.py,
+    evaluate/beir.py) until they take a `Retriever`; new code calls `Retriever.search`."""
+    return source.retriever.search(query, **options)

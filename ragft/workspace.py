@@ -270,7 +270,7 @@ class Workspace:
         on_token: Callable[[str], None] | None = None,
         max_tokens: int | None = None,
     ) -> "Answer":
-        """Answer with base | rag | ft | hybrid; `on_token` receives the answer as it streams;
+        """Answer with one of `config.STRATEGIES` (base, rag, ft, hybrid); `on_token` receives the answer as it streams;
         `max_tokens` overrides `generator.max_new_tokens` for this call (the server caps it)."""
         from ragft.answer import answer_question, check_strategy, context_from_workspace, resolve_adapter
 

@@ -84,27 +84,23 @@ def _tail(text: str, overlap: int, count: TokenCounter) -> str:
     """The end of `text` worth at most `overlap` tokens: whole sentences if possible, else words."""
     if overlap <= 0:
         return ""
-    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    sentences = _last_fitting([s for s in _SENTENCE_END.split(text) if s.strip()], overlap, count)
+    if sentences:
+        return " ".join(s.strip() for s in sentences)
+    return " ".join(_last_fitting(text.split(), overlap, count))
+
+
+def _last_fitting(pieces: Sequence[str], budget: int, count: TokenCounter) -> list[str]:
+    """The longest run of `pieces` at the end whose token counts add up to at most `budget`."""
     picked: list[str] = []
     used = 0
-    for sentence in reversed(sentences):
-        n = count(sentence)
-        if used + n > overlap:
+    for piece in reversed(pieces):
+        n = count(piece)
+        if used + n > budget:
             break
-        picked.insert(0, sentence.strip())
+        picked.insert(0, piece)
         used += n
-    if picked:
-        return " ".join(picked)
-    words = text.split()
-    tail: list[str] = []
-    used = 0
-    for word in reversed(words):
-        n = count(word)
-        if used + n > overlap:
-            break
-        tail.insert(0, word)
-        used += n
-    return " ".join(tail)
+    return picked
 
 
 def _pack(units: Sequence[tuple[str, str]], budget: int, overlap: int, count: TokenCounter) -> list[str]:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragft.config import RetrievalMode
+
 MAX_QUESTION_CHARS = 8000
 
 
@@ -107,7 +109,7 @@ class ModelList(BaseModel):
 class SearchRequest(_Request):
     query: str = Field(..., min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int = Field(5, ge=1, description="Hits to return (capped by server.max_top_k).")
-    mode: Literal["hybrid", "bm25", "dense"] | None = None
+    mode: RetrievalMode | None = None
 
 
 class HitOut(BaseModel):

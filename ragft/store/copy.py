@@ -12,7 +12,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from contextlib import nullcontext
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragft.errors import ConfigError, StoreError
+from ragft.types import Progress  # (documents done, total)
 
 if TYPE_CHECKING:
     from ragft.config import StoreSettings
     from ragft.store.base import Store
 
-Progress = Callable[[int, int], None]  # (documents done, total)
 # Meta keys the target store manages itself.
 _LOCAL_META = {"generation", "vector_dim"}
 
