@@ -28,6 +28,9 @@ Strategy = Literal["base", "rag", "ft", "hybrid"]
 """The four knowledge strategies (DESIGN.md): closed-book base, retrieval, fine-tuned, retrieval + RAFT adapter."""
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
+RETRIEVAL_STRATEGIES: frozenset[str] = frozenset({"rag", "hybrid"})
+"""The strategies that put retrieved chunks in the prompt (and need an index)."""
+
 AdapterKind = Literal["ft", "raft"]
 """LoRA adapter kinds: closed-book fine-tuning, or retrieval-aware (RAFT) for hybrid."""
 ADAPTER_KIND: dict[str, str] = {"ft": "ft", "hybrid": "raft"}

@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ragft.config import STRATEGIES, PriceSettings  # STRATEGIES: the one list lives in config.py
+from ragft.config import ADAPTER_KIND, RETRIEVAL_STRATEGIES, STRATEGIES, PriceSettings  # the vocabularies live in config.py
 
-RETRIEVES = frozenset({"rag", "hybrid"})  # strategies with retrieved chunks in the prompt and an index
-TRAINS = frozenset({"ft", "hybrid"})  # strategies with a LoRA adapter
+RETRIEVES = RETRIEVAL_STRATEGIES  # strategies with retrieved chunks in the prompt and an index
+TRAINS = frozenset(ADAPTER_KIND)  # strategies with a LoRA adapter
 
 Hardware = Literal["cpu", "gpu"]
 Serving = Literal["self-hosted", "api"]

@@ -1,0 +1,72 @@
+"""`python -m ragft.finetune.train`: fine-tune from the command line through the same `Workspace.finetune` path the
+CLI uses, so `accelerate launch -m ragft.finetune.train ...` trains on several processes (STYLE.md §8: `main(config)`
+apart from `make_parser()`). An entry point, like the CLI: it may build a Workspace; training code may not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+
+from ragft.config import TRAIN_OVERRIDE_KEYS
+from ragft.finetune import train
+from ragft.finetune.train import ProcessGroup
+
+log = logging.getLogger("ragft.finetune.train")  # the training log, whichever module writes to it
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ragft.finetune.train", description=(train.__doc__ or "").split("\n\n")[0])
+    p.add_argument("-w", "--workspace", default=None, help="Workspace folder (default $RAGFT_WORKSPACE).")
+    p.add_argument("--name", required=True, help="Adapter name.")
+    p.add_argument("--data", default=None, help="Training file (QA JSONL, chat messages JSONL, or CSV).")
+    p.add_argument("--from-docs", action="store_true", help="Synthesise QA pairs from the workspace's chunks.")
+    p.add_argument("--raft", action="store_true", help="Build RAFT (retrieval-aware) examples.")
+    p.add_argument("--epochs", type=float, default=None)
+    p.add_argument("--resume", action="store_true", help="Continue the last run of --name from its checkpoint.")
+    p.add_argument("--exclude-qa", default=None, help="QA file whose questions never enter training.")
+    for flag, typ in (("lora-r", int), ("lora-alpha", int), ("lora-dropout", float), ("learning-rate", float),
+                      ("batch-size", int), ("grad-accum", int), ("max-length", int), ("seed", int), ("save-steps", int)):
+        p.add_argument(f"--{flag}", type=typ, default=None)
+    p.add_argument("--target-modules", default=None, help="Comma-separated module names LoRA adapts.")
+    p.add_argument("--json", action="store_true", help="Print the TrainReport as JSON.")
+    return p
+
+
+def main(config: argparse.Namespace) -> int:
+    """Train from parsed arguments through the same Workspace path the CLI uses (so accelerate runs it too)."""
+    from ragft.workspace import Workspace
+
+    overrides = {k: getattr(config, k) for k in TRAIN_OVERRIDE_KEYS if k != "target_modules"}
+    if config.target_modules:
+        overrides["target_modules"] = [m.strip() for m in config.target_modules.split(",") if m.strip()]
+    ws = Workspace(config.workspace)
+    log.info("training %s with %s", config.name, json.dumps({k: v for k, v in overrides.items() if v is not None}))
+    report = ws.finetune(config.name, data=config.data, from_docs=config.from_docs, raft=config.raft,
+                         epochs=config.epochs, resume=config.resume, exclude_qa=config.exclude_qa, overrides=overrides)
+    if not ProcessGroup.from_env().is_main:
+        return 0  # under accelerate/torchrun only the main process reports
+    if config.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(f"{report.adapter}: {report.steps} steps, final train loss "
+              f"{report.train_loss[-1] if report.train_loss else 'n/a'}, {report.tokens_per_s} tokens/s -> {report.path}")
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """`main` with the CLI's error contract: a RagftError is one stderr line (prefixed with the rank under a
+    launcher, since every process reports it) and its exit code, not a traceback."""
+    import sys
+
+    from ragft.errors import RagftError
+
+    try:
+        return main(make_parser().parse_args(argv))
+    except RagftError as exc:
+        group = ProcessGroup.from_env()
+        prefix = f"[rank {group.rank}] " if group.world_size > 1 else ""
+        print(f"{prefix}error: {exc}", file=sys.stderr)
+        return exc.exit_code
