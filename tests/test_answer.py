@@ -1,4 +1,4 @@
-"""Answer path: prompt assembly, citations, abstention, strategies. Fast layer uses a scripted generator;
+"""Answer path: prompt assembly, citations, abstention, strategies. Fast layer uses the fake generator (tests/fakes.py);
 the `real_model` tests at the bottom run the bundled SmolLM2 + MiniLM (loaded once per session)."""
 
 from __future__ import annotations
@@ -430,9 +430,9 @@ def test_hybrid_uses_the_newest_servable_raft_adapter(tmp_path, hash_embedder):
     reg.register(AdapterInfo(name="old-raft", path=str(tmp_path / "a1"), kind="raft", base_model="m", created="2026-01-01"))
     reg.register(AdapterInfo(name="new-ft", path=str(tmp_path / "a2"), kind="ft", base_model="m", created="2026-02-01"))
     a = ws.ask("How many days to return an item?", strategy="hybrid")
-    assert a.model == "scripted+old-raft" and gen.adapters[-1] == str(tmp_path / "a1") and a.citations
+    assert a.model == "fake+old-raft" and gen.adapters[-1] == str(tmp_path / "a1") and a.citations
     b = ws.ask("How many days to return an item?", strategy="ft")
-    assert b.model == "scripted+new-ft" and b.citations == [] and gen.adapters[-1] == str(tmp_path / "a2")
+    assert b.model == "fake+new-ft" and b.citations == [] and gen.adapters[-1] == str(tmp_path / "a2")
     reg.register(AdapterInfo(name="bad", path=str(tmp_path / "a3"), kind="raft", base_model="m", tainted=True))
     with pytest.raises(AccessDenied):
         ws.ask("q?", strategy="hybrid", adapter="bad")
