@@ -303,19 +303,16 @@ def test_cli_ask_json_and_unknown_strategy(tmp_path, monkeypatch):
 
     gen = FakeGenerator("Within 30 days of delivery.")
 
-    class _WS:
-        def __init__(self, path):  # type: ignore[no-untyped-def]
-            from ragft.workspace import Workspace
-            from tests.fakes import FakeGenerator, HashEmbedder
+    def open_workspace(path):  # type: ignore[no-untyped-def]
+        from ragft.workspace import Workspace
+        from tests.fakes import HashEmbedder
 
-            emb = HashEmbedder()
-            self.inner = Workspace(tmp_path / "cli-ws", embedder=emb, generator=gen)
-            _put(self.inner, "faq", RETURNS.text, emb)
+        emb = HashEmbedder()
+        ws = Workspace(tmp_path / "cli-ws", embedder=emb, generator=gen)
+        _put(ws, "faq", RETURNS.text, emb)
+        return ws
 
-        def __getattr__(self, name):  # type: ignore[no-untyped-def]
-            return getattr(self.inner, name)
-
-    monkeypatch.setattr(cli, "open_workspace", _WS)
+    monkeypatch.setattr(cli, "open_workspace", open_workspace)
     runner = CliRunner()
     res = runner.invoke(cli.app, ["ask", "How many days to return an item?", "--json"])
     assert res.exit_code == 0, res.output

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ragft.config import ANSWER_PII_POLICIES, PII_POLICIES, PiiPolicy, pii_rank
+from ragft.config import ANSWER_PII_POLICIES, PII_POLICIES, PiiPolicy, PiiSettings, pii_rank
 from ragft.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -140,13 +140,9 @@ class PiiScanner:
         self.ner_model = ner_model
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "PiiScanner":
-        """From a `PiiSettings` section (duck-typed so this module does not import the config)."""
-        return cls(
-            threshold=settings.threshold,
-            entities=getattr(settings, "entities", None) or None,
-            ner_model=getattr(settings, "ner_model", ""),
-        )
+    def from_settings(cls, settings: "PiiSettings") -> "PiiScanner":
+        """From the `[pii]` settings section."""
+        return cls(threshold=settings.threshold, entities=settings.entities or None, ner_model=settings.ner_model)
 
     def scan(self, text: str) -> list[Finding]:
         """Non-overlapping findings at or above the threshold, in text order."""
@@ -215,7 +211,7 @@ def mask_answer(text: str, policy: str, threshold: float = DEFAULT_THRESHOLD, sc
     return result
 
 
-def policy_for(settings: Any, groups: Sequence[str] = ()) -> str:
+def policy_for(settings: PiiSettings, groups: Sequence[str] = ()) -> str:
     """The ingest policy for a document in `groups`: the strictest `[pii] group_policies` entry among its
     groups, else `[pii] policy`. Strictest wins so that adding a group can never weaken protection."""
     overrides = [settings.group_policies[g] for g in groups if g in settings.group_policies]
