@@ -256,7 +256,7 @@ def main() -> None:
 
     def measure(label: str, folder: Path) -> None:
         n_files = len(_files(folder))
-        parse_and_chunk(folder)  # warm-up: the first call pays for importing bs4/pypdf/docx
+        parse_and_chunk(folder)  # warm-up: the first call pays for importing lxml/pypdf/docx
         chunks, secs = parse_and_chunk(folder)
         rows.append(f"| {label} | {n_files:,} | parse + chunk only | {chunks:,} | {secs:.2f} s | {chunks / secs:,.0f} |")
         chunks, secs, noop = full_ingest(folder, ConstantEmbedder())

@@ -277,3 +277,72 @@ def test_approx_tokens_tracks_wordpieces():
     assert approx_tokens("") == 0
     assert approx_tokens("Hello, world!") == 4
     assert approx_tokens("internationalisation") == 1 + 19 // 8
+
+
+# ---------------------------------------------------------------------------- bounds (issue #20: one file stalls a batch)
+def test_deeply_nested_html_fails_in_one_line_by_structure_not_clock(tmp_path):
+    """100,000 nested <div>s used to keep the loader busy for minutes (a quadratic walk); now the parser's depth
+    limit refuses it at once. The bound is structural: the test asserts the error, not a duration."""
+    p = tmp_path / "nested.html"
+    p.write_text("<html><body>" + "<div>" * 100_000 + "secret" + "</div>" * 100_000 + "</body></html>")
+    message = _error(p)
+    assert "nested deeper than" in message and "\n" not in message
+
+
+def test_html_nested_within_the_limit_keeps_its_text(tmp_path):
+    """Nesting below the limit loses nothing (lxml would otherwise cut deeper elements silently)."""
+    from ragft.documents import loaders
+
+    depth = loaders.MAX_HTML_DEPTH - 10
+    p = tmp_path / "deep.html"
+    p.write_text("<html><body>" + "<div>" * depth + "deep text" + "</div>" * depth + "<p>after</p></body></html>")
+    assert [b.text for b in _load(p).blocks] == ["deep text", "after"]
+
+
+def test_deeply_nested_json_fails_in_one_line(tmp_path):
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 50_000 + "1" + "]" * 50_000)
+    message = _error(p)
+    assert "nested too deeply" in message
+
+
+def test_a_slow_parser_is_cut_off_and_reported(tmp_path, monkeypatch):
+    """A loader that never returns fails its file with one line after the parse timeout; the caller goes on."""
+    import threading
+
+    from ragft.documents import loaders
+
+    release = threading.Event()
+
+    def hang(data, path):
+        release.wait(30)
+        raise AssertionError("unreachable")
+
+    monkeypatch.setitem(loaders.LOADERS, ".slow", hang)
+    p = tmp_path / "x.slow"
+    p.write_text("anything")
+    try:
+        with pytest.raises(IngestError, match="longer than 0.2 s"):
+            load_file(p, 10 * MB, timeout_s=0.2)
+    finally:
+        release.set()
+
+
+def test_nested_html_does_not_stop_the_batch(tmp_path, fast_ws):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "nested.html").write_text("<html><body>" + "<div>" * 100_000 + "x" + "</div>" * 100_000 + "</body></html>")
+    (corpus / "good.md").write_text("# Returns\n\nItems can be returned within 60 days.\n")
+    report = fast_ws.ingest([corpus])
+    assert report.added == 1
+    assert [f["path"].endswith("nested.html") for f in report.to_dict()["failed"]] == [True]
+
+
+def test_pypdf_warnings_do_not_reach_stderr(tmp_path, capfd):
+    good = write_pdf(tmp_path / "good.pdf", [["lighthouses guide ships at night"]]).read_bytes()
+    at = good.rindex(b"startxref")
+    damaged = tmp_path / "damaged.pdf"
+    damaged.write_bytes(good[:at] + b"startxref\n99\n%%EOF\n")  # wrong xref offset: pypdf recovers and warns
+    doc = _load(damaged)
+    assert "lighthouses" in doc.text
+    assert "startxref" not in capfd.readouterr().err

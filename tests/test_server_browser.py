@@ -95,12 +95,16 @@ def test_ui_chat_citation_upload_delete(browser, tmp_path):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(url + "/")
         page.wait_for_function("() => document.getElementById('status').textContent.includes('401')")
+        assert page.locator("#key-needed").is_visible()  # the page asks for the key instead of only failing
+        assert page.evaluate("() => document.activeElement.id") == "api-key"
         page.fill("#api-key", key)
         page.dispatch_event("#api-key", "change")
         page.wait_for_selector("#model option[value='rag']", state="attached")
         assert page.evaluate("() => sessionStorage.getItem('ragft-api-key')") == key
         _ask_and_check_citation(page, QUESTION, "30 days")
         assert page.locator(".msg.assistant .text").last.text_content() == FIXED_ANSWER
+        assert page.locator("#key-needed").is_hidden()
+        assert "30 days" in page.locator("#passage-text mark").text_content()  # the supporting sentence is marked
 
         page.wait_for_selector("#doc-list li button")
         before = page.locator("#doc-list li").count()
@@ -112,6 +116,10 @@ def test_ui_chat_citation_upload_delete(browser, tmp_path):
         page.wait_for_function(f"() => document.querySelectorAll('#doc-list li').length === {before + 1}")
         assert "added 1" in page.locator("#status").text_content()
         row = page.locator("#doc-list li", has_text="Manual")
+        assert "manual.md" in row.text_content() and "groups: support" in row.text_content()
+        row.locator("button").click()  # the first click only arms the button
+        assert row.locator("button").text_content() == "Confirm delete"
+        assert any(d.title == "Manual" for d in ws.store.list_documents())
         row.locator("button").click()
         page.wait_for_function(f"() => document.querySelectorAll('#doc-list li').length === {before}")
         assert not any(d.title == "Manual" for d in ws.store.list_documents())

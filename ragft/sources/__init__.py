@@ -48,12 +48,15 @@ class SourceRegistry:
         return out
 
     def add_sql(self, name: str, url: str, tables: list[str] | None = None, password_env: str = "",
-                max_rows: int | None = None, timeout_s: float | None = None) -> dict[str, Any]:
-        """Register (or replace) a SQL source after checking it connects read-only and the tables exist."""
+                max_rows: int | None = None, timeout_s: float | None = None,
+                groups: list[str] | None = None) -> dict[str, Any]:
+        """Register (or replace) a SQL source after checking it connects read-only and the tables exist.
+        `groups`: who may see its rows at answer time (none = public), the rule documents follow."""
         if not _NAME.match(name):
             raise ConfigError(f"source name {name!r} is invalid; use letters, digits, '_', '-' or '.' (max 64)")
         check_url(url)
-        cfg = SqlSourceConfig(name=name, url=url, tables=list(tables or []), password_env=password_env)
+        cfg = SqlSourceConfig(name=name, url=url, tables=list(tables or []), password_env=password_env,
+                              groups=sorted({g.strip() for g in groups or [] if g.strip()}))
         if max_rows is not None:
             cfg.max_rows = max_rows
         if timeout_s is not None:
@@ -84,8 +87,10 @@ class SourceRegistry:
         self._save(kept)
         return {"removed": name}
 
-    def open_all(self) -> list[SqlSource]:
-        return [SqlSource(c) for c in self.configs()]
+    def open_all(self, groups: set[str] | None = None) -> list[SqlSource]:
+        """The sources a caller with `groups` may query (None = the operator: all). Filtering happens here,
+        before any row is read, so a hidden source's rows never reach a prompt, a citation or a report."""
+        return [SqlSource(c) for c in self.configs() if c.visible_to(groups)]
 
 
 __all__ = ["SOURCES_FILE", "SourceRegistry", "SqlSource", "SqlSourceConfig", "query_sources"]

@@ -39,10 +39,18 @@ class SqlSourceConfig:
     max_rows: int = DEFAULT_MAX_ROWS
     timeout_s: float = DEFAULT_TIMEOUT_S
     kind: str = "sql"
+    groups: list[str] = field(default_factory=list)
+    """Who may see this source's rows, like a document's groups: none = public, else callers sharing one."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "url": self.url, "tables": list(self.tables),
-                "password_env": self.password_env, "max_rows": self.max_rows, "timeout_s": self.timeout_s}
+                "password_env": self.password_env, "max_rows": self.max_rows, "timeout_s": self.timeout_s,
+                "groups": list(self.groups)}
+
+    def visible_to(self, groups: set[str] | None) -> bool:
+        """The document rule (store ACL): public, or no caller filter (operator), or a shared group. Fails closed
+        for a caller with an empty group set."""
+        return not self.groups or groups is None or bool(groups & set(self.groups))
 
 
 def check_url(url: str) -> str:

@@ -22,10 +22,19 @@ async function errorText(resp) {
   return "HTTP " + resp.status;
 }
 
+// A 401 means this server has users: say so next to the key field and put the cursor there.
+function needKey(missing) {
+  $("key-needed").hidden = !missing;
+  $("api-key").classList.toggle("needs-key", missing);
+  if (missing) $("api-key").focus();
+}
+
 async function api(path, options) {
   const opts = Object.assign({}, options || {});
   opts.headers = headers(opts.headers);
   const resp = await fetch(path, opts);
+  if (resp.status === 401) needKey(true);
+  else if (resp.ok) needKey(false);
   if (!resp.ok) throw new Error(await errorText(resp));
   return resp;
 }
@@ -63,20 +72,48 @@ function addMessage(role, text) {
   return div;
 }
 
-function showPassage(c) {
+// The sentence of the passage that best supports the answer: the one containing the answer text, else the one
+// sharing the most of its words. Returned as [start, end) offsets; built with text nodes only (no innerHTML).
+function supportingSpan(text, answer) {
+  const clean = (answer || "").replace(/\[\d+(?:\s*,\s*\d+)*\]/g, "").trim();
+  if (!clean) return null;
+  const lower = text.toLowerCase();
+  const sentences = [];
+  const re = /[^.!?\n]+[.!?]*/g;
+  let m;
+  while ((m = re.exec(text)) !== null) sentences.push([m.index, m.index + m[0].length]);
+  const at = lower.indexOf(clean.toLowerCase());
+  if (at >= 0) return sentences.find(([a, b]) => at >= a && at < b) || [at, at + clean.length];
+  const words = new Set(clean.toLowerCase().match(/[\p{L}\p{N}]+/gu) || []);
+  let best = null, bestScore = 0;
+  for (const [a, b] of sentences) {
+    const own = new Set(lower.slice(a, b).match(/[\p{L}\p{N}]+/gu) || []);
+    const score = [...words].filter((w) => own.has(w)).length;
+    if (score > bestScore) { best = [a, b]; bestScore = score; }
+  }
+  return best;
+}
+
+function showPassage(c, answer) {
   $("passage").hidden = false;
   $("passage-n").textContent = "[" + c.n + "]";
   $("passage-source").textContent = c.source + "  (" + c.chunk_id + ")";
-  $("passage-text").textContent = c.text;
+  const pre = $("passage-text");
+  pre.replaceChildren();
+  const span = supportingSpan(c.text, answer);
+  if (!span) { pre.textContent = c.text; return; }
+  const mark = document.createElement("mark");
+  mark.textContent = c.text.slice(span[0], span[1]);
+  pre.append(document.createTextNode(c.text.slice(0, span[0])), mark, document.createTextNode(c.text.slice(span[1])));
 }
 
-function citeButton(c) {
+function citeButton(c, answer) {
   const b = document.createElement("button");
   b.type = "button";
   b.className = "cite";
   b.textContent = "[" + c.n + "]";
   b.title = c.source;
-  b.addEventListener("click", () => showPassage(c));
+  b.addEventListener("click", () => showPassage(c, answer));
   return b;
 }
 
@@ -89,7 +126,7 @@ function renderAnswer(span, text, citations) {
     const c = byN.get(Number(m[1]));
     if (!c) continue;
     span.appendChild(document.createTextNode(text.slice(last, m.index)));
-    span.appendChild(citeButton(c));
+    span.appendChild(citeButton(c, text));
     last = m.index + m[0].length;
   }
   span.appendChild(document.createTextNode(text.slice(last)));
@@ -105,7 +142,7 @@ function finishAnswer(div, final, model) {
     list.className = "cites";
     for (const c of citations) {
       const li = document.createElement("li");
-      li.appendChild(citeButton(c));
+      li.appendChild(citeButton(c, final.answer));
       li.appendChild(document.createTextNode(" " + c.source));
       list.appendChild(li);
     }
@@ -171,20 +208,33 @@ async function loadDocuments() {
     list.replaceChildren();
     for (const d of data.data) {
       const li = document.createElement("li");
+      const info = document.createElement("span");
       const name = document.createElement("span");
+      name.className = "doc-title";
       name.textContent = d.title || d.source;
-      name.title = d.source + (d.groups.length ? "  groups: " + d.groups.join(", ") : "  (public)");
+      const detail = document.createElement("span");
+      detail.className = "doc-detail";
+      detail.textContent = d.source + " · " + (d.groups.length ? "groups: " + d.groups.join(", ") : "public");
+      info.append(name, detail);
       const del = document.createElement("button");
       del.type = "button";
+      del.className = "delete";
       del.textContent = "Delete";
+      // Two clicks: the first arms the button for a few seconds, the second deletes (no accidental erasure).
       del.addEventListener("click", async () => {
+        if (!del.classList.contains("armed")) {
+          del.classList.add("armed");
+          del.textContent = "Confirm delete";
+          setTimeout(() => { del.classList.remove("armed"); del.textContent = "Delete"; }, 5000);
+          return;
+        }
         try {
           await api("v1/documents/" + encodeURIComponent(d.doc_id), { method: "DELETE" });
           status("deleted " + (d.title || d.doc_id));
         } catch (e) { status("delete: " + e.message); }
         loadDocuments();
       });
-      li.append(name, del);
+      li.append(info, del);
       list.appendChild(li);
     }
     if (!data.data.length) {
