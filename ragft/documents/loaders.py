@@ -11,171 +11,31 @@ exception types on malformed input, so the pdf/docx loaders translate *any* pars
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
 import logging
 import re
 import threading
-import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ragft.errors import IngestError
 
 
-@dataclass(frozen=True)
-class Block:
-    """A paragraph-like unit of text (paragraph, table row, csv row, json record) under a heading path."""
-
-    text: str
-    headings: tuple[str, ...] = ()
-
-
-@dataclass
-class LoadedDocument:
-    """What a loader extracted from one file."""
-
-    title: str
-    format: str
-    blocks: list[Block] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        """The whole extracted text (headings as their own lines): what the content hash covers."""
-        out: list[str] = []
-        current: tuple[str, ...] = ()
-        for block in self.blocks:
-            if block.headings != current:
-                # Emit only the headings that changed, so the text reads like the source.
-                common = 0
-                while common < min(len(current), len(block.headings)) and current[common] == block.headings[common]:
-                    common += 1
-                out.extend("#" * (i + 1) + " " + h for i, h in enumerate(block.headings) if i >= common)
-                current = block.headings
-            out.append(block.text)
-        return "\n\n".join(out)
-
-
-Loader = Callable[[bytes, Path], LoadedDocument]
-
-
-# ---------------------------------------------------------------------------- reading and decoding
-def read_file_bytes(path: Path, max_bytes: int) -> bytes:
-    """Read a file after checking it with `stat` (so a 200 MB file is refused without reading it)."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise IngestError("no such file (a broken link?)") from None
-    except OSError as exc:
-        raise IngestError(f"cannot access: {exc.strerror or exc}") from None
-    if not path.is_file():
-        raise IngestError("not a regular file (device, pipe or socket); pass files or folders")
-    if st.st_size == 0:
-        raise IngestError("empty file (0 bytes); nothing to ingest")
-    if st.st_size > max_bytes:
-        raise IngestError(
-            f"file is {st.st_size / 1e6:.1f} MB, above the {max_bytes / 1e6:g} MB limit; split it or raise "
-            "chunking.max_file_mb in ragft.toml"
-        )
-    try:
-        return path.read_bytes()
-    except PermissionError:
-        raise IngestError("permission denied; check the file's read permission") from None
-    except OSError as exc:
-        raise IngestError(f"cannot read: {exc.strerror or exc}") from None
-
-
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+from ragft.documents.base import (  # noqa: F401 - re-exported: loaders.Block etc. are the public names
+    Block,
+    LoadedDocument,
+    Loader,
+    _clean,
+    _HeadingPath,
+    _one_line,
+    _paragraphs,
+    decode_text,
+    read_file_bytes,
 )
-
-
-def decode_text(data: bytes) -> str:
-    """Bytes -> str: a BOM if present, else UTF-8, else the encoding charset-normalizer detects.
-
-    Binary data is refused: NUL bytes in the first 8 KB (text in any 8-bit encoding has none; UTF-16/32 is
-    recognised by its BOM before this check), or more than 5 % control/replacement characters after decoding.
-    """
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            try:
-                return _check_printable(data.decode(encoding))
-            except UnicodeDecodeError as exc:
-                raise IngestError(f"not valid {encoding} text despite its byte-order mark ({exc.reason})") from None
-    if b"\x00" in data[:8192]:
-        raise IngestError("binary data, not text (NUL bytes); convert it to a supported text format first")
-    try:
-        return _check_printable(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    matches = from_bytes(data)
-    best = matches.best()
-    if best is None:
-        raise IngestError("binary data or unknown text encoding; save the file as UTF-8")
-    # Short Western texts score equally in several code pages (cp1250 turns "naïve" into "naďve");
-    # on a tie prefer the most common legacy encodings.
-    tied = {m.encoding: m for m in matches if m.chaos == best.chaos and m.coherence == best.coherence}
-    for preferred in _PREFERRED_LEGACY:
-        if preferred in tied:
-            return _check_printable(str(tied[preferred]))
-    return _check_printable(str(best))
-
-
-_PREFERRED_LEGACY = ("cp1252", "latin_1", "iso8859_15")
-
-
-def _check_printable(text: str) -> str:
-    sample = text[:20000]
-    if sample:
-        bad = sum(1 for ch in sample if ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f"))
-        if bad / len(sample) > 0.05:
-            raise IngestError(f"binary data, not text ({bad} control characters in the first {len(sample)}); convert it first")
-    return text
-
-
-# ---------------------------------------------------------------------------- helpers
-_WS = re.compile(r"[ \t\f\v\u00a0]+")
-
-
-def _clean(text: str) -> str:
-    """Collapse runs of spaces inside a paragraph and join wrapped lines."""
-    lines = [_WS.sub(" ", line).strip() for line in text.splitlines()]
-    return " ".join(line for line in lines if line)
-
-
-def _paragraphs(text: str) -> list[str]:
-    return [p for p in (_clean(part) for part in re.split(r"\n\s*\n", text)) if p]
-
-
-class _HeadingPath:
-    """The stack of open headings: a level-L heading closes every open heading of level >= L."""
-
-    def __init__(self) -> None:
-        self._stack: list[tuple[int, str]] = []
-
-    def enter(self, level: int, text: str) -> None:
-        while self._stack and self._stack[-1][0] >= level:
-            self._stack.pop()
-        self._stack.append((level, text))
-
-    @property
-    def path(self) -> tuple[str, ...]:
-        return tuple(t for _, t in self._stack)
-
-
-def _one_line(exc: BaseException) -> str:
-    msg = " ".join(str(exc).split()) or type(exc).__name__
-    return msg[:200]
+from ragft.documents.html import MAX_HTML_DEPTH, load_html  # noqa: F401
 
 
 # ---------------------------------------------------------------------------- plain text and markdown
@@ -256,116 +116,6 @@ def load_markdown(data: bytes, path: Path) -> LoadedDocument:
             para.append(line)
     flush()
     return LoadedDocument(title=title or path.stem, format="md", blocks=blocks)
-
-
-# ---------------------------------------------------------------------------- html
-_DROP_TAGS = ["script", "style", "nav", "noscript", "template", "svg", "iframe", "aside", "form", "button"]
-_BLOCK_TAGS = [
-    "p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "tr", "table", "pre",
-    "blockquote", "figcaption", "caption", "address", "header", "footer",
-]
-_SEP = "\x1e"  # paragraph boundary marker (ASCII record separator; cannot occur in decoded html text)
-_HEAD = "\x1f"  # heading marker, followed by the level digit
-
-
-MAX_HTML_DEPTH = 256
-"""Deepest element nesting an HTML file may have: libxml2's own limit. Real pages stay far below it; a file past it
-(100,000 nested <div>s, a parser attack) is refused with one line instead of being silently cut or walked forever."""
-
-
-def _html_title_and_blocks(root: Any) -> tuple[str, list[Block]]:
-    """One iterative pass over the element tree (no recursion, no re-walks: linear in the file's size).
-
-    Block tags and headings become paragraph boundaries, table cells are joined with " | ", dropped tags
-    (script, nav, ...) are skipped whole, and header/footer are skipped unless they sit inside article/main.
-    """
-    from lxml import etree
-
-    pieces: list[str] = []
-    first_h1 = ""
-    skip_depth = 0  # > 0 while inside a dropped element
-    article_depth = 0  # > 0 while inside article/main
-    heading: list[str] | None = None  # text of the heading being read
-    for event, el in etree.iterwalk(root, events=("start", "end")):
-        tag = el.tag if isinstance(el.tag, str) else ""  # comments and processing instructions have no str tag
-        if event == "start":
-            dropped = tag in _DROP_TAGS or (tag in ("header", "footer") and not article_depth)
-            if skip_depth or dropped:
-                skip_depth += 1
-                continue
-            if tag in ("article", "main"):
-                article_depth += 1
-            if tag in _HEADINGS:
-                heading = [el.text or ""]
-            elif heading is not None:
-                heading.append(el.text or "")
-            else:
-                if tag in _BLOCK_TAGS:
-                    pieces.append(_SEP)
-                if tag == "br":
-                    pieces.append("\n")
-                if tag and el.text:
-                    pieces.append(el.text)
-            continue
-        # event == "end": the element's own text is done; its tail belongs to the parent
-        if skip_depth:
-            skip_depth -= 1
-            if skip_depth == 0 and el.tail:
-                (heading if heading is not None else pieces).append(el.tail)
-            continue
-        if tag in ("article", "main"):
-            article_depth -= 1
-        if tag in _HEADINGS and heading is not None:
-            text = _clean(" ".join(heading))
-            if tag == "h1" and not first_h1:
-                first_h1 = text
-            pieces.append(f"{_SEP}{_HEAD}{tag[1]}{text}{_SEP}")
-            heading = None
-        elif heading is not None:
-            pass
-        elif tag in ("td", "th"):
-            pieces.append(" | ")
-        elif tag in _BLOCK_TAGS:
-            pieces.append(_SEP)
-        if el.tail and el is not root:
-            (heading if heading is not None else pieces).append(el.tail)
-    headings = _HeadingPath()
-    blocks: list[Block] = []
-    for part in "".join(pieces).split(_SEP):
-        if part.startswith(_HEAD):
-            if part[2:].strip():
-                headings.enter(int(part[1]), part[2:].strip())
-            continue
-        text = _clean(part).strip(" |")
-        if text:
-            blocks.append(Block(text, headings.path))
-    return first_h1, blocks
-
-
-_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
-
-
-def load_html(data: bytes, path: Path) -> LoadedDocument:
-    """HTML via lxml's C parser, walked once: linear time, and nesting past MAX_HTML_DEPTH is an IngestError."""
-    import lxml.html
-    from lxml import etree
-
-    text = decode_text(data)
-    if not text.strip():
-        raise IngestError("no text found in this html file; nothing to ingest")
-    parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=False)
-    try:
-        root = lxml.html.document_fromstring(text, parser=parser)
-    except (etree.ParserError, ValueError) as exc:
-        raise IngestError(f"malformed HTML ({_one_line(exc)}); re-save it or convert it to text") from None
-    if any("depth" in e.message.lower() for e in parser.error_log):
-        raise IngestError(f"HTML nested deeper than {MAX_HTML_DEPTH} levels (a parser limit that real pages stay "
-                          "far below); flatten the markup or convert the page to text")
-    title_el = root.find(".//title")
-    title = _clean(title_el.text_content()) if title_el is not None else ""
-    body = root.find("body")
-    first_h1, blocks = _html_title_and_blocks(body if body is not None else root)
-    return LoadedDocument(title=title or first_h1 or path.stem, format="html", blocks=blocks)
 
 
 # ---------------------------------------------------------------------------- pdf

@@ -1,0 +1,167 @@
+"""What every loader shares: the `Block`/`LoadedDocument` result types, bounded reading, decoding, and the small
+text helpers (paragraph cleaning, the heading stack). Split from loaders.py so format modules such as html.py can
+use them without importing the loader registry."""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragft.errors import IngestError
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph-like unit of text (paragraph, table row, csv row, json record) under a heading path."""
+
+    text: str
+    headings: tuple[str, ...] = ()
+
+
+@dataclass
+class LoadedDocument:
+    """What a loader extracted from one file."""
+
+    title: str
+    format: str
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The whole extracted text (headings as their own lines): what the content hash covers."""
+        out: list[str] = []
+        current: tuple[str, ...] = ()
+        for block in self.blocks:
+            if block.headings != current:
+                # Emit only the headings that changed, so the text reads like the source.
+                common = 0
+                while common < min(len(current), len(block.headings)) and current[common] == block.headings[common]:
+                    common += 1
+                out.extend("#" * (i + 1) + " " + h for i, h in enumerate(block.headings) if i >= common)
+                current = block.headings
+            out.append(block.text)
+        return "\n\n".join(out)
+
+
+Loader = Callable[[bytes, Path], LoadedDocument]
+
+
+# ---------------------------------------------------------------------------- reading and decoding
+def read_file_bytes(path: Path, max_bytes: int) -> bytes:
+    """Read a file after checking it with `stat` (so a 200 MB file is refused without reading it)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise IngestError("no such file (a broken link?)") from None
+    except OSError as exc:
+        raise IngestError(f"cannot access: {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise IngestError("not a regular file (device, pipe or socket); pass files or folders")
+    if st.st_size == 0:
+        raise IngestError("empty file (0 bytes); nothing to ingest")
+    if st.st_size > max_bytes:
+        raise IngestError(
+            f"file is {st.st_size / 1e6:.1f} MB, above the {max_bytes / 1e6:g} MB limit; split it or raise "
+            "chunking.max_file_mb in ragft.toml"
+        )
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise IngestError("permission denied; check the file's read permission") from None
+    except OSError as exc:
+        raise IngestError(f"cannot read: {exc.strerror or exc}") from None
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes -> str: a BOM if present, else UTF-8, else the encoding charset-normalizer detects.
+
+    Binary data is refused: NUL bytes in the first 8 KB (text in any 8-bit encoding has none; UTF-16/32 is
+    recognised by its BOM before this check), or more than 5 % control/replacement characters after decoding.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return _check_printable(data.decode(encoding))
+            except UnicodeDecodeError as exc:
+                raise IngestError(f"not valid {encoding} text despite its byte-order mark ({exc.reason})") from None
+    if b"\x00" in data[:8192]:
+        raise IngestError("binary data, not text (NUL bytes); convert it to a supported text format first")
+    try:
+        return _check_printable(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise IngestError("binary data or unknown text encoding; save the file as UTF-8")
+    # Short Western texts score equally in several code pages (cp1250 turns "naïve" into "naďve");
+    # on a tie prefer the most common legacy encodings.
+    tied = {m.encoding: m for m in matches if m.chaos == best.chaos and m.coherence == best.coherence}
+    for preferred in _PREFERRED_LEGACY:
+        if preferred in tied:
+            return _check_printable(str(tied[preferred]))
+    return _check_printable(str(best))
+
+
+_PREFERRED_LEGACY = ("cp1252", "latin_1", "iso8859_15")
+
+
+def _check_printable(text: str) -> str:
+    sample = text[:20000]
+    if sample:
+        bad = sum(1 for ch in sample if ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f"))
+        if bad / len(sample) > 0.05:
+            raise IngestError(f"binary data, not text ({bad} control characters in the first {len(sample)}); convert it first")
+    return text
+
+
+# ---------------------------------------------------------------------------- helpers
+_WS = re.compile(r"[ \t\f\v\u00a0]+")
+
+
+def _clean(text: str) -> str:
+    """Collapse runs of spaces inside a paragraph and join wrapped lines."""
+    lines = [_WS.sub(" ", line).strip() for line in text.splitlines()]
+    return " ".join(line for line in lines if line)
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p for p in (_clean(part) for part in re.split(r"\n\s*\n", text)) if p]
+
+
+class _HeadingPath:
+    """The stack of open headings: a level-L heading closes every open heading of level >= L."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, str]] = []
+
+    def enter(self, level: int, text: str) -> None:
+        while self._stack and self._stack[-1][0] >= level:
+            self._stack.pop()
+        self._stack.append((level, text))
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(t for _, t in self._stack)
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return msg[:200]
+
+
