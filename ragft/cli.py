@@ -286,6 +286,7 @@ def ask(
 
 
 app.add_typer(admin.sources_app, name="sources")
+app.add_typer(admin.quarantine_app, name="quarantine")
 app.add_typer(admin.store_app, name="store")
 
 

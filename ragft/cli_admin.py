@@ -34,12 +34,14 @@ def sources_add_sql(
     url: str = typer.Argument(..., help="SQLAlchemy URL without password, e.g. sqlite:///inventory.sqlite."),
     table: list[str] = typer.Option([], "--table", "-t", help="Table(s) to query (default: all)."),
     password_env: str = typer.Option("", "--password-env", help="Environment variable holding the password."),
+    groups: str = typer.Option("", "--groups", help="Comma-separated groups that may see its rows (none = public), like a document's groups."),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Register a live SQL source (read-only; rows fetched at answer time, never copied)."""
     ws = open_workspace(workspace)
-    info = ws.add_sql_source(name, url, table, password_env=password_env)
+    info = ws.add_sql_source(name, url, table, password_env=password_env,
+                             groups=[g.strip() for g in groups.split(",") if g.strip()])
     if json_out:
         emit_json(info)
     else:
@@ -175,3 +177,31 @@ def audit_export(
         emit_json({"records": n, "out": str(out_file)})
     else:
         out.print(f"exported {n} record(s) to {out_file}", highlight=False)
+
+
+quarantine_app = typer.Typer(help="Chunks flagged as instruction-like at ingest, kept out of prompts until approved.",
+                             no_args_is_help=True)
+
+
+@quarantine_app.command("list")
+def quarantine_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
+    """Documents with flagged chunks, and whether an operator approved them."""
+    rows = open_workspace(workspace).quarantined()
+    if json_out:
+        emit_json({"documents": rows})
+    else:
+        views.show_quarantine(rows)
+
+
+@quarantine_app.command("approve")
+def quarantine_approve(
+    doc_id: str = typer.Argument(..., help="Document id (see `ragft quarantine list`)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Let a reviewed document's flagged chunks back into prompts (recorded in the audit log)."""
+    row = open_workspace(workspace).approve_document(doc_id)
+    if json_out:
+        emit_json(row)
+    else:
+        views.show_quarantine([row])

@@ -140,9 +140,11 @@ def show_hits(hits: "list[Hit]") -> None:
 def show_documents(docs: "list[Document]") -> None:
     if not docs:
         out.print("no documents (add some with `ragft ingest PATH`)")
-    for d in docs:
-        extra = "".join(f"  {k}: {v}" for k, v in (("groups", ", ".join(d.groups)), ("subject", d.subject)) if v)
-        out.print(f"{d.doc_id}  {d.source}{extra}", highlight=False, markup=False)
+    from ragft.governance.output import printable
+
+    for d in docs:  # names are user data: no line breaks or bidi overrides reach the terminal (spoofed listings)
+        extra = "".join(f"  {k}: {printable(v)}" for k, v in (("groups", ", ".join(d.groups)), ("subject", d.subject or "")) if v)
+        out.print(f"{d.doc_id}  {printable(d.source)}{extra}", highlight=False, markup=False)
     if docs:
         out.print(f"{len(docs)} document(s)", style="dim")
 
@@ -211,7 +213,19 @@ def show_sources(rows: list[dict[str, Any]]) -> None:
     if not rows:
         out.print("no sources")
     for r in rows:
-        out.print(f"{r['name']}  {r['url']}  tables: {', '.join(r['tables']) or 'all'}", highlight=False)
+        groups = ", ".join(r.get("groups") or []) or "public"
+        out.print(f"{r['name']}  {r['url']}  tables: {', '.join(r['tables']) or 'all'}  groups: {groups}", highlight=False)
+
+
+def show_quarantine(rows: list[dict[str, Any]]) -> None:
+    from ragft.governance.output import printable
+
+    if not rows:
+        out.print("no flagged chunks")
+    for r in rows:
+        state = "approved" if r["approved"] else "quarantined"
+        out.print(f"{r['doc_id']}  {printable(r['source'])}  {len(r['flagged_chunks'])} flagged chunk(s): {state}",
+                  highlight=False, markup=False)
 
 
 def show_store_copy(report: dict[str, Any], toml_path: Any) -> None:

@@ -181,6 +181,8 @@ class ServerSettings(_Section):
     port: int = Field(8000, ge=1, le=65535, description="Port.")
     max_request_bytes: int = Field(20_000_000, ge=1024, description="Largest accepted request body.")
     rate_limit_per_minute: int = Field(120, ge=1, description="Requests per minute per API key.")
+    max_failed_logins_per_minute: int = Field(10, ge=1, description="Failed API-key checks per client address per minute before every request from it gets 429 (each failure is audited).")
+    quarantine_flagged: bool = Field(True, description="Keep chunks flagged as instruction-like at ingest out of answer prompts until `ragft documents approve DOC_ID` (prompt-injection defence; see docs/security.md).")
     max_top_k: int = Field(20, ge=1, description="Largest k a client may ask for.")
     max_queue: int = Field(64, ge=1, description="Model requests waiting before 503.")
     max_tokens: int = Field(512, ge=1, le=4096, description="Largest max_tokens a client may ask for (400 above it).")

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import os
 import threading
 import time
 from collections import Counter, deque
@@ -42,13 +41,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragft.documents.chunking import chunk_blocks, embedding_text
-from ragft.documents.loaders import Block, LoadedDocument, load_file, supported, unsupported_reason
+from ragft.documents.files import collect_files
+from ragft.documents.loaders import Block, LoadedDocument, load_file
 from ragft.errors import ConfigError, IngestError, NotFoundError
 from ragft.governance.injection import flag_instructions
 from ragft.governance.pii import apply_ingest_policy, policy_for
 from ragft.store.base import EMBEDDER_META_KEY, check_embedder
 from ragft.text import normalise_text
-from ragft.types import Chunk, DeleteReport, Document, FileFailure, FileSkip, IngestReport, Progress
+from ragft.types import Chunk, DeleteReport, Document, FileFailure, IngestReport, Progress
 
 if TYPE_CHECKING:
     from ragft.config import ChunkingSettings, PiiSettings
@@ -111,51 +111,6 @@ def check_user_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
     return dict(sorted(clean.items()))
 
 
-# ---------------------------------------------------------------------------- finding files
-def collect_files(paths: Sequence[Path], report: IngestReport) -> list[Path]:
-    """Files to ingest, each once, in a stable order; problems go to `report.failed` / `report.skipped`."""
-    files: list[Path] = []
-    seen: set[Path] = set()
-
-    def add(path: Path) -> None:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            files.append(path)
-
-    for given in paths:
-        path = Path(given).expanduser()
-        if path.is_dir():
-            for found in _walk(path, report):
-                add(found)
-        elif path.exists() or path.is_symlink():
-            if supported(path):
-                add(path)
-            else:  # named explicitly: the user expected it to be ingested
-                report.failed.append(FileFailure(str(path), unsupported_reason(path)))
-        else:
-            report.failed.append(FileFailure(str(path), "no such file or folder; check the path"))
-    failed = {Path(f.path).resolve() for f in report.failed}
-    report.skipped = [s for s in report.skipped if Path(s.path).resolve() not in failed]  # named twice: failed wins
-    return files
-
-
-def _walk(top: Path, report: IngestReport) -> Iterator[Path]:
-    def on_error(exc: OSError) -> None:
-        report.failed.append(FileFailure(str(exc.filename or top), f"cannot read folder: {exc.strerror or exc}"))
-
-    for dirpath, dirnames, filenames in os.walk(top, onerror=on_error):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            path = Path(dirpath) / name
-            if supported(path):
-                yield path
-            else:
-                report.skipped.append(FileSkip(str(path), unsupported_reason(path)))
-
-
 # ---------------------------------------------------------------------------- the pipeline
 @dataclass
 class _Prepared:
@@ -177,6 +132,7 @@ class _Options:
     fingerprint: str
     max_bytes: int
     user_meta: dict[str, str] = field(default_factory=dict)
+    relpaths: dict[Path, str] = field(default_factory=dict)
 
 
 class _Committer:
@@ -382,6 +338,7 @@ def _prepare(store: "Store", chunking: "ChunkingSettings", path: Path, opts: _Op
         "mtime_ns": st.st_mtime_ns if st else None,
         "fingerprint": opts.fingerprint,
         "pii": pii_counts,
+        "relpath": opts.relpaths.get(path, path.name),
     }
     doc = Document(
         doc_id=doc_id,
@@ -439,11 +396,14 @@ class Ingestor:
         progress: Progress | None = None,
         metadata: Mapping[str, Any] | None = None,
         prefetch_flushes: int = 2,
+        on_commit: Callable[[list[Document]], None] | None = None,
     ) -> IngestReport:
         """Ingest files and folders (see the module docstring for the guarantees).
 
         `prefetch_flushes`: how many flushes (4 x embedder batch chunks each) the preparation thread may run ahead;
         0 prepares inline, one file after another (the sequential reference the tests and benchmark compare with).
+        `on_commit(documents)` runs after every store commit, so the audit log records what landed even if the run
+        dies later.
         """
         started = time.perf_counter()
         report = IngestReport()
@@ -451,7 +411,8 @@ class Ingestor:
         user_meta = check_user_metadata(metadata)
         if subject is not None and not subject.strip():
             raise ConfigError("empty --subject; pass a data-subject id or leave the option out")
-        files = collect_files(paths, report)
+        relpaths: dict[Path, str] = {}
+        files = collect_files(paths, report, relpaths)
         policy = policy_for(self.pii, group_names)
         opts = _Options(
             groups=group_names,
@@ -460,6 +421,7 @@ class Ingestor:
             fingerprint=_fingerprint(self.chunking, policy),
             max_bytes=int(self.chunking.max_file_mb * 1_000_000),
             user_meta=user_meta,
+            relpaths=relpaths,
         )
         scanner: list[Any] = []
 
@@ -490,6 +452,8 @@ class Ingestor:
                 for key, n in item.doc.metadata.get("pii", {}).items():
                     report.pii[key] = report.pii.get(key, 0) + n
                 done += 1
+            if committed and on_commit:
+                on_commit([item.doc for item in committed])
             if committed and progress:
                 progress(done, total)
 

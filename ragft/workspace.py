@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragft.config import STRATEGIES, Settings, default_workspace, load_settings
-from ragft.errors import ConfigError
+from ragft.errors import ConfigError, NotFoundError
 from ragft.types import DeleteReport, Hit, IngestReport, Progress
 
 if TYPE_CHECKING:
@@ -173,8 +173,13 @@ class Workspace:
         `principal` is who asked (the server's authenticated user), recorded in the audit log. `metadata` is the
         user's own key/value tags (reserved keys such as `groups` are refused: access comes from `groups` only)."""
         groups = tuple(groups)
+
+        def committed(docs: list["Document"]) -> None:  # per store commit: a run killed later still left its trace
+            self.audit.append("ingest_commit", principal=principal, doc_ids=[d.doc_id for d in docs],
+                              groups=sorted(groups), subject=subject)
+
         report = self.ingestor.ingest([Path(p) for p in paths], groups=groups, subject=subject, progress=progress,
-                                      metadata=metadata)
+                                      metadata=metadata, on_commit=committed)
         self.audit.append(
             "ingest", principal=principal, groups=sorted(groups), subject=subject, added=report.added, updated=report.updated,
             unchanged=report.unchanged, failed=len(report.failed), chunks=report.chunks, pii=report.pii,
@@ -358,11 +363,37 @@ class Workspace:
         return info
 
     # ----------------------------------------------------------------- live sources (ragft/sources/)
-    def add_sql_source(self, name: str, url: str, tables: Sequence[str] = (), password_env: str = "") -> dict:
-        """Register a live SQL source (checked: connects read-only, tables exist). Returns it with its columns."""
+    def add_sql_source(self, name: str, url: str, tables: Sequence[str] = (), password_env: str = "",
+                       groups: Sequence[str] = ()) -> dict:
+        """Register a live SQL source (checked: connects read-only, tables exist). Returns it with its columns.
+        `groups`: who may see its rows at answer time, like a document's groups (none = public)."""
         from ragft.sources import SourceRegistry
 
-        return SourceRegistry(self.path).add_sql(name, url, list(tables), password_env=password_env)
+        return SourceRegistry(self.path).add_sql(name, url, list(tables), password_env=password_env,
+                                                 groups=list(groups))
+
+    # ----------------------------------------------------------------- quarantine (ragft/governance/quarantine.py)
+    def quarantined(self) -> list[dict]:
+        """Documents with chunks flagged as instruction-like at ingest, and whether they were approved."""
+        from ragft.governance.quarantine import Quarantine
+
+        approved = Quarantine(self.path).approved()
+        return [{"doc_id": d.doc_id, "source": d.source, "flagged_chunks": list(d.metadata["flagged_chunks"]),
+                 "approved": d.doc_id in approved}
+                for d in self.store.list_documents() if d.metadata.get("flagged_chunks")]
+
+    def approve_document(self, doc_id: str, principal: str | None = None) -> dict:
+        """Let the flagged chunks of `doc_id` into prompts (operator decision, audited)."""
+        from ragft.governance.quarantine import Quarantine
+
+        doc = self.store.get_document(doc_id)
+        if doc is None:
+            raise NotFoundError(f"no document {doc_id!r}; see `ragft quarantine list` or `ragft documents`")
+        Quarantine(self.path).approve(doc_id)
+        self.audit.append("document_approved", principal=principal, doc_id=doc_id,
+                          flagged_chunks=list(doc.metadata.get("flagged_chunks", [])))
+        return {"doc_id": doc_id, "source": doc.source, "flagged_chunks": list(doc.metadata.get("flagged_chunks", [])),
+                "approved": True}
 
     def list_sources(self) -> list[dict]:
         from ragft.sources import SourceRegistry
@@ -429,9 +460,20 @@ class Workspace:
 
             result.meta["report"] = str(Path(report) / "index.html")
             write_report(result, report)
+            self._write_report_access(result, Path(report))
             # The server's /v1/report and the web UI serve the latest report: remember where it is.
             (self.path / LAST_REPORT_FILE).write_text(str(Path(report).resolve()), encoding="utf-8")
         return result
+
+    def _write_report_access(self, result: "Comparison", folder: Path) -> None:
+        """`access.json` beside the report: the groups of every document and live source its runs touched, which a
+        reader must all hold (governance/reports.py; the server enforces it)."""
+        from ragft.governance.reports import report_access, write_access
+        from ragft.sources import SourceRegistry
+
+        docs = {d.doc_id: d.groups for d in self.store.list_documents()}
+        sources = {c.name: c.groups for c in SourceRegistry(self.path).configs()}
+        write_access(folder, report_access(result.to_dict(), docs, sources))
 
     # ----------------------------------------------------------------- advice (ragft/advise.py, ragft/costs.py)
     def advise(self, inputs: "AdviceInputs | None" = None, from_report: str | Path | None = None) -> "Advice":

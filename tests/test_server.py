@@ -208,7 +208,8 @@ def test_upload_search_delete_through_http(tmp_path):
         assert again["unchanged"] == 1 or again["updated"] == 1  # same user + name -> same document, no duplicate
         docs = httpx.get(url + "/v1/documents").json()["data"]
         assert len(docs) == 3
-        assert all("/uploads/_open/" in d["source"] for d in docs if d["doc_id"] in report["doc_ids"])
+        shown = {d["source"] for d in docs if d["doc_id"] in report["doc_ids"]}
+        assert shown == {"warranty.md", "evil_name.txt"}  # never the server's absolute staging path
         assert not list((ws.path / "uploads").rglob("*.*")), "staged upload copies must be deleted after ingest"
         hits = httpx.post(url + "/v1/search", json={"query": f"{canary} warranty", "k": 3}).json()["hits"]
         target = hits[0]["doc_id"]
@@ -289,6 +290,7 @@ def test_report_latest_and_one_time_link(tmp_path):
     report.mkdir()
     (report / "index.html").write_text("<html><body><h1>ragft compare</h1></body></html>", encoding="utf-8")
     (ws.path / "last_report").write_text(str(report), encoding="utf-8")  # what Workspace.compare(report=...) writes
+    (report / "access.json").write_text('{"groups": [], "documents": 1}', encoding="utf-8")  # built on public docs only
     key = {"Authorization": "Bearer " + ws.users.add("alice").api_key}
     with serve_in_thread(create_app(ws)) as url:
         r = httpx.get(url + "/v1/report", headers=key)

@@ -37,7 +37,7 @@ from ragft.server.chat import StreamSanitizer, list_models, parse_model
 from ragft.server.deps import ServerState
 from ragft.server.documents import parse_meta
 from ragft.server.errors import install_error_handlers
-from ragft.server.limits import BodySizeLimit, ModelQueue, RateLimiter
+from ragft.server.limits import BodySizeLimit, LoginGuard, ModelQueue, RateLimiter
 from ragft.server.pages import STATIC, latest_report
 from ragft.server.schemas import ErrorResponse
 
@@ -55,7 +55,8 @@ def create_app(ws: "Workspace") -> FastAPI:
     """The FastAPI app over one workspace (settings from `ws.settings.server`)."""
     server = ws.settings.server
     state = ServerState(ws=ws, queue=ModelQueue(server.max_queue, server.workers),
-                        limiter=RateLimiter(server.rate_limit_per_minute))
+                        limiter=RateLimiter(server.rate_limit_per_minute),
+                        logins=LoginGuard(server.max_failed_logins_per_minute))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

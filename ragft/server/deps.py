@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ragft.server.auth import Caller, authenticate
-from ragft.server.limits import ApiError, ModelQueue, RateLimiter
+from ragft.server.limits import ApiError, LoginGuard, ModelQueue, RateLimiter
 
 if TYPE_CHECKING:
     from ragft.workspace import Workspace
@@ -26,8 +27,9 @@ class ServerState:
     ws: "Workspace"
     queue: ModelQueue
     limiter: RateLimiter
+    logins: LoginGuard
     upload_lock: threading.Lock = field(default_factory=threading.Lock)
-    tickets: dict[str, float] = field(default_factory=dict)  # one-time report links: token -> expiry (monotonic)
+    tickets: dict[str, tuple[float, Path]] = field(default_factory=dict)  # one-time report links: token -> (expiry, folder)
 
     def own_groups(self, who: Caller) -> set[str] | None:
         return None if who.user is None else set(self.ws.users.groups_of(who.user))
@@ -44,13 +46,39 @@ class ServerState:
                            code="top_k_too_large")
 
 
+def public_source(ws: "Workspace", doc_id: str, source: str) -> str:
+    """What the API shows as a document's source: the path relative to the folder it was ingested from (recorded
+    at ingest), else relative to the workspace, else the file name; never the server's absolute path."""
+    if source.startswith("sql:"):
+        return source
+    doc = ws.store.get_document(doc_id)
+    rel = doc.metadata.get("relpath") if doc is not None else None
+    if rel:
+        return str(rel)
+    try:
+        return Path(source).resolve().relative_to(ws.path.resolve()).as_posix()
+    except ValueError:
+        return Path(source).name
+
+
 def get_state(request: Request) -> ServerState:
     return request.app.state.ragft
 
 
 async def caller(request: Request, state: ServerState = Depends(get_state)) -> Caller:
-    """Authenticate (401) then rate-limit (429) every /v1 request."""
+    """Authenticate (401) then rate-limit (429) every /v1 request. Failed logins are audited (address, never the key
+    tried) and limited per client address (`server.max_failed_logins_per_minute`)."""
     client = request.client.host if request.client else "unknown"
-    who = await run_in_threadpool(authenticate, state.ws.users, request.headers.get("authorization"), client)
+    state.logins.check(client)
+    try:
+        who = await run_in_threadpool(authenticate, state.ws.users, request.headers.get("authorization"), client)
+    except ApiError as exc:
+        if exc.status == 401:
+            failures = state.logins.failed(client)
+            await run_in_threadpool(state.ws.audit.append, "auth_failed", client=client, path=request.url.path,
+                                    failures_this_minute=failures)
+        raise
     state.limiter.check(who.rate_key)
     return who
+
+

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ragft.ingest import check_user_metadata, doc_id_for
 from ragft.server.auth import Caller, delete_refusal, upload_refusal
-from ragft.server.deps import ServerState, caller, get_state
+from ragft.server.deps import ServerState, caller, get_state, public_source
 from ragft.server.limits import ApiError
 from ragft.server.schemas import (
     DeleteOut, DocumentList, DocumentOut, HitOut, IngestOut, SearchRequest, SearchResponse,
@@ -64,7 +64,8 @@ async def upload(
 async def documents(who: Caller = Depends(caller), state: ServerState = Depends(get_state)) -> DocumentList:
     def visible() -> list[DocumentOut]:
         mine = state.own_groups(who)
-        return [DocumentOut(**d.view().to_dict()) for d in state.ws.store.list_documents() if who.may_see(d.groups, mine)]
+        return [DocumentOut(**{**d.view().to_dict(), "source": public_source(state.ws, d.doc_id, d.source)})
+                for d in state.ws.store.list_documents() if who.may_see(d.groups, mine)]
 
     return DocumentList(data=await run_in_threadpool(visible))
 
@@ -94,7 +95,8 @@ async def search(req: SearchRequest, who: Caller = Depends(caller), state: Serve
 
     def run() -> SearchResponse:
         hits = state.ws.search(req.query, k=req.k, mode=req.mode, user=who.user)  # audited by the Workspace
-        return SearchResponse(hits=[HitOut(**h.to_dict()) for h in hits])
+        return SearchResponse(hits=[HitOut(**{**h.to_dict(), "source": public_source(state.ws, h.doc_id, h.source)})
+                                    for h in hits])
 
     return await state.queue.run(run)
 

@@ -69,6 +69,44 @@ class RateLimiter:
                     del self._hits[k]
 
 
+class LoginGuard:
+    """Failed logins per client address: after `per_minute` failures in 60 s, every request from that address gets
+    429 before its key is even checked, until the window drains (brute-forcing keys costs a minute per try batch)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._fails: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _window(self, client: str, now: float) -> collections.deque[float]:
+        fails = self._fails.setdefault(client, collections.deque())
+        while fails and now - fails[0] >= 60.0:
+            fails.popleft()
+        return fails
+
+    def check(self, client: str) -> None:
+        """ApiError 429 (with Retry-After) while `client` is over its failed-login budget."""
+        now = self._clock()
+        with self._lock:
+            fails = self._window(client, now)
+            if len(fails) >= self.per_minute:
+                retry = max(1, int(60.0 - (now - fails[0])) + 1)
+                raise ApiError(429, f"too many failed logins from this address; retry in {retry} s",
+                               "rate_limit_error", "too_many_failed_logins", headers={"Retry-After": str(retry)})
+
+    def failed(self, client: str) -> int:
+        """Record one failed login; returns the failures of `client` in the current window."""
+        now = self._clock()
+        with self._lock:
+            fails = self._window(client, now)
+            fails.append(now)
+            if len(self._fails) > 10_000:
+                for k in [k for k, d in self._fails.items() if not d or now - d[-1] >= 60.0]:
+                    del self._fails[k]
+            return len(fails)
+
+
 class QueueFull(ApiError):
     def __init__(self, limit: int) -> None:
         super().__init__(503, f"server busy: {limit} model requests already running or queued; retry shortly "

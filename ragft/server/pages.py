@@ -42,32 +42,42 @@ def _no_report() -> ApiError:
     return ApiError(404, "no compare report yet; run `ragft compare --report DIR` in this workspace", code="not_found")
 
 
-@router.get("/v1/report", response_class=HTMLResponse)
-async def report(_: Caller = Depends(caller), state: ServerState = Depends(get_state)) -> HTMLResponse:
+def _readable_report(state: ServerState, who: Caller) -> Path:
+    """The latest report folder if `who` may read it: reports hold text of every document their runs touched, so
+    only admins and callers holding every one of those groups may (governance/reports.py); 403 otherwise."""
+    from ragft.governance.reports import may_read
+
     folder = latest_report(state.ws)
     if folder is None:
         raise _no_report()
+    if not may_read(folder, state.own_groups(who), who.admin):
+        raise state.denied(who, "read_report", "this report draws on documents or sources of groups you do not all "
+                                              "hold; ask an admin, or run `ragft compare --report` as yourself")
+    return folder
+
+
+@router.get("/v1/report", response_class=HTMLResponse)
+async def report(who: Caller = Depends(caller), state: ServerState = Depends(get_state)) -> HTMLResponse:
+    folder = await run_in_threadpool(_readable_report, state, who)
     html = await run_in_threadpool((folder / "index.html").read_text, encoding="utf-8")
     return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
 
 
 @router.post("/v1/report/ticket", response_model=ReportTicket)
-async def report_ticket(_: Caller = Depends(caller), state: ServerState = Depends(get_state)) -> ReportTicket:
-    if latest_report(state.ws) is None:
-        raise _no_report()
+async def report_ticket(who: Caller = Depends(caller), state: ServerState = Depends(get_state)) -> ReportTicket:
+    folder = await run_in_threadpool(_readable_report, state, who)
     tickets = state.tickets
     now = time.monotonic()
-    for token in [t for t, exp in tickets.items() if exp < now]:
+    for token in [t for t, (exp, _) in tickets.items() if exp < now]:
         tickets.pop(token, None)
     token = secrets.token_urlsafe(24)
-    tickets[token] = now + TICKET_SECONDS
+    tickets[token] = (now + TICKET_SECONDS, folder)  # the link opens the report that was checked, nothing else
     return ReportTicket(url=f"report/{token}", expires_in=TICKET_SECONDS)
 
 
 @router.get("/report/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def report_by_ticket(token: str, state: ServerState = Depends(get_state)) -> HTMLResponse:
-    expires = state.tickets.pop(token, None)
-    folder = latest_report(state.ws)
+    expires, folder = state.tickets.pop(token, (None, None))
     if expires is None or expires < time.monotonic() or folder is None:
         raise ApiError(404, "report link expired or already used; open the report again from the UI", code="not_found")
     html = await run_in_threadpool((folder / "index.html").read_text, encoding="utf-8")
