@@ -88,3 +88,55 @@ def test_no_chunk_of_another_group_on_any_path(c):
             assert all(allowed[d] for d in given), ("prompt", query, given)
             assert all(allowed[cit.doc_id] for cit in answer.citations), ("citations", query, answer.citations)
         ws.close()
+
+
+# Live SQL rows and compare reports (issue #20): the same rule on the two paths that carry data out besides chunks.
+sql_case = st.fixed_dictionaries(
+    {
+        "sources": st.lists(st.lists(st.sampled_from(GROUPS), max_size=2, unique=True), min_size=1, max_size=3),
+        "user_groups": st.lists(st.sampled_from(GROUPS), max_size=2, unique=True),
+        "words": st.lists(st.sampled_from(VOCAB), min_size=1, max_size=2),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+@given(c=sql_case)
+def test_no_row_of_a_hidden_source_and_no_report_of_a_hidden_group(c):
+    import sqlite3
+
+    from ragft.governance.reports import may_read, report_access, write_access
+
+    with tempfile.TemporaryDirectory() as tmp:
+        s = Settings()
+        s.answer.abstain_threshold = 0.0
+        s.answer.support_threshold = 0.0
+        s.answer.extractive = False
+        ws = Workspace(Path(tmp) / "ws", settings=s, store=SqliteStore(Path(tmp) / "ragft.db"),
+                       embedder=HashEmbedder(), generator=CiteEverything())
+        ws.users.add("caller", groups=c["user_groups"])
+        mine = set(c["user_groups"])
+        allowed: dict[str, bool] = {}
+        for i, groups in enumerate(c["sources"]):
+            db = Path(tmp) / f"s{i}.sqlite"
+            con = sqlite3.connect(db)
+            con.execute("CREATE TABLE facts (id INTEGER PRIMARY KEY, body TEXT)")
+            con.execute("INSERT INTO facts VALUES (1, ?)", (" ".join(VOCAB),))
+            con.commit()
+            con.close()
+            ws.add_sql_source(f"s{i}", f"sqlite:///{db}", groups=groups)
+            allowed[f"s{i}"] = not groups or bool(set(groups) & mine)
+        question = " ".join(c["words"])
+        answer = ws.ask(question, strategy="rag", user="caller")
+        seen = [cid for cid in answer.retrieved if cid.startswith("sql:")] + \
+               [cit.chunk_id for cit in answer.citations if cit.chunk_id.startswith("sql:")]
+        assert all(allowed[cid[4:].split("/")[0]] for cid in seen), (seen, allowed)
+        assert any(cid.startswith("sql:") for cid in answer.retrieved) == any(allowed.values())
+        # A report whose runs cited every source may be read only by a caller holding all their groups.
+        results = {"questions": [{"runs": {"rag": {"citations": [{"chunk_id": f"sql:s{i}/facts#1"}
+                                                                 for i in range(len(c["sources"]))]}}}]}
+        access = report_access(results, {}, {f"s{i}": g for i, g in enumerate(c["sources"])})
+        write_access(Path(tmp), access)
+        needed = {g for groups in c["sources"] for g in groups}
+        assert may_read(Path(tmp), mine, admin=False) == (needed <= mine)
+        ws.close()
