@@ -149,7 +149,7 @@ def context_from_workspace(ws: "Workspace", groups: set[str] | None) -> AnswerCo
     a, g = ws.settings.answer, ws.settings.generator
 
     def _live(question: str) -> list[Hit]:
-        sources = SourceRegistry(ws.path).open_all()
+        sources = SourceRegistry(ws.path).open_all(groups)  # hidden sources are never queried
         try:
             return query_sources(sources, question)
         finally:
