@@ -123,6 +123,7 @@ class AnswerSettings(_Section):
     support_threshold: float = Field(0.5, ge=0, le=1, description="Minimum share of answer content words found in cited text.")
     max_context_tokens: int = Field(1200, ge=64, description="Token budget for retrieved context in the prompt.")
     prompt_format: str = Field("completion", description="Prompt layout of rag/hybrid: completion | oneshot | instruct | sandwich (see ragft/prompting.py; default measured best).")
+    quarantine_flagged: bool = Field(False, description="Keep chunks flagged as instruction-like at ingest out of prompts until `ragft quarantine approve DOC_ID` (the server uses [server] quarantine_flagged, on by default).")
     extractive: bool = Field(True, description="Copy-constrained decoding for rag/hybrid: the answer may only copy spans of the retrieved text (bundled generator; remote APIs ignore it). Measured in docs/benchmarks.md ## Answers.")
 
 

@@ -274,9 +274,12 @@ class Workspace:
         k: int | None = None,
         on_token: Callable[[str], None] | None = None,
         max_tokens: int | None = None,
+        quarantine: bool | None = None,
     ) -> "Answer":
         """Answer with one of `config.STRATEGIES` (base, rag, ft, hybrid); `on_token` receives the answer as it streams;
-        `max_tokens` overrides `generator.max_new_tokens` for this call (the server caps it)."""
+        `max_tokens` overrides `generator.max_new_tokens` for this call (the server caps it); `quarantine` keeps
+        chunks flagged at ingest out of the prompt unless approved (default `[answer] quarantine_flagged`; the server
+        passes `[server] quarantine_flagged`)."""
         from ragft.answer import answer_question, check_strategy, context_from_workspace, resolve_adapter
 
         check_strategy(strategy)
@@ -284,6 +287,11 @@ class Workspace:
         ctx = context_from_workspace(self, self.resolve_groups(user, groups))
         if max_tokens is not None:
             ctx.max_new_tokens = max_tokens
+        if self.settings.answer.quarantine_flagged if quarantine is None else quarantine:
+            from ragft.governance.quarantine import Quarantine
+
+            retrieve, gate = ctx.retrieve, Quarantine(self.path)
+            ctx.retrieve = lambda q, k: gate.filter(retrieve(q, k), self.store.get_document)
         answer_policy = self.settings.pii.answer_policy
         # With an answer PII policy, tokens must not stream out before the whole answer is masked.
         stream = on_token if answer_policy == "allow" else None

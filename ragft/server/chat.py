@@ -142,7 +142,8 @@ async def chat(req: ChatCompletionRequest, who: Caller = Depends(caller),
     if max_tokens is not None and max_tokens > server.max_tokens:
         raise ApiError(400, f"max_tokens {max_tokens} is above the limit {server.max_tokens} "
                             "(server.max_tokens in ragft.toml)", code="max_tokens_too_large")
-    kwargs = dict(strategy=strategy, adapter=adapter, user=who.user, k=req.top_k, max_tokens=max_tokens)
+    kwargs = dict(strategy=strategy, adapter=adapter, user=who.user, k=req.top_k, max_tokens=max_tokens,
+                  quarantine=server.quarantine_flagged)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not req.stream:
