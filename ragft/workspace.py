@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragft.config import STRATEGIES, Settings, default_workspace, load_settings
+from ragft.config import CONFIG_FILE, STRATEGIES, Settings, default_workspace, load_settings
 from ragft.errors import ConfigError
 from ragft.types import DeleteReport, Hit, IngestReport, Progress
 
@@ -45,6 +45,7 @@ class Workspace:
 
     Args:
         path: the folder; created on first use. Default: `$RAGFT_WORKSPACE`, else `./ragft-workspace`.
+        create: False for commands that only list: a missing folder is then not created and reads as empty.
         settings: override the settings read from `ragft.toml`.
         store, embedder, generator: inject collaborators instead of building them from the settings.
     """
@@ -57,12 +58,20 @@ class Workspace:
         store: "Store | None" = None,
         embedder: "Embedder | None" = None,
         generator: "Generator | None" = None,
+        create: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else default_workspace()
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"workspace {self.path} exists and is not a folder; pass -w DIR with a folder path")
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.settings = settings if settings is not None else load_settings(self.path)
+        if create:
+            self.path.mkdir(parents=True, exist_ok=True)
+        if settings is None:
+            # Opened only to list (create=False): a missing workspace reads as the defaults and nothing is written,
+            # so `ragft models list` in some folder does not leave a ./ragft-workspace/ behind.
+            fresh = not create and not (self.path / CONFIG_FILE).exists()
+            settings = Settings() if fresh else load_settings(self.path)
+        self.settings = settings
+        self._create = create
         self._store = store
         self._embedder = embedder
         self._generator = generator
@@ -201,6 +210,8 @@ class Workspace:
         """The ingested documents (id, source, groups, subject, metadata), sorted by source; with `user`/`groups`
         only those the caller may see: public ones (no groups) and those sharing a group, as retrieval filters."""
         allowed = self.resolve_groups(user, groups)
+        if self._store is None and not self._create and not (self.path / CONFIG_FILE).exists():
+            return []  # opened to list (create=False) and never created: nothing ingested yet, and nothing written
         docs = self.store.list_documents()
         if allowed is not None:
             docs = [d for d in docs if not d.groups or allowed & set(d.groups)]
