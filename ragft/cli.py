@@ -419,12 +419,33 @@ def finetune(
     }
     kwargs = dict(data=data, from_docs=from_docs, raft=raft, epochs=epochs, resume=resume, retrain=retrain is not None,
                   exclude_qa=exclude_qa, overrides=overrides)
-    with views.TrainBar(not json_out, adapter) as bar:
-        report = ws.finetune(adapter, progress=bar.update if bar.enabled else None, **kwargs)
+    try:
+        with views.TrainBar(not json_out, adapter) as bar:
+            report = ws.finetune(adapter, progress=bar.update if bar.enabled else None,
+                                 synth_progress=bar.synth if bar.enabled else None, **kwargs)
+    except KeyboardInterrupt:
+        raise Interrupted(_finetune_interrupted(ws, adapter, workspace)) from None
     if json_out:
         emit_json(report.to_dict())
     else:
         views.show_train_report(report)
+
+
+class Interrupted(RagftError):
+    """Ctrl-C during a long command: exit 130 (128 + SIGINT, the shell convention) with what to run next."""
+
+    exit_code = 130
+    hint = "the message names the command that continues the work"
+
+
+def _finetune_interrupted(ws, adapter: str, workspace: Optional[Path]) -> str:  # type: ignore[no-untyped-def]
+    """The one line after Ctrl-C in `finetune`: `--resume` once the run state exists, else start again."""
+    where = f" -w {workspace}" if workspace is not None else ""
+    if ws.finetune_resumable(adapter):
+        return (f"interrupted; continue from the last checkpoint with `ragft finetune --name {adapter} --resume{where}` "
+                "(checkpoints every train.save_steps steps; without one yet, training restarts on the same data)")
+    return (f"interrupted before training started (nothing was saved); run the same command again, "
+            f"then `ragft finetune --name {adapter} --resume{where}` continues a later interruption")
 
 
 models_app = typer.Typer(help="Generators and embedders: bundled offline models and the configured ones.", no_args_is_help=True)

@@ -92,26 +92,39 @@ class Bars(_StderrBars):
 
 
 class TrainBar(_StderrBars):
-    """The training bar: `update(step, total, loss, tokens_per_s)` is `Workspace.finetune`'s `progress`."""
+    """The fine-tuning bars, each with elapsed time and ETA: `synth(done, total)` follows QA synthesis
+    (`--from-docs`, `Workspace.finetune`'s `synth_progress`), `update(step, total, loss, tokens_per_s)` training
+    (its `progress`)."""
 
     def __init__(self, enabled: bool, adapter: str) -> None:
+        self.adapter = adapter
         self._task = None
+        self._synth_task = None
         bar = None
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             bar = Progress(
-                TextColumn(f"training {adapter}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True,
             )
         super().__init__(bar)
+
+    def synth(self, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if self._synth_task is None:
+            self._synth_task = self._bar.add_task("synthesising QA pairs", total=total, info="")
+        self._bar.update(self._synth_task, completed=done, total=total)
 
     def update(self, step: int, total: int, loss: float | None, tokens_per_s: float) -> None:
         if self._bar is None:
             return
         info = f"loss {loss:.3f} · {tokens_per_s:.0f} tok/s" if loss is not None else f"{tokens_per_s:.0f} tok/s"
         if self._task is None:
-            self._task = self._bar.add_task("train", total=total, info=info)
+            if self._synth_task is not None:  # synthesis is over once training steps
+                self._bar.update(self._synth_task, visible=False)
+            self._task = self._bar.add_task(f"training {self.adapter}", total=total, info=info)
         self._bar.update(self._task, completed=step, total=total, info=info)
 
 

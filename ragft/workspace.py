@@ -321,13 +321,15 @@ class Workspace:
         *,
         exclude_qa: str | Path | None = None,
         overrides: dict | None = None,
+        synth_progress: Callable[[int, int], None] | None = None,
     ) -> "TrainReport":
         """Train a LoRA adapter (`raft=True`: retrieval-aware) on `data` or on QA synthesised from the documents.
 
         `overrides` replace `[train]` settings (lora_r, lora_alpha, lora_dropout, target_modules, learning_rate,
         batch_size, grad_accum, max_length, seed, save_steps); `exclude_qa` names a QA file whose questions never
         enter training; `retrain` rebuilds the data of adapter `name` from the current store (after erasure);
-        `progress(step, total, loss, tokens_per_s)` is called after every optimiser step.
+        `progress(step, total, loss, tokens_per_s)` is called after every optimiser step, `synth_progress(done,
+        total)` after every QA synthesis attempt (`from_docs`: minutes on a CPU before training starts).
         """
         from ragft.finetune.pipeline import run_finetune
 
@@ -335,6 +337,7 @@ class Workspace:
             self.finetune_parts(), name, data=str(data) if data is not None else None, from_docs=from_docs, raft=raft, epochs=epochs,
             resume=resume, retrain=retrain, progress=progress,
             exclude_qa=str(exclude_qa) if exclude_qa is not None else None, overrides=overrides,
+            synth_progress=synth_progress,
         )
         from ragft.finetune.train import ProcessGroup
 
@@ -342,6 +345,14 @@ class Workspace:
             self.audit.append("finetune", adapter=report.adapter, kind=report.kind, steps=report.steps,
                               doc_ids=report.lineage.get("documents", []), dataset_sha256=report.lineage.get("dataset_sha256"))
         return report
+
+    def finetune_resumable(self, name: str) -> bool:
+        """True when an interrupted run of adapter `name` left its run state (dataset, settings, any checkpoint)
+        behind, i.e. `finetune(name, resume=True)` can continue it; False when it stopped before that (during QA
+        synthesis) and must start again."""
+        from ragft.finetune.pipeline import RUNS_DIR
+
+        return (self.registry.root / RUNS_DIR / name / "run.json").is_file()
 
     def finetune_parts(self) -> "FinetuneParts":
         """What fine-tuning uses: the store, the one registry, `[train]`/`[generator]`, the generator factory."""
@@ -373,7 +384,7 @@ class Workspace:
         """Register a live SQL source (checked: connects read-only, tables exist). Returns it with its columns."""
         from ragft.sources import SourceRegistry
 
-        return SourceRegistry(self.path).add_sql(name, url, list(tables), password_env=password_env)
+        return SourceRegistry(self.path).add_sql(name, _absolute_sqlite_url(url), list(tables), password_env=password_env)
 
     def list_sources(self) -> list[dict]:
         from ragft.sources import SourceRegistry
@@ -453,3 +464,29 @@ class Workspace:
 
         report = load_report(from_report) if from_report is not None else None
         return advise(inputs or AdviceInputs(), self.settings, report, measured_training(self.adapters()))
+
+
+def _absolute_sqlite_url(url: str) -> str:
+    """A SQLite URL with a relative file path, made absolute against the current folder, after checking the file.
+
+    Registered sources are opened at answer time, possibly from another folder (`ragft ask` elsewhere, the
+    server): a relative path would then point nowhere. A missing file is refused here, at registration, with a
+    message about registering (the source is not registered yet, so there is nothing to remove).
+    """
+    if not url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - the registry's own check reports a malformed URL
+        return url
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return url
+    full = Path(path).expanduser().resolve()
+    if not full.is_file():
+        raise ConfigError(f"SQLite database {path} not found (looked for {full}); create it first or pass its path, "
+                          f"e.g. sqlite:///{full.parent}/inventory.sqlite (three slashes, then the absolute path)")
+    return parsed.set(database=str(full)).render_as_string(hide_password=False)
+
