@@ -4,8 +4,9 @@ Rendering lives in `ragft/cli_views.py`: a command parses options, calls one Wor
 typed result to `emit_json` (--json) or a `show_*` view.
 
 Conventions (DESIGN.md contract): every command takes `-w/--workspace` and `--json`; with `--json` stdout
-carries exactly one JSON document and nothing else (progress and logs go to stderr). A RagftError becomes
-one line on stderr and its exit code (0 ok, 1 partial failure, 2 usage/config error). Heavy libraries are
+carries exactly one JSON document and nothing else (progress and logs go to stderr). A RagftError or usage
+error becomes one line on stderr, or one `{"error": {...}}` object on stdout under --json, and its exit code
+(0 ok, 1 partial failure, 2 usage/config error, 130 interrupted): `ragft/cli_errors.py`. Heavy libraries are
 imported inside commands so `--help` stays fast.
 """
 
@@ -17,114 +18,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from typer.core import TyperGroup
 
 from ragft import cli_admin as admin
 from ragft import cli_views as views
 from ragft.cli_admin import JsonOpt, WorkspaceOpt
+from ragft.cli_errors import ErrorHandlingGroup, Interrupted, flags_without_type_label
 from ragft.cli_views import Bars, emit_json, err, out
 from ragft.config import RETRIEVAL_MODES, STRATEGIES
-from ragft.errors import RagftError
 
 
-class _Group(TyperGroup):
-    """Turns an error raised by any (sub)command into the user's format and its exit code.
-
-    Text mode: one `error: ...` line on stderr. Under `--json` (anywhere on the command line): one JSON object on
-    stdout, `{"error": {"type", "message", "hint"}}`, so a script reading stdout always gets JSON. Usage errors
-    (unknown option, missing argument, bad value) exit 2 in both modes, as click does. Done in the click group
-    (not in `main`) so that `CliRunner` tests see the same behaviour as users.
-    """
-
-    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
-        ctx.meta["ragft_json"] = "--json" in args
-        ctx.meta["ragft_argv"] = list(args)
-        return super().parse_args(ctx, args)
-
-    def invoke(self, ctx):  # type: ignore[no-untyped-def]
-        click = _click_exceptions()
-        json_mode = bool(ctx.meta.get("ragft_json"))
-        try:
-            return super().invoke(ctx)
-        except RagftError as exc:
-            _report_error(json_mode, type(exc).__name__, str(exc), _hint_for(exc, ctx), exc.exit_code)
-            ctx.exit(exc.exit_code)
-        except click.ClickException as exc:
-            if not json_mode or isinstance(exc, getattr(click, "NoArgsIsHelpError", ())):
-                raise  # click prints usage + the error and exits 2 (or the help, for a bare command group)
-            _report_error(True, type(exc).__name__, exc.format_message(), _usage_hint(ctx, exc), exc.exit_code)
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            _report_error(json_mode, "Interrupted", "interrupted (Ctrl-C)", "nothing after the last completed step "
-                          "was saved; run the command again", 130)
-            ctx.exit(130)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - a bug or an environment problem (disk full, permissions)
-            if not json_mode:
-                raise  # the traceback is what a bug report needs
-            import traceback
-
-            traceback.print_exc(file=sys.stderr)
-            _report_error(True, type(exc).__name__, str(exc) or type(exc).__name__,
-                          "unexpected error (traceback on stderr); please report it if the cause is not clear", 1)
-            ctx.exit(1)
-
-
-def _click_exceptions():  # type: ignore[no-untyped-def]
-    """The exception classes typer raises: typer >= 0.20 carries its own copy of click (`typer._click`)."""
-    try:
-        from typer._click import exceptions
-    except ImportError:  # older typer: plain click
-        from click import exceptions
-    return exceptions
-
-
-def _report_error(json_mode: bool, kind: str, message: str, hint: str, code: int) -> None:
-    """One error in the user's format: a JSON object on stdout under --json, else one line on stderr."""
-    if json_mode:
-        emit_json({"error": {"type": kind, "message": message, "hint": hint, "exit_code": code}})
-    else:
-        Console(stderr=True).print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
-
-
-def _command_path(ctx) -> str:  # type: ignore[no-untyped-def]
-    """`ragft sources add-sql` for the arguments given (best effort, for hints)."""
-    words, group = ["ragft"], ctx.command
-    for arg in ctx.meta.get("ragft_argv", []):
-        sub = getattr(group, "commands", {}).get(arg)
-        if sub is None:
-            break
-        words.append(arg)
-        group = sub
-    return " ".join(words)
-
-
-def _usage_hint(ctx, exc) -> str:  # type: ignore[no-untyped-def]
-    path = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else _command_path(ctx)
-    return f"`{path} --help` shows the options and arguments"
-
-
-def _hint_for(exc: RagftError, ctx) -> str:  # type: ignore[no-untyped-def]
-    """What to do next: the error's own `hint` when it has one, else one line by kind (the message itself
-    already says what was given and what is allowed, errors.py)."""
-    own = getattr(exc, "hint", None)
-    if own:
-        return str(own)
-    from ragft import errors
-
-    path = _command_path(ctx)
-    if isinstance(exc, errors.NotFoundError):
-        return "check the name; the `list` commands (`ragft documents`, `ragft adapters list`, `ragft sources list`, `ragft users list`) show what exists"
-    if isinstance(exc, errors.ModelError):
-        return "`ragft models list` shows the configured and installed models"
-    if isinstance(exc, errors.DataError):
-        return "fix the listed lines of the data file and run the command again"
-    if isinstance(exc, errors.AccessDenied):
-        return "check the user name and its groups (`ragft users list`)"
-    return f"`{path} --help` shows the options; the message above says what to change"
-
+flags_without_type_label()
 
 # Model loading must not draw its own tqdm bars ("Loading weights") into the terminal or around --json output;
 # long work shows ragft's own rich bars on stderr instead. Read by huggingface_hub/transformers at import.
@@ -134,7 +37,7 @@ MODES_HELP = " | ".join(RETRIEVAL_MODES)
 STRATEGIES_HELP = " | ".join(STRATEGIES)
 
 app = typer.Typer(
-    cls=_Group,
+    cls=ErrorHandlingGroup,
     help="ragft: build, fine-tune, measure and serve RAG, fine-tuning and hybrid strategies over your documents.",
     no_args_is_help=True,
     add_completion=False,
@@ -199,6 +102,7 @@ def ingest(
     if workers:
         ws.settings.embedder.devices = ["cpu"] * workers  # this run only; ragft.toml is not rewritten
     with Bars(not json_out, "ingesting") as bars:
+        ws.loading = bars.loading  # the embedder's load (~10-20 s) shows as its own line, not a bar stuck at 0
         report = ws.ingest(paths, groups=group, subject=subject, progress=bars.update,
                            metadata={k: v for k, _, v in pairs})
     if json_out:
@@ -267,6 +171,7 @@ def reembed(
     """Re-embed every chunk with the configured embedder (needed after changing embedder.model)."""
     ws = open_workspace(workspace)
     with Bars(not json_out, "re-embedding") as bars:
+        ws.loading = bars.loading
         report = ws.reembed(progress=bars.update)
     if json_out:
         emit_json(report.to_dict())
@@ -320,6 +225,7 @@ def compare(
     seed: int = typer.Option(0, "--seed", help="Seed for question sampling and generation."),
     k: Optional[int] = typer.Option(None, "-k", help="Chunks given to rag/hybrid (default from ragft.toml).", min=1, max=100),
     freshness: bool = typer.Option(False, "--freshness", help="Also change one fact in a copy of the workspace and report which strategies pick it up."),
+    wide: bool = typer.Option(False, "--wide", help="Print every metric (EM, recall@k, p95, training cost, failures); the default table fits ~100 columns."),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
@@ -337,9 +243,7 @@ def compare(
     if json_out:
         emit_json(result.to_dict())
     else:
-        from ragft.evaluate.report import print_summary
-
-        print_summary(result, out, err)
+        views.show_compare(result, wide)
     raise typer.Exit(result.exit_code)
 
 
@@ -421,6 +325,7 @@ def finetune(
                   exclude_qa=exclude_qa, overrides=overrides)
     try:
         with views.TrainBar(not json_out, adapter) as bar:
+            ws.loading = bar.loading
             report = ws.finetune(adapter, progress=bar.update if bar.enabled else None,
                                  synth_progress=bar.synth if bar.enabled else None, **kwargs)
     except KeyboardInterrupt:
@@ -429,13 +334,6 @@ def finetune(
         emit_json(report.to_dict())
     else:
         views.show_train_report(report)
-
-
-class Interrupted(RagftError):
-    """Ctrl-C during a long command: exit 130 (128 + SIGINT, the shell convention) with what to run next."""
-
-    exit_code = 130
-    hint = "the message names the command that continues the work"
 
 
 def _finetune_interrupted(ws, adapter: str, workspace: Optional[Path]) -> str:  # type: ignore[no-untyped-def]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -61,6 +63,18 @@ class _StderrBars:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+    @contextmanager
+    def loading(self, label: str) -> Iterator[None]:
+        """A line for a step of unknown length (a model loading) while it runs: `Workspace.loading`."""
+        if self._bar is None:
+            yield
+            return
+        task = self._bar.add_task(label, total=None, info="")
+        try:
+            yield
+        finally:
+            self._bar.remove_task(task)
 
 
 class Bars(_StderrBars):
@@ -187,6 +201,46 @@ def show_retrieval_eval(data: dict[str, Any], rerank: bool) -> None:
         f"latency p50 {data['latency_ms_p50']:.1f} ms, p95 {data['latency_ms_p95']:.1f} ms",
         highlight=False,
     )
+
+
+def show_compare(comparison: Any, wide: bool) -> None:
+    """`compare`'s terminal view. Default: a compact table (the metrics a decision rests on, under ~100 columns);
+    `--wide`: every metric (ragft/evaluate/report.py `print_summary`, as in the report). The lines after the
+    table (recommendation, skips, failures, report path) are print_summary's in both cases."""
+    from ragft.evaluate.report import print_summary
+
+    if wide:
+        print_summary(comparison, out, err)
+        return
+    from rich.table import Table
+
+    def f(v: float | None, digits: int = 3) -> str:
+        return "—" if v is None else f"{v:.{digits}f}"
+
+    table = Table(title=f"ragft compare — {comparison.meta.get('questions', 0)} questions",
+                  caption="--wide (or --report) for EM, recall@k, p95, training cost and failures")
+    for col in ("strategy", "F1", "correct", "faithful", "cit.acc", "abstain", "p50 ms", "$/1k q"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for name, st in comparison.strategies.items():
+        table.add_row(name + (f" ({st.adapter})" if st.adapter else ""), f(st.f1), f(st.answer_correctness),
+                      f(st.faithfulness), f(st.citation_accuracy), f(st.abstention_rate), f(st.latency_ms_p50, 0),
+                      f(st.cost_per_1k, 4))
+    out.print(table)
+    print_summary(comparison, _WithoutTables(out), err)
+
+
+class _WithoutTables:
+    """A console for print_summary's text lines only: its wide table is replaced by the compact one above."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        from rich.table import Table
+
+        if objects and isinstance(objects[0], Table):
+            return
+        self._console.print(*objects, **kwargs)
 
 
 # --------------------------------------------------------------------------- answering

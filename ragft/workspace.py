@@ -12,6 +12,7 @@ caller appends its record (ids and counts, never text).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,9 @@ class Workspace:
             settings = Settings() if fresh else load_settings(self.path)
         self.settings = settings
         self._create = create
+        # Shows a slow model load (tens of seconds on a CPU) while it happens: `loading(label)` is a context manager
+        # the CLI sets to a progress line; None = silent (library use, the server).
+        self.loading: "Callable[[str], AbstractContextManager[object]] | None" = None
         self._store = store
         self._embedder = embedder
         self._generator = generator
@@ -94,7 +98,8 @@ class Workspace:
         if self._embedder is None:
             from ragft.models.embedder import load_embedder
 
-            self._embedder = load_embedder(self.settings.embedder)
+            with self._loading(f"loading embedder {self.settings.embedder.model}"):
+                self._embedder = load_embedder(self.settings.embedder)
         return self._embedder
 
     @property
@@ -102,8 +107,12 @@ class Workspace:
         if self._generator is None:
             from ragft.models.registry import load_generator
 
-            self._generator = load_generator(self.settings.generator)
+            with self._loading(f"loading generator {self.settings.generator.model}"):
+                self._generator = load_generator(self.settings.generator)
         return self._generator
+
+    def _loading(self, label: str) -> "AbstractContextManager[object]":
+        return self.loading(label) if self.loading is not None else nullcontext()
 
     @property
     def reranker(self) -> "Reranker":
