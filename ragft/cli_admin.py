@@ -19,10 +19,17 @@ WorkspaceOpt = typer.Option(None, "-w", "--workspace", help="Workspace folder (d
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 
-def open_workspace(path: Optional[Path]):  # -> Workspace (imported here, so `--help` stays fast)
+def open_workspace(path: Optional[Path], create: bool = True):  # -> Workspace (imported here: `--help` stays fast)
+    """The workspace a command works on; `create=False` for commands that only list (a missing workspace reads as
+    empty and no `./ragft-workspace/` is left behind)."""
     from ragft.workspace import Workspace
 
-    return Workspace(path)
+    return Workspace(path, create=create)
+
+
+def open_listing(path: Optional[Path]):  # -> Workspace
+    """For listing commands: never creates the workspace folder or its ragft.toml."""
+    return open_workspace(path, create=False)
 
 
 sources_app = typer.Typer(help="Live structured sources (SQL) queried at answer time.", no_args_is_help=True)
@@ -51,7 +58,7 @@ def sources_add_sql(
 @sources_app.command("list")
 def sources_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
     """List registered live sources."""
-    rows = open_workspace(workspace).list_sources()
+    rows = open_listing(workspace).list_sources()
     if json_out:
         emit_json({"sources": rows})
     else:
@@ -124,7 +131,7 @@ def users_add(
 @users_app.command("list")
 def users_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
     """List users, their groups and whether they are revoked or admins (never keys or hashes)."""
-    rows = [u.public() for u in open_workspace(workspace).users.list()]
+    rows = [u.public() for u in open_listing(workspace).users.list()]
     if json_out:
         emit_json({"users": rows})
     else:
@@ -151,7 +158,7 @@ audit_app = typer.Typer(help="The hash-chained audit log (audit.jsonl).", no_arg
 @audit_app.command("verify")
 def audit_verify(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
     """Check every record's hash chain and the head file; exit 1 when anything was edited, deleted or moved."""
-    report = open_workspace(workspace).audit.verify()
+    report = open_listing(workspace).audit.verify()
     if json_out:
         emit_json(report.to_dict())
     else:
@@ -166,7 +173,7 @@ def audit_export(
     json_out: bool = JsonOpt,
 ) -> None:
     """Export every audit record as JSONL (to stdout, or --out FILE)."""
-    log = open_workspace(workspace).audit
+    log = open_listing(workspace).audit
     if out_file is None:
         log.export(sys.stdout)
         sys.stdout.flush()
@@ -186,7 +193,7 @@ quarantine_app = typer.Typer(help="Chunks flagged as instruction-like at ingest,
 @quarantine_app.command("list")
 def quarantine_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
     """Documents with flagged chunks, and whether an operator approved them."""
-    rows = open_workspace(workspace).quarantined()
+    rows = open_listing(workspace).quarantined()
     if json_out:
         emit_json({"documents": rows})
     else:

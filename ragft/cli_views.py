@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -62,6 +64,18 @@ class _StderrBars:
         if self._bar is not None:
             self._bar.stop()
 
+    @contextmanager
+    def loading(self, label: str) -> Iterator[None]:
+        """A line for a step of unknown length (a model loading) while it runs: `Workspace.loading`."""
+        if self._bar is None:
+            yield
+            return
+        task = self._bar.add_task(label, total=None, info="")
+        try:
+            yield
+        finally:
+            self._bar.remove_task(task)
+
 
 class Bars(_StderrBars):
     """Progress bars, one per phase.
@@ -92,26 +106,39 @@ class Bars(_StderrBars):
 
 
 class TrainBar(_StderrBars):
-    """The training bar: `update(step, total, loss, tokens_per_s)` is `Workspace.finetune`'s `progress`."""
+    """The fine-tuning bars, each with elapsed time and ETA: `synth(done, total)` follows QA synthesis
+    (`--from-docs`, `Workspace.finetune`'s `synth_progress`), `update(step, total, loss, tokens_per_s)` training
+    (its `progress`)."""
 
     def __init__(self, enabled: bool, adapter: str) -> None:
+        self.adapter = adapter
         self._task = None
+        self._synth_task = None
         bar = None
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             bar = Progress(
-                TextColumn(f"training {adapter}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True,
             )
         super().__init__(bar)
+
+    def synth(self, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if self._synth_task is None:
+            self._synth_task = self._bar.add_task("synthesising QA pairs", total=total, info="")
+        self._bar.update(self._synth_task, completed=done, total=total)
 
     def update(self, step: int, total: int, loss: float | None, tokens_per_s: float) -> None:
         if self._bar is None:
             return
         info = f"loss {loss:.3f} · {tokens_per_s:.0f} tok/s" if loss is not None else f"{tokens_per_s:.0f} tok/s"
         if self._task is None:
-            self._task = self._bar.add_task("train", total=total, info=info)
+            if self._synth_task is not None:  # synthesis is over once training steps
+                self._bar.update(self._synth_task, visible=False)
+            self._task = self._bar.add_task(f"training {self.adapter}", total=total, info=info)
         self._bar.update(self._task, completed=step, total=total, info=info)
 
 
@@ -176,6 +203,46 @@ def show_retrieval_eval(data: dict[str, Any], rerank: bool) -> None:
         f"latency p50 {data['latency_ms_p50']:.1f} ms, p95 {data['latency_ms_p95']:.1f} ms",
         highlight=False,
     )
+
+
+def show_compare(comparison: Any, wide: bool) -> None:
+    """`compare`'s terminal view. Default: a compact table (the metrics a decision rests on, under ~100 columns);
+    `--wide`: every metric (ragft/evaluate/report.py `print_summary`, as in the report). The lines after the
+    table (recommendation, skips, failures, report path) are print_summary's in both cases."""
+    from ragft.evaluate.report import print_summary
+
+    if wide:
+        print_summary(comparison, out, err)
+        return
+    from rich.table import Table
+
+    def f(v: float | None, digits: int = 3) -> str:
+        return "—" if v is None else f"{v:.{digits}f}"
+
+    table = Table(title=f"ragft compare — {comparison.meta.get('questions', 0)} questions",
+                  caption="--wide (or --report) for EM, recall@k, p95, training cost and failures")
+    for col in ("strategy", "F1", "correct", "faithful", "cit.acc", "abstain", "p50 ms", "$/1k q"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for name, st in comparison.strategies.items():
+        table.add_row(name + (f" ({st.adapter})" if st.adapter else ""), f(st.f1), f(st.answer_correctness),
+                      f(st.faithfulness), f(st.citation_accuracy), f(st.abstention_rate), f(st.latency_ms_p50, 0),
+                      f(st.cost_per_1k, 4))
+    out.print(table)
+    print_summary(comparison, _WithoutTables(out), err)
+
+
+class _WithoutTables:
+    """A console for print_summary's text lines only: its wide table is replaced by the compact one above."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        from rich.table import Table
+
+        if objects and isinstance(objects[0], Table):
+            return
+        self._console.print(*objects, **kwargs)
 
 
 # --------------------------------------------------------------------------- answering

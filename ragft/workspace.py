@@ -12,10 +12,11 @@ caller appends its record (ids and counts, never text).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragft.config import STRATEGIES, Settings, default_workspace, load_settings
+from ragft.config import CONFIG_FILE, STRATEGIES, Settings, default_workspace, load_settings
 from ragft.errors import ConfigError, NotFoundError
 from ragft.types import DeleteReport, Hit, IngestReport, Progress
 
@@ -45,6 +46,7 @@ class Workspace:
 
     Args:
         path: the folder; created on first use. Default: `$RAGFT_WORKSPACE`, else `./ragft-workspace`.
+        create: False for commands that only list: a missing folder is then not created and reads as empty.
         settings: override the settings read from `ragft.toml`.
         store, embedder, generator: inject collaborators instead of building them from the settings.
     """
@@ -57,12 +59,23 @@ class Workspace:
         store: "Store | None" = None,
         embedder: "Embedder | None" = None,
         generator: "Generator | None" = None,
+        create: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else default_workspace()
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"workspace {self.path} exists and is not a folder; pass -w DIR with a folder path")
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.settings = settings if settings is not None else load_settings(self.path)
+        if create:
+            self.path.mkdir(parents=True, exist_ok=True)
+        if settings is None:
+            # Opened only to list (create=False): a missing workspace reads as the defaults and nothing is written,
+            # so `ragft models list` in some folder does not leave a ./ragft-workspace/ behind.
+            fresh = not create and not (self.path / CONFIG_FILE).exists()
+            settings = Settings() if fresh else load_settings(self.path)
+        self.settings = settings
+        self._create = create
+        # Shows a slow model load (tens of seconds on a CPU) while it happens: `loading(label)` is a context manager
+        # the CLI sets to a progress line; None = silent (library use, the server).
+        self.loading: "Callable[[str], AbstractContextManager[object]] | None" = None
         self._store = store
         self._embedder = embedder
         self._generator = generator
@@ -85,7 +98,8 @@ class Workspace:
         if self._embedder is None:
             from ragft.models.embedder import load_embedder
 
-            self._embedder = load_embedder(self.settings.embedder)
+            with self._loading(f"loading embedder {self.settings.embedder.model}"):
+                self._embedder = load_embedder(self.settings.embedder)
         return self._embedder
 
     @property
@@ -93,8 +107,12 @@ class Workspace:
         if self._generator is None:
             from ragft.models.registry import load_generator
 
-            self._generator = load_generator(self.settings.generator)
+            with self._loading(f"loading generator {self.settings.generator.model}"):
+                self._generator = load_generator(self.settings.generator)
         return self._generator
+
+    def _loading(self, label: str) -> "AbstractContextManager[object]":
+        return self.loading(label) if self.loading is not None else nullcontext()
 
     @property
     def reranker(self) -> "Reranker":
@@ -206,6 +224,8 @@ class Workspace:
         """The ingested documents (id, source, groups, subject, metadata), sorted by source; with `user`/`groups`
         only those the caller may see: public ones (no groups) and those sharing a group, as retrieval filters."""
         allowed = self.resolve_groups(user, groups)
+        if self._store is None and not self._create and not (self.path / CONFIG_FILE).exists():
+            return []  # opened to list (create=False) and never created: nothing ingested yet, and nothing written
         docs = self.store.list_documents()
         if allowed is not None:
             docs = [d for d in docs if not d.groups or allowed & set(d.groups)]
@@ -323,13 +343,15 @@ class Workspace:
         *,
         exclude_qa: str | Path | None = None,
         overrides: dict | None = None,
+        synth_progress: Callable[[int, int], None] | None = None,
     ) -> "TrainReport":
         """Train a LoRA adapter (`raft=True`: retrieval-aware) on `data` or on QA synthesised from the documents.
 
         `overrides` replace `[train]` settings (lora_r, lora_alpha, lora_dropout, target_modules, learning_rate,
         batch_size, grad_accum, max_length, seed, save_steps); `exclude_qa` names a QA file whose questions never
         enter training; `retrain` rebuilds the data of adapter `name` from the current store (after erasure);
-        `progress(step, total, loss, tokens_per_s)` is called after every optimiser step.
+        `progress(step, total, loss, tokens_per_s)` is called after every optimiser step, `synth_progress(done,
+        total)` after every QA synthesis attempt (`from_docs`: minutes on a CPU before training starts).
         """
         from ragft.finetune.pipeline import run_finetune
 
@@ -337,6 +359,7 @@ class Workspace:
             self.finetune_parts(), name, data=str(data) if data is not None else None, from_docs=from_docs, raft=raft, epochs=epochs,
             resume=resume, retrain=retrain, progress=progress,
             exclude_qa=str(exclude_qa) if exclude_qa is not None else None, overrides=overrides,
+            synth_progress=synth_progress,
         )
         from ragft.finetune.train import ProcessGroup
 
@@ -344,6 +367,14 @@ class Workspace:
             self.audit.append("finetune", adapter=report.adapter, kind=report.kind, steps=report.steps,
                               doc_ids=report.lineage.get("documents", []), dataset_sha256=report.lineage.get("dataset_sha256"))
         return report
+
+    def finetune_resumable(self, name: str) -> bool:
+        """True when an interrupted run of adapter `name` left its run state (dataset, settings, any checkpoint)
+        behind, i.e. `finetune(name, resume=True)` can continue it; False when it stopped before that (during QA
+        synthesis) and must start again."""
+        from ragft.finetune.pipeline import RUNS_DIR
+
+        return (self.registry.root / RUNS_DIR / name / "run.json").is_file()
 
     def finetune_parts(self) -> "FinetuneParts":
         """What fine-tuning uses: the store, the one registry, `[train]`/`[generator]`, the generator factory."""
@@ -377,8 +408,8 @@ class Workspace:
         `groups`: who may see its rows at answer time, like a document's groups (none = public)."""
         from ragft.sources import SourceRegistry
 
-        return SourceRegistry(self.path).add_sql(name, url, list(tables), password_env=password_env,
-                                                 groups=list(groups))
+        return SourceRegistry(self.path).add_sql(name, _absolute_sqlite_url(url), list(tables),
+                                                 password_env=password_env, groups=list(groups))
 
     # ----------------------------------------------------------------- quarantine (ragft/governance/quarantine.py)
     def quarantined(self) -> list[dict]:
@@ -492,3 +523,29 @@ class Workspace:
 
         report = load_report(from_report) if from_report is not None else None
         return advise(inputs or AdviceInputs(), self.settings, report, measured_training(self.adapters()))
+
+
+def _absolute_sqlite_url(url: str) -> str:
+    """A SQLite URL with a relative file path, made absolute against the current folder, after checking the file.
+
+    Registered sources are opened at answer time, possibly from another folder (`ragft ask` elsewhere, the
+    server): a relative path would then point nowhere. A missing file is refused here, at registration, with a
+    message about registering (the source is not registered yet, so there is nothing to remove).
+    """
+    if not url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - the registry's own check reports a malformed URL
+        return url
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return url
+    full = Path(path).expanduser().resolve()
+    if not full.is_file():
+        raise ConfigError(f"SQLite database {path} not found (looked for {full}); create it first or pass its path, "
+                          f"e.g. sqlite:///{full.parent}/inventory.sqlite (three slashes, then the absolute path)")
+    return parsed.set(database=str(full)).render_as_string(hide_password=False)
+

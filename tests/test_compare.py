@@ -269,7 +269,7 @@ def test_cli_compare_json_and_table(tiny_ws, tmp_path, monkeypatch):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{oops\n")
     res = CliRunner().invoke(cli.app, ["compare", "--qa", str(bad), "--json"])
-    assert res.exit_code == 2 and "line 1" in res.stderr
+    assert res.exit_code == 2 and "line 1" in json.loads(res.stdout)["error"]["message"]  # --json: the error as JSON
 
 
 # ----------------------------------------------------------------------------- real model

@@ -387,7 +387,7 @@ def test_cli_ingest_json_shape_and_exit_codes(tmp_path, cli_hash_embedder):
     assert deleted.exit_code == 0
     assert json.loads(deleted.stdout) == {"documents": 1, "chunks": 1, "tainted_adapters": []}
     missing = runner.invoke(app, ["delete", hits[0]["doc_id"], "-w", str(ws_dir), "--json"])
-    assert missing.exit_code == 2 and "no document with id" in missing.stderr
+    assert missing.exit_code == 2 and "no document with id" in json.loads(missing.stdout)["error"]["message"]
 
     human = runner.invoke(app, ["ingest", str(folder), "-w", str(ws_dir), "-g", "support"])
     assert human.exit_code == 1 and "added 1, updated 0, unchanged 7" in human.stdout  # the deleted one comes back
@@ -395,12 +395,14 @@ def test_cli_ingest_json_shape_and_exit_codes(tmp_path, cli_hash_embedder):
     assert reembedded.exit_code == 0 and json.loads(reembedded.stdout)["documents"] == 8
 
 
-def test_cli_ingest_missing_path_is_partial_failure(tmp_path, cli_hash_embedder):
+def test_cli_ingest_missing_path_is_a_usage_error(tmp_path, cli_hash_embedder):
     from ragft.cli import app
 
+    # A path that does not exist is a usage error (exit 2, DESIGN.md), refused before anything is ingested
+    # (issue #21); `Ingestor.ingest` itself still reports it per file (test above) for library callers.
     result = CliRunner().invoke(app, ["ingest", str(tmp_path / "nope"), "-w", str(tmp_path / "ws"), "--json"])
-    assert result.exit_code == 1
-    assert json.loads(result.stdout)["failed"][0]["error"] == "no such file or folder; check the path"
+    assert result.exit_code == 2
+    assert "no such file or folder" in json.loads(result.stdout)["error"]["message"]
 
 
 # ---------------------------------------------------------------------------- the demo corpus, real model

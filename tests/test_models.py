@@ -311,9 +311,12 @@ def test_cli_bad_generator_config_is_one_clear_error_exit_2(tmp_path, monkeypatc
     clear_cache()
     res = _cli(["ask", "What is the capital of France?", "--strategy", "base", "-w", _ws_with_generator(tmp_path, **generator), "--json"])
     assert res.exit_code == 2, res.output
-    assert res.stdout == ""
-    assert message in res.stderr and "Traceback" not in res.stderr
-    assert len(res.stderr.strip().splitlines()) <= 2  # one message (rich may wrap a long line)
+    error = json.loads(res.stdout)["error"]  # --json: the error is one JSON object on stdout (issue #21)
+    assert message in error["message"] and "Traceback" not in res.stderr
+    text = _cli(["ask", "What is the capital of France?", "--strategy", "base", "-w", str(tmp_path / "ws")])
+    assert text.exit_code == 2 and text.stdout == ""
+    assert message in text.stderr and "Traceback" not in text.stderr
+    assert len(text.stderr.strip().splitlines()) <= 2  # one message (rich may wrap a long line)
 
 
 def test_cli_ask_base_with_a_local_model_folder(tmp_path, tiny_model_dir):

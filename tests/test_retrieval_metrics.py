@@ -168,7 +168,7 @@ def test_eval_retrieval_cli_json(beir_dir, tmp_path, monkeypatch):
     assert out["queries"] == 2 and out["mode"] == "hybrid"
     assert 0 < out["ndcg@10"] <= 1 and "ndcg@5" in out
     res = runner.invoke(cli.app, ["eval", "retrieval", "--beir", str(beir_dir), "--mode", "sparse", "--json"])
-    assert res.exit_code == 2 and "allowed: bm25, dense, hybrid" in res.stderr
+    assert res.exit_code == 2 and "allowed: bm25, dense, hybrid" in json.loads(res.stdout)["error"]["message"]
     res = runner.invoke(cli.app, ["eval", "retrieval", "--beir", str(tmp_path / "none")])
     assert res.exit_code == 2
     ws_dir = tmp_path / "kept"

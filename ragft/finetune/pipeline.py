@@ -118,8 +118,10 @@ def build_dataset(
     notes: list[str],
     heldout_path: Path | None = None,
     row_docs: dict[str, list[str]] | None = None,
+    synth_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[TrainExample], str]:
-    """(examples, documents_method). Raises DataError/ConfigError with a fix when nothing usable is left."""
+    """(examples, documents_method). Raises DataError/ConfigError with a fix when nothing usable is left.
+    `synth_progress(done, total)` follows QA synthesis (`--from-docs`), the long silent step before training."""
     t = parts.train
     if bool(data) == bool(from_docs):
         raise ConfigError("pass exactly one of --data FILE.jsonl or --from-docs")
@@ -158,12 +160,14 @@ def build_dataset(
         raise ConfigError("the workspace has no documents; run `ragft ingest PATH` before `ragft finetune --from-docs`")
     from ragft.finetune.synth import synthesise_pairs
 
-    synth = synthesise_pairs(parts.generator(), chunks, t.synth_questions, seed=t.seed, exclude=exclude)
+    synth = synthesise_pairs(parts.generator(), chunks, t.synth_questions, seed=t.seed, exclude=exclude,
+                             progress=synth_progress)
     notes.append(f"synthesised {len(synth.pairs)} QA pair(s) from {synth.attempts} chunk(s); rejected: "
                  + (", ".join(f"{k} {v}" for k, v in synth.rejected.most_common()) or "none"))
     if len(synth.pairs) < 2:
-        raise DataError(f"only {len(synth.pairs)} usable QA pair(s) could be synthesised from {synth.attempts} chunks "
-                        "(rejections listed above); provide --data FILE.jsonl with question/answer rows instead")
+        why = ", ".join(f"{k} {v}" for k, v in synth.rejected.most_common()) or "no reply rejected"
+        raise DataError(f"only {len(synth.pairs)} usable QA pair(s) could be synthesised from {synth.attempts} chunk(s) "
+                        f"(rejected: {why}); provide --data FILE.jsonl with question/answer rows instead")
     train_pairs, heldout = split_heldout(synth.pairs, t.heldout_fraction, t.seed)
     if heldout_path is not None:
         heldout_path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,8 +241,10 @@ def run_finetune(
     exclude_qa: str | None = None,
     overrides: dict[str, Any] | None = None,
     load_model: LoadModel | None = None,
+    synth_progress: Callable[[int, int], None] | None = None,
 ) -> TrainReport:
     """Train adapter `name`: resolve the request -> prepare the run state -> train -> register (module docstring).
+    `progress` follows training steps, `synth_progress(done, total)` QA synthesis (`--from-docs`).
 
     Under `accelerate launch` every process runs this function. Only the main one builds the dataset and writes
     run state; the others wait, then read that state exactly as --resume does (so all shard the same rows).
@@ -257,7 +263,7 @@ def run_finetune(
     if not resume and group.is_main:
         if retrain:
             plan = _resolve_retrain(parts, name, plan, notes)
-        run = _prepare(parts, plan, run_dir, notes, retrain=retrain)
+        run = _prepare(parts, plan, run_dir, notes, retrain=retrain, synth_progress=synth_progress)
     group.barrier()  # the run state exists on disk before any other process reads it
     if resume or not group.is_main:
         run = _load_run(run_dir)
@@ -302,7 +308,8 @@ def _resolve_retrain(parts: FinetuneParts, name: str, plan: _Plan, notes: list[s
     )
 
 
-def _prepare(parts: FinetuneParts, plan: _Plan, run_dir: Path, notes: list[str], *, retrain: bool) -> _Run:
+def _prepare(parts: FinetuneParts, plan: _Plan, run_dir: Path, notes: list[str], *, retrain: bool,
+             synth_progress: Callable[[int, int], None] | None = None) -> _Run:
     """Build the dataset, resolve TrainArgs/LoraArgs, split train/val and write the run state to `run_dir`."""
     from ragft.finetune.train import TrainArgs, lora_from_settings
 
@@ -317,7 +324,7 @@ def _prepare(parts: FinetuneParts, plan: _Plan, run_dir: Path, notes: list[str],
     run_dir.mkdir(parents=True)
     examples, method = build_dataset(parts, data=data, from_docs=plan.from_docs, raft=plan.raft, exclude=exclude,
                                      drop_docs=plan.drop_docs, notes=notes, heldout_path=run_dir / HELDOUT_FILE,
-                                     row_docs=plan.row_docs)
+                                     row_docs=plan.row_docs, synth_progress=synth_progress)
     # None = "not given" (the CLI passes every flag): drop them so the RAFT defaults below can apply.
     overrides = plan.overrides
     train_overrides = {k: v for k, v in overrides.items() if k not in LORA_OVERRIDE_KEYS and v is not None}

@@ -98,6 +98,8 @@ def synthesise_pairs(
     report = SynthReport(pairs=[])
     seen: set[str] = set()
     for chunk in order[:limit]:
+        if progress is not None and report.attempts:  # after every attempt, kept or not: each is a generator call
+            progress(len(report.pairs), count)
         if len(report.pairs) >= count:
             break
         report.attempts += 1
@@ -123,6 +125,6 @@ def synthesise_pairs(
             continue
         seen.add(key)
         report.pairs.append(GroundedQA(question, answer, chunk, origin=f"synth {chunk.chunk_id}"))
-        if progress is not None:
-            progress(len(report.pairs), count)
+    if progress is not None and report.attempts:
+        progress(len(report.pairs), count)
     return report

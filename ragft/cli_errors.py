@@ -1,0 +1,138 @@
+"""How the `ragft` CLI reports errors: one `error:` line on stderr, or under `--json` one JSON object on stdout
+(`{"error": {"type", "message", "hint"}}`), with the exit code of DESIGN.md (2 usage/config, 1 partial failure,
+130 interrupted). Used by `ragft/cli.py` as its click group class; also the help-text shim for flags.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from ragft.cli_views import emit_json
+from ragft.errors import RagftError
+
+
+class ErrorHandlingGroup(TyperGroup):
+    """Turns an error raised by any (sub)command into the user's format and its exit code.
+
+    Text mode: one `error: ...` line on stderr. Under `--json` (anywhere on the command line): one JSON object on
+    stdout, `{"error": {"type", "message", "hint"}}`, so a script reading stdout always gets JSON. Usage errors
+    (unknown option, missing argument, bad value) exit 2 in both modes, as click does. Done in the click group
+    (not in `main`) so that `CliRunner` tests see the same behaviour as users.
+    """
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        ctx.meta["ragft_json"] = "--json" in args
+        ctx.meta["ragft_argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        click = _click_exceptions()
+        json_mode = bool(ctx.meta.get("ragft_json"))
+        try:
+            return super().invoke(ctx)
+        except RagftError as exc:
+            _report_error(json_mode, type(exc).__name__, str(exc), _hint_for(exc, ctx), exc.exit_code)
+            ctx.exit(exc.exit_code)
+        except click.ClickException as exc:
+            if not json_mode or isinstance(exc, getattr(click, "NoArgsIsHelpError", ())):
+                raise  # click prints usage + the error and exits 2 (or the help, for a bare command group)
+            _report_error(True, type(exc).__name__, exc.format_message(), _usage_hint(ctx, exc), exc.exit_code)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _report_error(json_mode, "Interrupted", "interrupted (Ctrl-C)", "nothing after the last completed step "
+                          "was saved; run the command again", 130)
+            ctx.exit(130)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug or an environment problem (disk full, permissions)
+            if not json_mode:
+                raise  # the traceback is what a bug report needs
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            _report_error(True, type(exc).__name__, str(exc) or type(exc).__name__,
+                          "unexpected error (traceback on stderr); please report it if the cause is not clear", 1)
+            ctx.exit(1)
+
+
+def _click_exceptions():  # type: ignore[no-untyped-def]
+    """The exception classes typer raises: typer >= 0.20 carries its own copy of click (`typer._click`)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer: plain click
+        from click import exceptions
+    return exceptions
+
+
+def _report_error(json_mode: bool, kind: str, message: str, hint: str, code: int) -> None:
+    """One error in the user's format: a JSON object on stdout under --json, else one line on stderr."""
+    if json_mode:
+        emit_json({"error": {"type": kind, "message": message, "hint": hint, "exit_code": code}})
+    else:
+        Console(stderr=True).print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _command_path(ctx) -> str:  # type: ignore[no-untyped-def]
+    """`ragft sources add-sql` for the arguments given (best effort, for hints)."""
+    words, group = ["ragft"], ctx.command
+    for arg in ctx.meta.get("ragft_argv", []):
+        sub = getattr(group, "commands", {}).get(arg)
+        if sub is None:
+            break
+        words.append(arg)
+        group = sub
+    return " ".join(words)
+
+
+def _usage_hint(ctx, exc) -> str:  # type: ignore[no-untyped-def]
+    path = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else _command_path(ctx)
+    return f"`{path} --help` shows the options and arguments"
+
+
+def _hint_for(exc: RagftError, ctx) -> str:  # type: ignore[no-untyped-def]
+    """What to do next: the error's own `hint` when it has one, else one line by kind (the message itself
+    already says what was given and what is allowed, errors.py)."""
+    own = getattr(exc, "hint", None)
+    if own:
+        return str(own)
+    from ragft import errors
+
+    path = _command_path(ctx)
+    if isinstance(exc, errors.NotFoundError):
+        return "check the name; the `list` commands (`ragft documents`, `ragft adapters list`, `ragft sources list`, `ragft users list`) show what exists"
+    if isinstance(exc, errors.ModelError):
+        return "`ragft models list` shows the configured and installed models"
+    if isinstance(exc, errors.DataError):
+        return "fix the listed lines of the data file and run the command again"
+    if isinstance(exc, errors.AccessDenied):
+        return "check the user name and its groups (`ragft users list`)"
+    return f"`{path} --help` shows the options; the message above says what to change"
+
+
+def flags_without_type_label() -> None:
+    """typer's help prints a type label for every option, `<bool>` included, even for an on/off flag such as
+    `--json` or `--help`, which takes no value: show none for flags (what click itself does). A small shim over
+    `typer.core.TyperOption.display_type_rich` (typer >= 0.20); other typer versions are left as they are."""
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_ragft_shim", False):
+        return
+
+    def display_type_rich(self, ctx):  # type: ignore[no-untyped-def]
+        return None if getattr(self, "is_flag", False) and self.metavar is None else original(self, ctx)
+
+    display_type_rich._ragft_shim = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+
+class Interrupted(RagftError):
+    """Ctrl-C during a long command: exit 130 (128 + SIGINT, the shell convention) with what to run next."""
+
+    exit_code = 130
+    hint = "the message names the command that continues the work"

@@ -1,0 +1,145 @@
+"""Every command's error path in the user's format (issue #21 items 2-4).
+
+Under `--json` an error is one JSON object on stdout, `{"error": {"type", "message", "hint"}}`, with the same exit
+code as in text mode (2 usage/config, 1 partial failure); in text mode it is one `error:` line on stderr and stdout
+stays empty. `ERROR_CASES` must name one failing invocation per command: a new command without one fails
+`test_every_command_has_an_error_case`. Listing commands never create the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ragft.cli import app
+
+# command -> arguments that make it fail with a RagftError (before any model loads). "{file}" is a plain file
+# passed as the workspace: every command that opens a workspace refuses it with a config error.
+ERROR_CASES: dict[str, list[str]] = {
+    "ingest": ["/no/such/path"],
+    "search": ["x", "--mode", "nosuchmode"],
+    "documents": ["-w", "{file}"],
+    "delete": ["no-such-doc"],
+    "reembed": ["-w", "{file}"],
+    "compare": ["-w", "{file}"],
+    "ask": ["q", "--strategy", "nosuchstrategy"],
+    "finetune": [],  # no --name
+    "forget": ["--subject", "s1", "-w", "{file}"],
+    "advise": ["--precision", "sky-high"],
+    "serve": ["-w", "{file}"],
+    "eval retrieval": ["--beir", "/no/such/beir"],
+    "sources add-sql": ["bad name!", "sqlite:///x.sqlite"],
+    "sources list": ["-w", "{file}"],
+    "sources remove": ["never-added"],
+    "store copy": ["--to", "postgresql://nobody@127.0.0.1:9/x", "-w", "{file}"],
+    "store migrate": ["-w", "{file}"],
+    "models list": ["-w", "{file}"],
+    "models install": ["no-such-model"],
+    "adapters list": ["-w", "{file}"],
+    "adapters approve": ["no-such-adapter"],
+    "users add": ["bad name!"],
+    "users list": ["-w", "{file}"],
+    "users revoke": ["nobody"],
+    "audit verify": ["-w", "{file}"],
+    "audit export": ["-w", "{file}"],
+}
+
+
+def _leaf_commands() -> list[str]:
+    names: list[str] = []
+
+    def walk(cmd, path):  # type: ignore[no-untyped-def]
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, [*path, name])
+        else:
+            names.append(" ".join(path))
+
+    walk(typer.main.get_command(app), [])
+    return names
+
+
+def _args(command: str, extra: list[str], tmp_path: Path) -> list[str]:
+    bad_ws = tmp_path / "not-a-folder"
+    bad_ws.write_text("x", encoding="utf-8")
+    return [*command.split(), *[a.replace("{file}", str(bad_ws)) for a in extra]]
+
+
+def test_every_command_has_an_error_case():
+    assert sorted(_leaf_commands()) == sorted(ERROR_CASES)
+
+
+@pytest.mark.parametrize("command", sorted(ERROR_CASES))
+def test_error_is_one_json_object_under_json(command, tmp_path):
+    args = _args(command, ERROR_CASES[command], tmp_path)
+    text = CliRunner().invoke(app, args)
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code == text.exit_code, (res.output, text.output)
+    assert res.exit_code in (1, 2), res.output
+    data = json.loads(res.stdout)  # exactly one JSON document, nothing else on stdout
+    assert set(data) == {"error"}
+    err = data["error"]
+    assert {"type", "message", "hint"} <= set(err)
+    assert err["type"] and err["message"] and err["hint"]
+    assert err["type"] not in ("Exception", "RuntimeError", "AttributeError", "TypeError"), err  # a real error, not a bug
+    assert err["exit_code"] == res.exit_code
+    # Text mode: nothing on stdout, the `error:` line last on stderr.
+    assert text.stdout == ""
+    assert text.stderr.strip().splitlines()[-1].startswith("error: "), text.stderr
+
+
+@pytest.mark.parametrize("command", sorted(ERROR_CASES))
+def test_usage_error_is_json_too(command):
+    res = CliRunner().invoke(app, [*command.split(), "--no-such-flag", "--json"])
+    assert res.exit_code == 2
+    err = json.loads(res.stdout)["error"]
+    assert err["type"] == "NoSuchOption" and "--no-such-flag" in err["message"]
+    assert "--help" in err["hint"]
+
+
+def test_missing_argument_and_unknown_command_under_json():
+    for args in (["ask", "--json"], ["nosuchcommand", "--json"]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2
+        assert json.loads(res.stdout)["error"]["message"]
+
+
+def test_ingest_missing_path_is_a_usage_error_and_ingests_nothing(tmp_path):
+    good = tmp_path / "a.txt"
+    good.write_text("hello world", encoding="utf-8")
+    ws = tmp_path / "ws"
+    res = CliRunner().invoke(app, ["ingest", str(good), str(tmp_path / "typo.txt"), "-w", str(ws)])
+    assert res.exit_code == 2
+    assert "typo.txt" in res.stderr and "no such file" in res.stderr
+    assert not ws.exists()  # checked before the workspace is opened: nothing half-done
+
+
+LISTING = [["models", "list"], ["adapters", "list"], ["documents"], ["sources", "list"], ["users", "list"],
+           ["audit", "verify"], ["audit", "export"], ["advise", "--docs", "10"], ["--help"], ["models", "--help"]]
+
+
+@pytest.mark.parametrize("args", LISTING, ids=lambda a: " ".join(a))
+def test_listing_does_not_create_the_workspace(args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAGFT_WORKSPACE", raising=False)
+    for json_flag in ([], ["--json"]) if "--help" not in args else ([],):
+        res = CliRunner().invoke(app, [*args, *json_flag])
+        assert res.exit_code == 0, res.output
+    assert list(tmp_path.iterdir()) == []  # no ./ragft-workspace/ragft.toml
+
+
+def test_listing_an_existing_workspace_still_reads_it(tmp_path, hash_embedder):
+    from ragft.workspace import Workspace
+
+    doc = tmp_path / "a.txt"
+    doc.write_text("The warehouse opens at nine.", encoding="utf-8")
+    with Workspace(tmp_path / "ws", embedder=hash_embedder) as ws:
+        ws.ingest([doc])
+    res = CliRunner().invoke(app, ["documents", "-w", str(tmp_path / "ws"), "--json"])
+    assert res.exit_code == 0
+    assert [d["source"] for d in json.loads(res.stdout)["documents"]] == [str(doc)]
