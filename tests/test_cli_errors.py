@@ -35,6 +35,8 @@ ERROR_CASES: dict[str, list[str]] = {
     "sources add-sql": ["bad name!", "sqlite:///x.sqlite"],
     "sources list": ["-w", "{file}"],
     "sources remove": ["never-added"],
+    "quarantine list": ["-w", "{file}"],
+    "quarantine approve": ["no-such-doc"],
     "store copy": ["--to", "postgresql://nobody@127.0.0.1:9/x", "-w", "{file}"],
     "store migrate": ["-w", "{file}"],
     "models list": ["-w", "{file}"],
