@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragft.errors import ConfigError, DataError, NotFoundError
 from ragft.finetune import TrainExample, TrainReport
-from ragft.finetune.data import QAPair, dataset_sha256, load_rows, normalise_question, qa_to_example, read_questions, split_heldout
+from ragft.finetune.data import QAPair, dataset_sha256, load_rows, normalise_question, qa_to_example, read_answer_keys, read_questions, split_heldout
 from ragft.finetune.raft import GroundedQA, build_raft_examples, find_span, ground_pairs
 from ragft.finetune.registry import AdapterInfo, AdapterRegistry, validate_name
 from ragft.prompting import DEFAULT_FORMAT, closed_book_messages, get_format
@@ -97,6 +97,8 @@ def build_dataset(
     notes: list[str],
     heldout_path: Path | None = None,
     row_docs: dict[str, list[str]] | None = None,
+    exclude_answers: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+    synth_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[TrainExample], str]:
     """(examples, documents_method). Raises DataError/ConfigError with a fix when nothing usable is left."""
     t = ws.settings.train
@@ -137,8 +139,9 @@ def build_dataset(
         raise ConfigError("the workspace has no documents; run `ragft ingest PATH` before `ragft finetune --from-docs`")
     from ragft.finetune.synth import synthesise_pairs
 
-    synth = synthesise_pairs(ws.generator, chunks, t.synth_questions, seed=t.seed, exclude=exclude)
-    notes.append(f"synthesised {len(synth.pairs)} QA pair(s) from {synth.attempts} chunk(s); rejected: "
+    synth = synthesise_pairs(ws.generator, chunks, t.synth_questions, seed=t.seed, exclude=exclude,
+                             exclude_answers=exclude_answers, progress=synth_progress)
+    notes.append(f"synthesised {len(synth.pairs)} QA pair(s) from {synth.attempts} chunk(s) in {synth.seconds:.1f} s; rejected: "
                  + (", ".join(f"{k} {v}" for k, v in synth.rejected.most_common()) or "none"))
     if len(synth.pairs) < 2:
         raise DataError(f"only {len(synth.pairs)} usable QA pair(s) could be synthesised from {synth.attempts} chunks "
@@ -193,6 +196,7 @@ def run_finetune(
     exclude_qa: str | None = None,
     overrides: dict[str, Any] | None = None,
     load_model: LoadModel | None = None,
+    synth_progress: Callable[[int, int], None] | None = None,
 ) -> TrainReport:
     from ragft.finetune.train import ProcessGroup, TrainArgs, lora_from_settings, train_lora
 
@@ -242,11 +246,12 @@ def run_finetune(
         eval_file = ws.path / EVAL_HELDOUT
         if eval_file.is_file():  # the questions `ragft compare` evaluates on never enter training
             exclude |= read_questions(eval_file)
+        exclude_answers = read_answer_keys(eval_file) | (read_answer_keys(exclude_qa) if exclude_qa else set())
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.mkdir(parents=True)
         examples, method = build_dataset(ws, data=data, from_docs=from_docs, raft=raft, exclude=exclude,
                                          drop_docs=drop_docs, notes=notes, heldout_path=run_dir / HELDOUT_FILE,
-                                         row_docs=row_docs)
+                                         row_docs=row_docs, exclude_answers=exclude_answers, synth_progress=synth_progress)
         # None = "not given" (the CLI passes every flag): drop them so the RAFT defaults below can apply.
         train_overrides = {k: v for k, v in overrides.items() if k not in lora_keys and v is not None}
         train_overrides["epochs"] = epochs
