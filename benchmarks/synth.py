@@ -14,7 +14,15 @@ synthesis, so a hash embedder stands in for it here):
     HF_HUB_OFFLINE=1 PYTHONPATH=. .venv/bin/python benchmarks/synth.py --corpus demo,wiki,scifact \\
         --method generator --count 64 --max-attempts 12 --pairs-out /tmp/synth-generator.jsonl
 
-Every run prints one JSON line: corpus, method, chunks, pairs, attempts, yield, seconds, seconds per pair,
+`--compare` instead runs `compare --train-missing` with all four strategies end to end on a corpus folder
+(demo or mixed) with the bundled models (SmolLM2-135M generator, all-MiniLM-L6-v2 embedder): ingest, held-out
+set, ft and RAFT adapters trained from synthesised pairs (--epochs), every strategy answered; it prints the
+wall time of each phase and the strategy scores:
+
+    HF_HUB_OFFLINE=1 PYTHONPATH=. .venv/bin/python benchmarks/synth.py --compare --corpus demo,mixed \
+        --questions 10 --epochs 1
+
+Every synthesis run prints one JSON line: corpus, method, chunks, pairs, attempts, yield, seconds, seconds per pair,
 generator calls, rejections and the load average (1 min) before and after. The bundled SmolLM2-135M generator
 is loaded once (not timed) when the method or --rewrite-calls needs it.
 """
@@ -96,6 +104,51 @@ def load_corpus(name: str, docs: int, seed: int, data: Path = DATA) -> list[Chun
     raise SystemExit(f"unknown corpus {name!r}; choose demo, wiki, scifact, mixed")
 
 
+def corpus_folder(name: str, tmp: Path) -> Path:
+    if name == "demo":
+        return ROOT / "examples" / "demo" / "corpus"
+    if name == "mixed":
+        from tests.mixed_corpus import write_mixed_corpus
+
+        return write_mixed_corpus(tmp / "mixed-corpus", seed=0)
+    raise SystemExit(f"--compare runs on a folder corpus: demo or mixed, not {name!r}")
+
+
+def run_compare_benchmark(name: str, questions: int, epochs: float, seed: int) -> dict:
+    """`compare --strategies base,rag,ft,hybrid --train-missing` on a fresh workspace, phases timed."""
+    from ragft.config import Settings
+    from ragft.finetune.registry import AdapterRegistry
+    from ragft.workspace import Workspace
+
+    tmp = Path(tempfile.mkdtemp(prefix="ragft-synth-compare-"))
+    try:
+        settings = Settings()
+        settings.train.epochs = epochs
+        settings.compare.heldout_questions = questions
+        ws = Workspace(tmp / "ws", settings=settings)
+        load_before = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        ingest = ws.ingest([corpus_folder(name, tmp)])
+        t1 = time.perf_counter()
+        result = ws.compare(strategies=("base", "rag", "ft", "hybrid"), train_missing=True, seed=seed)
+        t2 = time.perf_counter()
+        adapters = {a.name: {"kind": a.kind, "examples": a.metrics.get("examples"), "steps": a.metrics.get("steps"),
+                             "seconds": a.metrics.get("seconds")} for a in AdapterRegistry(ws.path).list()}
+        row = {
+            "corpus": name, "chunks": ingest.chunks, "questions": result.meta["questions"], "qa": result.meta["qa"],
+            "skipped": result.skipped, "ingest_s": round(t1 - t0, 1), "compare_s": round(t2 - t1, 1),
+            "adapters": adapters,
+            "strategies": {s: {"f1": round(v.f1, 3) if v.f1 is not None else None, "exact_match": v.exact_match}
+                           for s, v in result.strategies.items()},
+            "recommendation": result.recommendation,
+            "load1_before": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2),
+        }
+        ws.close()
+        return row
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="demo,wiki,scifact,mixed")
@@ -107,7 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=DATA, help="the shared data folder (rag-mini-wikipedia/, scifact/)")
     ap.add_argument("--pairs-out", type=Path, default=None, help="append every pair as JSONL (for hand-checking)")
+    ap.add_argument("--compare", action="store_true", help="run compare --train-missing end to end (demo, mixed)")
+    ap.add_argument("--questions", type=int, default=10, help="--compare: held-out questions")
+    ap.add_argument("--epochs", type=float, default=1.0, help="--compare: training epochs of each adapter")
     args = ap.parse_args(argv)
+    if args.compare:
+        for name in [c.strip() for c in args.corpus.split(",") if c.strip()]:
+            print(json.dumps(run_compare_benchmark(name, args.questions, args.epochs, args.seed), default=str), flush=True)
+        return 0
 
     generator = None
     if args.method == "generator" or args.rewrite_calls > 0:

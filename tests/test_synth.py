@@ -225,7 +225,6 @@ def test_compare_train_missing_runs_all_four_strategies(corpus, tmp_path, mixed_
     settings.generator.model = str(tiny_model_dir)
     settings.train.epochs = 1
     settings.train.batch_size = 8
-    settings.train.raft_max_length = 384
     settings.compare.heldout_questions = 6
     folder = ROOT / "examples" / "demo" / "corpus" if corpus == "demo" else mixed_folder
     ws = _ingest(tmp_path, folder, hash_embedder, settings=settings)

@@ -41,7 +41,7 @@ _YEAR = re.compile(r"(?<![\w.,:/-])(1[5-9]\d{2}|20\d{2})(?![\w.,:/-]\d|\d)"
 _CURRENCY = re.compile(r"(?:[$€£]\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:million|billion|thousand))?"
                        r"|\b\d[\d,]*(?:\.\d+)?\s?(?:EUR|USD|GBP|euros?|dollars?|pounds)\b)")
 _PERCENT = re.compile(r"\b\d+(?:\.\d+)?\s?(?:%|per ?cent\b|percent\b)")
-_QUANTITY = re.compile(rf"\b(?:\d[\d,]*(?:\.\d+)?|(?i:{_NUMBER_WORDS}))(?:[- ](?i:{_NUMBER_WORDS}))?\s+"
+_QUANTITY = re.compile(rf"(?<![\w-])(?:\d[\d,]*(?:\.\d+)?|(?i:{_NUMBER_WORDS}))(?:[- ](?i:{_NUMBER_WORDS}))?\s+"
                        r"([a-z][a-z-]{2,}(?:\s[a-z]{3,}s\b)?)\b")
 _NUMBER = re.compile(r"(?<![\w.:/-])\d[\d,]*(?:\.\d+)?(?![\w:/-]|\.\d)")
 _NAME_WORD = r"(?:[A-Z][a-z][\w’-]*|[A-Z]{2,}[a-z]*)"
@@ -87,12 +87,13 @@ def sentences(text: str) -> list[str]:
     """Sentences of `text` (split at . ! ? before a capital or digit, and at line breaks), whitespace-normalised."""
     out = []
     for part in _SENTENCE_SPLIT.split(text):
-        s = " ".join(part.split())
+        s = _LABEL.sub("", " ".join(part.split()))
         if s:
             out.append(s)
     return out
 
 
+_LABEL = re.compile(r"^(?:[A-Z]{2,}\s+)+(?=[A-Z][a-z])")  # "PATIENTS AND METHODS The ..." (abstract section labels)
 _RECORD_LINE = re.compile(r"^[\w .-]{1,40}:\s")
 _JUNK = re.compile(r"\bISBN\b|\bpp?\.?\s\d|</?\w+>|\bref\b|https?://|\bwww\.|\| |[\\{}^]")
 _BRACKETS = {"(": ")", "[": "]", "{": "}"}
@@ -156,6 +157,10 @@ def candidate_spans(sentence: str) -> list[AnswerSpan]:
         count = m.group(0)[: m.start(1) - m.start()].strip().lower()
         if not unit.endswith("s") and count not in ("1", "one", "a"):  # "a four year term": an adjective, not a count
             continue
+        if count in ("1", "one", "a") and unit.rstrip("s") not in _TIME_UNITS:
+            continue  # "in one case", "one molecule of": "one" is a determiner there, not a count worth asking
+        if count == "one" and unit.endswith("s"):
+            continue
         if unit not in _NOT_UNITS and not _overlaps((m.start(), m.end()), taken):
             add(m.start(), m.end(), "quantity")
     d = _DEFINITION.match(sentence)
@@ -179,9 +184,16 @@ def candidate_spans(sentence: str) -> list[AnswerSpan]:
             continue
         if start > 0 and sentence[start - 1] in "\"“'":
             continue  # a quoted label ("Start a return"): the name is the whole quote, not its first word
+        if re.search(r"\d\s*$", sentence[:start]) or any(len(w) >= 6 and w.isupper() for w in words):
+            continue  # a unit after a number ("10 Hz"), or a section label in capitals ("CONCLUSION")
+        if nxt and nxt.group(1) not in _FOLLOWERS and " and " in sentence[start:end]:
+            end = start + sentence[start:end].index(" and ")  # "the Soviet Union and Western powers"
         add(start, end, "entity")
-    for m in _NUMBER.finditer(sentence):
-        add(m.start(), m.end(), "number")
+    numbers = list(_NUMBER.finditer(sentence))
+    if len(numbers) <= 3:  # a run of figures (statistics, coordinates) makes a bare number unaskable
+        for m in numbers:
+            if sentence[: m.start()].count("(") == sentence[: m.start()].count(")"):  # not inside brackets
+                add(m.start(), m.end(), "number")
     found.sort(key=lambda s: (KIND_ORDER.index(s.kind), s.start))
     return found
 
@@ -260,6 +272,12 @@ def template_question(span: AnswerSpan) -> str | None:
     if not 4 <= len(words) <= MAX_QUESTION_WORDS or not balanced(question):
         return None
     return question
+
+
+def wh_phrase(span: AnswerSpan) -> str:
+    """The wh-phrase the template uses for `span` ("in what year", "how many weeks", "what place")."""
+    before = span.sentence[: span.start]
+    return _wh_phrase(span, before, span.sentence)[0]
 
 
 def starts_with_pronoun(sentence: str) -> bool:

@@ -35,7 +35,15 @@ from dataclasses import dataclass, field
 
 from ragft.finetune.data import normalise_question
 from ragft.finetune.raft import GroundedQA, find_span, window
-from ragft.finetune.spans import KIND_ORDER, AnswerSpan, candidate_spans, sentences, starts_with_pronoun, template_question
+from ragft.finetune.spans import (
+    KIND_ORDER,
+    AnswerSpan,
+    candidate_spans,
+    sentences,
+    starts_with_pronoun,
+    template_question,
+    wh_phrase,
+)
 from ragft.finetune.tables import TableState, table_cells
 from ragft.models.base import Generator
 from ragft.types import Chunk
@@ -47,8 +55,13 @@ SYNTH_USER = (
     "Write one question that this passage answers, and its answer: a short phrase copied exactly from the passage.\n"
     "Format:\nQuestion: <question>\nAnswer: <answer>"
 )
-REWRITE_SYSTEM = "You turn a sentence with a blank into one question that asks for the blank."
-REWRITE_USER = "Sentence: {masked}\n\nWrite one question whose answer is the blank (___). Reply with the question only."
+REWRITE_SYSTEM = "You turn a sentence with a blank into one natural question that asks for the blank."
+# One-shot, with the wh-phrase the template chose as a hint: a 135M model needs both to stay on task.
+REWRITE_USER = (
+    "Sentence: Repairs under warranty take about ___.\nAsk with: how many weeks\n"
+    "Question: How many weeks do repairs under warranty take?\n\n"
+    "Sentence: {masked}\nAsk with: {wh}\nQuestion:"
+)
 METHODS = ("spans", "generator")
 DEFAULT_REWRITE_CALLS = 0
 """Generator rewrites per run. 0 by default: measured on the bundled 135M model (docs/benchmarks.md
@@ -106,6 +119,7 @@ class _Candidate:
     kind: str
     masked: str = ""  # the sentence with ___ for the answer (rewrite prompt); "" for table cells
     sentence: str = ""
+    wh: str = "what"  # the template's wh-phrase, a hint for the rewrite
 
 
 def parse_reply(reply: str) -> tuple[str, str] | None:
@@ -210,7 +224,8 @@ def _candidates(passage: Passage, tables: TableState, rng: random.Random) -> lis
                     continue
                 seen.add(key)
                 rank = (1 + int(pronoun), 1 + KIND_ORDER.index(span.kind))
-                unit.append((rank, _Candidate(span.text, template_question(span), chunk, span.kind, _masked(span), sent)))
+                unit.append((rank, _Candidate(span.text, template_question(span), chunk, span.kind, _masked(span), sent,
+                                              wh_phrase(span))))
             if unit:
                 per_unit.append(sorted(unit, key=lambda rc: rc[0]))
     rng.shuffle(per_unit)
@@ -223,9 +238,10 @@ def _candidates(passage: Passage, tables: TableState, rng: random.Random) -> lis
     return out
 
 
-def _rewrite(generator: Generator, masked: str) -> str:
+def _rewrite(generator: Generator, masked: str, wh: str) -> str:
     reply = generator.generate(
-        [{"role": "system", "content": REWRITE_SYSTEM}, {"role": "user", "content": REWRITE_USER.format(masked=masked)}],
+        [{"role": "system", "content": REWRITE_SYSTEM},
+         {"role": "user", "content": REWRITE_USER.format(masked=masked, wh=wh)}],
         max_tokens=40,
         temperature=0.0,
     )
@@ -371,7 +387,7 @@ def _from_spans(generator, order, count, *, seed, exclude, exclude_answers, max_
                 if calls_left > 0 and cand.masked:
                     calls_left -= 1
                     report.generator_calls += 1
-                    proposal = _rewrite(generator, cand.masked)
+                    proposal = _rewrite(generator, cand.masked, cand.wh)
                     why = check_pair(proposal, cand.answer, cand.oracle.text) or rewrite_reason(proposal, cand.sentence, cand.kind)
                     if why is None and keeper.reason(proposal, cand.answer, cand.oracle) is None:
                         question, rewritten = proposal, True
