@@ -197,11 +197,11 @@ def test_missing_adapter_skips_with_message(tmp_path, hash_embedder):
 
 
 def test_without_qa_synthesises_heldout_set(tiny_ws):
-    # The scripted generator cannot write quiz questions, so the extractive fallback is used.
+    # Span-first synthesis (ragft.finetune.synth) needs no quiz-writing from the generator: answers are spans.
     result = run_compare(tiny_ws, qa=None, strategies=["base", "rag"], warmup=False)
-    assert result.meta["qa"].startswith("extractive")
-    assert result.questions and all(q.question.startswith("Fill in the blank") for q in result.questions)
-    assert all(q.gold in DOCS[q.doc_id] for q in result.questions)
+    assert result.meta["qa"].startswith("synthesised")
+    assert result.questions and all(q.question.endswith("?") for q in result.questions)
+    assert all(q.gold in DOCS[q.doc_id] and q.gold not in q.question for q in result.questions)
 
 
 def test_recommend_prefers_cheaper_on_tie():

@@ -118,7 +118,8 @@ def test_synthesis_dedups_filters_and_excludes():
         "garbage",
         "Question: What kind of war came before the treaty?\nAnswer: a long winter war",
     ], name="scripted", context_window=512)
-    rep = synthesise_pairs(gen, chunks, count=5, exclude={normalise_question("Who signed the treaty with the dwarves?")})
+    rep = synthesise_pairs(gen, chunks, count=5, exclude={normalise_question("Who signed the treaty with the dwarves?")},
+                           method="generator")
     assert [p.answer for p in rep.pairs] == ["1421", "a long winter war"]
     assert rep.rejected == {"duplicate": 1, "evaluation question": 1, "unparseable reply": 1}
     assert rep.attempts == 5

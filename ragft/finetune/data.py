@@ -193,8 +193,31 @@ def split_heldout(items: Sequence[Any], fraction: float, seed: int) -> tuple[lis
     return order[n_out:], order[:n_out]
 
 
+def _eval_rows(path: Path) -> list[dict[str, Any]] | None:
+    """The JSON objects of a JSONL evaluation file, or None when it is not plain JSONL (CSV, chat rows)."""
+    if path.suffix.lower() == ".csv":
+        return None
+    rows: list[dict[str, Any]] = []
+    try:
+        for _, row, error in _read_jsonl(path):
+            if error is not None or not isinstance(row, dict) or not isinstance(row.get("question"), str):
+                return None
+            rows.append(row)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return rows
+
+
 def read_questions(path: str | Path) -> set[str]:
-    """Normalised questions of a QA JSONL/CSV (e.g. the evaluation set) to keep out of training."""
+    """Normalised questions of a QA JSONL/CSV (e.g. the evaluation set) to keep out of training.
+
+    An evaluation row may have `"answer": null` (an unanswerable question, `ragft compare`): only its question
+    matters here, so such files are read leniently; anything else goes through `load_rows` and its checks.
+    """
+    path = Path(path)
+    rows = _eval_rows(path) if path.is_file() else None
+    if rows is not None:
+        return {normalise_question(r["question"]) for r in rows if r["question"].strip()}
     out: set[str] = set()
     for item in load_rows(path):
         if isinstance(item, QAPair):
@@ -204,3 +227,15 @@ def read_questions(path: str | Path) -> set[str]:
             if users:
                 out.add(normalise_question(users[-1]))
     return out
+
+
+def read_answer_keys(path: str | Path) -> set[tuple[str, str]]:
+    """(doc_id, normalised answer) of every answerable row with a doc_id: the facts an evaluation set asks about.
+
+    Synthesis leaves these out too (`synthesise_pairs(exclude_answers=...)`), so training never holds the same
+    fact as an evaluation question in other words.
+    """
+    path = Path(path)
+    rows = _eval_rows(path) if path.is_file() else None
+    return {(str(r["doc_id"]), normalise_question(str(r["answer"]))) for r in rows or []
+            if r.get("doc_id") and isinstance(r.get("answer"), (str, int, float)) and str(r["answer"]).strip()}

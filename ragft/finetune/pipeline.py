@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from ragft.config import LORA_OVERRIDE_KEYS, TRAIN_OVERRIDE_KEYS
 from ragft.errors import ConfigError, DataError, NotFoundError
 from ragft.finetune import TrainExample, TrainReport
-from ragft.finetune.data import QAPair, dataset_sha256, load_rows, normalise_question, qa_to_example, read_questions, split_heldout
+from ragft.finetune.data import (QAPair, dataset_sha256, load_rows, normalise_question, qa_to_example, read_answer_keys,
+                                 read_questions, split_heldout)
 from ragft.finetune.raft import GroundedQA, build_raft_examples, find_span, ground_pairs
 from ragft.finetune.registry import AdapterInfo, AdapterRegistry, validate_name
 from ragft.prompting import closed_book_messages, get_format
@@ -118,6 +119,7 @@ def build_dataset(
     notes: list[str],
     heldout_path: Path | None = None,
     row_docs: dict[str, list[str]] | None = None,
+    exclude_answers: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
     synth_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[TrainExample], str]:
     """(examples, documents_method). Raises DataError/ConfigError with a fix when nothing usable is left.
@@ -161,8 +163,8 @@ def build_dataset(
     from ragft.finetune.synth import synthesise_pairs
 
     synth = synthesise_pairs(parts.generator(), chunks, t.synth_questions, seed=t.seed, exclude=exclude,
-                             progress=synth_progress)
-    notes.append(f"synthesised {len(synth.pairs)} QA pair(s) from {synth.attempts} chunk(s); rejected: "
+                             exclude_answers=exclude_answers, progress=synth_progress)
+    notes.append(f"synthesised {len(synth.pairs)} QA pair(s) from {synth.attempts} chunk(s) in {synth.seconds:.1f} s; rejected: "
                  + (", ".join(f"{k} {v}" for k, v in synth.rejected.most_common()) or "none"))
     if len(synth.pairs) < 2:
         why = ", ".join(f"{k} {v}" for k, v in synth.rejected.most_common()) or "no reply rejected"
@@ -320,11 +322,14 @@ def _prepare(parts: FinetuneParts, plan: _Plan, run_dir: Path, notes: list[str],
     exclude = read_questions(plan.exclude_qa) if plan.exclude_qa else set()
     if parts.eval_heldout.is_file():  # the questions `ragft compare` evaluates on never enter training
         exclude |= read_questions(parts.eval_heldout)
+    # ... nor the facts they ask for, under another wording: (document, answer) pairs of the evaluation set
+    exclude_answers = read_answer_keys(parts.eval_heldout) | (read_answer_keys(plan.exclude_qa) if plan.exclude_qa else set())
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     examples, method = build_dataset(parts, data=data, from_docs=plan.from_docs, raft=plan.raft, exclude=exclude,
                                      drop_docs=plan.drop_docs, notes=notes, heldout_path=run_dir / HELDOUT_FILE,
-                                     row_docs=plan.row_docs, synth_progress=synth_progress)
+                                     row_docs=plan.row_docs, exclude_answers=exclude_answers,
+                                     synth_progress=synth_progress)
     # None = "not given" (the CLI passes every flag): drop them so the RAFT defaults below can apply.
     overrides = plan.overrides
     train_overrides = {k: v for k, v in overrides.items() if k not in LORA_OVERRIDE_KEYS and v is not None}
