@@ -176,7 +176,16 @@ def test_runner_scores_all_four_strategies(tiny_ws, tmp_path):
     # Costs: $0.18/h x measured seconds; training cost from the registry's 36 s: 36 x 0.18 / 3600 = $0.0018.
     assert base.cost_per_1k == pytest.approx(1000 * (sum(q.results["base"].latency_ms for q in result.questions[:4]) / 4 / 1000) * 0.18 / 3600)
     assert ft.training_cost_usd == pytest.approx(0.0018) and base.training_cost_usd is None
-    assert result.recommendation == "hybrid"
+    # Decision: rag and hybrid tie at the top (every answered question right), but 4 questions cannot separate
+    # any two strategies (best vs base: 4 discordant, exact McNemar p = 2/16 = 0.125): the cheapest one wins.
+    d = result.decision
+    assert d.best in ("rag", "hybrid") and d.significant is False and d.n_questions == 5
+    cheapest = min(result.strategies, key=lambda n: (result.strategies[n].cost_per_1k, STRATEGIES.index(n)))
+    assert result.recommendation == d.recommended == cheapest
+    base_test = next(t for t in d.tests if t.other == "base")
+    assert (base_test.b, base_test.c, base_test.p_value) == (4, 0, 0.125)
+    assert "indistinguishable at n = 5" in d.reason
+    assert all(len(v) == 2 for v in hybrid.ci.values()) and "f1" in hybrid.ci and "latency_ms_p50" in hybrid.ci
     assert result.exit_code == 1  # partial: some generations failed
     # The evaluated questions are recorded as held out.
     from ragft.evaluate.compare import heldout_questions
@@ -211,7 +220,12 @@ def test_without_qa_synthesises_heldout_set(tiny_ws):
     result = run_compare(tiny_ws, qa=None, strategies=["base", "rag"], warmup=False)
     assert result.meta["qa"].startswith("extractive")
     assert result.questions and all(q.question.startswith("Fill in the blank") for q in result.questions)
-    assert all(q.gold in DOCS[q.doc_id] for q in result.questions)
+    answerable = [q for q in result.questions if q.gold is not None]
+    assert all(q.gold in DOCS[q.doc_id] for q in answerable)
+    # 4 documents -> 4 questions, round(0.2 x 4) = 1 of them made unanswerable by an invented name.
+    unanswerable = [q for q in result.questions if q.gold is None]
+    assert len(unanswerable) == 1 and result.meta["unanswerable"] == 1
+    assert result.strategies["rag"].n_unanswerable == 1
 
 
 def test_recommend_prefers_cheaper_on_tie():
@@ -272,7 +286,15 @@ def test_cli_compare_json_and_table(tiny_ws, tmp_path, monkeypatch):
     res = CliRunner().invoke(cli.app, ["compare", "--qa", str(qa), "--strategies", "base,rag", "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert set(data["strategies"]) == {"base", "rag"} and data["recommendation"] == "rag"
+    assert set(data["strategies"]) == {"base", "rag"}
+    # rag right on both, base on neither: 2 discordant questions cannot be significant (p = 0.5), so the
+    # cheaper strategy is recommended and the reason says why.
+    d = data["decision"]
+    assert set(d) == {"recommended", "runner_up", "metric", "significant", "p_value", "n_questions", "n_needed", "reason"}
+    assert d["recommended"] == data["recommendation"] and d["significant"] is False and d["p_value"] == 0.5
+    assert d["n_questions"] == 2 and d["metric"] == "answer_correctness" and "indistinguishable" in d["reason"]
+    assert data["strategies"]["rag"]["ci"]["answer_correctness"] == [1.0, 1.0]
+    assert data["strategies"]["base"]["ci"]["f1"] == [0.0, 0.0]
     res = CliRunner().invoke(cli.app, ["compare", "--qa", str(qa), "--strategies", "base,rag", "--report", str(tmp_path / "r")])
     assert res.exit_code == 0, res.output
     assert "recommendation" in res.stdout and "rag" in res.stdout and (tmp_path / "r" / "index.html").is_file()

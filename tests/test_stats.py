@@ -151,3 +151,9 @@ def test_as_matrix_pads_missing_repeats_with_nan():
     m = as_matrix([[1.0, 0.0], [None], [0.5]])
     assert m.shape == (3, 2)
     assert np.isnan(m[1, 0]) and np.isnan(m[2, 1])
+
+
+def test_n_needed_never_promises_fewer_questions_than_the_exact_test_can_use():
+    # Every question discordant one way: Connor's formula says 4, but 4 discordant pairs give p >= 0.125.
+    assert mcnemar_n_needed(1.0, 0.0) == 6
+    assert mcnemar_exact(6, 0) < 0.05 <= mcnemar_exact(5, 0)

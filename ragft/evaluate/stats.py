@@ -141,7 +141,17 @@ def mcnemar_n_needed(p10: float, p01: float, alpha: float = ALPHA, power: float 
         return None
     z_a, z_b = NormalDist().inv_cdf(1 - alpha / 2), NormalDist().inv_cdf(power)
     n = (z_a * math.sqrt(psi) + z_b * math.sqrt(max(psi - delta**2, 0.0))) ** 2 / delta**2
-    return math.ceil(n)
+    # The normal approximation fails at the extreme (every question discordant, one way): the exact test
+    # cannot reject with fewer than `min_discordant(alpha)` discordant questions, so expect at least that many.
+    return max(math.ceil(n), math.ceil(min_discordant(alpha) / psi))
+
+
+def min_discordant(alpha: float = ALPHA) -> int:
+    """Fewest discordant questions at which the two-sided exact McNemar test can reach p < alpha (6 at 0.05)."""
+    d = 1
+    while mcnemar_exact(d, 0) >= alpha:
+        d += 1
+    return d
 
 
 def mcnemar_exact_power(n: int, p10: float, p01: float, alpha: float = ALPHA) -> float:
