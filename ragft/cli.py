@@ -302,6 +302,7 @@ def compare(
     seed: int = typer.Option(0, "--seed", help="Seed for question sampling and generation."),
     k: Optional[int] = typer.Option(None, "-k", help="Chunks given to rag/hybrid (default from ragft.toml).", min=1, max=100),
     freshness: bool = typer.Option(False, "--freshness", help="Also change one fact in a copy of the workspace and report which strategies pick it up."),
+    repeats: int = typer.Option(1, "--repeats", help="Ask every question R times with different seeds (only when generator.temperature > 0); intervals account for it.", min=1),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
@@ -310,6 +311,7 @@ def compare(
     kwargs: dict[str, Any] = dict(
         qa=qa, strategies=[s for s in strategies.split(",") if s.strip()], adapter=adapter, report=report,
         train_missing=train_missing, limit=limit, seed=seed, hybrid_adapter=hybrid_adapter, k=k, freshness=freshness,
+        repeats=repeats,
     )
     try:
         with _Bars(not json_out, "comparing") as bars:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -254,6 +255,16 @@ def _check_report(out: Path, strategies) -> dict:
     assert "https://" not in html
     for name in strategies:
         assert f'<tr data-strategy="{name}">' in html  # summary row
+    # The decision sentence, the paired tests and the 95% intervals (error bars on the accuracy plot).
+    d = data["decision"]
+    assert d["recommended"] == data["recommendation"]
+    assert 'id="decision"' in html and escape(d["reason"]) in html
+    assert 'id="tests"' in html and 'class="errorbar"' in html
+    for name in strategies:
+        ci = data["strategies"][name]["ci"]
+        for metric, (low, high) in ci.items():
+            value = data["strategies"][name][metric]
+            assert low <= value + 1e-9 and value - 1e-9 <= high, (name, metric, low, value, high)
     return data
 
 

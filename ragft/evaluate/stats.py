@@ -91,8 +91,13 @@ def bootstrap_cis(per_question: Mapping[str, Mapping[str, np.ndarray]], seed: in
         for metric, values in metrics.items():
             ci = bootstrap_ci(values, idx)
             if ci is not None:
-                out[strategy][metric] = [round(ci[0], 4), round(ci[1], 4)]
+                out[strategy][metric] = [sig4(ci[0]), sig4(ci[1])]
     return out
+
+
+def sig4(x: float) -> float:
+    """`x` to 4 significant digits (costs per question are tiny; scores are in 0..1)."""
+    return float(f"{x:.4g}")
 
 
 # --------------------------------------------------------------------------- paired tests
