@@ -395,3 +395,90 @@ def test_compare_scores_recall_against_the_named_source(tiny_ws, tmp_path):
     without = run_compare(tiny_ws, qa=_qa_file(tmp_path, rows), strategies=["rag"], warmup=False)
     recall = lambda c: c.strategies["rag"].recall_at_k  # noqa: E731
     assert recall(with_source) == 1.0 and recall(without) == 0.0
+
+
+# ----------------------------------------------------------------------------- statistics in the runner
+def test_repeats_rerun_each_question_when_the_generator_samples(tiny_ws, tmp_path):
+    qa = _qa_file(tmp_path, QA[:4])
+    greedy = run_compare(tiny_ws, qa=qa, strategies=["rag"], warmup=False, repeats=3)
+    assert greedy.meta["repeats"] == 1 and "greedy" in greedy.meta["repeats_note"]
+    assert all(not q.repeats for q in greedy.questions)
+    tiny_ws.settings.generator.temperature = 0.7
+    seen: list[tuple[str, int, int]] = []
+    sampled = run_compare(tiny_ws, qa=qa, strategies=["rag", "base"], warmup=False, repeats=3,
+                          progress=lambda s, d, t: seen.append((s, d, t)))
+    assert sampled.meta["repeats"] == 3 and seen[-1] == ("base", 12, 12)
+    assert all(len(q.runs("rag")) == 3 for q in sampled.questions)
+    rag = sampled.strategies["rag"]
+    assert rag.n == 12 and rag.n_scored["f1"] == 12
+    assert rag.ci["answer_correctness"] == [1.0, 1.0]
+    assert sampled.to_dict()["questions"][0]["repeats"]["rag"][0]["answer"]
+    with pytest.raises(ConfigError, match="--repeats"):
+        run_compare(tiny_ws, qa=qa, strategies=["rag"], repeats=0)
+
+
+def test_unanswerable_rows_are_scored_and_reported(tiny_ws, tmp_path):
+    rows = QA[:3] + [{"question": "In which year did Quenthira Vaskelund climb Mount Everest?", "answer": None}]
+    result = run_compare(tiny_ws, qa=_qa_file(tmp_path, rows), strategies=["base", "rag"], warmup=False)
+    rag = result.strategies["rag"]
+    # the scripted generator answers "I don't know." (no abstention flag) or a span: the unanswerable row is wrong
+    last = result.questions[3]
+    assert last.gold is None and last.results["rag"].scores["answer_correctness"] == float(last.results["rag"].abstained)
+    assert rag.n_unanswerable == 1 and rag.abstention_recall == float(last.results["rag"].abstained)
+    data = result.to_dict()
+    assert data["questions"][3]["gold"] is None
+    # training's exclusion list keeps only the answerable questions; the full set is rerunnable as is
+    assert "answer" in (tiny_ws.path / "eval" / "heldout.jsonl").read_text()
+    assert len(load_qa(tiny_ws.path / "eval" / "questions.jsonl")) == 4
+    assert len(load_qa(tiny_ws.path / "eval" / "heldout.jsonl")) == 3
+
+
+def test_load_qa_accepts_null_answers_only_explicitly(tmp_path):
+    f = tmp_path / "q.jsonl"
+    f.write_text('{"question": "q1", "answer": null}\n{"question": "q2", "answer": "a"}\n')
+    assert [i.answer for i in load_qa(f)] == [None, "a"]
+    f.write_text('{"question": "q1"}\n')
+    with pytest.raises(DataError, match="null"):
+        load_qa(f)
+
+
+def test_make_unanswerable_swaps_the_named_entity_for_an_invented_one():
+    import random
+
+    from ragft.evaluate.qa import QAItem, make_unanswerable, swap_entity
+
+    assert swap_entity("When was Nikola Tesla born?", "Quen Vask") == "When was Quen Vask born?"
+    assert swap_entity("Fill in the blank: Ada Lovelace wrote ____ in 1843.", "X Y") == "Fill in the blank: X Y wrote ____ in 1843."
+    assert swap_entity("how tall is it?", "X") is None
+    donors = [QAItem("1", "how tall is it?", "8"), QAItem("2", "Where is the Danube?", "Europe", doc_id="danube")]
+    fakes = make_unanswerable(donors, 5, random.Random(0))
+    assert len(fakes) == 1 and fakes[0].answer is None and fakes[0].doc_id is None
+    assert "Danube" not in fakes[0].question and fakes[0].question.startswith("Where is the ")
+    assert make_unanswerable(donors, 5, random.Random(0), absent=lambda name: False) == []
+
+
+def test_cli_compare_on_the_tiny_model_prints_decision_and_intervals(tmp_path, hash_embedder, tiny_generator, monkeypatch):
+    """Real transformers generation (a tiny random Llama) through the CLI: the JSON carries `decision` and `ci`,
+    and the report shows the decision sentence and the error bars."""
+    from typer.testing import CliRunner
+
+    import ragft.cli as cli
+    from ragft.workspace import Workspace
+
+    ws = Workspace(tmp_path / "tinymodel", embedder=hash_embedder, generator=tiny_generator)
+    _fill(ws)
+    monkeypatch.setattr(cli, "open_workspace", lambda path: ws)
+    qa = _qa_file(tmp_path, QA[:4])
+    res = CliRunner().invoke(cli.app, ["compare", "--qa", str(qa), "--strategies", "base,rag", "--json",
+                                       "--report", str(tmp_path / "r")])
+    assert res.exit_code in (0, 1), res.output
+    data = json.loads(res.stdout)
+    d = data["decision"]
+    assert d["recommended"] in ("base", "rag") and d["runner_up"] in ("base", "rag", None)
+    assert d["n_questions"] == 4 and isinstance(d["significant"], bool) and d["reason"]
+    for s in ("base", "rag"):
+        ci = data["strategies"][s]["ci"]
+        assert set(ci) >= {"exact_match", "f1", "answer_correctness", "latency_ms_p50", "cost_per_1k"}
+        assert all(low <= high for low, high in ci.values())
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert 'id="decision"' in html and 'class="errorbar"' in html
