@@ -482,3 +482,11 @@ def test_cli_compare_on_the_tiny_model_prints_decision_and_intervals(tmp_path, h
         assert all(low <= high for low, high in ci.values())
     html = (tmp_path / "r" / "index.html").read_text()
     assert 'id="decision"' in html and 'class="errorbar"' in html
+
+
+def test_evaluate_and_advise_modules_stay_readable():
+    """Architecture issue #22: no module of ragft/evaluate or advise*.py over 600 lines."""
+    root = Path(__file__).resolve().parents[1] / "ragft"
+    files = list((root / "evaluate").glob("*.py")) + list(root.glob("advise*.py"))
+    too_long = {f.name: n for f in files if (n := len(f.read_text(encoding="utf-8").splitlines())) > 600}
+    assert not too_long, too_long
