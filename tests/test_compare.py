@@ -457,6 +457,7 @@ def test_make_unanswerable_swaps_the_named_entity_for_an_invented_one():
     assert make_unanswerable(donors, 5, random.Random(0), absent=lambda name: False) == []
 
 
+@pytest.mark.slow
 def test_cli_compare_on_the_tiny_model_prints_decision_and_intervals(tmp_path, hash_embedder, tiny_generator, monkeypatch):
     """Real transformers generation (a tiny random Llama) through the CLI: the JSON carries `decision` and `ci`,
     and the report shows the decision sentence and the error bars."""
@@ -466,6 +467,7 @@ def test_cli_compare_on_the_tiny_model_prints_decision_and_intervals(tmp_path, h
     from ragft.workspace import Workspace
 
     ws = Workspace(tmp_path / "tinymodel", embedder=hash_embedder, generator=tiny_generator)
+    ws.settings.generator.max_new_tokens = 8  # gibberish either way; keep it short
     _fill(ws)
     monkeypatch.setattr(cli, "open_workspace", lambda path: ws)
     qa = _qa_file(tmp_path, QA[:4])
