@@ -450,6 +450,7 @@ def test_make_unanswerable_swaps_the_named_entity_for_an_invented_one():
     assert swap_entity("When was Nikola Tesla born?", "Quen Vask") == "When was Quen Vask born?"
     assert swap_entity("Fill in the blank: Ada Lovelace wrote ____ in 1843.", "X Y") == "Fill in the blank: X Y wrote ____ in 1843."
     assert swap_entity("how tall is it?", "X") is None
+    assert swap_entity("Did the Voltaic pile make Alessandro Volta famous?", "X Y") == "Did the Voltaic pile make X Y famous?"
     donors = [QAItem("1", "how tall is it?", "8"), QAItem("2", "Where is the Danube?", "Europe", doc_id="danube")]
     fakes = make_unanswerable(donors, 5, random.Random(0))
     assert len(fakes) == 1 and fakes[0].answer is None and fakes[0].doc_id is None

@@ -267,17 +267,20 @@ def invented_name(rng: random.Random) -> str:
 
 
 def swap_entity(question: str, name: str) -> str | None:
-    """`question` with its first named entity (a capitalised run not opening the question) replaced by `name`;
-    None when it names none."""
+    """`question` with its named entity replaced by `name`: the longest capitalised run not opening the
+    question (a full name before a lone capitalised adjective), the first of equals; None when it names none."""
+    found: list[tuple[int, int, str]] = []
     for m in _ENTITY.finditer(question):
         words = m.group(1).split()
         while words and words[0] in _NOT_ENTITY:
             words = words[1:]
         if words:
             entity = " ".join(words)
-            start = question.index(entity, m.start())
-            return question[:start] + name + question[start + len(entity):]
-    return None
+            found.append((-len(words), question.index(entity, m.start()), entity))
+    if not found:
+        return None
+    _, start, entity = min(found)
+    return question[:start] + name + question[start + len(entity):]
 
 
 def make_unanswerable(
