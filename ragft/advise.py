@@ -18,11 +18,9 @@ How a recommendation is made (docs/advise.md explains every rule and weight with
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -34,7 +32,6 @@ from ragft.costs import (
     STRATEGIES,
     THROUGHPUT,
     UPDATES_PER_MONTH,
-    MeasuredCost,
     StrategyCost,
     Throughput,
     Workload,
@@ -115,7 +112,7 @@ def make_inputs(**values: Any) -> AdviceInputs:
 
 # ---------------------------------------------------------------------------- measurements (ragft compare)
 # A `compare --report` folder is read by ragft/advise_report.py (Report, load_report; re-exported here).
-from ragft.advise_report import METRICS, UNIT_METRICS, Report, load_report  # noqa: E402
+from ragft.advise_report import METRICS, UNIT_METRICS, MeasuredTraining, Report, load_report, measured_training  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------- rules
@@ -479,14 +476,6 @@ def workload_for(inputs: AdviceInputs, settings: Settings) -> Workload:
     )
 
 
-@dataclass(frozen=True)
-class MeasuredTraining:
-    """Training throughput measured by `ragft finetune` runs of this workspace (adapter registry metrics)."""
-
-    tokens_per_s: float
-    source: str
-
-
 def _throughput(inputs: AdviceInputs, training: MeasuredTraining | None) -> Throughput:
     tp = THROUGHPUT[inputs.hardware]
     # Adapters trained in this workspace ran on this machine's CPU; their rate says nothing about a GPU.
@@ -564,20 +553,34 @@ def advise(inputs: AdviceInputs, settings: Settings | None = None, report: Repor
                   inputs, report, assumptions)
 
 
-def measured_training(adapters: Iterable[Any]) -> MeasuredTraining | None:
-    """Median `tokens_per_s` recorded by this workspace's `ragft finetune` runs (AdapterInfo.metrics), if any."""
-    rates = sorted((float(a.metrics["tokens_per_s"]), a.name) for a in adapters
-                   if isinstance(getattr(a, "metrics", None), dict)
-                   and isinstance(a.metrics.get("tokens_per_s"), (int, float)) and a.metrics["tokens_per_s"] > 0)
-    if not rates:
-        return None
-    rate, _ = rates[len(rates) // 2]
-    names = ", ".join(name for _, name in rates)
-    return MeasuredTraining(rate, f"measured {rate:g} tokens/s, median of adapter run(s) {names}")
+# ---------------------------------------------------------------------------- questionnaire (terminal view: advise_view.py)
+@dataclass(frozen=True)
+class Question:
+    """One interactive question; `field` is the AdviceInputs field it fills. Optional numbers accept 'none'."""
+
+    field: str
+    text: str
+    default: Any
+    choices: tuple[str, ...] = ()
+    kind: type = str
+    optional: bool = False
 
 
-# The questionnaire and terminal view live in ragft/advise_view.py; re-exported for `from ragft.advise import ...`.
-from ragft.advise_view import QUESTIONS, Question, print_advice  # noqa: E402
+QUESTIONS: tuple[Question, ...] = (
+    Question("update_frequency", "How often do the documents change?", "weekly", FREQUENCIES),
+    Question("docs", "How many documents?", 1000, kind=int),
+    Question("queries_per_day", "Questions per day?", 100.0, kind=float),
+    Question("precision", "Precision need (high = wrong answers are costly)", "normal", ("high", "normal")),
+    Question("budget_usd", "Monthly budget in USD ('none' = no limit)", "none", kind=float, optional=True),
+    Question("compliance", f"Compliance regimes, comma-separated ({', '.join(sorted(COMPLIANCE))}, or 'none')", "none"),
+    Question("latency_ms", "Latency target in ms ('none' = no target)", "none", kind=float, optional=True),
+    Question("hardware", "Hardware for training/serving", "cpu", ("cpu", "gpu")),
+    Question("citations", "Must answers cite their sources?", False, kind=bool),
+    Question("style", "Must output follow a domain-specific style or terminology?", False, kind=bool),
+)
+
+
+from ragft.advise_view import print_advice  # noqa: E402  (re-exported: `from ragft.advise import print_advice`)
 
 __all__ = ["QUESTIONS", "Advice", "AdviceInputs", "Question", "Report", "advise", "load_report", "make_inputs",
            "measured_training", "print_advice"]

@@ -1,5 +1,6 @@
-"""What `ragft advise --from-report DIR` reads from a `ragft compare` run: per-strategy measurements and the
-statistical decision (`decision`, `significance`), validated, with a ConfigError (exit 2) naming the fix."""
+"""Measurements `ragft advise` reads: a `ragft compare --report DIR` run (per-strategy metrics and the statistical
+decision, validated, with a ConfigError (exit 2) naming the fix) and the training throughput recorded by this
+workspace's `ragft finetune` runs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from ragft.costs import STRATEGIES, MeasuredCost
@@ -104,3 +106,24 @@ def _decision(data: dict[str, Any], path: Path, fix: str) -> tuple[dict[str, Any
     tests = tuple(t for t in sig.get("tests", []) if isinstance(t, dict) and "other" in t)
     best = sig.get("best") if isinstance(sig.get("best"), str) else None
     return decision, tests, best
+
+
+# ---------------------------------------------------------------------------- training throughput (ragft finetune)
+@dataclass(frozen=True)
+class MeasuredTraining:
+    """Training throughput measured by `ragft finetune` runs of this workspace (adapter registry metrics)."""
+
+    tokens_per_s: float
+    source: str
+
+
+def measured_training(adapters: Iterable[Any]) -> MeasuredTraining | None:
+    """Median `tokens_per_s` recorded by this workspace's `ragft finetune` runs (AdapterInfo.metrics), if any."""
+    rates = sorted((float(a.metrics["tokens_per_s"]), a.name) for a in adapters
+                   if isinstance(getattr(a, "metrics", None), dict)
+                   and isinstance(a.metrics.get("tokens_per_s"), (int, float)) and a.metrics["tokens_per_s"] > 0)
+    if not rates:
+        return None
+    rate, _ = rates[len(rates) // 2]
+    names = ", ".join(name for _, name in rates)
+    return MeasuredTraining(rate, f"measured {rate:g} tokens/s, median of adapter run(s) {names}")

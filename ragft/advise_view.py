@@ -1,48 +1,17 @@
-"""The human side of `ragft advise`: the interactive questionnaire and the terminal view of an `Advice`.
+"""The terminal view of `ragft advise`: the recommendation, warnings, ranked costs, reasons and break-even points.
 
-Kept apart from ragft/advise.py (the rules and the decision) so that module stays about the recommendation;
-`ragft.advise` re-exports these names for callers that import them from there.
+Kept apart from ragft/advise.py (the rules and the decision), which re-exports `print_advice`; this module imports
+nothing from it (the dependency runs one way), so `advice` is typed by its documented shape.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from ragft.advise import COMPLIANCE, FREQUENCIES
-
-if TYPE_CHECKING:
-    from ragft.advise import Advice
+from typing import Any
 
 
-@dataclass(frozen=True)
-class Question:
-    """One interactive question; `field` is the AdviceInputs field it fills. Optional numbers accept 'none'."""
-
-    field: str
-    text: str
-    default: Any
-    choices: tuple[str, ...] = ()
-    kind: type = str
-    optional: bool = False
-
-
-QUESTIONS: tuple[Question, ...] = (
-    Question("update_frequency", "How often do the documents change?", "weekly", FREQUENCIES),
-    Question("docs", "How many documents?", 1000, kind=int),
-    Question("queries_per_day", "Questions per day?", 100.0, kind=float),
-    Question("precision", "Precision need (high = wrong answers are costly)", "normal", ("high", "normal")),
-    Question("budget_usd", "Monthly budget in USD ('none' = no limit)", "none", kind=float, optional=True),
-    Question("compliance", f"Compliance regimes, comma-separated ({', '.join(sorted(COMPLIANCE))}, or 'none')", "none"),
-    Question("latency_ms", "Latency target in ms ('none' = no target)", "none", kind=float, optional=True),
-    Question("hardware", "Hardware for training/serving", "cpu", ("cpu", "gpu")),
-    Question("citations", "Must answers cite their sources?", False, kind=bool),
-    Question("style", "Must output follow a domain-specific style or terminology?", False, kind=bool),
-)
-
-
-def print_advice(advice: "Advice", out: Any, details: bool = False) -> None:
-    """The human view: the recommendation, a costs table in ranked order, the reasons and the break-even points."""
+def print_advice(advice: Any, out: Any, details: bool = False) -> None:
+    """The human view of a `ragft.advise.Advice`: the recommendation, a costs table in ranked order, the
+    reasons and the break-even points, on a rich console `out`."""
     from rich.markup import escape
     from rich.table import Table
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,13 +17,13 @@ from ragft.evaluate.runner import _run_one
 
 if TYPE_CHECKING:
     from ragft.evaluate.runner import Comparison
+    from ragft.evaluate.seams import EvalWorkspace
     from ragft.types import Chunk
-    from ragft.workspace import Workspace
 
 _INVENTED = ("Vaskelund", "Quenthira", "Morrowgate", "Zelbrandt", "Orvanique", "Talmuresh")
 
 
-def _doc_chunks(ws: "Workspace", doc_id: str) -> list["Chunk"]:
+def _doc_chunks(ws: "EvalWorkspace", doc_id: str) -> list["Chunk"]:
     out: list[Chunk] = []
     while True:
         batch = ws.store.get_chunks([f"{doc_id}:{i}" for i in range(len(out), len(out) + 32)])
@@ -38,7 +39,10 @@ def _new_fact(old: str, rng: random.Random) -> str:
     return rng.choice(_INVENTED)
 
 
-def freshness_probe(ws: "Workspace", comparison: "Comparison", k: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+def freshness_probe(
+    ws: "EvalWorkspace", comparison: "Comparison", k: int | None = None, seed: int = 0,
+    open_copy: Callable[[Path], "EvalWorkspace"] | None = None,
+) -> list[dict[str, Any]]:
     """Change one fact after training and see which strategies answer with the new one.
 
     Picks the first evaluated question whose gold answer (not yes/no) occurs in a chunk that retrieval finds
@@ -46,13 +50,14 @@ def freshness_probe(ws: "Workspace", comparison: "Comparison", k: int | None = N
     the original), that document's chunks get the gold answer replaced by a new value and are re-embedded,
     then each compared strategy answers the question again. RAG and hybrid should say the new value; base
     and ft cannot know it (their knowledge is frozen at training time). The original workspace is untouched.
+    `open_copy(path)` opens the copy sharing `ws`'s settings and models (default: `ws`'s own class, called as
+    `Workspace(path, settings=..., embedder=..., generator=...)`).
     """
     import shutil
     import tempfile
     from hashlib import sha256
 
     from ragft.types import Document
-    from ragft.workspace import Workspace
 
     if ws.settings.store.backend != "sqlite":
         raise ConfigError("--freshness copies the workspace and needs store.backend = \"sqlite\"")
@@ -74,7 +79,8 @@ def freshness_probe(ws: "Workspace", comparison: "Comparison", k: int | None = N
     with tempfile.TemporaryDirectory(prefix="ragft-freshness-") as tmp:
         copy = Path(tmp) / "ws"
         shutil.copytree(ws.path, copy, ignore=shutil.ignore_patterns("adapters", "eval", "*.lock"))
-        probe_ws = Workspace(copy, settings=ws.settings, embedder=ws.embedder, generator=ws.generator)
+        opener = open_copy or (lambda p: type(ws)(p, settings=ws.settings, embedder=ws.embedder, generator=ws.generator))  # type: ignore[call-arg]
+        probe_ws = opener(copy)
         try:
             doc = probe_ws.store.get_document(doc_id)
             chunks = [replace_text(c, pattern.sub(new, c.text)) for c in _doc_chunks(probe_ws, doc_id)]

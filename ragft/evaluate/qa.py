@@ -27,8 +27,8 @@ from ragft.errors import ConfigError, DataError
 from ragft.evaluate import metrics as M
 
 if TYPE_CHECKING:
+    from ragft.evaluate.seams import EvalWorkspace
     from ragft.types import Chunk
-    from ragft.workspace import Workspace
 
 HELDOUT_FILE = Path("eval") / "heldout.jsonl"  # answerable evaluation questions (training leaves them out)
 QUESTIONS_FILE = Path("eval") / "questions.jsonl"  # every evaluated question, unanswerable ones included
@@ -142,7 +142,7 @@ _SENT = re.compile(r"(?<=[.!?])\s+")
 _SPAN = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|\d+(?:[.,]\d+)?)\b|(?<=\s)([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)")
 
 
-def synthesise_heldout(ws: "Workspace", n: int, seed: int = 0) -> list[QAItem]:
+def synthesise_heldout(ws: "EvalWorkspace", n: int, seed: int = 0) -> list[QAItem]:
     """Extractive cloze questions from the documents (no model, deterministic given `seed`).
 
     Per sampled chunk: one sentence of 8-40 words, one answer span in it (a number/year, else a capitalised
@@ -175,7 +175,7 @@ def synthesise_heldout(ws: "Workspace", n: int, seed: int = 0) -> list[QAItem]:
     return items
 
 
-def heldout_set(ws: "Workspace", n: int, seed: int = 0, unanswerable: float = UNANSWERABLE_SHARE) -> tuple[list[QAItem], str]:
+def heldout_set(ws: "EvalWorkspace", n: int, seed: int = 0, unanswerable: float = UNANSWERABLE_SHARE) -> tuple[list[QAItem], str]:
     """`n` questions without --qa: about `unanswerable` of them (rounded) the corpus cannot answer, the rest
     from `answerable_heldout`; see `make_unanswerable`. Returns the questions and where they came from."""
     items, source = answerable_heldout(ws, n, seed)
@@ -193,7 +193,7 @@ def heldout_set(ws: "Workspace", n: int, seed: int = 0, unanswerable: float = UN
     return mixed, f"{source}; {len(fakes)} of {len(mixed)} made unanswerable by an entity swap"
 
 
-def answerable_heldout(ws: "Workspace", n: int, seed: int = 0) -> tuple[list[QAItem], str]:
+def answerable_heldout(ws: "EvalWorkspace", n: int, seed: int = 0) -> tuple[list[QAItem], str]:
     """The questions to use without --qa, and where they came from.
 
     1. the held-out split the fine-tuning step wrote next to its adapters (`adapters/<name>/heldout.jsonl`):
@@ -231,7 +231,7 @@ def answerable_heldout(ws: "Workspace", n: int, seed: int = 0) -> tuple[list[QAI
     return synthesise_heldout(ws, n, seed), "extractive cloze questions from the documents"
 
 
-def _sample_chunks(ws: "Workspace", n: int, seed: int) -> list["Chunk"]:
+def _sample_chunks(ws: "EvalWorkspace", n: int, seed: int) -> list["Chunk"]:
     """Up to `n` chunks spread over a seeded shuffle of the documents (the first chunks of each)."""
     docs = sorted(d.doc_id for d in ws.store.list_documents())
     random.Random(seed).shuffle(docs)
@@ -305,7 +305,7 @@ def make_unanswerable(
     return out
 
 
-def _absent(ws: "Workspace", name: str) -> bool:
+def _absent(ws: "EvalWorkspace", name: str) -> bool:
     """True when no chunk keyword search finds for `name` contains any part of it."""
     parts = [p.lower() for p in name.split()]
     hits = ws.search(name, k=5, mode="bm25")

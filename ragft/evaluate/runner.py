@@ -32,8 +32,8 @@ from ragft.evaluate.qa import HELDOUT_FILE, QUESTIONS_FILE, QAItem, heldout_set,
 from ragft.wellformed import degenerate_reason, strip_markers
 
 if TYPE_CHECKING:
+    from ragft.evaluate.seams import EvalWorkspace
     from ragft.types import Answer
-    from ragft.workspace import Workspace
 
 STRATEGIES = ("base", "rag", "ft", "hybrid")
 RETRIEVAL_STRATEGIES = frozenset({"rag", "hybrid"})
@@ -148,7 +148,7 @@ def _record_dict(q: QuestionRecord) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- scoring
-def _chunk_texts(ws: "Workspace", chunk_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+def _chunk_texts(ws: "EvalWorkspace", chunk_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
     """chunk_id -> (doc_id, text) for the chunks given to the model."""
     if not chunk_ids:
         return {}
@@ -329,7 +329,7 @@ def _train_seconds(info: Any) -> float | None:
 
 
 def resolve_adapter(
-    ws: "Workspace", strategy: str, name: str | None, train_missing: bool
+    ws: "EvalWorkspace", strategy: str, name: str | None, train_missing: bool
 ) -> tuple[str | None, float | None, str | None]:
     """(adapter name, recorded training seconds, skip reason) for `strategy`.
 
@@ -367,7 +367,7 @@ def resolve_adapter(
     return new_name, _train_seconds(info) or (time.perf_counter() - started), None
 
 
-def make_checker(ws: "Workspace") -> ClaimChecker:
+def make_checker(ws: "EvalWorkspace") -> ClaimChecker:
     cfg = ws.settings.compare
     if cfg.faithfulness == "overlap":
         return OverlapChecker(cfg.support_threshold)
@@ -383,7 +383,7 @@ def make_checker(ws: "Workspace") -> ClaimChecker:
 
 
 # --------------------------------------------------------------------------- runner
-def _run_one(ws: "Workspace", item: QAItem, strategy: str, adapter: str | None, k: int | None, checker: ClaimChecker) -> StrategyRun:
+def _run_one(ws: "EvalWorkspace", item: QAItem, strategy: str, adapter: str | None, k: int | None, checker: ClaimChecker) -> StrategyRun:
     started = time.perf_counter()
     try:
         ans = ws.ask(item.question, strategy, adapter=adapter, k=k)
@@ -417,7 +417,7 @@ def run_seed(seed: int, repeat: int, question: int) -> int:
 
 
 def run_compare(
-    ws: "Workspace",
+    ws: "EvalWorkspace",
     qa: str | Path | None = None,
     strategies: Sequence[str] = STRATEGIES,
     adapter: str | None = None,
