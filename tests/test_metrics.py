@@ -109,45 +109,6 @@ def test_costs():
     assert M.training_cost(None, 1.0) is None and M.training_cost(math.nan, 1.0) is None
 
 
-# ----------------------------------------------------------------------------- faithfulness
-def test_claims_and_content_words():
-    assert split_claims("Yes. Lincoln was born in 1809 [1]. He was tall!") == ["Lincoln was born in 1809.", "He was tall!"]
-    assert content_words("The cities were founded [2]") == ["citi", "founded"]
-
-
-def test_overlap_faithfulness_hand_computed():
-    context = "Abraham Lincoln was born on February 12, 1809, in Kentucky."
-    checker = OverlapChecker(0.5)
-    # claim 1: {lincoln, born, 1809} all in context -> supported
-    # claim 2: {moved, paris, 1820} none in context -> unsupported
-    f = faithfulness("Lincoln was born in 1809 [1]. He moved to Paris in 1820.", [context], checker)
-    assert (f.score, f.claims, f.supported) == (0.5, 2, 1)
-    assert f.unsupported == ("He moved to Paris in 1820.",)
-    assert faithfulness("Yes.", [context], checker).score is None  # no checkable claim
-    assert faithfulness("Lincoln was born in 1809.", [], checker).score is None  # no context
-    # threshold: claim {lincoln, born, ohio} -> 2/3 supported: passes at 0.5, fails at 0.8
-    assert faithfulness("Lincoln was born in Ohio.", [context], OverlapChecker(0.5)).score == 1.0
-    assert faithfulness("Lincoln was born in Ohio.", [context], OverlapChecker(0.8)).score == 0.0
-
-
-def test_llm_judge_parses_reply():
-    class Judge:
-        name = "judge"
-        context_window = 2048
-
-        def __init__(self, reply):
-            self.reply, self.prompts = reply, []
-
-        def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):
-            self.prompts.append(messages[-1]["content"])
-            return self.reply
-
-    yes, no = Judge("Yes."), Judge("no, it is not")
-    assert faithfulness("Lincoln was born in 1809.", ["ctx"], LlmJudge(yes)).score == 1.0
-    assert faithfulness("Lincoln was born in 1809.", ["ctx"], LlmJudge(no)).score == 0.0
-    assert "Claim: Lincoln was born in 1809." in yes.prompts[0] and "ctx" in yes.prompts[0]
-
-
 # ----------------------------------------------------------------------------- scoring in compare
 def _answer(text, cited=(), abstained=False, strategy="rag"):
     from ragft.types import Answer, Citation
@@ -200,3 +161,42 @@ def test_citation_accuracy_uses_the_gold_source_document():
                   source="clauses/payment.md")
     ans = _answer("Payment is due within thirty days [1][2].", [("clause", "Payment terms."), ("other", "Late fees.")])
     assert score_answer(ans, item, "rag", {}, OverlapChecker())["citation_accuracy"] == 0.5
+
+
+# ----------------------------------------------------------------------------- faithfulness
+def test_claims_and_content_words():
+    assert split_claims("Yes. Lincoln was born in 1809 [1]. He was tall!") == ["Lincoln was born in 1809.", "He was tall!"]
+    assert content_words("The cities were founded [2]") == ["citi", "founded"]
+
+
+def test_overlap_faithfulness_hand_computed():
+    context = "Abraham Lincoln was born on February 12, 1809, in Kentucky."
+    checker = OverlapChecker(0.5)
+    # claim 1: {lincoln, born, 1809} all in context -> supported
+    # claim 2: {moved, paris, 1820} none in context -> unsupported
+    f = faithfulness("Lincoln was born in 1809 [1]. He moved to Paris in 1820.", [context], checker)
+    assert (f.score, f.claims, f.supported) == (0.5, 2, 1)
+    assert f.unsupported == ("He moved to Paris in 1820.",)
+    assert faithfulness("Yes.", [context], checker).score is None  # no checkable claim
+    assert faithfulness("Lincoln was born in 1809.", [], checker).score is None  # no context
+    # threshold: claim {lincoln, born, ohio} -> 2/3 supported: passes at 0.5, fails at 0.8
+    assert faithfulness("Lincoln was born in Ohio.", [context], OverlapChecker(0.5)).score == 1.0
+    assert faithfulness("Lincoln was born in Ohio.", [context], OverlapChecker(0.8)).score == 0.0
+
+
+def test_llm_judge_parses_reply():
+    class Judge:
+        name = "judge"
+        context_window = 2048
+
+        def __init__(self, reply):
+            self.reply, self.prompts = reply, []
+
+        def generate(self, messages, max_tokens=64, temperature=0.0, stop=None, adapter=None):
+            self.prompts.append(messages[-1]["content"])
+            return self.reply
+
+    yes, no = Judge("Yes."), Judge("no, it is not")
+    assert faithfulness("Lincoln was born in 1809.", ["ctx"], LlmJudge(yes)).score == 1.0
+    assert faithfulness("Lincoln was born in 1809.", ["ctx"], LlmJudge(no)).score == 0.0
+    assert "Claim: Lincoln was born in 1809." in yes.prompts[0] and "ctx" in yes.prompts[0]
