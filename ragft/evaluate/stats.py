@@ -324,7 +324,7 @@ def decide(
         why = "the cheaper" if cost(chosen) < cost(best) else "the simpler"
         reason = (f"{chosen} and {best} are indistinguishable at n = {n_questions} (p = {_fmt_p(t.p_value)})"
                   f"{_more(t)}; choosing {chosen}, {why}")
-    worse = [x.other for x in tests if x.significant]
+    worse = [x.other for x in tests if x.significant and not (chosen == best and x.other == runner)]
     if worse:
         reason += f"; {', '.join(worse)} significantly worse than {best}"
     if excluded:
