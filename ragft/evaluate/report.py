@@ -173,19 +173,9 @@ def print_summary(comparison: "Comparison", out: Any, err: Any) -> None:
             f"[red]{s.n_failed}[/red]" if s.n_failed else "0",
         )
     out.print(table)
-    d = comparison.decision
-    if d is not None and d.recommended is not None:
-        verdict = "significant" if d.significant else "[yellow]not significant[/yellow]"
-        out.print(f"recommendation: [bold]{d.recommended}[/bold] ({verdict}) — {d.reason}", highlight=False)
-        for name, s in comparison.strategies.items():
-            shown = ", ".join(f"{m} [{lo:.3f}, {hi:.3f}]" for m, (lo, hi) in s.ci.items()
-                              if m in ("answer_correctness", "f1", "faithfulness", "citation_accuracy"))
-            if shown:
-                out.print(f"  {name} 95% CI: {shown}", highlight=False)
-        for t in d.tests:
-            out.print(f"  {d.best} vs {t.other}: {t.b} vs {t.c} questions only one got right, McNemar p = {t.p_value:.3g}"
-                      f"{'' if t.p_f1 is None else f', F1 permutation p = {t.p_f1:.3g}'}"
-                      f"{'' if t.n_needed is None else f', ~{t.n_needed} questions to separate'}", highlight=False)
+    if comparison.decision is not None and comparison.decision.recommended is not None:
+        for line in decision_lines(comparison):
+            out.print(line, highlight=False)
     else:
         out.print(f"recommendation: [bold]{comparison.recommendation or 'none'}[/bold] ({comparison.meta.get('recommendation_rule', '')})", highlight=False)
     for name, reason in comparison.skipped.items():
@@ -198,3 +188,23 @@ def print_summary(comparison: "Comparison", out: Any, err: Any) -> None:
         out.print(f"freshness {probe['strategy']}: {'new fact' if probe.get('uses_new_fact') else 'old/other'} — {probe.get('answer') or probe.get('error')}", highlight=False)
     if comparison.meta.get("report"):
         out.print(f"report: {comparison.meta['report']}", highlight=False)
+
+
+def decision_lines(comparison: "Comparison") -> list[str]:
+    """The decision for a terminal (rich markup): the recommendation and its reason, each strategy's 95%
+    intervals, and the paired test of the best against each other strategy. Any terminal view can print these."""
+    d = comparison.decision
+    if d is None or d.recommended is None:
+        return [f"recommendation: [bold]{comparison.recommendation or 'none'}[/bold]"]
+    verdict = "significant" if d.significant else "[yellow]not significant[/yellow]"
+    lines = [f"recommendation: [bold]{d.recommended}[/bold] ({verdict}) — {d.reason}"]
+    for name, s in comparison.strategies.items():
+        shown = ", ".join(f"{m} [{lo:.3f}, {hi:.3f}]" for m, (lo, hi) in s.ci.items()
+                          if m in ("answer_correctness", "f1", "faithfulness", "citation_accuracy"))
+        if shown:
+            lines.append(f"  {name} 95% CI: {shown}")
+    for t in d.tests:
+        lines.append(f"  {d.best} vs {t.other}: {t.b} vs {t.c} questions only one got right, McNemar p = {t.p_value:.3g}"
+                     f"{'' if t.p_f1 is None else f', F1 permutation p = {t.p_f1:.3g}'}"
+                     f"{'' if t.n_needed is None else f', ~{t.n_needed} questions to separate'}")
+    return lines
