@@ -18,11 +18,9 @@ How a recommendation is made (docs/advise.md explains every rule and weight with
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -34,7 +32,6 @@ from ragft.costs import (
     STRATEGIES,
     THROUGHPUT,
     UPDATES_PER_MONTH,
-    MeasuredCost,
     StrategyCost,
     Throughput,
     Workload,
@@ -114,76 +111,8 @@ def make_inputs(**values: Any) -> AdviceInputs:
 
 
 # ---------------------------------------------------------------------------- measurements (ragft compare)
-METRICS = ("exact_match", "f1", "faithfulness", "citation_accuracy", "abstention_rate",
-           "latency_ms_p50", "latency_ms_p95", "cost_per_1k")
-UNIT_METRICS = frozenset({"exact_match", "f1", "faithfulness", "citation_accuracy", "abstention_rate"})
-
-
-@dataclass(frozen=True)
-class Report:
-    """The parts of a `ragft compare` results.json that advise uses: per-strategy metrics (None = not measured)."""
-
-    path: Path
-    strategies: dict[str, dict[str, float | None]]
-    recommendation: str | None = None
-    ignored: tuple[str, ...] = ()
-
-    def metric(self, name: str) -> dict[str, float]:
-        return {s: m[name] for s, m in self.strategies.items() if m.get(name) is not None}  # type: ignore[misc]
-
-    def measured_costs(self) -> dict[str, MeasuredCost]:
-        return {s: MeasuredCost(m.get("cost_per_1k"), m.get("latency_ms_p95")) for s, m in self.strategies.items()}
-
-
-def load_report(folder: str | Path) -> Report:
-    """Read `folder/results.json` from `ragft compare --report DIR`; ConfigError (exit 2) if missing or malformed.
-
-    Strategy keys may carry an adapter (`ft:support-ft`); the best-F1 entry per strategy is kept. Keys that name
-    no known strategy are listed in `ignored`.
-    """
-    folder = Path(folder)
-    path = folder if folder.is_file() else folder / "results.json"
-    fix = "run `ragft compare --qa FILE.jsonl --report DIR` first and pass that DIR"
-    if not path.is_file():
-        raise ConfigError(f"--from-report: {path} not found; {fix}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--from-report: {path} is not valid JSON ({exc}); {fix}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("strategies"), dict) or not data["strategies"]:
-        raise ConfigError(f"--from-report: {path} has no \"strategies\" object {{name: metrics}}; {fix}")
-    problems: list[str] = []
-    kept: dict[str, dict[str, float | None]] = {}
-    ignored: list[str] = []
-    for key, metrics in data["strategies"].items():
-        strategy = str(key).split(":", 1)[0]
-        if strategy not in STRATEGIES:
-            ignored.append(str(key))
-            continue
-        if not isinstance(metrics, dict):
-            problems.append(f"strategies.{key} is not an object")
-            continue
-        row: dict[str, float | None] = {}
-        for name in METRICS:
-            value = metrics.get(name)
-            if value is None:
-                row[name] = None
-            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                problems.append(f"strategies.{key}.{name} = {value!r} is not a non-negative number")
-            elif name in UNIT_METRICS and value > 1:
-                problems.append(f"strategies.{key}.{name} = {value!r} is outside 0..1")
-            else:
-                row[name] = float(value)
-        previous = kept.get(strategy)
-        if previous is None or (row.get("f1") or 0) > (previous.get("f1") or 0):
-            kept[strategy] = row
-    if problems:
-        raise ConfigError(f"--from-report: {path}: " + "; ".join(problems))
-    if not kept:
-        raise ConfigError(f"--from-report: {path} names no known strategy (got {', '.join(ignored)}); "
-                          f"allowed: {', '.join(STRATEGIES)}")
-    rec = data.get("recommendation")
-    return Report(path, kept, rec if isinstance(rec, str) else None, tuple(ignored))
+# A `compare --report` folder is read by ragft/advise_report.py (Report, load_report; re-exported here).
+from ragft.advise_report import METRICS, UNIT_METRICS, MeasuredTraining, Report, load_report, measured_training  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------- rules
@@ -417,7 +346,28 @@ def _measured_rule(ctx: Context, metric: str, weight: float, rule: str, inputs: 
 
 
 def rule_measured_f1(ctx: Context) -> Finding | None:
-    return _measured_rule(ctx, "f1", F1_WEIGHT, "measured_f1", ("from_report",))
+    """Measured accuracy. With compare's decision (paired tests), only differences the tests call significant
+    count: a strategy not significantly worse than the best counts as equal to it, the others keep their
+    measured value, and each moves by F1_WEIGHT x (value - mean), so two strategies' scores differ by
+    F1_WEIGHT x their significant gap. Older reports (no decision) fall back to the F1 gap rule."""
+    report = ctx.report
+    if report is None or report.decision is None:
+        return _measured_rule(ctx, "f1", F1_WEIGHT, "measured_f1", ("from_report",))
+    d = report.decision
+    measured = report.metric(d["metric"]) or report.metric("f1")
+    best = report.best or d["recommended"]
+    worse = {s: t for s, t in report.significantly_worse().items() if s in measured}
+    if best not in measured:
+        return _measured_rule(ctx, "f1", F1_WEIGHT, "measured_f1", ("from_report",))
+    value = {s: v if s in worse else measured[best] for s, v in measured.items()}
+    mean = sum(value.values()) / len(value)
+    deltas = {s: F1_WEIGHT * (v - mean) for s, v in value.items() if abs(v - mean) > 1e-12}
+    shown = ", ".join(f"{s} {v:.3f}" for s, v in sorted(measured.items(), key=lambda kv: -kv[1]))
+    verdict = "significant" if d["significant"] else "not significant"
+    tail = (f"; significantly worse than {best}: {', '.join(worse)}" if worse
+            else "; no measured difference is significant, so measurements prefer none")
+    return Finding("measured_f1", deltas, f"from_report: measured {d['metric']} {shown}; compare's decision "
+                   f"({verdict}): {d['reason']}{tail}", ("from_report",))
 
 
 def rule_measured_faithfulness(ctx: Context) -> Finding | None:
@@ -474,6 +424,17 @@ class Advice:
     def reasons(self) -> list[str]:
         return [f.reason for f in self.findings]
 
+    @property
+    def warnings(self) -> list[str]:
+        """Measurements too weak to lean on: compare's decision was not significant."""
+        d = self.report.decision if self.report else None
+        if not d or d.get("significant") or not d.get("runner_up"):
+            return []
+        more = f"; about {d['n_needed']} questions would separate them" if d.get("n_needed") else ""
+        return [f"the compare report's decision is not significant (n = {d['n_questions']}, p = {d['p_value']}): "
+                f"{d['recommended']} and {d['runner_up']} are indistinguishable on {d['metric']}{more}; measured "
+                f"differences below significance are treated as noise"]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy,
@@ -485,7 +446,9 @@ class Advice:
             "inputs": self.inputs.model_dump(mode="json"),
             "from_report": None if self.report is None else {
                 "path": str(self.report.path), "strategies": sorted(self.report.strategies),
-                "recommendation": self.report.recommendation, "ignored": list(self.report.ignored)},
+                "recommendation": self.report.recommendation, "ignored": list(self.report.ignored),
+                "decision": self.report.decision},
+            "warnings": self.warnings,
             "assumptions": self.assumptions,
         }
 
@@ -511,14 +474,6 @@ def workload_for(inputs: AdviceInputs, settings: Settings) -> Workload:
         serving=serving,
         horizon_months=inputs.horizon_months,
     )
-
-
-@dataclass(frozen=True)
-class MeasuredTraining:
-    """Training throughput measured by `ragft finetune` runs of this workspace (adapter registry metrics)."""
-
-    tokens_per_s: float
-    source: str
 
 
 def _throughput(inputs: AdviceInputs, training: MeasuredTraining | None) -> Throughput:
@@ -598,19 +553,7 @@ def advise(inputs: AdviceInputs, settings: Settings | None = None, report: Repor
                   inputs, report, assumptions)
 
 
-def measured_training(adapters: Iterable[Any]) -> MeasuredTraining | None:
-    """Median `tokens_per_s` recorded by this workspace's `ragft finetune` runs (AdapterInfo.metrics), if any."""
-    rates = sorted((float(a.metrics["tokens_per_s"]), a.name) for a in adapters
-                   if isinstance(getattr(a, "metrics", None), dict)
-                   and isinstance(a.metrics.get("tokens_per_s"), (int, float)) and a.metrics["tokens_per_s"] > 0)
-    if not rates:
-        return None
-    rate, _ = rates[len(rates) // 2]
-    names = ", ".join(name for _, name in rates)
-    return MeasuredTraining(rate, f"measured {rate:g} tokens/s, median of adapter run(s) {names}")
-
-
-# ---------------------------------------------------------------------------- questionnaire and terminal view
+# ---------------------------------------------------------------------------- questionnaire (terminal view: advise_view.py)
 @dataclass(frozen=True)
 class Question:
     """One interactive question; `field` is the AdviceInputs field it fills. Optional numbers accept 'none'."""
@@ -637,42 +580,7 @@ QUESTIONS: tuple[Question, ...] = (
 )
 
 
-def print_advice(advice: Advice, out: Any, details: bool = False) -> None:
-    """The human view: the recommendation, a costs table in ranked order, the reasons and the break-even points."""
-    from rich.markup import escape
-    from rich.table import Table
+from ragft.advise_view import print_advice  # noqa: E402  (re-exported: `from ragft.advise import print_advice`)
 
-    out.print(f"recommended strategy: [bold]{advice.strategy}[/bold]", highlight=False)
-    table = Table(title="ranked strategies and costs (USD)", title_justify="left")
-    for col in ("strategy", "score", "one-off", "monthly", "amortised/mo", "per 1k queries", "latency ms", "train h/run"):
-        table.add_column(col, justify="left" if col == "strategy" else "right")
-    for r in advice.ranking:
-        c = advice.costs[r.strategy]
-        mark = "*" if c.measured else ""
-        table.add_row(
-            r.strategy, f"{r.score:+.2f}", f"{c.one_off_usd:,.2f}", f"{c.monthly_usd:,.2f}", f"{c.amortised_monthly_usd:,.2f}",
-            f"{c.per_query_usd * 1000:,.4f}{mark}", "-" if c.latency_ms is None else f"{c.latency_ms:,.0f}{mark}",
-            "-" if c.train_hours_per_run is None else f"{c.train_hours_per_run:,.2f}",
-        )
-    out.print(table)
-    if any(c.measured for c in advice.costs.values()):
-        out.print(f"* measured by ragft compare ({advice.report.path if advice.report else ''})", highlight=False)
-    out.print("[bold]reasons[/bold]")
-    for f in advice.findings:
-        deltas = ", ".join(f"{s} {d:+.2f}" for s, d in f.deltas.items()) or "no change"
-        out.print(f"- {escape(f.reason)} [dim]({f.rule}: {deltas})[/dim]", highlight=False)
-    be = advice.break_even
-    out.print("[bold]break-even[/bold]")
-    out.print(f"- {be['ft_vs_rag']['note']}", highlight=False)
-    by_f = ", ".join(f"{f}: {s}" for f, s in be["recommendation_by_update_frequency"].items())
-    out.print(f"- recommendation by update frequency: {by_f}", highlight=False)
-    for flip in be["update_frequency_flips"]:
-        out.print(f"  flips from {flip['from_strategy']} ({flip['from_frequency']}) to {flip['to_strategy']} "
-                  f"({flip['to_frequency']})", highlight=False)
-    if details:
-        out.print("[bold]cost lines[/bold]")
-        for s, c in advice.costs.items():
-            for line in c.lines:
-                shown = ", ".join(f"{k}={v}" for k, v in line.inputs.items())
-                out.print(f"- {s} {line.item} ({line.kind}): ${line.usd:,.4f} = {escape(line.formula)} "
-                          f"[dim]{escape('[' + shown + ']')}[/dim]", highlight=False)
+__all__ = ["QUESTIONS", "Advice", "AdviceInputs", "Question", "Report", "advise", "load_report", "make_inputs",
+           "measured_training", "print_advice"]

@@ -226,6 +226,7 @@ def compare(
     k: Optional[int] = typer.Option(None, "-k", help="Chunks given to rag/hybrid (default from ragft.toml).", min=1, max=100),
     freshness: bool = typer.Option(False, "--freshness", help="Also change one fact in a copy of the workspace and report which strategies pick it up."),
     wide: bool = typer.Option(False, "--wide", help="Print every metric (EM, recall@k, p95, training cost, failures); the default table fits ~100 columns."),
+    repeats: int = typer.Option(1, "--repeats", help="Ask every question R times with different seeds (only when generator.temperature > 0); intervals account for it.", min=1),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
@@ -234,6 +235,7 @@ def compare(
     kwargs: dict[str, Any] = dict(
         qa=qa, strategies=[s for s in strategies.split(",") if s.strip()], adapter=adapter, report=report,
         train_missing=train_missing, limit=limit, seed=seed, hybrid_adapter=hybrid_adapter, k=k, freshness=freshness,
+        repeats=repeats,
     )
     try:
         with Bars(not json_out, "comparing") as bars:

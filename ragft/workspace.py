@@ -480,17 +480,19 @@ class Workspace:
         hybrid_adapter: str | None = None,
         k: int | None = None,
         freshness: bool = False,
+        repeats: int = 1,
     ) -> "Comparison":
         """Run the strategies on the same held-out questions; with `report`, write results.json + index.html.
 
         `adapter` is the ft adapter, `hybrid_adapter` the RAFT adapter (default: newest of each kind);
-        without `qa` the held-out set is synthesised from the documents (see ragft/evaluate/compare.py).
+        without `qa` the held-out set is synthesised from the documents (see ragft/evaluate/qa.py);
+        `repeats` asks each question that many times with different seeds when the generator samples.
         """
         from ragft.evaluate.compare import freshness_probe, run_compare
 
         result = run_compare(
             self, qa=qa, strategies=strategies, adapter=adapter, hybrid_adapter=hybrid_adapter,
-            train_missing=train_missing, limit=limit, seed=seed, k=k, progress=progress,
+            train_missing=train_missing, limit=limit, seed=seed, k=k, progress=progress, repeats=repeats,
         )
         if freshness:
             result.freshness = freshness_probe(self, result, k=k, seed=seed)

@@ -318,3 +318,62 @@ def test_reads_the_results_json_that_compare_writes(tmp_path):
     assert report.recommendation == "ft" and set(report.strategies) == {"rag", "ft"}
     a = advise(make_inputs(), report=report)
     assert a.strategy == "ft" and a.costs["ft"].latency_ms == 2500.0
+
+
+# ---------------------------------------------------------------------------- compare's statistical decision
+def _compare_report(tmp_path, correct: dict[str, list[float]], name="cmp"):
+    """A real compare results.json built from per-question outcomes through the same stats code compare uses."""
+    import numpy as np
+
+    from ragft.evaluate.compare import Comparison, StrategySummary
+    from ragft.evaluate.stats import decide
+
+    arrays = {s: np.array(v, dtype=float) for s, v in correct.items()}
+    costs = {"base": 0.01, "rag": 0.02, "ft": 0.015, "hybrid": 0.03}
+    d = decide(arrays, arrays, {s: costs[s] for s in arrays})
+    summaries = {s: StrategySummary(exact_match=a.mean(), f1=a.mean(), faithfulness=None, citation_accuracy=None,
+                                    abstention_rate=0.0, latency_ms_p50=1000.0, latency_ms_p95=2000.0,
+                                    cost_per_1k=costs[s], answer_correctness=a.mean(), n=len(a))
+                 for s, a in arrays.items()}
+    comparison = Comparison(summaries, d.recommended, [], decision=d)
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(comparison.to_dict()))
+    return load_report(folder), d
+
+
+def test_from_report_warns_and_ignores_differences_that_are_not_significant(tmp_path):
+    # 40 questions: ft right on 12, rag on 10 (2 discordant): indistinguishable, so measurements prefer none.
+    rag = [1.0] * 10 + [0.0] * 30
+    ft = [1.0] * 12 + [0.0] * 28
+    report, d = _compare_report(tmp_path, {"rag": rag, "ft": ft})
+    assert report.decision["significant"] is False and d.best == "ft"
+    a = advise(make_inputs(), report=report)
+    f = next(f for f in a.findings if f.rule == "measured_f1")
+    assert f.deltas == {} and "not significant" in f.reason
+    assert a.warnings and "not significant" in a.warnings[0] and "indistinguishable" in a.warnings[0]
+    assert a.to_dict()["warnings"] == a.warnings
+    assert a.to_dict()["from_report"]["decision"]["recommended"] == d.recommended
+
+
+def test_from_report_uses_significant_differences(tmp_path):
+    # 60 questions: ft right on 40, rag on 8 (32 discordant, all one way): ft significantly better.
+    rag = [1.0] * 8 + [0.0] * 52
+    ft = [1.0] * 40 + [0.0] * 20
+    report, d = _compare_report(tmp_path, {"rag": rag, "ft": ft})
+    assert d.significant and d.recommended == "ft"
+    a = advise(make_inputs(), report=report)
+    assert a.strategy == "ft" and not a.warnings
+    f = next(f for f in a.findings if f.rule == "measured_f1")
+    assert f.deltas["ft"] - f.deltas["rag"] == pytest.approx(20.0 * (40 / 60 - 8 / 60))
+
+
+def test_cli_from_report_prints_the_warning(tmp_path):
+    from typer.testing import CliRunner
+
+    from ragft.cli import app
+
+    _compare_report(tmp_path, {"rag": [1.0] * 10 + [0.0] * 30, "ft": [1.0] * 12 + [0.0] * 28})
+    res = CliRunner().invoke(app, ["advise", "--from-report", str(tmp_path / "cmp"), "-w", str(tmp_path / "ws")])
+    assert res.exit_code == 0, res.output
+    assert "warning" in res.stdout and "not significant" in res.stdout

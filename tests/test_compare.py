@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -166,7 +167,16 @@ def test_runner_scores_all_four_strategies(tiny_ws, tmp_path):
     # Costs: $0.18/h x measured seconds; training cost from the registry's 36 s: 36 x 0.18 / 3600 = $0.0018.
     assert base.cost_per_1k == pytest.approx(1000 * (sum(q.results["base"].latency_ms for q in result.questions[:4]) / 4 / 1000) * 0.18 / 3600)
     assert ft.training_cost_usd == pytest.approx(0.0018) and base.training_cost_usd is None
-    assert result.recommendation == "hybrid"
+    # Decision: rag and hybrid tie at the top (every answered question right), but 4 questions cannot separate
+    # any two strategies (best vs base: 4 discordant, exact McNemar p = 2/16 = 0.125): the cheapest one wins.
+    d = result.decision
+    assert d.best in ("rag", "hybrid") and d.significant is False and d.n_questions == 5
+    cheapest = min(result.strategies, key=lambda n: (result.strategies[n].cost_per_1k, STRATEGIES.index(n)))
+    assert result.recommendation == d.recommended == cheapest
+    base_test = next(t for t in d.tests if t.other == "base")
+    assert (base_test.b, base_test.c, base_test.p_value) == (4, 0, 0.125)
+    assert "indistinguishable at n = 5" in d.reason
+    assert all(len(v) == 2 for v in hybrid.ci.values()) and "f1" in hybrid.ci and "latency_ms_p50" in hybrid.ci
     assert result.exit_code == 1  # partial: some generations failed
     # The evaluated questions are recorded as held out.
     from ragft.evaluate.compare import heldout_questions
@@ -200,8 +210,13 @@ def test_without_qa_synthesises_heldout_set(tiny_ws):
     # Span-first synthesis (ragft.finetune.synth) needs no quiz-writing from the generator: answers are spans.
     result = run_compare(tiny_ws, qa=None, strategies=["base", "rag"], warmup=False)
     assert result.meta["qa"].startswith("synthesised")
-    assert result.questions and all(q.question.endswith("?") for q in result.questions)
-    assert all(q.gold in DOCS[q.doc_id] and q.gold not in q.question for q in result.questions)
+    answerable = [q for q in result.questions if q.gold is not None]
+    assert answerable and all(q.question.endswith("?") for q in answerable)
+    assert all(q.gold in DOCS[q.doc_id] and q.gold not in q.question for q in answerable)
+    # About 20% of the held-out questions are made unanswerable by an invented name (SQuAD 2.0 style).
+    unanswerable = [q for q in result.questions if q.gold is None]
+    assert len(unanswerable) == result.meta["unanswerable"] == round(0.2 * len(result.questions)) >= 1
+    assert result.strategies["rag"].n_unanswerable == len(unanswerable)
 
 
 def test_recommend_prefers_cheaper_on_tie():
@@ -230,6 +245,16 @@ def _check_report(out: Path, strategies) -> dict:
     assert "https://" not in html
     for name in strategies:
         assert f'<tr data-strategy="{name}">' in html  # summary row
+    # The decision sentence, the paired tests and the 95% intervals (error bars on the accuracy plot).
+    d = data["decision"]
+    assert d["recommended"] == data["recommendation"]
+    assert 'id="decision"' in html and escape(d["reason"]) in html
+    assert 'id="tests"' in html and 'class="errorbar"' in html
+    for name in strategies:
+        ci = data["strategies"][name]["ci"]
+        for metric, (low, high) in ci.items():
+            value = data["strategies"][name][metric]
+            assert low <= value + 1e-9 and value - 1e-9 <= high, (name, metric, low, value, high)
     return data
 
 
@@ -262,7 +287,15 @@ def test_cli_compare_json_and_table(tiny_ws, tmp_path, monkeypatch):
     res = CliRunner().invoke(cli.app, ["compare", "--qa", str(qa), "--strategies", "base,rag", "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert set(data["strategies"]) == {"base", "rag"} and data["recommendation"] == "rag"
+    assert set(data["strategies"]) == {"base", "rag"}
+    # rag right on both, base on neither: 2 discordant questions cannot be significant (p = 0.5), so the
+    # cheaper strategy is recommended and the reason says why.
+    d = data["decision"]
+    assert set(d) == {"recommended", "runner_up", "metric", "significant", "p_value", "n_questions", "n_needed", "reason"}
+    assert d["recommended"] == data["recommendation"] and d["significant"] is False and d["p_value"] == 0.5
+    assert d["n_questions"] == 2 and d["metric"] == "answer_correctness" and "indistinguishable" in d["reason"]
+    assert data["strategies"]["rag"]["ci"]["answer_correctness"] == [1.0, 1.0]
+    assert data["strategies"]["base"]["ci"]["f1"] == [0.0, 0.0]
     res = CliRunner().invoke(cli.app, ["compare", "--qa", str(qa), "--strategies", "base,rag", "--report", str(tmp_path / "r")])
     assert res.exit_code == 0, res.output
     assert "recommendation" in res.stdout and "rag" in res.stdout and (tmp_path / "r" / "index.html").is_file()
@@ -352,3 +385,101 @@ def test_compare_scores_recall_against_the_named_source(tiny_ws, tmp_path):
     without = run_compare(tiny_ws, qa=_qa_file(tmp_path, rows), strategies=["rag"], warmup=False)
     recall = lambda c: c.strategies["rag"].recall_at_k  # noqa: E731
     assert recall(with_source) == 1.0 and recall(without) == 0.0
+
+
+# ----------------------------------------------------------------------------- statistics in the runner
+def test_repeats_rerun_each_question_when_the_generator_samples(tiny_ws, tmp_path):
+    qa = _qa_file(tmp_path, QA[:4])
+    greedy = run_compare(tiny_ws, qa=qa, strategies=["rag"], warmup=False, repeats=3)
+    assert greedy.meta["repeats"] == 1 and "greedy" in greedy.meta["repeats_note"]
+    assert all(not q.repeats for q in greedy.questions)
+    tiny_ws.settings.generator.temperature = 0.7
+    seen: list[tuple[str, int, int]] = []
+    sampled = run_compare(tiny_ws, qa=qa, strategies=["rag", "base"], warmup=False, repeats=3,
+                          progress=lambda s, d, t: seen.append((s, d, t)))
+    assert sampled.meta["repeats"] == 3 and seen[-1] == ("base", 12, 12)
+    assert all(len(q.runs("rag")) == 3 for q in sampled.questions)
+    rag = sampled.strategies["rag"]
+    assert rag.n == 12 and rag.n_scored["f1"] == 12
+    assert rag.ci["answer_correctness"] == [1.0, 1.0]
+    assert sampled.to_dict()["questions"][0]["repeats"]["rag"][0]["answer"]
+    with pytest.raises(ConfigError, match="--repeats"):
+        run_compare(tiny_ws, qa=qa, strategies=["rag"], repeats=0)
+
+
+def test_unanswerable_rows_are_scored_and_reported(tiny_ws, tmp_path):
+    rows = QA[:3] + [{"question": "In which year did Quenthira Vaskelund climb Mount Everest?", "answer": None}]
+    result = run_compare(tiny_ws, qa=_qa_file(tmp_path, rows), strategies=["base", "rag"], warmup=False)
+    rag = result.strategies["rag"]
+    # the scripted generator answers "I don't know." (no abstention flag) or a span: the unanswerable row is wrong
+    last = result.questions[3]
+    assert last.gold is None and last.results["rag"].scores["answer_correctness"] == float(last.results["rag"].abstained)
+    assert rag.n_unanswerable == 1 and rag.abstention_recall == float(last.results["rag"].abstained)
+    data = result.to_dict()
+    assert data["questions"][3]["gold"] is None
+    # training's exclusion list keeps only the answerable questions; the full set is rerunnable as is
+    assert "answer" in (tiny_ws.path / "eval" / "heldout.jsonl").read_text()
+    assert len(load_qa(tiny_ws.path / "eval" / "questions.jsonl")) == 4
+    assert len(load_qa(tiny_ws.path / "eval" / "heldout.jsonl")) == 3
+
+
+def test_load_qa_accepts_null_answers_only_explicitly(tmp_path):
+    f = tmp_path / "q.jsonl"
+    f.write_text('{"question": "q1", "answer": null}\n{"question": "q2", "answer": "a"}\n')
+    assert [i.answer for i in load_qa(f)] == [None, "a"]
+    f.write_text('{"question": "q1"}\n')
+    with pytest.raises(DataError, match="null"):
+        load_qa(f)
+
+
+def test_make_unanswerable_swaps_the_named_entity_for_an_invented_one():
+    import random
+
+    from ragft.evaluate.qa import QAItem, make_unanswerable, swap_entity
+
+    assert swap_entity("When was Nikola Tesla born?", "Quen Vask") == "When was Quen Vask born?"
+    assert swap_entity("Fill in the blank: Ada Lovelace wrote ____ in 1843.", "X Y") == "Fill in the blank: X Y wrote ____ in 1843."
+    assert swap_entity("how tall is it?", "X") is None
+    assert swap_entity("Did the Voltaic pile make Alessandro Volta famous?", "X Y") == "Did the Voltaic pile make X Y famous?"
+    donors = [QAItem("1", "how tall is it?", "8"), QAItem("2", "Where is the Danube?", "Europe", doc_id="danube")]
+    fakes = make_unanswerable(donors, 5, random.Random(0))
+    assert len(fakes) == 1 and fakes[0].answer is None and fakes[0].doc_id is None
+    assert "Danube" not in fakes[0].question and fakes[0].question.startswith("Where is the ")
+    assert make_unanswerable(donors, 5, random.Random(0), absent=lambda name: False) == []
+
+
+@pytest.mark.slow
+def test_cli_compare_on_the_tiny_model_prints_decision_and_intervals(tmp_path, hash_embedder, tiny_generator, monkeypatch):
+    """Real transformers generation (a tiny random Llama) through the CLI: the JSON carries `decision` and `ci`,
+    and the report shows the decision sentence and the error bars."""
+    from typer.testing import CliRunner
+
+    import ragft.cli as cli
+    from ragft.workspace import Workspace
+
+    ws = Workspace(tmp_path / "tinymodel", embedder=hash_embedder, generator=tiny_generator)
+    ws.settings.generator.max_new_tokens = 8  # gibberish either way; keep it short
+    _fill(ws)
+    monkeypatch.setattr(cli, "open_workspace", lambda path: ws)
+    qa = _qa_file(tmp_path, QA[:4])
+    res = CliRunner().invoke(cli.app, ["compare", "--qa", str(qa), "--strategies", "base,rag", "--json",
+                                       "--report", str(tmp_path / "r")])
+    assert res.exit_code in (0, 1), res.output
+    data = json.loads(res.stdout)
+    d = data["decision"]
+    assert d["recommended"] in ("base", "rag") and d["runner_up"] in ("base", "rag", None)
+    assert d["n_questions"] == 4 and isinstance(d["significant"], bool) and d["reason"]
+    for s in ("base", "rag"):
+        ci = data["strategies"][s]["ci"]
+        assert set(ci) >= {"exact_match", "f1", "answer_correctness", "latency_ms_p50", "cost_per_1k"}
+        assert all(low <= high for low, high in ci.values())
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert 'id="decision"' in html and 'class="errorbar"' in html
+
+
+def test_evaluate_and_advise_modules_stay_readable():
+    """Architecture issue #22: no module of ragft/evaluate or advise*.py over 600 lines."""
+    root = Path(__file__).resolve().parents[1] / "ragft"
+    files = list((root / "evaluate").glob("*.py")) + list(root.glob("advise*.py"))
+    too_long = {f.name: n for f in files if (n := len(f.read_text(encoding="utf-8").splitlines())) > 600}
+    assert not too_long, too_long

@@ -110,6 +110,60 @@ def test_costs():
     assert M.training_cost(None, 1.0) is None and M.training_cost(math.nan, 1.0) is None
 
 
+# ----------------------------------------------------------------------------- scoring in compare
+def _answer(text, cited=(), abstained=False, strategy="rag"):
+    from ragft.types import Answer, Citation
+
+    cits = [Citation(n=i + 1, doc_id=d, chunk_id=f"{d}:0", source=f"{d}.txt", text=t) for i, (d, t) in enumerate(cited)]
+    return Answer(answer=text, strategy=strategy, model="m", abstained=abstained, citations=cits,
+                  retrieved=[c.chunk_id for c in cits])
+
+
+TESLA = "Nikola Tesla was born in 1856 in Smiljan."
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("Who was born in Smiljan in 1856?", "1 [1]"),
+    ("Where was Tesla born?", "Tesla was born ( [1][2]"),
+    ("Where was Tesla born?", "Tesla was born in [1]"),
+])
+def test_degenerate_answers_score_zero_on_faithfulness_and_citation_accuracy(question, answer):
+    from ragft.evaluate.compare import QAItem, score_answer
+    from ragft.evaluate.faithfulness import OverlapChecker
+
+    ans = _answer(answer, [("tesla", TESLA), ("tesla", TESLA)])
+    item = QAItem("1", question, "Smiljan", doc_id="tesla")
+    contexts = {"tesla:0": ("tesla", TESLA)}
+    scores = score_answer(ans, item, "rag", contexts, OverlapChecker())
+    assert scores["faithfulness"] == 0.0 and scores["citation_accuracy"] == 0.0
+    # the same citations under a well-formed answer get full credit: the rule is about the fragment
+    good = score_answer(_answer("Tesla was born in Smiljan [1].", [("tesla", TESLA)]), item, "rag", contexts, OverlapChecker())
+    assert good["faithfulness"] == 1.0 and good["citation_accuracy"] == 1.0
+
+
+def test_unanswerable_question_is_correct_only_when_the_strategy_abstains():
+    from ragft.evaluate.compare import QAItem, score_answer
+    from ragft.evaluate.faithfulness import OverlapChecker
+
+    item = QAItem("1", "When was Quenthira Vaskelund born?", None)
+    abstain = score_answer(_answer("The sources do not contain this.", abstained=True), item, "rag", {}, OverlapChecker())
+    guess = score_answer(_answer("In 1856 [1].", [("tesla", TESLA)]), item, "rag", {}, OverlapChecker())
+    assert (abstain["exact_match"], abstain["f1"], abstain["answer_correctness"]) == (1.0, 1.0, 1.0)
+    assert (guess["exact_match"], guess["f1"], guess["answer_correctness"]) == (0.0, 0.0, 0.0)
+    assert guess["citation_accuracy"] is None and guess["recall_at_k"] is None
+
+
+def test_citation_accuracy_uses_the_gold_source_document():
+    from ragft.evaluate.compare import QAItem, score_answer
+    from ragft.evaluate.faithfulness import OverlapChecker
+
+    # The answer text is in neither chunk; the QA row's source (resolved to doc_id "clause") decides.
+    item = QAItem("1", "Draft the payment clause.", "The Customer shall pay within 30 days.", doc_id="clause",
+                  source="clauses/payment.md")
+    ans = _answer("Payment is due within thirty days [1][2].", [("clause", "Payment terms."), ("other", "Late fees.")])
+    assert score_answer(ans, item, "rag", {}, OverlapChecker())["citation_accuracy"] == 0.5
+
+
 # ----------------------------------------------------------------------------- faithfulness
 def test_claims_and_content_words():
     assert split_claims("Yes. Lincoln was born in 1809 [1]. He was tall!") == ["Lincoln was born in 1809.", "He was tall!"]

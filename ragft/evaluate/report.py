@@ -3,8 +3,9 @@
 
 The plots are plain SVG written by hand rather than matplotlib: a few dozen lines, deterministic bytes, no
 font cache or backend set-up, and they scale with the page. Two plots: accuracy (mean F1 and answer
-correctness) against estimated cost per 1,000 questions, and the per-question latency of each strategy
-(every question a dot, p50 and p95 marked).
+correctness, each with its 95% interval as an error bar) against estimated cost per 1,000 questions, and the
+per-question latency of each strategy (every question a dot, p50 and p95 marked). Above them, the decision
+sentence (`decision.reason`) and the paired tests behind it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def _fmt(v: float) -> str:
 
 
 def accuracy_cost_svg(strategies: dict[str, dict[str, Any]], width: int = 520, height: int = 320) -> str:
-    """Scatter: x = cost per 1k questions ($), y = accuracy (0..1); filled = F1, hollow = answer correctness."""
+    """Scatter: x = cost per 1k questions ($), y = accuracy (0..1); filled = F1, hollow = answer correctness;
+    vertical bars = their 95% paired-bootstrap intervals (`strategies.<s>.ci`)."""
     left, right, top, bottom = 60, 20, 20, 45
     pw, ph = width - left - right, height - top - bottom
     costs = [s["cost_per_1k"] for s in strategies.values() if s.get("cost_per_1k") is not None]
@@ -63,6 +65,15 @@ def accuracy_cost_svg(strategies: dict[str, dict[str, Any]], width: int = 520, h
         if s.get("cost_per_1k") is None:
             continue
         x, col = X(s["cost_per_1k"]), colour(name, i)
+        ci = s.get("ci") or {}
+        for metric, dx, dash in (("f1", -3, ""), ("answer_correctness", 3, ' stroke-dasharray="3 2"')):
+            if s.get(metric) is not None and ci.get(metric):  # 95% interval as an error bar
+                lo, hi = ci[metric]
+                parts.append(f'<g class="errorbar" stroke="{col}" stroke-width="1.5"{dash}>'
+                             f'<line x1="{x + dx:.1f}" x2="{x + dx:.1f}" y1="{Y(hi):.1f}" y2="{Y(lo):.1f}"/>'
+                             f'<line x1="{x + dx - 4:.1f}" x2="{x + dx + 4:.1f}" y1="{Y(hi):.1f}" y2="{Y(hi):.1f}"/>'
+                             f'<line x1="{x + dx - 4:.1f}" x2="{x + dx + 4:.1f}" y1="{Y(lo):.1f}" y2="{Y(lo):.1f}"/>'
+                             f'<title>{escape(name)} {metric} 95% CI [{lo:.3f}, {hi:.3f}]</title></g>')
         if s.get("f1") is not None:
             parts.append(f'<circle cx="{x:.1f}" cy="{Y(s["f1"]):.1f}" r="6" fill="{col}"><title>{escape(name)} F1 {s["f1"]:.3f}</title></circle>')
             parts.append(f'<text x="{x + 9:.1f}" y="{Y(s["f1"]) + 4:.1f}" font-size="12" fill="{col}">{escape(name)}</text>')
@@ -108,8 +119,8 @@ def _rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     for q in data["questions"]:
         for name, r in q["results"].items():
             scores = r.get("scores") or {}
-            status = "failed" if r.get("error") else "abstained" if r.get("abstained") else (
-                "correct" if scores.get("answer_correctness") == 1.0 else "wrong")
+            status = "failed" if r.get("error") else (
+                "correct" if scores.get("answer_correctness") == 1.0 else "abstained" if r.get("abstained") else "wrong")
             rows.append({"q": q, "strategy": name, "r": r, "s": scores, "status": status})
     return rows
 
@@ -162,7 +173,11 @@ def print_summary(comparison: "Comparison", out: Any, err: Any) -> None:
             f"[red]{s.n_failed}[/red]" if s.n_failed else "0",
         )
     out.print(table)
-    out.print(f"recommendation: [bold]{comparison.recommendation or 'none'}[/bold] ({comparison.meta.get('recommendation_rule', '')})", highlight=False)
+    if comparison.decision is not None and comparison.decision.recommended is not None:
+        for line in decision_lines(comparison):
+            out.print(line, highlight=False)
+    else:
+        out.print(f"recommendation: [bold]{comparison.recommendation or 'none'}[/bold] ({comparison.meta.get('recommendation_rule', '')})", highlight=False)
     for name, reason in comparison.skipped.items():
         err.print(f"[yellow]skipped {name}[/yellow]: {reason}", highlight=False)
     for s_name, s in comparison.strategies.items():
@@ -173,3 +188,23 @@ def print_summary(comparison: "Comparison", out: Any, err: Any) -> None:
         out.print(f"freshness {probe['strategy']}: {'new fact' if probe.get('uses_new_fact') else 'old/other'} — {probe.get('answer') or probe.get('error')}", highlight=False)
     if comparison.meta.get("report"):
         out.print(f"report: {comparison.meta['report']}", highlight=False)
+
+
+def decision_lines(comparison: "Comparison") -> list[str]:
+    """The decision for a terminal (rich markup): the recommendation and its reason, each strategy's 95%
+    intervals, and the paired test of the best against each other strategy. Any terminal view can print these."""
+    d = comparison.decision
+    if d is None or d.recommended is None:
+        return [f"recommendation: [bold]{comparison.recommendation or 'none'}[/bold]"]
+    verdict = "significant" if d.significant else "[yellow]not significant[/yellow]"
+    lines = [f"recommendation: [bold]{d.recommended}[/bold] ({verdict}) — {d.reason}"]
+    for name, s in comparison.strategies.items():
+        shown = ", ".join(f"{m} [{lo:.3f}, {hi:.3f}]" for m, (lo, hi) in s.ci.items()
+                          if m in ("answer_correctness", "f1", "faithfulness", "citation_accuracy"))
+        if shown:
+            lines.append(f"  {name} 95% CI: {shown}")
+    for t in d.tests:
+        lines.append(f"  {d.best} vs {t.other}: {t.b} vs {t.c} questions only one got right, McNemar p = {t.p_value:.3g}"
+                     f"{'' if t.p_f1 is None else f', F1 permutation p = {t.p_f1:.3g}'}"
+                     f"{'' if t.n_needed is None else f', ~{t.n_needed} questions to separate'}")
+    return lines
