@@ -281,6 +281,7 @@ def answer_question(
 
 FALLBACK_RELEVANCE = 0.75
 """A sentence replaces a failed generation only if it holds this share of the question's content words."""
+_HOW_FORM = re.compile(r"\bhow\s+\w+", re.IGNORECASE)
 _YES_NO_START = frozenset({"is", "was", "are", "were", "do", "does", "did", "can", "could", "has", "have", "had",
                            "will", "would", "should", "shall", "may", "might", "must"})
 
@@ -291,7 +292,8 @@ def fallback_sentence(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | 
     first = question.strip().split(maxsplit=1)[:1]
     if not first or first[0].lower() in _YES_NO_START:
         return None
-    ranked = rank_sentences(question, items)
+    # "how long/far/old/big" names the kind of answer, not its topic: the sentence need not repeat "long".
+    ranked = rank_sentences(_HOW_FORM.sub(" ", question), items)
     if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
         return None
     best = ranked[0]
