@@ -299,7 +299,7 @@ def create_app(ws: "Workspace") -> FastAPI:
             text = sanitize_answer(answer.answer)
             return ChatCompletion(
                 id=completion_id, created=created, model=req.model, strategy=strategy,
-                choices=[{"message": {"content": text}}],
+                choices=[{"message": {"content": text, "citations": _citations(answer)}}],
                 usage={"prompt_tokens": answer.tokens_in, "completion_tokens": answer.tokens_out,
                        "total_tokens": answer.tokens_in + answer.tokens_out},
                 citations=_citations(answer), abstained=answer.abstained,
