@@ -338,7 +338,7 @@ def main() -> None:
     ap.add_argument("--configs", default="before,sentences-copy",
                     help=f"before-after: settings to compare ({', '.join(CONFIGS)})")
     ap.add_argument("--slice", choices=["dev", "test"], default="test",
-                    help="before-after: dev = questions 400.. of the shuffled pool (tuning), test = 0.. (report)")
+                    help="before-after: dev = factoid questions 400.. of the shuffled pool (tuning), test = 0.. (report), disjoint")
     ap.add_argument("--log", type=Path, default=None, help="before-after: append per-question rows here (JSONL)")
     ap.add_argument("--n", type=int, default=50, help="questions for the answers part")
     ap.add_argument("--n-formats", type=int, default=30, help="questions for the formats part")
@@ -371,7 +371,9 @@ def main() -> None:
     if args.part in ("answers", "all"):
         results["answers"] = part_answers(ws, pool[: args.n], args.k)
     if args.part == "before-after":
-        qs = pool[: args.n] if args.slice == "test" else pool[400 : 400 + args.n]
+        # Factoid questions only (the answer occurs in a passage); yes/no questions are scored elsewhere.
+        fact = [q for q in pool if q["answer"].strip().lower() not in ("yes", "no")]
+        qs = fact[: args.n] if args.slice == "test" else fact[400 : 400 + args.n]
         results["before_after"] = part_before_after(ws, qs, args.k, args.configs.split(","), args.log)
         results["slice"] = args.slice
     print(json.dumps(results, indent=1))
