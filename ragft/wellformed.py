@@ -11,6 +11,8 @@ Pure string rules, no model:
 - ends on a word that cannot end an English phrase (an article, a preposition, a conjunction);
 - a lone number (or a number and a marker) answering a who/where question, or a what/which question that does not
   ask for a quantity, a date or a code; a bare number without a unit for a "how long" question.
+- an answer that only repeats words of the question (`Tesla was born` for "When was Tesla born?"): it names
+  nothing the question did not, so it answers nothing (a choice question, "X or Y?", may answer with its words).
 A bare "Yes"/"No" is well-formed.
 """
 
@@ -78,6 +80,17 @@ def _asks_duration(question: str) -> bool:
     return any(a == "how" and b == "long" for a, b in zip(qw, qw[1:]))
 
 
+def _only_repeats(answer_words: list[str], question: str) -> bool:
+    """True when every content word of the answer is a word of the question (and the question is no choice)."""
+    from ragft.citations import content_words
+
+    qwords = _question_words(question)
+    if "or" in qwords:
+        return False
+    own = content_words(" ".join(answer_words))
+    return bool(own) and own <= content_words(question)
+
+
 def degenerate_reason(answer: str, question: str = "") -> str | None:
     """Why `answer` is a fragment rather than an answer to `question`, or None when it is well-formed."""
     text = strip_markers(answer)
@@ -94,6 +107,8 @@ def degenerate_reason(answer: str, question: str = "") -> str | None:
         return "more punctuation than words"
     if len(words) > 1 and words[-1].lower() in DANGLING_ENDINGS and text.rstrip()[-1:].isalnum():
         return f"ends on {words[-1]!r}, mid-phrase"
+    if question and _only_repeats(words, question):
+        return "repeats the question without answering it"
     if len(words) == 1 and _NUMBER.match(text.strip(" .")):
         if _wants_entity(question):
             return "a lone number for a question that asks for a name, place or thing"
