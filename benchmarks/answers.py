@@ -372,7 +372,7 @@ def main() -> None:
         results["answers"] = part_answers(ws, pool[: args.n], args.k)
     if args.part == "before-after":
         # Factoid questions only (the answer occurs in a passage); yes/no questions are scored elsewhere.
-        fact = [q for q in pool if q["answer"].strip().lower() not in ("yes", "no")]
+        fact = [q for q in pool if q["answer"].strip().lower().strip(".!") not in ("yes", "no")]
         qs = fact[: args.n] if args.slice == "test" else fact[400 : 400 + args.n]
         results["before_after"] = part_before_after(ws, qs, args.k, args.configs.split(","), args.log)
         results["slice"] = args.slice
