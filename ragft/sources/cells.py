@@ -6,8 +6,9 @@ read from the database must not be a model's choice, so this rule picks it deter
 called (the value is read at every question, so it is always fresh, and the row is cited).
 
 The rule (pure functions over `RowHit`s, no database, no model):
-- **Row**: the rows whose text values the question names. A text value is named when at least half of its words
-  (and at least one) occur in the question, or the value itself (a key such as `TR-100`) does. The row that names
+- **Row**: the rows whose text values the question names. A text value is named when all its words occur in the
+  question, or at least two and at least half of them do, or the value itself (a key such as `TR-100`) does
+  (so "How many days ...?" does not name the "Day Backpack"). The row that names
   the most question words wins; among rows tied on that, the one row that has exactly one asked column (below);
   two rows still tied (two products named) is no answer.
 - **Column**: the columns the question asks for, by name (`stock`, `unit_price` -> unit/price), by simple synonyms
@@ -128,7 +129,9 @@ def _named_words(question: str, row: RowHit) -> tuple[int, set[str]]:
             continue
         hit = vwords & qwords
         whole = re.search(r"(?<![\w-])" + re.escape(text.lower()) + r"(?![\w-])", low) is not None
-        if whole or (hit and len(hit) * 2 >= len(vwords)):
+        # One shared word names a one-word value; a longer value needs two of its words and at least half of
+        # them ("Trail Runner" names "Trail Runner shoes"; "days" does not name "Day Backpack").
+        if whole or hit == vwords or (len(hit) >= 2 and len(hit) * 2 >= len(vwords)):
             named |= hit if not whole else vwords
             quoted.add(col.name)
     return len(named), quoted
