@@ -297,9 +297,39 @@ def fallback_sentence(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | 
     if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
         return None
     best = ranked[0]
-    if degenerate_reason(best.text, question) is not None:
-        return None
-    return best.text, items[best.item]
+    text = focus_clause(_HOW_FORM.sub(" ", question), best.text)
+    if degenerate_reason(text, question) is not None:
+        text = best.text
+        if degenerate_reason(text, question) is not None:
+            return None
+    return text, items[best.item]
+
+
+FOCUS_WORDS = 20
+"""A fallback sentence longer than this is cut to its most relevant clause and the clauses after it."""
+_CLAUSE = re.compile(r"(?<=[,;])\s+")
+
+
+def focus_clause(question: str, sentence: str, max_words: int = FOCUS_WORDS) -> str:
+    """The part of `sentence` that answers: a sentence of at most `max_words` words stays whole; a longer one
+    starts at its clause (split at , and ;) holding most of the question's words (the earliest on a tie) and
+    keeps the following clauses while the total stays within `max_words` (facts tend to follow the words that
+    introduce them: "born on 10 July 1856, in Smiljan")."""
+    if len(sentence.split()) <= max_words:
+        return sentence
+    clauses = _CLAUSE.split(sentence)
+    scores = [lexical_relevance(question, c) for c in clauses]
+    start = max(range(len(clauses)), key=lambda i: (scores[i], -i))
+    out = [clauses[start]]
+    for c in clauses[start + 1:]:
+        if len(" ".join([*out, c]).split()) > max_words:
+            break
+        out.append(c)
+    text = " ".join(out).rstrip(",;")
+    return _LEADING_JOIN.sub("", text) if start > 0 else text
+
+
+_LEADING_JOIN = re.compile(r"^(?:and|but|or|while|whereas)\s+", re.IGNORECASE)
 
 
 def _tokens(gen: "Generator", messages: Sequence[dict[str, str]]) -> int:

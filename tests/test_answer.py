@@ -490,6 +490,16 @@ def test_a_fragment_is_never_returned_the_best_sentence_or_abstention_replaces_i
     assert a.abstained
 
 
+def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():
+    from ragft.answer import focus_clause
+
+    sentence = ("Leopards are solitary animals that roam widely at night, and they often hide their kills in dense "
+                "vegetation or take them up trees, where hyenas cannot reach them.")
+    assert focus_clause("Where do leopards hide their kills?", sentence) == (
+        "they often hide their kills in dense vegetation or take them up trees, where hyenas cannot reach them.")
+    assert focus_clause("Where do leopards hide kills?", "Leopards hide kills in trees.") == "Leopards hide kills in trees."
+
+
 def test_streamed_pieces_join_to_exactly_the_final_answer():
     for reply, question in (("The answer is: 30 days", "How many days do I have to return an item?"),
                             ("30 days", "How many days do I have to return an item?"),
