@@ -7,7 +7,8 @@ return such a fragment (it falls back or abstains), and the evaluation metrics m
 
 Pure string rules, no model:
 - nothing left once citation markers are removed, or no letter or digit at all;
-- unbalanced or empty brackets (`(`, `( )`, `[`), or more bracket/punctuation characters than word characters;
+- unbalanced or empty brackets (`(`, `( )`, `[`), an unclosed double quote (`The European immigrants' "`), or
+  more bracket/punctuation characters than word characters;
 - ends on a word that cannot end an English phrase (an article, a preposition, a conjunction);
 - a lone number (or a number and a marker) answering a who/where question, or a what/which question that does not
   ask for a quantity, a date or a code; a bare number without a unit for a "how long" question.
@@ -101,6 +102,8 @@ def degenerate_reason(answer: str, question: str = "") -> str | None:
         return None
     if _EMPTY_BRACKETS.search(text) or not _brackets_balanced(text):
         return "unbalanced or empty brackets"
+    if text.count('"') % 2 or text.count("\u201c") != text.count("\u201d"):
+        return "an unclosed quotation mark"
     word_chars = sum(len(w) for w in words)
     other_chars = sum(1 for ch in text if not ch.isspace() and not (ch.isalnum() or ch == "_"))
     if other_chars > word_chars:

@@ -24,6 +24,7 @@ from ragft.wellformed import degenerate_reason, is_degenerate
         ("The largest bear on record was a", "How large was the largest bear?"),
         ("Located in the north of", "Where is the lake?"),
         ("Tesla was born [1]", "When was Tesla born?"),
+        ("The European immigrants' \" [1]", "Who settled the valley?"),
         ("The polar bear's skin color [1]", "What is polar bear's skin color?"),
     ],
 )
@@ -49,6 +50,7 @@ def test_fragments_are_degenerate(answer, question):
         ("It is 42", "What is the answer?"),
         ("The City Boot [1]", "Which is cheaper, the City Boot or the Rain Jacket?"),
         ("Black skin [1]", "What is polar bear's skin color?"),
+        ('"Electric Power" [1]', "What was the title of the article?"),
     ],
 )
 def test_answers_are_well_formed(answer, question):
