@@ -6,6 +6,13 @@ Three parts, each runnable alone (`--part`):
   dense cosine for comparison) for questions whose answer is in the retrieved chunks vs the same questions with
   every answer-bearing passage removed (fact absent) vs off-topic questions (SciFact claims).
 - `answers`: EM / token F1 / lenient accuracy / citation accuracy / abstention rate of rag and base, same run.
+- `before-after` (issue 25): rag under several answer settings on the SAME questions in one run, interleaved per
+  question (so a run cut short still compares like with like): `before` = the previous default (whole chunks,
+  copy-constrained, no sentence fallback) and the candidates (`--configs`). Reports correct, abstention and
+  degenerate answers (ragft.wellformed, the rule evaluation uses too); `--slice dev` tunes, `--slice test` (disjoint)
+  reports. Per-question rows go to `--log` as they are produced.
+- `tables`: the table-cell rule (ragft/sources/cells.py) on the labelled questions of
+  tests/fixtures/table_questions.json (no model): answered / right cell / wrong cell / left to the model.
 
 Passages are ingested once into a workspace (default /tmp/ragft-bench-answers, reused), with the bundled
 all-MiniLM-L6-v2 embedder; the generator is the bundled SmolLM2-135M-Instruct.
@@ -218,11 +225,119 @@ def part_answers(ws, questions: list[dict], k: int) -> dict:  # type: ignore[no-
     return out
 
 
+CONFIGS = {
+    # name: answer settings (the rest stays at the workspace defaults)
+    "before": {"context": "chunks", "extractive": True, "fallback": "abstain"},
+    "chunks-plain": {"context": "chunks", "extractive": False, "fallback": "abstain"},
+    "sentences-copy": {"context": "sentences", "extractive": True, "fallback": "sentence"},
+    "sentences-plain": {"context": "sentences", "extractive": False, "fallback": "sentence"},
+    "sentences-copy-nofallback": {"context": "sentences", "extractive": True, "fallback": "abstain"},
+}
+
+
+def part_before_after(ws, questions: list[dict], k: int, configs: list[str], log: Path | None) -> dict:  # type: ignore[no-untyped-def]
+    from ragft.wellformed import degenerate_reason
+
+    rows: dict[str, list[dict]] = {c: [] for c in configs}
+    fh = open(log, "a", encoding="utf-8") if log else None
+    saved = {key: getattr(ws.settings.answer, key) for key in ("context", "extractive", "fallback")}
+    try:
+        for i, q in enumerate(questions):
+            for name in configs:
+                for key, val in CONFIGS[name].items():
+                    setattr(ws.settings.answer, key, val)
+                t0 = time.perf_counter()
+                a = ws.ask(q["question"], strategy="rag", k=k)
+                row = {"i": i, "config": name, "question": q["question"], "gold": q["answer"], "answer": a.answer,
+                       "abstained": a.abstained, "correct": answer_correct(a.answer, q["answer"]),
+                       "degenerate": (not a.abstained) and degenerate_reason(a.answer, q["question"]) is not None,
+                       "cit": citation_accuracy([(c.doc_id, c.text) for c in a.citations], q["answer"]),
+                       "s": round(time.perf_counter() - t0, 2)}
+                rows[name].append(row)
+                if fh:
+                    fh.write(json.dumps(row) + "\n")
+                    fh.flush()
+    finally:
+        for key, val in saved.items():
+            setattr(ws.settings.answer, key, val)
+        if fh:
+            fh.close()
+    return summarise(rows)
+
+
+def summarise(rows: dict[str, list[dict]]) -> dict:
+    """Per config: questions, correct (lenient), abstention, degenerate answers, citation accuracy, s/question."""
+    out = {}
+    for name, rs in rows.items():
+        if not rs:
+            continue
+        cits = [r["cit"] for r in rs if r["cit"] is not None]
+        out[name] = {"questions": len(rs), "correct": int(sum(r["correct"] for r in rs)),
+                     "accuracy": round(statistics.mean(r["correct"] for r in rs), 3),
+                     "abstention_rate": round(statistics.mean(r["abstained"] for r in rs), 3),
+                     "degenerate": int(sum(r["degenerate"] for r in rs)),
+                     "citation_accuracy": round(statistics.mean(cits), 3) if cits else None,
+                     "s_per_question": round(statistics.mean(r["s"] for r in rs), 2)}
+        print(name, out[name], file=sys.stderr, flush=True)
+    return out
+
+
+def part_tables(fixture: Path) -> dict:
+    """The table-cell rule on the labelled questions: real SQLite tables built from the fixture, real SqlSource."""
+    import sqlite3
+    import tempfile
+
+    from ragft.sources.cells import cell_answer
+    from ragft.sources.sql import SqlSource, SqlSourceConfig
+
+    spec = json.loads(fixture.read_text(encoding="utf-8"))
+    counts = {"questions": 0, "answered": 0, "right_cell": 0, "wrong_cell": 0, "left_to_model": 0,
+              "expected_cell": 0, "expected_model": 0, "misses": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "tables.sqlite"
+        con = sqlite3.connect(db)
+        for name, t in spec["tables"].items():
+            con.execute(t["schema"])
+            con.executemany(f"INSERT INTO {name} VALUES ({','.join('?' * len(t['rows'][0]))})", t["rows"])
+        con.commit()
+        con.close()
+        src = SqlSource(SqlSourceConfig(name="bench", url=f"sqlite:///{db}"))
+        try:
+            for item in spec["questions"]:
+                counts["questions"] += 1
+                counts["expected_cell" if item["column"] else "expected_model"] += 1
+                got = cell_answer(item["q"], src.query(item["q"]))
+                if got is None:
+                    counts["left_to_model"] += 1
+                    if item["column"]:
+                        counts["misses"].append(item["q"])
+                    continue
+                counts["answered"] += 1
+                right = (got.row.table, got.row.key, got.column) == (item["table"], item["key"], item["column"])
+                counts["right_cell" if right else "wrong_cell"] += 1
+                if not right:
+                    counts["misses"].append(f"{item['q']} -> {got.row.table}/{got.row.key}.{got.column}")
+        finally:
+            src.close()
+    # A decision is right when the rule answers the labelled cell, or leaves a question labelled "model" alone.
+    counts["right_decisions"] = counts["right_cell"] + (counts["left_to_model"] - (counts["expected_cell"]
+                                                        - counts["right_cell"] - counts["wrong_cell"]))
+    counts["accuracy"] = round(counts["right_decisions"] / max(1, counts["questions"]), 3)
+    print(json.dumps(counts, indent=1), file=sys.stderr)
+    return counts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--workspace", type=Path, default=Path("/tmp/ragft-bench-answers"))
-    ap.add_argument("--part", choices=["formats", "calibrate", "answers", "all"], default="all")
+    ap.add_argument("--part", choices=["formats", "calibrate", "answers", "before-after", "tables", "all"],
+                    default="all")
+    ap.add_argument("--configs", default="before,sentences-copy",
+                    help=f"before-after: settings to compare ({', '.join(CONFIGS)})")
+    ap.add_argument("--slice", choices=["dev", "test"], default="test",
+                    help="before-after: dev = factoid questions 400.. of the shuffled pool (tuning), test = 0.. (report), disjoint")
+    ap.add_argument("--log", type=Path, default=None, help="before-after: append per-question rows here (JSONL)")
     ap.add_argument("--n", type=int, default=50, help="questions for the answers part")
     ap.add_argument("--n-formats", type=int, default=30, help="questions for the formats part")
     ap.add_argument("-k", type=int, default=3)
@@ -233,6 +348,9 @@ def main() -> None:
     ap.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid", help="retrieval mode")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.part == "tables":
+        print(json.dumps({"tables": part_tables(ROOT / "tests" / "fixtures" / "table_questions.json")}, indent=1))
+        return
     passages, qa = load_data(args.data)
     pool = answerable(qa, passages)
     rng = random.Random(args.seed)
@@ -250,6 +368,12 @@ def main() -> None:
         results["calibrate"] = part_calibrate(ws, pool[200:300], args.data, args.k)
     if args.part in ("answers", "all"):
         results["answers"] = part_answers(ws, pool[: args.n], args.k)
+    if args.part == "before-after":
+        # Factoid questions only (the answer occurs in a passage); yes/no questions are scored elsewhere.
+        fact = [q for q in pool if q["answer"].strip().lower().strip(".!") not in ("yes", "no")]
+        qs = fact[: args.n] if args.slice == "test" else fact[400 : 400 + args.n]
+        results["before_after"] = part_before_after(ws, qs, args.k, args.configs.split(","), args.log)
+        results["slice"] = args.slice
     print(json.dumps(results, indent=1))
 
 

@@ -7,9 +7,16 @@
 | ft     | none | a fine-tuned LoRA adapter (kind "ft") |
 | hybrid | like rag | a retrieval-aware (RAFT) adapter (kind "raft") |
 
-The retrieval path (rag, hybrid): retrieve -> add live rows -> score relevance -> abstain early if nothing is
-relevant enough (the model is not called) -> assemble the prompt (prompting.py) -> generate (streamed through
-`on_token`) -> resolve citations (citations.py) -> abstain if the answer is not supported by what it cites.
+The retrieval path (rag, hybrid): retrieve -> add live rows -> score relevance -> a table cell the question names
+answers directly (sources/cells.py; the model never chooses a database value) -> abstain early if nothing is
+relevant enough (the model is not called) -> focus the context (answer.context: the best sentences of the chunks
+for the bundled generator, whole chunks for remote ones) -> assemble the prompt (prompting.py) -> generate ->
+resolve citations (citations.py) -> abstain if the answer is not supported by what it cites. A fragment
+(wellformed.py) is never returned: the best supporting sentence replaces it, or the answer abstains.
+
+Streaming: `on_token` receives only text of the final answer, after it is checked, so the concatenated pieces
+are exactly `Answer.answer`, citation markers included (the CLI and the server's SSE deltas rely on this).
+Generation itself is not streamed to the caller: a piece shown before the checks could be withdrawn by them.
 """
 
 from __future__ import annotations
@@ -23,8 +30,19 @@ from typing import TYPE_CHECKING
 
 from ragft.citations import lexical_relevance, resolve_citations, support
 from ragft.errors import ConfigError
-from ragft.prompting import ABSTAIN_ANSWER, Prompt, build_prompt, closed_book_messages, copy_context
-from ragft.types import Answer, Hit
+from ragft.prompting import (
+    ABSTAIN_ANSWER,
+    DEFAULT_SENTENCE_TOKENS,
+    Prompt,
+    build_prompt,
+    closed_book_messages,
+    copy_context,
+    rank_sentences,
+    select_sentences,
+)
+from ragft.sources.cells import RowHit, cell_answer
+from ragft.types import Answer, Citation, Hit
+from ragft.wellformed import degenerate_reason
 
 if TYPE_CHECKING:
     from ragft.models.base import Generator
@@ -94,16 +112,16 @@ def accepts_constraint(fn: Callable[..., object]) -> bool:
 
 
 def _generate(gen: "Generator", messages: list[dict[str, str]], max_tokens: int, temperature: float,
-              adapter: str | None, on_token: Callable[[str], None] | None, constrain_to: str | None = None) -> str:
-    fn = gen.generate if on_token is None else gen.stream
-    extra = {"constrain_to": constrain_to} if constrain_to is not None and accepts_constraint(fn) else {}
-    if on_token is None:
-        return gen.generate(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter, **extra)
-    pieces: list[str] = []
-    for piece in gen.stream(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter, **extra):
-        pieces.append(piece)
-        on_token(piece)
-    return "".join(pieces)
+              adapter: str | None, constrain_to: str | None = None) -> str:
+    extra = {"constrain_to": constrain_to} if constrain_to is not None and accepts_constraint(gen.generate) else {}
+    return gen.generate(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter, **extra)
+
+
+def emit(on_token: Callable[[str], None] | None, text: str) -> None:
+    """Pass the final answer to `on_token` word by word (with its whitespace): the pieces join to exactly `text`."""
+    if on_token is not None:
+        for piece in re.findall(r"\s*\S+\s*", text) or ([text] if text else []):
+            on_token(piece)
 
 
 COPY_MARGIN = 0.2
@@ -140,6 +158,10 @@ class AnswerContext:
     temperature: float
     prompt_format: str
     extractive: bool = True  # copy-constrained decoding for rag/hybrid when the generator supports it
+    context: str = "chunks"  # "sentences": the best sentences of the chunks (bundled generator); "chunks": whole
+    sentence_tokens: int = DEFAULT_SENTENCE_TOKENS
+    fallback: str = "sentence"  # a fragment or unsupported answer: "sentence" (best supporting sentence) | "abstain"
+    table_cells: bool = True  # answer a named cell of a live row directly (sources/cells.py)
 
 
 def context_from_workspace(ws: "Workspace", groups: set[str] | None) -> AnswerContext:
@@ -167,6 +189,11 @@ def context_from_workspace(ws: "Workspace", groups: set[str] | None) -> AnswerCo
         temperature=g.temperature,
         prompt_format=getattr(a, "prompt_format", "completion"),
         extractive=getattr(a, "extractive", True),
+        # Remote generators read long contexts well and ignore the copy constraint: they keep whole chunks.
+        context=getattr(a, "context", "sentences") if g.kind == "bundled" else "chunks",
+        sentence_tokens=getattr(a, "sentence_tokens", DEFAULT_SENTENCE_TOKENS),
+        fallback=getattr(a, "fallback", "sentence"),
+        table_cells=getattr(a, "table_cells", True),
     )
 
 
@@ -192,15 +219,31 @@ def answer_question(
 
     if strategy in ("base", "ft"):
         messages = closed_book_messages(question)
-        raw = _generate(gen, messages, ctx.max_new_tokens, ctx.temperature, adapter_path, on_token)
-        return _done(answer=clean_answer(raw), tokens_in=_tokens(gen, messages), tokens_out=gen.count_tokens(raw))
+        raw = _generate(gen, messages, ctx.max_new_tokens, ctx.temperature, adapter_path)
+        text = clean_answer(raw)
+        emit(on_token, text)
+        return _done(answer=text, tokens_in=_tokens(gen, messages), tokens_out=gen.count_tokens(raw))
+
+    def _abstain(**kw) -> Answer:  # type: ignore[no-untyped-def]
+        emit(on_token, ABSTAIN_ANSWER)
+        return _done(answer=ABSTAIN_ANSWER, abstained=True, **kw)
 
     items = score_items(question, [*ctx.retrieve(question, k), *ctx.live_rows(question)])
+    cell = cell_answer(question, [it for it in items if isinstance(it, RowHit)]) if ctx.table_cells else None
+    if cell is not None:  # the question names a row and one of its columns: the value is read, not generated
+        row = cell.row
+        text = f"{cell.value} [1]"
+        emit(on_token, text)
+        return _done(answer=text, citations=[Citation(n=1, doc_id=row.doc_id, chunk_id=row.chunk_id,
+                                                      source=row.source, text=row.text)],
+                     retrieved=[it.chunk_id for it in items])
     best = items[0].score if items else 0.0
     if best < ctx.abstain_threshold:
-        return _done(answer=ABSTAIN_ANSWER, abstained=True, retrieved=[it.chunk_id for it in items])
+        return _abstain(retrieved=[it.chunk_id for it in items])
     window = getattr(gen, "context_window", 2048)
-    prompt: Prompt = build_prompt(question, items, gen.count_tokens, window, ctx.max_new_tokens,
+    focused = (select_sentences(question, items, gen.count_tokens, ctx.sentence_tokens)
+               if ctx.context == "sentences" else items)
+    prompt: Prompt = build_prompt(question, focused, gen.count_tokens, window, ctx.max_new_tokens,
                                   ctx.max_context_tokens, ctx.prompt_format)
     # Copy only from on-topic items: the cited text must pass the same relevance bar below, so a number copied
     # from an off-topic chunk ("3" of "3 to 5 business days" for a returns question) could never be kept anyway.
@@ -209,19 +252,84 @@ def answer_question(
     bar = max(ctx.abstain_threshold, max((it.score for it in prompt.items), default=0.0) - COPY_MARGIN)
     on_topic_items = [it for it in prompt.items if it.score >= bar] or prompt.items
     constrain = copy_context(on_topic_items) if ctx.extractive else None
-    raw = _generate(gen, prompt.messages, ctx.max_new_tokens, ctx.temperature, adapter_path, on_token, constrain)
+    raw = _generate(gen, prompt.messages, ctx.max_new_tokens, ctx.temperature, adapter_path, constrain)
     text = clean_answer(raw)
     common = {"tokens_in": prompt.tokens, "tokens_out": gen.count_tokens(raw),
               "retrieved": [it.chunk_id for it in prompt.items]}
-    if not text or says_abstain(text):
-        return _done(answer=ABSTAIN_ANSWER, abstained=True, **common)
-    resolved = resolve_citations(text, question, prompt.items)
-    supported = support(resolved.answer, question, [c.text for c in resolved.citations])
-    # The cited text must also be about the question: a bare "3" copied from an unrelated chunk is not support.
-    on_topic = max((lexical_relevance(question, c.text) for c in resolved.citations), default=0.0)
-    if not resolved.citations or supported < ctx.support_threshold or on_topic < ctx.abstain_threshold:
-        return _done(answer=ABSTAIN_ANSWER, abstained=True, **common)
-    return _done(answer=resolved.answer, citations=resolved.citations, **common)
+    if says_abstain(text):
+        return _abstain(**common)
+    reason = "empty" if not text else degenerate_reason(text, question)
+    if reason is None:
+        resolved = resolve_citations(text, question, prompt.items)
+        supported = support(resolved.answer, question, [c.text for c in resolved.citations])
+        # The cited text must also be about the question: a bare "3" copied from an unrelated chunk is not support.
+        on_topic = max((lexical_relevance(question, c.text) for c in resolved.citations), default=0.0)
+        if resolved.citations and supported >= ctx.support_threshold and on_topic >= ctx.abstain_threshold:
+            emit(on_token, resolved.answer)
+            return _done(answer=resolved.answer, citations=resolved.citations, **common)
+    # The generation is a fragment or is not supported: the best supporting sentence, if it is clearly about
+    # the question, else abstain. Never the fragment.
+    fallback = fallback_sentence(question, prompt.items) if ctx.fallback == "sentence" else None
+    if fallback is None:
+        return _abstain(**common)
+    sentence, item = fallback
+    text = f"{sentence} [1]"
+    emit(on_token, text)
+    return _done(answer=text, citations=[Citation(n=1, doc_id=item.doc_id, chunk_id=item.chunk_id,
+                                                  source=item.source, text=item.text)], **common)
+
+
+FALLBACK_RELEVANCE = 0.75
+"""A sentence replaces a failed generation only if it holds this share of the question's content words."""
+_HOW_FORM = re.compile(r"\bhow\s+\w+", re.IGNORECASE)
+_YES_NO_START = frozenset({"is", "was", "are", "were", "do", "does", "did", "can", "could", "has", "have", "had",
+                           "will", "would", "should", "shall", "may", "might", "must"})
+
+
+def fallback_sentence(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | None:
+    """The most relevant sentence of the prompt's items and its item, when it is relevant enough to stand as the
+    answer (FALLBACK_RELEVANCE) and the question is not a yes/no question (a sentence does not say yes or no)."""
+    first = question.strip().split(maxsplit=1)[:1]
+    if not first or first[0].lower() in _YES_NO_START:
+        return None
+    # "how long/far/old/big" names the kind of answer, not its topic: the sentence need not repeat "long".
+    ranked = rank_sentences(_HOW_FORM.sub(" ", question), items)
+    if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
+        return None
+    best = ranked[0]
+    text = focus_clause(_HOW_FORM.sub(" ", question), best.text)
+    if degenerate_reason(text, question) is not None:
+        text = best.text
+        if degenerate_reason(text, question) is not None:
+            return None
+    return text, items[best.item]
+
+
+FOCUS_WORDS = 20
+"""A fallback sentence longer than this is cut to its most relevant clause and the clauses after it."""
+_CLAUSE = re.compile(r"(?<=[,;])\s+")
+
+
+def focus_clause(question: str, sentence: str, max_words: int = FOCUS_WORDS) -> str:
+    """The part of `sentence` that answers: a sentence of at most `max_words` words stays whole; a longer one
+    starts at its clause (split at , and ;) holding most of the question's words (the earliest on a tie) and
+    keeps the following clauses while the total stays within `max_words` (facts tend to follow the words that
+    introduce them: "born on 10 July 1856, in Smiljan")."""
+    if len(sentence.split()) <= max_words:
+        return sentence
+    clauses = _CLAUSE.split(sentence)
+    scores = [lexical_relevance(question, c) for c in clauses]
+    start = max(range(len(clauses)), key=lambda i: (scores[i], -i))
+    out = [clauses[start]]
+    for c in clauses[start + 1:]:
+        if len(" ".join([*out, c]).split()) > max_words:
+            break
+        out.append(c)
+    text = " ".join(out).rstrip(",;")
+    return _LEADING_JOIN.sub("", text) if start > 0 else text
+
+
+_LEADING_JOIN = re.compile(r"^(?:and|but|or|while|whereas)\s+", re.IGNORECASE)
 
 
 def _tokens(gen: "Generator", messages: Sequence[dict[str, str]]) -> int:

@@ -125,6 +125,10 @@ class AnswerSettings(_Section):
     prompt_format: str = Field("completion", description="Prompt layout of rag/hybrid: completion | oneshot | instruct | sandwich (see ragft/prompting.py; default measured best).")
     quarantine_flagged: bool = Field(False, description="Keep chunks flagged as instruction-like at ingest out of prompts until `ragft quarantine approve DOC_ID` (the server uses [server] quarantine_flagged, on by default).")
     extractive: bool = Field(True, description="Copy-constrained decoding for rag/hybrid: the answer may only copy spans of the retrieved text (bundled generator; remote APIs ignore it). Measured in docs/benchmarks.md ## Answers.")
+    context: Literal["sentences", "chunks"] = Field("sentences", description="What the bundled generator reads: the most relevant sentences of the retrieved chunks within sentence_tokens (cited as their chunk), or whole chunks (the pre-0.x behaviour). Remote generators always get whole chunks. Measured in docs/benchmarks.md ## Answers.")
+    sentence_tokens: int = Field(160, ge=16, le=4096, description="Token budget of the sentence-level context (context = sentences).")
+    fallback: Literal["sentence", "abstain"] = Field("sentence", description="When the generated answer is a fragment or unsupported: answer with the best supporting sentence (if it holds most of the question's words), or abstain. A fragment is never returned.")
+    table_cells: bool = Field(True, description="Answer a live SQL cell the question names (row + column) directly, without the model choosing the value (ragft/sources/cells.py).")
 
 
 class StoreSettings(_Section):

@@ -212,3 +212,71 @@ def build_prompt(
     fitted = fit_items(items, budget, count_tokens) if budget > 0 else []
     messages = layout(question, fitted)
     return Prompt(messages=messages, items=fitted, tokens=_messages_tokens(messages, count_tokens))
+
+
+# ----------------------------------------------------------------------------- sentence-level context
+_BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*#]|\d+\.)\s)")
+_NO_END = re.compile(r"(?:^|\s)(?:\d{1,3}|[A-Z]|[A-Z][a-z]{0,2}|e\.g|i\.e|etc|vs|No|St|Dr|Mr|Mrs|Ms)\.$")
+DEFAULT_SENTENCE_TOKENS = 160
+"""Token budget of the sentence-level context (answer.context = "sentences"); measured in docs/benchmarks.md."""
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a chunk: split after . ! ? before a capital/digit, at blank lines and list items."""
+    out, start = [], 0
+    for m in _BOUNDARY.finditer(text):
+        head = text[start:m.start() + 1].rstrip()
+        if m.group(0)[0] in ".!?" and _NO_END.search(text[max(start, m.start() - 8):m.start() + 1]):
+            continue  # "1." of a list, "N.Y.", "Dr.": not the end of a sentence
+        if head.strip():
+            out.append(text[start:m.end()])
+        start = m.end()
+    out.append(text[start:])
+    return [" ".join(s.split()) for s in out if s.strip()]
+
+
+@dataclass(frozen=True)
+class RankedSentence:
+    text: str
+    relevance: float
+    item: int  # position of its item in the given (relevance-ordered) list
+    position: int  # position inside the item
+
+
+def rank_sentences(question: str, items: Sequence[Hit]) -> list[RankedSentence]:
+    """Every sentence of `items`, most relevant first. Relevance is the one that scored the items
+    (citations.lexical_relevance); ties go to the more relevant item, then the earlier sentence, so the order
+    is a pure function of the texts (no floating-point tie can flip it)."""
+    from ragft.citations import lexical_relevance
+
+    ranked = [RankedSentence(s, round(lexical_relevance(question, s), 4), i, j)
+              for i, it in enumerate(items) for j, s in enumerate(split_sentences(it.text))]
+    return sorted(ranked, key=lambda r: (-r.relevance, r.item, r.position))
+
+
+def select_sentences(question: str, items: Sequence[Hit], count_tokens: CountTokens,
+                     budget: int = DEFAULT_SENTENCE_TOKENS) -> list[Hit]:
+    """A short, focused context for small generators: the most relevant sentences of `items` within `budget`
+    tokens. Each kept sentence stays with the item it came from (same doc/chunk ids, so the citation points at
+    the chunk), sentences of one item are ordered most relevant first (a tiny model copies the first phrase that
+fits: "60 days" of the general rule instead of "90 days" of the members' sentence), items by their best sentence.
+    Live rows (one line each) are whole sentences already. The best sentence is always kept (cut to the budget
+    only if it alone exceeds it)."""
+    ranked = rank_sentences(question, items)
+    keep: dict[int, list[RankedSentence]] = {}
+    used = 0
+    for r in ranked:
+        if r.relevance <= 0 and keep:
+            break
+        cost = count_tokens(r.text) + 1
+        if used + cost > budget and keep:
+            continue
+        keep.setdefault(r.item, []).append(r)
+        used += cost
+        if used >= budget:
+            break
+    out: list[Hit] = []
+    for i, sents in keep.items():  # dict order = order of each item's best sentence
+        body = " ".join(s.text for s in sents)  # most relevant first: tiny models copy the first fitting phrase
+        out.append(replace(items[i], text=body, score=max(s.relevance for s in sents)))
+    return out

@@ -7,10 +7,13 @@ return such a fragment (it falls back or abstains), and the evaluation metrics m
 
 Pure string rules, no model:
 - nothing left once citation markers are removed, or no letter or digit at all;
-- unbalanced or empty brackets (`(`, `( )`, `[`), or more bracket/punctuation characters than word characters;
+- unbalanced or empty brackets (`(`, `( )`, `[`), an unclosed double quote (`The European immigrants' "`), or
+  more bracket/punctuation characters than word characters;
 - ends on a word that cannot end an English phrase (an article, a preposition, a conjunction);
 - a lone number (or a number and a marker) answering a who/where question, or a what/which question that does not
   ask for a quantity, a date or a code; a bare number without a unit for a "how long" question.
+- an answer that only repeats words of the question (`Tesla was born` for "When was Tesla born?"): it names
+  nothing the question did not, so it answers nothing (a choice question, "X or Y?", may answer with its words).
 A bare "Yes"/"No" is well-formed.
 """
 
@@ -78,6 +81,17 @@ def _asks_duration(question: str) -> bool:
     return any(a == "how" and b == "long" for a, b in zip(qw, qw[1:]))
 
 
+def _only_repeats(answer_words: list[str], question: str) -> bool:
+    """True when every content word of the answer is a word of the question (and the question is no choice)."""
+    from ragft.citations import content_words
+
+    qwords = _question_words(question)
+    if "or" in qwords:
+        return False
+    own = content_words(" ".join(answer_words))
+    return bool(own) and own <= content_words(question)
+
+
 def degenerate_reason(answer: str, question: str = "") -> str | None:
     """Why `answer` is a fragment rather than an answer to `question`, or None when it is well-formed."""
     text = strip_markers(answer)
@@ -88,12 +102,16 @@ def degenerate_reason(answer: str, question: str = "") -> str | None:
         return None
     if _EMPTY_BRACKETS.search(text) or not _brackets_balanced(text):
         return "unbalanced or empty brackets"
+    if text.count('"') % 2 or text.count("\u201c") != text.count("\u201d"):
+        return "an unclosed quotation mark"
     word_chars = sum(len(w) for w in words)
     other_chars = sum(1 for ch in text if not ch.isspace() and not (ch.isalnum() or ch == "_"))
     if other_chars > word_chars:
         return "more punctuation than words"
     if len(words) > 1 and words[-1].lower() in DANGLING_ENDINGS and text.rstrip()[-1:].isalnum():
         return f"ends on {words[-1]!r}, mid-phrase"
+    if question and _only_repeats(words, question):
+        return "repeats the question without answering it"
     if len(words) == 1 and _NUMBER.match(text.strip(" .")):
         if _wants_entity(question):
             return "a lone number for a question that asks for a name, place or thing"

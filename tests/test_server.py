@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from ragft.server import create_app, serve_in_thread
-from ragft.server.app import StreamSanitizer
+from ragft.server.chat import pieces_of
 from ragft.workspace import Workspace
 from tests.fakes import FakeGenerator, HashEmbedder
 
@@ -136,11 +136,9 @@ def test_injected_markup_is_not_streamed_live(tmp_path):
     assert "image removed" in streamed and "30 days" in streamed
 
 
-def test_stream_sanitizer_holds_back_unfinished_constructs():
-    s = StreamSanitizer()
-    out = [s.feed(p) for p in ["Answer ", "![a", "](http", "s://e.x/y.png)", " done [1]."]]
-    assert "".join(out) == "Answer [image removed: a] done [1]."
-    assert out[1] == out[2] == ""  # nothing of the image was sent while it was still open
+def test_stream_pieces_concatenate_to_the_text():
+    for text in ["Items can be returned within 30 days [1].", "  two  spaces\nand a line ", "", "x"]:
+        assert "".join(pieces_of(text)) == text
 
 
 # --------------------------------------------------------------------------- auth

@@ -23,6 +23,9 @@ from ragft.wellformed import degenerate_reason, is_degenerate
         ("42 [2]", "What is the capital of France?"),
         ("The largest bear on record was a", "How large was the largest bear?"),
         ("Located in the north of", "Where is the lake?"),
+        ("Tesla was born [1]", "When was Tesla born?"),
+        ("The European immigrants' \" [1]", "Who settled the valley?"),
+        ("The polar bear's skin color [1]", "What is polar bear's skin color?"),
     ],
 )
 def test_fragments_are_degenerate(answer, question):
@@ -45,6 +48,9 @@ def test_fragments_are_degenerate(answer, question):
         ("30 minutes", "How long does the battery last?"),
         ("100 degrees Celsius [1][2]", "What is the boiling point of water?"),
         ("It is 42", "What is the answer?"),
+        ("The City Boot [1]", "Which is cheaper, the City Boot or the Rain Jacket?"),
+        ("Black skin [1]", "What is polar bear's skin color?"),
+        ('"Electric Power" [1]', "What was the title of the article?"),
     ],
 )
 def test_answers_are_well_formed(answer, question):

@@ -211,6 +211,10 @@ class TransformersGenerator:
         )
         input_ids = torch.tensor([ids], dtype=torch.long)
         processors = LogitsProcessorList()
+        if temperature <= 0:  # greedy: near-ties decided by a rule, not by floating-point noise (constrain.py)
+            from ragft.models.constrain import tie_break
+
+            processors.append(tie_break())
         if constrain_to is not None:
             from ragft.models.constrain import copy_processor
 

@@ -142,7 +142,11 @@ def _processor_class() -> type:
                 ids = input_ids[row, self.prompt_len :].tolist()
                 so_far = self.tokenizer.decode(ids, skip_special_tokens=True)
                 kept = 0
-                for tid in torch.topk(scores[row], min(self.top_k, scores.shape[-1])).indices.tolist():
+                top = torch.topk(scores[row], min(self.top_k, scores.shape[-1]))
+                # Best score first, the lower token id among equal (tie-quantised, see tie_break) scores:
+                # topk's order of equal values is not specified, this one is.
+                order = sorted(zip(top.values.tolist(), top.indices.tolist()), key=lambda vt: (-vt[0], vt[1]))
+                for _, tid in order:
                     if tid in self.eos_ids:
                         valid = self.checker.ok(so_far, finished=True)
                     else:
@@ -158,6 +162,40 @@ def _processor_class() -> type:
             return out
 
     return CopyLogitsProcessor
+
+
+TIE_QUANTUM = 1 / 16
+"""Logits are rounded to this grid before greedy choices (`tie_break`): differences below it are near-ties."""
+
+
+@functools.cache
+def _tie_class() -> type:
+    import torch
+    from transformers import LogitsProcessor
+
+    class TieBreakLogits(LogitsProcessor):
+        """Round logits to a grid of TIE_QUANTUM so near-ties become exact ties, which greedy argmax (and the copy
+        rule's ordering) resolve to the lower token id.
+
+        Why: 1 vs 2 torch threads (or a busy machine picking another kernel split) change logits by ~1e-5; when
+        two candidates are that close, the greedy answer flipped between runs. After rounding, only a logit lying
+        within ~1e-5 of a grid line can still move, instead of every near-tie.
+        """
+
+        def __init__(self, quantum: float = TIE_QUANTUM) -> None:
+            self.quantum = quantum
+
+        def __call__(self, input_ids, scores):  # type: ignore[no-untyped-def]
+            finite = torch.isfinite(scores)
+            rounded = torch.round(scores / self.quantum) * self.quantum
+            return torch.where(finite, rounded, scores)
+
+    return TieBreakLogits
+
+
+def tie_break(quantum: float = TIE_QUANTUM) -> Any:
+    """A transformers LogitsProcessor making greedy choices between near-tied tokens deterministic."""
+    return _tie_class()(quantum)
 
 
 def copy_processor(tokenizer: Any, prompt_len: int, context: str, mode: Mode = "span", eos_ids: set[int] | None = None,

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ragft import __version__
 from ragft.server import chat, documents, pages
-from ragft.server.chat import StreamSanitizer, list_models, parse_model
+from ragft.server.chat import list_models, parse_model
 from ragft.server.deps import ServerState
 from ragft.server.documents import parse_meta
 from ragft.server.errors import install_error_handlers
@@ -44,7 +44,7 @@ from ragft.server.schemas import ErrorResponse
 if TYPE_CHECKING:
     from ragft.workspace import Workspace
 
-__all__ = ["StreamSanitizer", "create_app", "latest_report", "list_models", "parse_meta", "parse_model"]
+__all__ = ["create_app", "latest_report", "list_models", "parse_meta", "parse_model"]
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": "OpenAI error shape"} for code in (400, 401, 403, 404, 413, 429, 503)

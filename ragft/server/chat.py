@@ -21,7 +21,7 @@ from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import RagftError
 from ragft.governance.output import sanitize_answer
 from ragft.server.auth import Caller
-from ragft.server.deps import ServerState, caller, get_state
+from ragft.server.deps import ServerState, caller, get_state, public_source
 from ragft.server.errors import ragft_error
 from ragft.server.limits import ApiError, error_body
 from ragft.server.schemas import MAX_QUESTION_CHARS, ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
@@ -77,34 +77,19 @@ def _question(req: ChatCompletionRequest) -> str:
 
 
 # --------------------------------------------------------------------------- streaming
-_HOLD = re.compile(r"(!?\[[^\]]*$|!?\[[^\]]*\]$|!?\[[^\]]*\]\([^)]*$|<[^>]*$|!$|&[#\w]*$)")
+_PIECE = re.compile(r"\S+\s*|\s+")
 
 
-class StreamSanitizer:
-    """Streams `sanitize_answer` output: each delta is a new suffix of the sanitised text so far.
+def answer_text(answer: "Answer") -> str:
+    """The text the API returns, streamed or not: sanitised for rendering (no remote images, no live HTML), and
+    keeping only links whose URL the cited sources contain verbatim (an injected document cannot make the model
+    emit a link that carries data out)."""
+    return sanitize_answer(answer.answer, sources="\n".join(c.text for c in answer.citations))
 
-    A construct that may still become live (an unclosed `<tag`, `![alt](url`, `[text](`) is held back until it
-    closes. If sanitising later text rewrites something already sent, deltas stop; the final chunk's `answer`
-    is the authoritative, fully sanitised text either way.
-    """
 
-    def __init__(self) -> None:
-        self.raw = ""
-        self.sent = ""
-        self.stopped = False
-
-    def feed(self, piece: str) -> str:
-        self.raw += piece
-        if self.stopped:
-            return ""
-        safe = sanitize_answer(self.raw)
-        m = _HOLD.search(safe)
-        stable = safe[: m.start()] if m else safe
-        if not stable.startswith(self.sent):
-            self.stopped = True
-            return ""
-        delta, self.sent = stable[len(self.sent):], stable
-        return delta
+def pieces_of(text: str) -> list[str]:
+    """`text` split into word-sized stream deltas that concatenate back to exactly `text`."""
+    return _PIECE.findall(text)
 
 
 class _ClientGone(Exception):
@@ -115,8 +100,8 @@ def _sse(data: dict[str, Any] | str) -> bytes:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-def _citations(answer: "Answer") -> list[dict[str, Any]]:
-    return [c.to_dict() for c in answer.citations]
+def _citations(ws: "Workspace", answer: "Answer") -> list[dict[str, Any]]:
+    return [{**c.to_dict(), "source": public_source(ws, c.doc_id, c.source)} for c in answer.citations]
 
 
 def _usage(answer: "Answer") -> dict[str, int]:
@@ -148,30 +133,29 @@ async def chat(req: ChatCompletionRequest, who: Caller = Depends(caller),
     created = int(time.time())
     if not req.stream:
         answer = await state.queue.run(ws.ask, question, **kwargs)
+        citations = await run_in_threadpool(_citations, ws, answer)
         return ChatCompletion(
             id=completion_id, created=created, model=req.model, strategy=strategy,
-            choices=[{"message": {"content": sanitize_answer(answer.answer)}}], usage=_usage(answer),
-            citations=_citations(answer), abstained=answer.abstained,
+            choices=[{"message": {"content": answer_text(answer), "citations": citations}}], usage=_usage(answer),
+            citations=citations, abstained=answer.abstained,
         )
     return _stream(state, question, kwargs, req, completion_id, created)
 
 
 def _stream(state: ServerState, question: str, kwargs: dict[str, Any], req: ChatCompletionRequest, cid: str,
             created: int) -> StreamingResponse:
-    loop = asyncio.get_running_loop()
-    pieces: asyncio.Queue[str | None] = asyncio.Queue()
+    """SSE: the deltas concatenate to exactly the final answer text (citation markers included), which the last
+    chunk repeats with the citations. The answer path only releases an answer once it is checked (cited,
+    supported, well-formed), so the deltas are the sanitised final text in word-sized pieces; the model thread
+    still watches for a client that left, and stops generating early."""
     gone = threading.Event()
 
-    def on_token(piece: str) -> None:
+    def on_token(_piece: str) -> None:
         if gone.is_set():
             raise _ClientGone()
-        loop.call_soon_threadsafe(pieces.put_nowait, piece)
 
     def work() -> "Answer":
-        try:
-            return state.ws.ask(question, on_token=on_token, **kwargs)
-        finally:
-            loop.call_soon_threadsafe(pieces.put_nowait, None)
+        return state.ws.ask(question, on_token=on_token, **kwargs)
 
     future = asyncio.wrap_future(state.queue.submit(work))  # QueueFull (503) here, before the response starts
 
@@ -180,14 +164,11 @@ def _stream(state: ServerState, question: str, kwargs: dict[str, Any], req: Chat
                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
 
     async def events() -> AsyncIterator[bytes]:
-        sanitizer = StreamSanitizer()
         try:
             yield chunk({"role": "assistant", "content": ""})
-            while (piece := await pieces.get()) is not None:
-                if delta := sanitizer.feed(piece):
-                    yield chunk({"content": delta})
             try:
                 answer = await future
+                citations = await run_in_threadpool(_citations, state.ws, answer)
             except RagftError as exc:
                 yield _sse(ragft_error(exc).body())
                 return
@@ -195,8 +176,11 @@ def _stream(state: ServerState, question: str, kwargs: dict[str, Any], req: Chat
                 log.exception("streamed answer failed")
                 yield _sse(error_body("internal server error; see the server log", "server_error", "internal_error"))
                 return
-            yield chunk({}, "stop", citations=_citations(answer), abstained=answer.abstained,
-                        answer=sanitize_answer(answer.answer), strategy=answer.strategy)
+            text = answer_text(answer)
+            for piece in pieces_of(text):
+                yield chunk({"content": piece})
+            yield chunk({}, "stop", citations=citations, abstained=answer.abstained, answer=text,
+                        strategy=answer.strategy)
             if req.stream_options is not None and req.stream_options.include_usage:
                 yield _sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": req.model,
                             "choices": [], "usage": _usage(answer)})

@@ -64,6 +64,7 @@ class CitationOut(BaseModel):
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
+    citations: list[CitationOut] = Field(default_factory=list)  # the same list as ChatCompletion.citations
 
 
 class Choice(BaseModel):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragft.errors import ConfigError, StoreError
+from ragft.sources.cells import Column, RowHit, format_value
 from ragft.types import Hit
 
 DEFAULT_MAX_ROWS = 5
@@ -204,14 +205,29 @@ class SqlSource:
         ordered = sorted(values.items(), key=lambda cv: 0 if cv[0].lower().rstrip("s") in asked or cv[0].lower() in asked else 1)
         rendered = ", ".join(f"{col}={_fmt(val)}" for col, val in ordered)
         ident = f"sql:{self.name}/{table.name}"
-        return Hit(doc_id=ident, chunk_id=f"{ident}#{key}", source=f"{ident}#{key}", score=0.0,
-                   text=f"{table.name} {key}: {rendered}")
+        # A RowHit carries the typed values too: the table-cell rule (cells.py) reads the asked cell from them.
+        return RowHit(doc_id=ident, chunk_id=f"{ident}#{key}", source=f"{ident}#{key}", score=0.0,
+                      text=f"{table.name} {key}: {rendered}", table=table.name, key=key,
+                      columns=tuple(Column(c.name, _kind(c.type)) for c in table.columns),
+                      values=tuple(values[c.name] for c in table.columns), key_columns=tuple(pk_cols))
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.2f}"
-    return str(value)
+_fmt = format_value
+
+
+def _kind(sql_type: Any) -> str:
+    """The cell rule's coarse type of a column: int | number | text | date | other."""
+    from sqlalchemy import Date, DateTime, Float, Integer, Numeric, String, Text
+
+    if isinstance(sql_type, Integer):
+        return "int"
+    if isinstance(sql_type, (Float, Numeric)):
+        return "number"
+    if isinstance(sql_type, (String, Text)):
+        return "text"
+    if isinstance(sql_type, (Date, DateTime)):
+        return "date"
+    return "other"
 
 
 def _null_pool():  # type: ignore[no-untyped-def]
