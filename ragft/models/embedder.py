@@ -21,12 +21,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ragft.config import EmbedderSettings
 from ragft.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from ragft.models.onnx_embedder import OnnxEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -197,16 +200,32 @@ def _dim_from_config(folder: Path) -> int | None:
     return None
 
 
-def load_embedder(settings: EmbedderSettings) -> SentenceTransformerEmbedder:
-    """The configured embedder: a bundled name or a local sentence-transformers folder. ConfigError otherwise."""
+def load_embedder(settings: EmbedderSettings) -> "SentenceTransformerEmbedder | OnnxEmbedder":
+    """The configured embedder: a bundled name or a local sentence-transformers folder. ConfigError otherwise.
+
+    `backend = "onnx"` (default) returns an `OnnxEmbedder` (no torch at query time); with `devices` set, its
+    bulk work (`parallel()`) still goes to the sentence-transformers worker pool on those devices.
+    """
     spec = settings.model
     if spec in BUNDLED_EMBEDDERS:
         find, dim = BUNDLED_EMBEDDERS[spec]
-        return SentenceTransformerEmbedder(spec, find(), settings.batch_size, dim, devices=settings.devices)
-    folder = Path(spec).expanduser()
-    if folder.is_dir():
+        name, folder = spec, find()
+    else:
+        folder = Path(spec).expanduser()
+        if not folder.is_dir():
+            allowed = ", ".join(sorted(BUNDLED_EMBEDDERS))
+            raise ConfigError(f"unknown embedder {spec!r}: use {allowed} or a local sentence-transformers folder")
         if not any(folder.glob("*.safetensors")) and not any(folder.glob("*/*.safetensors")):
             raise ConfigError(f"embedder folder {folder} has no *.safetensors weights (pickle weights are refused)")
-        return SentenceTransformerEmbedder(folder.name, folder, settings.batch_size, devices=settings.devices)
-    allowed = ", ".join(sorted(BUNDLED_EMBEDDERS))
-    raise ConfigError(f"unknown embedder {spec!r}: use {allowed} or a local sentence-transformers folder")
+        name, dim = folder.name, None
+
+    def torch_embedder() -> SentenceTransformerEmbedder:
+        return SentenceTransformerEmbedder(name, folder, settings.batch_size, dim, devices=settings.devices)
+
+    if settings.backend == "torch":
+        return torch_embedder()
+    from ragft.models.onnx_embedder import OnnxEmbedder, pooling_mode
+
+    pooling_mode(folder)  # unsupported pooling: a ConfigError now, not at the first query
+    return OnnxEmbedder(name, folder, settings.batch_size, dim if dim is not None else _dim_from_config(folder),
+                        threads=settings.threads, bulk=torch_embedder if settings.devices else None)
