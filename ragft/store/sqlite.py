@@ -48,12 +48,18 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 def _stopwords() -> frozenset[str]:
     """English stopwords (bm25s's list, the one its SciFact baseline uses)."""
-    try:
-        from bm25s.stopwords import STOPWORDS_EN
+    # Read bm25s/stopwords.py without running bm25s/__init__, which imports scipy: that import was the largest
+    # part of a cold `ragft search` (issue 19), for a word list.
+    import importlib.util
 
-        return frozenset(STOPWORDS_EN)
-    except ImportError:  # pragma: no cover - bm25s is a dependency; keep the store importable without it
+    spec = importlib.util.find_spec("bm25s")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - bm25s is a dependency
         return frozenset()
+    words_spec = importlib.util.spec_from_file_location(
+        "_ragft_bm25s_stopwords", Path(list(spec.submodule_search_locations)[0]) / "stopwords.py")
+    module = importlib.util.module_from_spec(words_spec)
+    words_spec.loader.exec_module(module)
+    return frozenset(module.STOPWORDS_EN)
 
 
 _STOPWORDS = _stopwords()
