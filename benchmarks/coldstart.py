@@ -50,7 +50,7 @@ def run(argv: list[str], repeats: int) -> tuple[float, float]:
     times, cpus = [], []
     for i in range(repeats + 1):
         t0, c0 = time.perf_counter(), _child_cpu()
-        proc = subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(argv, env=_env(), cwd=CODE, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr[-500:]}")
         if i:
@@ -61,7 +61,7 @@ def run(argv: list[str], repeats: int) -> tuple[float, float]:
 
 def imports(argv: list[str]) -> tuple[list[str], list[tuple[float, str]]]:
     """(heavy top-level packages imported, [(cumulative s, module)] of top-level imports) from -X importtime."""
-    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=_env(), capture_output=True, text=True,
+    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=_env(), cwd=CODE, capture_output=True, text=True,
                           timeout=600)
     cumulative: list[tuple[float, str]] = []
     seen = set()
@@ -110,7 +110,7 @@ def main() -> None:
     cli = [py, "-m", "ragft.cli"]
     if not (args.workspace / "ragft.db").exists():
         subprocess.run([*cli, "ingest", str(ROOT / "examples" / "demo" / "corpus"), "-w", str(args.workspace), "--json"],
-                       env=_env(), check=True, capture_output=True)
+                       env=_env(), cwd=CODE, check=True, capture_output=True)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {load()}")
     print("| process | median wall s | median CPU s | heavy packages imported | load |")
     print("|---|---|---|---|---|")
