@@ -221,11 +221,12 @@ def test_torch_workspace_searches_with_onnx_without_reembed(tiny_st, tmp_path, c
 
 
 @pytest.mark.real_model
-def test_real_minilm_onnx_matches_sentence_transformers(shared_data):
-    from ragft.evaluate.beir import doc_text, load_beir
-
-    data = load_beir(shared_data / "scifact")
-    texts = TEXTS + [doc_text(*data.corpus[d]) for d in list(data.corpus)[:200]]
+def test_real_minilm_onnx_matches_sentence_transformers():
+    """Every paragraph of the demo corpus (and TEXTS); benchmarks/embedder_backends.py does 1,000 SciFact texts."""
+    paragraphs = [p.strip() for f in sorted((ROOT / "examples" / "demo" / "corpus").rglob("*.*")) if f.suffix in (".md", ".txt")
+                  for p in f.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    assert len(paragraphs) >= 20
+    texts = TEXTS + paragraphs
     onnx = load_embedder(EmbedderSettings())
     ref = load_embedder(EmbedderSettings(backend="torch")).embed(texts)
     got = onnx.embed(texts)
