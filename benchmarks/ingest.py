@@ -16,6 +16,12 @@ one .txt file per passage (per-file overhead included; the real-model run uses t
 same run: sequential ingest (prepare inline), pipelined ingest (the next files are prepared on a thread while a
 flush embeds; the default) and pipelined ingest with `[embedder] devices = ["cpu", "cpu"]` (two embedding worker
 processes with cores/2 torch threads each, pool start-up included). --only-parallel skips everything else.
+--scifact DIR (issue 19) ingests N SciFact abstracts (every judged one first, then file order; one .txt file per
+abstract, title line + text) at defaults, for each --chunk-sizes value (overlap = --overlap-share of it, the
+default 40/200) and each --backends embedder backend: ingest wall time with the model already loaded (as the peer
+benchmark times LlamaIndex and LangChain), the model load itself, chunks, characters kept (no text dropped) and
+hybrid / dense nDCG@10 of the 300 test queries over those N abstracts (chunk hits folded to their document, first
+rank kept). --only-scifact skips everything else.
 Prints a markdown section for docs/benchmarks.md.
 """
 
@@ -220,6 +226,84 @@ def token_estimators(passages_csv: Path) -> list[str]:
     return lines
 
 
+def write_scifact(beir: Path, out: Path, n: int):  # type: ignore[no-untyped-def]
+    """N SciFact abstracts as .txt files (judged first); returns the BeirData and the doc ids written."""
+    from ragft.evaluate.beir import load_beir
+
+    data = load_beir(beir)
+    judged = {d for rel in data.qrels.values() for d, g in rel.items() if g > 0 and d in data.corpus}
+    ids = [d for d in data.corpus if d in judged]
+    ids += [d for d in data.corpus if d not in judged][: max(0, n - len(ids))]
+    out.mkdir(parents=True, exist_ok=True)
+    for d in ids:
+        title, text = data.corpus[d]
+        (out / f"{d}.txt").write_text(f"{title}\n\n{text}\n", encoding="utf-8")
+    return data, ids
+
+
+def scifact_defaults(beir: Path, n: int, sizes: list[int], overlap_share: float, backends: list[str]) -> list[str]:
+    """Ingest wall time vs retrieval quality per chunk size and embedder backend (module docstring)."""
+    from ragft.config import Settings
+    from ragft.evaluate.beir import score_run
+    from ragft.models.embedder import load_embedder
+
+    lines = [f"SciFact, {n:,} abstracts (all judged ones first), one .txt file each; {_load()} at the start.\n",
+             "| backend | chunk / overlap tokens | chunks | source words dropped | model load | ingest wall | chunks/s | "
+             "hybrid nDCG@10 | dense nDCG@10 | load avg |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        data, ids = write_scifact(beir, Path(tmp) / "docs", n)
+        qids = [q for q in data.queries if q in data.qrels]
+        for backend in backends:
+            t0 = time.perf_counter()
+            embedder = load_embedder(EmbedderSettings(backend=backend))
+            embedder.embed(["warm up the model"])
+            loaded = time.perf_counter() - t0
+            for size in sizes:
+                settings = Settings()
+                settings.embedder.backend = backend
+                settings.chunking.max_tokens = size
+                settings.chunking.overlap_tokens = int(round(size * overlap_share))
+                with Workspace(Path(tmp) / f"ws-{backend}-{size}", settings=settings, embedder=embedder) as ws:
+                    t0 = time.perf_counter()
+                    report = ws.ingest([Path(tmp) / "docs"])
+                    wall = time.perf_counter() - t0
+                    assert not report.failed, report.failed[:3]
+                    dropped = _words_dropped(ws)
+                    quality = {}
+                    for mode in ("hybrid", "dense"):
+                        run: dict[str, list[str]] = {}
+                        for q in qids:
+                            docs = []
+                            for h in ws.search(data.queries[q], k=100, mode=mode):
+                                if h.source and Path(h.source).stem not in docs:
+                                    docs.append(Path(h.source).stem)
+                            run[q] = docs
+                        quality[mode] = score_run(run, data)["ndcg@10"]
+                lines.append(f"| {backend} | {size} / {settings.chunking.overlap_tokens} | {report.chunks:,} | "
+                             f"{dropped:,} | {loaded:.1f} s | {wall:.1f} s | {report.chunks / wall:.1f} | "
+                             f"{quality['hybrid']:.4f} | {quality['dense']:.4f} | {_load()} |")
+                print(lines[-1], file=sys.stderr)
+    return lines
+
+
+def _words_dropped(ws) -> int:  # type: ignore[no-untyped-def]
+    """Distinct words of each source file found in none of its chunks (0 = no text dropped)."""
+    words: dict[str, set[str]] = {}
+    for chunk in ws.store.iter_chunks():
+        words.setdefault(chunk.doc_id, set()).update(chunk.text.split())
+    missing = 0
+    for doc in ws.documents():
+        source = set(Path(doc.source).read_text(encoding="utf-8").split())
+        title = set(doc.title.split()) if doc.title else set()
+        missing += len(source - words.get(doc.doc_id, set()) - title)
+    return missing
+
+
+def _load() -> str:
+    return "load %.2f %.2f %.2f" % os.getloadavg()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo", type=Path, default=ROOT / "examples" / "demo" / "corpus")
@@ -231,7 +315,19 @@ def main() -> None:
                     help="compare sequential / pipelined / 2 embedding processes on N passages (needs --wiki)")
     ap.add_argument("--repeats", type=int, default=1, help="runs per mode for --parallel (median reported)")
     ap.add_argument("--only-parallel", action="store_true", help="run only the --parallel comparison")
+    ap.add_argument("--scifact", type=Path, help="BEIR SciFact folder: ingest at defaults vs chunk size and backend")
+    ap.add_argument("--scifact-n", type=int, default=1000, help="abstracts for --scifact")
+    ap.add_argument("--chunk-sizes", default="200", help="comma-separated chunk sizes (tokens) for --scifact")
+    ap.add_argument("--overlap-share", type=float, default=0.2, help="overlap as a share of the chunk size")
+    ap.add_argument("--backends", default="onnx,torch", help="comma-separated embedder backends for --scifact")
+    ap.add_argument("--only-scifact", action="store_true", help="run only the --scifact comparison")
     args = ap.parse_args()
+    if args.scifact:
+        lines = scifact_defaults(args.scifact, args.scifact_n, [int(x) for x in args.chunk_sizes.split(",")],
+                                 args.overlap_share, args.backends.split(","))
+        print("\n".join(lines))
+        if args.only_scifact:
+            return
     if (args.parallel or args.only_parallel) and not args.wiki:
         ap.error("--parallel needs --wiki PASSAGES_CSV")
 

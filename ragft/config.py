@@ -81,6 +81,11 @@ class ChunkingSettings(_Section):
 class EmbedderSettings(_Section):
     model: str = Field("all-MiniLM-L6-v2", description="Bundled embedder name, or a local sentence-transformers folder.")
     batch_size: int = Field(16, ge=1, description="Texts per embedding batch. Small batches pad less; on CPU 16 embeds 1.28x faster than 64 on rag-mini-wikipedia (docs/benchmarks.md ## Peers); raise it on GPUs.")
+    backend: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="onnx: ONNX Runtime (exported once from the same weights into the model cache; search never imports torch); torch: sentence-transformers. Vectors agree (cosine >= 0.999), so switching needs no reembed (docs/benchmarks.md ## Ingest).",
+    )
+    threads: int = Field(0, ge=0, le=256, description="ONNX Runtime threads per embed call; 0 = one per physical core.")
     devices: list[str] = Field(
         default_factory=list,
         description='Bulk embedding (ingest, reembed) in one worker process per device, e.g. ["cuda:0", "cuda:1"] or ["cpu", "cpu"]; empty = one in-process model. CPU workers split the cores between them (docs/benchmarks.md ## Ingest).',

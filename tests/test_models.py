@@ -228,9 +228,10 @@ def test_unknown_embedder_lists_allowed_names():
 def test_embedder_name_and_dim_without_loading():
     from ragft.models.embedder import load_embedder
 
-    emb = load_embedder(EmbedderSettings())
-    assert (emb.name, emb.dim) == ("all-MiniLM-L6-v2", 384)
-    assert emb._model is None
+    for backend, loaded in (("onnx", "_session"), ("torch", "_model")):
+        emb = load_embedder(EmbedderSettings(backend=backend))
+        assert (emb.name, emb.dim) == ("all-MiniLM-L6-v2", 384)
+        assert getattr(emb, loaded) is None
 
 
 @pytest.mark.real_model

