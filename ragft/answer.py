@@ -21,7 +21,6 @@ Generation itself is not streamed to the caller: a piece shown before the checks
 
 from __future__ import annotations
 
-import inspect
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ragft.citations import lexical_relevance, resolve_citations, support
+from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
 from ragft.prompting import (
     ABSTAIN_ANSWER,
@@ -45,11 +45,10 @@ from ragft.types import Answer, Citation, Hit
 from ragft.wellformed import degenerate_reason
 
 if TYPE_CHECKING:
+    from ragft.config import AnswerSettings, GeneratorSettings
+    from ragft.finetune.registry import AdapterRegistry
     from ragft.models.base import Generator
-    from ragft.workspace import Workspace
 
-STRATEGIES = ("base", "rag", "ft", "hybrid")
-ADAPTER_KIND = {"ft": "ft", "hybrid": "raft"}
 _ABSTAIN_CUES = ("do not contain", "does not contain", "doesn't contain", "don't contain", "not contain this")
 
 
@@ -65,7 +64,7 @@ class ResolvedAdapter:
     path: str
 
 
-def resolve_adapter(ws: "Workspace", strategy: str, adapter: str | None) -> ResolvedAdapter | None:
+def resolve_adapter(registry: "AdapterRegistry", strategy: str, adapter: str | None) -> ResolvedAdapter | None:
     """The adapter for ft/hybrid (none for base/rag). Without a name, the newest adapter of the strategy's kind.
 
     Raises ConfigError when ft/hybrid has no adapter to use, NotFoundError for an unknown name, AccessDenied for
@@ -75,9 +74,6 @@ def resolve_adapter(ws: "Workspace", strategy: str, adapter: str | None) -> Reso
         if adapter is not None:
             raise ConfigError(f"--adapter is only used by strategies ft and hybrid, not {strategy!r}")
         return None
-    from ragft.finetune.registry import AdapterRegistry
-
-    registry = AdapterRegistry(ws.path)
     kind = ADAPTER_KIND[strategy]
     if adapter is None:
         listed = [a for a in registry.list() if a.kind == kind and (a.approved or not a.tainted)]
@@ -101,20 +97,10 @@ def score_items(question: str, items: Sequence[Hit]) -> list[Hit]:
     return sorted(scored, key=lambda h: -h.score)
 
 
-def accepts_constraint(fn: Callable[..., object]) -> bool:
-    """True when a generator method takes the optional `constrain_to` keyword (models/base.py); generators that
-    predate it (test fakes, third-party ones) are called without it."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == "constrain_to" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
 def _generate(gen: "Generator", messages: list[dict[str, str]], max_tokens: int, temperature: float,
               adapter: str | None, constrain_to: str | None = None) -> str:
-    extra = {"constrain_to": constrain_to} if constrain_to is not None and accepts_constraint(gen.generate) else {}
-    return gen.generate(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter, **extra)
+    return gen.generate(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter,
+                        constrain_to=constrain_to)
 
 
 def emit(on_token: Callable[[str], None] | None, text: str) -> None:
@@ -146,7 +132,7 @@ def says_abstain(text: str) -> bool:
 
 @dataclass
 class AnswerContext:
-    """Everything `answer_question` needs besides the question; built from a Workspace by `from_workspace`."""
+    """Everything `answer_question` needs besides the question; the Workspace builds it with `context_from_settings`."""
 
     generator: "Generator"
     retrieve: Callable[[str, int | None], list[Hit]]
@@ -164,36 +150,28 @@ class AnswerContext:
     table_cells: bool = True  # answer a named cell of a live row directly (sources/cells.py)
 
 
-def context_from_workspace(ws: "Workspace", groups: set[str] | None) -> AnswerContext:
-    from ragft.retrieval import retrieve
-    from ragft.sources import SourceRegistry, query_sources
-
-    a, g = ws.settings.answer, ws.settings.generator
-
-    def _live(question: str) -> list[Hit]:
-        sources = SourceRegistry(ws.path).open_all(groups)  # hidden sources are never queried
-        try:
-            return query_sources(sources, question)
-        finally:
-            for s in sources:
-                s.close()
-
+def context_from_settings(answer: "AnswerSettings", generator_settings: "GeneratorSettings", generator: "Generator",
+                          retrieve: Callable[[str, int | None], list[Hit]],
+                          live_rows: Callable[[str], list[Hit]]) -> AnswerContext:
+    """The answer context for the `[answer]`/`[generator]` settings; the composition root (Workspace) passes the
+    generator and the caller's retrieval and live-row functions, already narrowed to the caller's groups."""
+    a, g = answer, generator_settings
     return AnswerContext(
-        generator=ws.generator,
-        retrieve=lambda q, k: retrieve(ws, q, k=k, groups=groups),
-        live_rows=_live,
+        generator=generator,
+        retrieve=retrieve,
+        live_rows=live_rows,
         abstain_threshold=a.abstain_threshold,
         support_threshold=a.support_threshold,
         max_context_tokens=a.max_context_tokens,
         max_new_tokens=g.max_new_tokens,
         temperature=g.temperature,
-        prompt_format=getattr(a, "prompt_format", "completion"),
-        extractive=getattr(a, "extractive", True),
+        prompt_format=a.prompt_format,
+        extractive=a.extractive,
         # Remote generators read long contexts well and ignore the copy constraint: they keep whole chunks.
-        context=getattr(a, "context", "sentences") if g.kind == "bundled" else "chunks",
-        sentence_tokens=getattr(a, "sentence_tokens", DEFAULT_SENTENCE_TOKENS),
-        fallback=getattr(a, "fallback", "sentence"),
-        table_cells=getattr(a, "table_cells", True),
+        context=a.context if g.kind == "bundled" else "chunks",
+        sentence_tokens=a.sentence_tokens,
+        fallback=a.fallback,
+        table_cells=a.table_cells,
     )
 
 

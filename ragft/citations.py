@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ragft.text import ENGLISH_STOPWORDS, fold_plural
 from ragft.types import Citation, Hit
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -30,29 +31,11 @@ _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 YES_NO = frozenset({"yes", "no"})
 
 
-def _load_stopwords() -> frozenset[str]:
-    try:
-        from ragft.text import ENGLISH_STOPWORDS as STOPWORDS_EN
-
-        words = set(STOPWORDS_EN)
-    except ImportError:  # pragma: no cover - bm25s is a dependency
-        words = set()
-    # Question words and fillers carry no fact; "many"/"much" come from "how many"/"how much".
-    words |= {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "did", "does",
-              "do", "was", "were", "is", "are", "has", "have", "had", "can", "could", "would", "should", "yes", "no"}
-    return frozenset(words)
-
-
-STOPWORDS = _load_stopwords()
-
-
-def _fold(word: str) -> str:
-    """Plural fold so "widgets" matches "widget"; deliberately cruder than a stemmer (no false merges)."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
+# Question words and fillers carry no fact; "many"/"much" come from "how many"/"how much".
+STOPWORDS = ENGLISH_STOPWORDS | {
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "did", "does", "do", "was",
+    "were", "is", "are", "has", "have", "had", "can", "could", "would", "should", "yes", "no"}
+_fold = fold_plural
 
 
 def words(text: str) -> list[str]:

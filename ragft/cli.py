@@ -216,7 +216,7 @@ def eval_retrieval(
 @app.command()
 def compare(
     qa: Optional[Path] = typer.Option(None, "--qa", help="Held-out QA JSONL: {\"question\", \"answer\"} per line (+ optional doc_id, context). Default: synthesised from the documents."),
-    strategies: str = typer.Option(",".join(STRATEGIES), "--strategies", help="Comma-separated strategies to compare."),
+    strategies: Optional[str] = typer.Option(None, "--strategies", help="Comma-separated strategies to compare (default: [compare] strategies in ragft.toml, all four unless changed)."),
     adapter: Optional[str] = typer.Option(None, "--adapter", help="Adapter for ft (default: the newest 'ft' adapter)."),
     hybrid_adapter: Optional[str] = typer.Option(None, "--hybrid-adapter", help="Adapter for hybrid (default: the newest 'raft' adapter)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write index.html and results.json into this folder."),
@@ -233,7 +233,8 @@ def compare(
     """Run base, RAG, fine-tuned and hybrid on the same held-out questions and compare them."""
     ws = open_workspace(workspace)
     kwargs: dict[str, Any] = dict(
-        qa=qa, strategies=[s for s in strategies.split(",") if s.strip()], adapter=adapter, report=report,
+        qa=qa, strategies=None if strategies is None else [s for s in strategies.split(",") if s.strip()],
+        adapter=adapter, report=report,
         train_missing=train_missing, limit=limit, seed=seed, hybrid_adapter=hybrid_adapter, k=k, freshness=freshness,
         repeats=repeats,
     )

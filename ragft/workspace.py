@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragft.config import CONFIG_FILE, STRATEGIES, Settings, default_workspace, load_settings
+from ragft.config import CONFIG_FILE, Settings, default_workspace, load_settings
 from ragft.errors import ConfigError, NotFoundError
 from ragft.types import DeleteReport, Hit, IngestReport, Progress
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ragft.store.copy import CopyReport, MigrateReport
     from ragft.retrieval import Reranker, Retriever
     from ragft.store.base import Store
+    from ragft.answer import AnswerContext
     from ragft.types import Answer, Document
 
 DB_FILE = "ragft.db"
@@ -300,11 +301,11 @@ class Workspace:
         `max_tokens` overrides `generator.max_new_tokens` for this call (the server caps it); `quarantine` keeps
         chunks flagged at ingest out of the prompt unless approved (default `[answer] quarantine_flagged`; the server
         passes `[server] quarantine_flagged`)."""
-        from ragft.answer import answer_question, check_strategy, context_from_workspace, resolve_adapter
+        from ragft.answer import answer_question, check_strategy, resolve_adapter
 
         check_strategy(strategy)
-        resolved = resolve_adapter(self, strategy, adapter)
-        ctx = context_from_workspace(self, self.resolve_groups(user, groups))
+        resolved = resolve_adapter(self.registry, strategy, adapter)
+        ctx = self.answer_context(self.resolve_groups(user, groups))
         if max_tokens is not None:
             ctx.max_new_tokens = max_tokens
         if self.settings.answer.quarantine_flagged if quarantine is None else quarantine:
@@ -328,6 +329,23 @@ class Workspace:
             chunk_ids=list(result.retrieved) or [c.chunk_id for c in result.citations], abstained=result.abstained,
         )
         return result
+
+    def answer_context(self, groups: set[str] | None) -> "AnswerContext":
+        """What answering needs, narrowed to a caller's `groups` (None = everything): retrieval over this store,
+        the live sources that caller may query (hidden ones are never opened), the generator and the settings."""
+        from ragft.answer import context_from_settings
+        from ragft.sources import SourceRegistry, query_sources
+
+        def live_rows(question: str) -> list[Hit]:
+            sources = SourceRegistry(self.path).open_all(groups)
+            try:
+                return query_sources(sources, question)
+            finally:
+                for s in sources:
+                    s.close()
+
+        return context_from_settings(self.settings.answer, self.settings.generator, self.generator,
+                                     lambda q, k: self.retriever.search(q, k=k, groups=groups), live_rows)
 
     # ----------------------------------------------------------------- fine-tuning (ragft/finetune/)
     def finetune(
@@ -469,7 +487,7 @@ class Workspace:
     def compare(
         self,
         qa: str | Path | None = None,
-        strategies: Sequence[str] = STRATEGIES,
+        strategies: Sequence[str] | None = None,
         adapter: str | None = None,
         report: str | Path | None = None,
         train_missing: bool = False,
@@ -491,7 +509,8 @@ class Workspace:
         from ragft.evaluate.compare import freshness_probe, run_compare
 
         result = run_compare(
-            self, qa=qa, strategies=strategies, adapter=adapter, hybrid_adapter=hybrid_adapter,
+            self, qa=qa, strategies=self.settings.compare.strategies if strategies is None else strategies,
+            adapter=adapter, hybrid_adapter=hybrid_adapter,
             train_missing=train_missing, limit=limit, seed=seed, k=k, progress=progress, repeats=repeats,
         )
         if freshness:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 
-import inspect
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ragft.config import ADAPTER_KIND, RETRIEVAL_STRATEGIES, STRATEGIES
 from ragft.errors import ConfigError
 from ragft.evaluate import metrics as M
 from ragft.evaluate import stats
@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     from ragft.evaluate.seams import EvalWorkspace
     from ragft.types import Answer
 
-STRATEGIES = ("base", "rag", "ft", "hybrid")
-RETRIEVAL_STRATEGIES = frozenset({"rag", "hybrid"})
-ADAPTER_KIND = {"ft": "ft", "hybrid": "raft"}  # strategy -> adapter kind in the registry
 COST_ORDER = stats.COST_ORDER
 
 Progress = Callable[[str, int, int], None]  # (strategy, done, total)
@@ -362,7 +359,7 @@ def resolve_adapter(
     new_name = f"compare-{kind}"
     # Trained on QA synthesised from the documents, never on the evaluation questions (written just before).
     kwargs: dict[str, Any] = {"name": new_name, "raft": kind == "raft", "from_docs": True}
-    if "exclude_qa" in inspect.signature(ws.finetune).parameters and (ws.path / HELDOUT_FILE).is_file():
+    if (ws.path / HELDOUT_FILE).is_file():
         kwargs["exclude_qa"] = ws.path / HELDOUT_FILE
     started = time.perf_counter()
     ws.finetune(**kwargs)

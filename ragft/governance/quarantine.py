@@ -12,10 +12,10 @@ and the audit log) lets a reviewed document's chunks back in. The server turns q
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ragft.fsutil import atomic_write
 from ragft.types import Document, Hit
 
 QUARANTINE_FILE = "quarantine.json"
@@ -37,9 +37,7 @@ class Quarantine:
 
     def approve(self, doc_id: str) -> None:
         ids = sorted(self.approved() | {doc_id})
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"approved": ids}, indent=2), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps({"approved": ids}, indent=2))
 
     def filter(self, items: Sequence[Hit], get_document: Callable[[str], Document | None]) -> list[Hit]:
         """`items` without the flagged chunks of documents nobody approved (live-source rows pass: not flagged)."""

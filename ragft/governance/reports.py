@@ -12,11 +12,12 @@ unknown provenance fails closed.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ragft.fsutil import atomic_write
 
 ACCESS_FILE = "access.json"
 _ID_KEYS = ("doc_id", "chunk_id", "source")
@@ -82,9 +83,7 @@ def report_access(results: Any, doc_groups: Mapping[str, Iterable[str]],
 def write_access(folder: str | Path, access: ReportAccess) -> Path:
     """Write `access.json` into the report folder atomically (temp file + rename)."""
     target = Path(folder) / ACCESS_FILE
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(access), indent=2), encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write(target, json.dumps(asdict(access), indent=2))
     return target
 
 

@@ -8,12 +8,12 @@ call `SourceRegistry` through the Workspace.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from ragft.errors import ConfigError, NotFoundError
+from ragft.fsutil import atomic_write
 from ragft.sources.sql import SqlSource, SqlSourceConfig, check_url, query_sources
 
 SOURCES_FILE = "sources.json"
@@ -36,9 +36,7 @@ class SourceRegistry:
             raise ConfigError(f"{self.path}: not a valid sources file ({exc}); fix or delete it") from None
 
     def _save(self, rows: list[dict[str, Any]]) -> None:
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"sources": rows}, indent=2), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps({"sources": rows}, indent=2))
 
     def configs(self) -> list[SqlSourceConfig]:
         out = []
