@@ -239,5 +239,7 @@ def test_compare_train_missing_runs_all_four_strategies(corpus, tmp_path, mixed_
     for name in ("compare-ft", "compare-raft"):  # their own held-out split is disjoint from the evaluation set
         split = read_questions(AdapterRegistry(ws.path).adapter_dir(name) / "heldout.jsonl")
         assert split and not split & {normalise_question(q.question) for q in result.questions}
-    assert len(evaluated) == 6
+    # eval/heldout.jsonl, which training reads to leave questions out, holds the answerable ones (#18: ~20% of a
+    # synthesised set is made unanswerable, and those have no answer to train on)
+    assert len(evaluated) == sum(q.gold is not None for q in result.questions) == 6 - result.meta["unanswerable"]
     ws.close()
