@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, get_args, runtime_checkable
 
 from ragft.config import RetrievalMode
 from ragft.errors import ConfigError, ModelError
@@ -233,16 +233,3 @@ class Retriever:
             self.store, embedder, query, settings, k=k, mode=mode, groups=groups,
             reranker=reranker if do_rerank else None,
         )
-
-
-class HasRetriever(Protocol):
-    """Anything that offers a `Retriever` (the Workspace)."""
-
-    @property
-    def retriever(self) -> Retriever: ...
-
-
-def retrieve(source: HasRetriever, query: str, **options: Any) -> list[Hit]:
-    """`source.retriever.search(query, **options)`: kept for the callers that still pass a workspace (answer.py,
-    evaluate/beir.py) until they take a `Retriever`; new code calls `Retriever.search`."""
-    return source.retriever.search(query, **options)

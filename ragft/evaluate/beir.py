@@ -211,7 +211,7 @@ def evaluate_beir(
     progress: Progress | None = None,
 ) -> RetrievalEval:
     """Ingest `folder`'s corpus into `ws` and evaluate its test queries (see module docstring)."""
-    from ragft.retrieval import check_mode, retrieve
+    from ragft.retrieval import check_mode
 
     if k < 1:
         raise DataError(f"-k must be at least 1, got {k}")
@@ -232,7 +232,7 @@ def evaluate_beir(
             warm_up()
 
     def search(query: str) -> list[Hit]:
-        return retrieve(ws, query, k=depth, mode=mode, rerank=rerank)
+        return ws.retriever.search(query, k=depth, mode=mode, rerank=rerank)
 
     run, latencies = run_queries(search, data, limit, progress)
     metrics = score_run(run, data, k)
