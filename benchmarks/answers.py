@@ -227,9 +227,9 @@ def part_answers(ws, questions: list[dict], k: int) -> dict:  # type: ignore[no-
 
 CONFIGS = {
     # name: answer settings (the rest stays at the workspace defaults)
-    "before": {"context": "chunks", "extractive": True, "fallback": "abstain"},
+    "before": {"context": "chunks", "extractive": True, "fallback": "abstain", "check_copies": False},
     "chunks-plain": {"context": "chunks", "extractive": False, "fallback": "abstain"},
-    "sentences-copy": {"context": "sentences", "extractive": True, "fallback": "sentence"},
+    "sentences-copy": {"context": "sentences", "extractive": True, "fallback": "sentence", "check_copies": True},
     "sentences-plain": {"context": "sentences", "extractive": False, "fallback": "sentence"},
     "sentences-copy-nofallback": {"context": "sentences", "extractive": True, "fallback": "abstain"},
 }
@@ -240,7 +240,7 @@ def part_before_after(ws, questions: list[dict], k: int, configs: list[str], log
 
     rows: dict[str, list[dict]] = {c: [] for c in configs}
     fh = open(log, "a", encoding="utf-8") if log else None
-    saved = {key: getattr(ws.settings.answer, key) for key in ("context", "extractive", "fallback")}
+    saved = {key: getattr(ws.settings.answer, key) for key in ("context", "extractive", "fallback", "check_copies")}
     try:
         for i, q in enumerate(questions):
             for name in configs:

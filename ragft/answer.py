@@ -148,6 +148,7 @@ class AnswerContext:
     sentence_tokens: int = DEFAULT_SENTENCE_TOKENS
     fallback: str = "sentence"  # a fragment or unsupported answer: "sentence" (best supporting sentence) | "abstain"
     table_cells: bool = True  # answer a named cell of a live row directly (sources/cells.py)
+    check_copies: bool = True  # copied spans must be of the asked kind and from a near-best sentence (copied_from_best)
 
 
 def context_from_settings(answer: "AnswerSettings", generator_settings: "GeneratorSettings", generator: "Generator",
@@ -173,6 +174,7 @@ def context_from_settings(answer: "AnswerSettings", generator_settings: "Generat
         sentence_tokens=a.sentence_tokens,
         fallback=a.fallback,
         table_cells=a.table_cells,
+        check_copies=a.check_copies,
     )
 
 
@@ -243,7 +245,8 @@ def answer_question(
         supported = support(resolved.answer, question, [c.text for c in resolved.citations])
         # The cited text must also be about the question: a bare "3" copied from an unrelated chunk is not support.
         on_topic = max((lexical_relevance(question, c.text) for c in resolved.citations), default=0.0)
-        copied_well = constrain is None or copied_from_best(resolved.answer, question, prompt.items)
+        copied_well = (constrain is None or not ctx.check_copies
+                       or copied_from_best(resolved.answer, question, prompt.items))
         if (resolved.citations and supported >= ctx.support_threshold and on_topic >= ctx.abstain_threshold
                 and copied_well):
             emit(on_token, resolved.answer)

@@ -224,6 +224,8 @@ def test_a_copied_span_of_the_wrong_kind_or_from_a_side_sentence_is_not_kept():
     for reply in ("23", "1842"):
         a = answer_question(ctx(FakeGenerator(reply), [career]), q)
         assert a.answer == "Lincoln began his political career in 1832, at age 23, with a campaign. [1]", (reply, a)
+    # `[answer] check_copies = false` is the previous behaviour: the copied span is kept
+    assert answer_question(ctx(FakeGenerator("23"), [career], check_copies=False), q).answer == "23 [1]"
     # generators that do not copy (extractive off) are not held to the copy checks
     a = answer_question(ctx(FakeGenerator("in 1842"), [career], extractive=False), q)
     assert a.answer == "in 1842 [1]"
