@@ -137,7 +137,7 @@ def test_load_beir_errors_name_file_and_line(beir_dir, tmp_path):
 
 
 def test_evaluate_beir_hand_checked(fast_ws, beir_dir):
-    result = evaluate_beir(fast_ws, beir_dir, mode="bm25")
+    result = evaluate_beir(fast_ws.retriever, beir_dir, mode="bm25")
     # q1: d1 first -> 1.0 everywhere. q2 (d2, d3 relevant): only d2 shares a term -> rank 1;
     # nDCG = 1 / (1 + 1/log2 3), recall 0.5, MRR 1.
     assert result.queries == 2
@@ -147,7 +147,7 @@ def test_evaluate_beir_hand_checked(fast_ws, beir_dir):
     assert result.documents_ingested == 3
     assert fast_ws.store.get_document("d2").title == "Rockets"
     # second run: nothing re-embedded, same numbers
-    again = evaluate_beir(fast_ws, beir_dir, mode="bm25", limit=1)
+    again = evaluate_beir(fast_ws.retriever, beir_dir, mode="bm25", limit=1)
     assert again.documents_ingested == 0 and again.queries == 1
     d = result.to_dict()
     assert {"ndcg@10", "recall@100", "mrr@10", "queries", "mode", "latency_ms_p50", "latency_ms_p95"} <= set(d)
