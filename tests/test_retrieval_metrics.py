@@ -153,6 +153,35 @@ def test_evaluate_beir_hand_checked(fast_ws, beir_dir):
     assert {"ndcg@10", "recall@100", "mrr@10", "queries", "mode", "latency_ms_p50", "latency_ms_p95"} <= set(d)
 
 
+def test_evaluate_beir_takes_a_retriever_and_builds_the_reranker_once(fast_ws, beir_dir):
+    """evaluate_beir gets its collaborators from a Retriever (no workspace): the corpus goes into the
+    retriever's store, every query runs through Retriever.search with one reranker, built once."""
+    from ragft.config import RetrievalSettings
+    from ragft.retrieval import Retriever
+
+    built, seen = [], []
+
+    class Reverse:
+        name = "reverse"
+
+        def rerank(self, query, hits):  # type: ignore[no-untyped-def]
+            seen.append(query)
+            return list(reversed(hits))
+
+    def factory():  # type: ignore[no-untyped-def]
+        built.append(1)
+        return Reverse()
+
+    retriever = Retriever(fast_ws.store, RetrievalSettings(mode="bm25"), embedder=lambda: fast_ws.embedder,
+                          reranker=factory)
+    result = evaluate_beir(retriever, beir_dir, rerank=True)
+    assert result.mode == "bm25" and result.rerank and result.queries == 2  # the mode from the retriever's settings
+    assert built == [1]  # one reranker for the whole run, not one per query
+    # an untimed warm-up query first, then every query with qrels (q4's are all 0: run, then left out of the scores)
+    assert seen == ["which animals purr", "which animals purr", "how do satellites reach orbit", "hot oven"]
+    assert fast_ws.store.get_document("d1").title == "Cats"
+
+
 def test_eval_retrieval_cli_json(beir_dir, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
