@@ -284,26 +284,20 @@ def summarise(rows: dict[str, list[dict]]) -> dict:
 
 def part_tables(fixture: Path) -> dict:
     """The table-cell rule on the labelled questions: real SQLite tables built from the fixture, real SqlSource."""
-    import sqlite3
     import tempfile
 
     from ragft.sources.cells import cell_answer
     from ragft.sources.sql import SqlSource, SqlSourceConfig
+    from tests.table_questions import build_table_db
 
-    spec = json.loads(fixture.read_text(encoding="utf-8"))
     counts = {"questions": 0, "answered": 0, "right_cell": 0, "wrong_cell": 0, "left_to_model": 0,
               "expected_cell": 0, "expected_model": 0, "misses": []}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "tables.sqlite"
-        con = sqlite3.connect(db)
-        for name, t in spec["tables"].items():
-            con.execute(t["schema"])
-            con.executemany(f"INSERT INTO {name} VALUES ({','.join('?' * len(t['rows'][0]))})", t["rows"])
-        con.commit()
-        con.close()
+        questions = build_table_db(db, fixture)
         src = SqlSource(SqlSourceConfig(name="bench", url=f"sqlite:///{db}"))
         try:
-            for item in spec["questions"]:
+            for item in questions:
                 counts["questions"] += 1
                 counts["expected_cell" if item["column"] else "expected_model"] += 1
                 got = cell_answer(item["q"], src.query(item["q"]))
@@ -349,7 +343,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if args.part == "tables":
-        print(json.dumps({"tables": part_tables(ROOT / "tests" / "fixtures" / "table_questions.json")}, indent=1))
+        from tests.table_questions import TABLE_QUESTIONS
+
+        print(json.dumps({"tables": part_tables(TABLE_QUESTIONS)}, indent=1))
         return
     passages, qa = load_data(args.data)
     pool = answerable(qa, passages)

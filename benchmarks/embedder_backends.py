@@ -64,6 +64,18 @@ def timed(embed, texts: list[str], warmup: int) -> tuple[np.ndarray, float]:
     return vecs, time.perf_counter() - t0
 
 
+def timed_against(embed, texts: list[str], warmup: int, ref: np.ndarray | None, label: str) -> np.ndarray:
+    """Time one backend (`timed`) and print its seconds, its cosine agreement with the torch vectors `ref`
+    (when there are any) and the load average; returns its vectors."""
+    vecs, secs = timed(embed, texts, warmup)
+    agree = ""
+    if ref is not None:
+        cos = (vecs * ref).sum(axis=1)
+        agree = f", cosine vs torch min {cos.min():.6f} mean {cos.mean():.6f}"
+    print(f"{label}: {secs:.1f} s{agree}; {load()}")
+    return vecs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--beir", type=Path, required=True)
@@ -102,12 +114,8 @@ def main() -> None:
             for batch in (int(b) for b in args.batch_sizes.split(",")):
                 emb = load_embedder(EmbedderSettings(backend="onnx", batch_size=batch, threads=threads))
                 emb.level = levels[level]
-                vecs, secs = timed(emb.embed, texts, args.warmup)
-                agree = ""
-                if ref is not None:
-                    cos = (vecs * ref).sum(axis=1)
-                    agree = f", cosine vs torch min {cos.min():.6f} mean {cos.mean():.6f}"
-                print(f"onnx fp32 level {level} threads {threads or 'default'} batch {batch}: {secs:.1f} s{agree}; {load()}")
+                vecs = timed_against(emb.embed, texts, args.warmup, ref,
+                                     f"onnx fp32 level {level} threads {threads or 'default'} batch {batch}")
         print(f"onnx fp32 quality: {dense_quality(doc_ids, vecs, emb.embed, data)}; {load()}")
     if args.int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -118,12 +126,7 @@ def main() -> None:
         if not q.is_file():
             quantize_dynamic(str(src), str(q), weight_type=QuantType.QInt8, per_channel=True)
         emb.model_file = q
-        vecs, secs = timed(emb.embed, texts, args.warmup)
-        agree = ""
-        if ref is not None:
-            cos = (vecs * ref).sum(axis=1)
-            agree = f", cosine vs torch min {cos.min():.6f} mean {cos.mean():.6f}"
-        print(f"onnx int8 (dynamic, per-channel): {secs:.1f} s{agree}; {load()}")
+        vecs = timed_against(emb.embed, texts, args.warmup, ref, "onnx int8 (dynamic, per-channel)")
         print(f"onnx int8 quality: {dense_quality(doc_ids, vecs, emb.embed, data)}; {load()}")
 
 

@@ -114,16 +114,31 @@ def corpus_folder(name: str, tmp: Path) -> Path:
     raise SystemExit(f"--compare runs on a folder corpus: demo or mixed, not {name!r}")
 
 
-def run_compare_benchmark(name: str, questions: int, epochs: float, seed: int) -> dict:
-    """`compare --strategies base,rag,ft,hybrid --train-missing` on a fresh workspace, phases timed."""
+def run_compare_benchmark(name: str, questions: int, epochs: float, seed: int, synth_questions: int = 64) -> dict:
+    """`compare --strategies base,rag,ft,hybrid --train-missing` on a fresh workspace, phases timed.
+
+    Every synthesis run inside it (the held-out set, then the training pairs of each adapter) is recorded:
+    pairs asked and made, chunks attempted, seconds."""
+    import ragft.finetune.synth as synth_module
     from ragft.config import Settings
     from ragft.finetune.registry import AdapterRegistry
     from ragft.workspace import Workspace
 
+    syntheses: list[dict] = []
+    original = synth_module.synthesise_pairs
+
+    def recorded(generator, chunks, count, **kwargs):  # type: ignore[no-untyped-def]
+        report = original(generator, chunks, count, **kwargs)
+        syntheses.append({"asked": count, "pairs": len(report.pairs), "attempts": report.attempts,
+                          "from_tables": report.from_tables, "seconds": report.seconds})
+        return report
+
     tmp = Path(tempfile.mkdtemp(prefix="ragft-synth-compare-"))
+    synth_module.synthesise_pairs = recorded  # callers import it at call time (pipeline.py, evaluate/qa.py)
     try:
         settings = Settings()
         settings.train.epochs = epochs
+        settings.train.synth_questions = synth_questions
         settings.compare.heldout_questions = questions
         ws = Workspace(tmp / "ws", settings=settings)
         load_before = os.getloadavg()[0]
@@ -137,8 +152,9 @@ def run_compare_benchmark(name: str, questions: int, epochs: float, seed: int) -
         row = {
             "corpus": name, "chunks": ingest.chunks, "questions": result.meta["questions"], "qa": result.meta["qa"],
             "skipped": result.skipped, "ingest_s": round(t1 - t0, 1), "compare_s": round(t2 - t1, 1),
-            "adapters": adapters,
-            "strategies": {s: {"f1": round(v.f1, 3) if v.f1 is not None else None, "exact_match": v.exact_match}
+            "syntheses": syntheses, "adapters": adapters,
+            "strategies": {s: {"f1": round(v.f1, 3) if v.f1 is not None else None, "exact_match": v.exact_match,
+                               "abstention_rate": v.abstention_rate, "latency_ms_p50": v.latency_ms_p50}
                            for s, v in result.strategies.items()},
             "recommendation": result.recommendation,
             "load1_before": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2),
@@ -146,6 +162,7 @@ def run_compare_benchmark(name: str, questions: int, epochs: float, seed: int) -
         ws.close()
         return row
     finally:
+        synth_module.synthesise_pairs = original
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -163,10 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", action="store_true", help="run compare --train-missing end to end (demo, mixed)")
     ap.add_argument("--questions", type=int, default=10, help="--compare: held-out questions")
     ap.add_argument("--epochs", type=float, default=1.0, help="--compare: training epochs of each adapter")
+    ap.add_argument("--synth-questions", type=int, default=64, help="--compare: training pairs synthesised per adapter")
     args = ap.parse_args(argv)
     if args.compare:
         for name in [c.strip() for c in args.corpus.split(",") if c.strip()]:
-            print(json.dumps(run_compare_benchmark(name, args.questions, args.epochs, args.seed), default=str), flush=True)
+            print(json.dumps(run_compare_benchmark(name, args.questions, args.epochs, args.seed, args.synth_questions), default=str), flush=True)
         return 0
 
     generator = None

@@ -292,7 +292,7 @@ app.add_typer(admin.store_app, name="store")
 def finetune(
     name: Optional[str] = typer.Option(None, "--name", help="Adapter name (letters, digits, . _ -)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Training rows: QA JSONL ({question, answer}), chat JSONL ({messages}) or CSV."),
-    from_docs: bool = typer.Option(False, "--from-docs", help="Synthesise QA pairs from the workspace's chunks with the generator."),
+    from_docs: bool = typer.Option(False, "--from-docs", help="Synthesise QA pairs from the workspace's chunks (answer spans first, then a question around each)."),
     raft: bool = typer.Option(False, "--raft", help="Retrieval-aware examples (oracle + distractor chunks) for --strategy hybrid."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the data (default: train.epochs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run of --name from its last checkpoint."),

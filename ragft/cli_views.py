@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -276,23 +276,25 @@ def show_source_added(name: str, info: dict[str, Any]) -> None:
               highlight=False)
 
 
-def show_sources(rows: list[dict[str, Any]]) -> None:
+def show_rows(rows: Sequence[Any], empty: str, line: Callable[[Any], str]) -> None:
+    """One plain line per row (`line(row)`), or `empty` when there are none. Markup is off: names, URLs and
+    "[state]" tags are the user's literal text, not rich styles."""
     if not rows:
-        out.print("no sources")
+        out.print(empty)
     for r in rows:
-        groups = ", ".join(r.get("groups") or []) or "public"
-        out.print(f"{r['name']}  {r['url']}  tables: {', '.join(r['tables']) or 'all'}  groups: {groups}", highlight=False)
+        out.print(line(r), highlight=False, markup=False)
+
+
+def show_sources(rows: list[dict[str, Any]]) -> None:
+    show_rows(rows, "no sources", lambda r: f"{r['name']}  {r['url']}  tables: {', '.join(r['tables']) or 'all'}  "
+                                            f"groups: {', '.join(r.get('groups') or []) or 'public'}")
 
 
 def show_quarantine(rows: list[dict[str, Any]]) -> None:
     from ragft.governance.output import printable
 
-    if not rows:
-        out.print("no flagged chunks")
-    for r in rows:
-        state = "approved" if r["approved"] else "quarantined"
-        out.print(f"{r['doc_id']}  {printable(r['source'])}  {len(r['flagged_chunks'])} flagged chunk(s): {state}",
-                  highlight=False, markup=False)
+    show_rows(rows, "no flagged chunks", lambda r: f"{r['doc_id']}  {printable(r['source'])}  "
+              f"{len(r['flagged_chunks'])} flagged chunk(s): {'approved' if r['approved'] else 'quarantined'}")
 
 
 def show_store_copy(report: dict[str, Any], toml_path: Any) -> None:
@@ -329,13 +331,13 @@ def show_models(info: dict[str, Any]) -> None:
 
 
 def show_adapters(rows: "list[AdapterInfo]") -> None:
-    if not rows:
-        out.print("no adapters; train one with `ragft finetune --name NAME --from-docs`")
-    for a in rows:
+    def line(a: "AdapterInfo") -> str:
         status = "TAINTED" + (" (approved)" if a.approved else "") if a.tainted else "ok"
         loss = a.metrics.get("final_val_loss") or a.metrics.get("final_train_loss")
-        out.print(f"{a.name}  [{a.kind}]  base {a.base_model}  {a.created}  loss {loss}  "
-                  f"docs {len(a.lineage.get('documents', []))}  {status}", highlight=False, markup=False)
+        return (f"{a.name}  [{a.kind}]  base {a.base_model}  {a.created}  loss {loss}  "
+                f"docs {len(a.lineage.get('documents', []))}  {status}")
+
+    show_rows(rows, "no adapters; train one with `ragft finetune --name NAME --from-docs`", line)
 
 
 # --------------------------------------------------------------------------- governance
@@ -346,12 +348,9 @@ def show_new_user(new: Any) -> None:
 
 
 def show_users(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        out.print("no users (the server accepts requests without a key until one exists)")
-    for r in rows:
-        state = "revoked" if r["revoked"] else "active"
-        out.print(f"{r['user']}  [{state}{', admin' if r['admin'] else ''}]  groups: {', '.join(r['groups']) or '-'}",
-                  highlight=False, markup=False)  # markup=False: "[active]" is not a rich style tag
+    show_rows(rows, "no users (the server accepts requests without a key until one exists)",
+              lambda r: f"{r['user']}  [{'revoked' if r['revoked'] else 'active'}{', admin' if r['admin'] else ''}]  "
+                        f"groups: {', '.join(r['groups']) or '-'}")
 
 
 def show_audit_verify(report: "VerifyReport") -> None:

@@ -256,7 +256,8 @@ class Workspace:
         """Ingest a BEIR corpus into this workspace and score its test queries (nDCG@10, Recall@100, MRR@10)."""
         from ragft.evaluate.beir import evaluate_beir
 
-        return evaluate_beir(self, Path(beir_dir), mode=mode, rerank=rerank, k=k, limit=limit, progress=progress)
+        return evaluate_beir(self.retriever, Path(beir_dir), mode=mode, rerank=rerank, k=k, limit=limit, progress=progress,
+                             embed_batch_size=self.settings.embedder.batch_size)
 
     def delete(self, doc_id: str, principal: str | None = None) -> DeleteReport:
         """Remove one document with its chunks, full-text rows and vectors (`principal`: who, for the audit log)."""

@@ -219,6 +219,50 @@ def test_without_qa_synthesises_heldout_set(tiny_ws):
     assert result.strategies["rag"].n_unanswerable == len(unanswerable)
 
 
+_TOWNS = ["Arlen", "Brisk", "Corvo"]
+
+
+def _long_docs_ws(tmp_path, hash_embedder):
+    """Three documents of 12 chunks each; every chunk states one dated fact (over 25 words, so no merging)."""
+    from ragft.workspace import Workspace
+
+    ws = Workspace(tmp_path / "long", embedder=hash_embedder, generator=ScriptedGenerator())
+    ws.store.set_meta("embedder", hash_embedder.name)
+    for d, town in enumerate(_TOWNS):
+        texts = [f"Section {i} of the {town} chronicle. The {town} bridge number {i} was opened in {1700 + 20 * d + i} "
+                 f"by the masons of {town}, who worked on it through a long and cold winter with many helpers."
+                 for i in range(12)]
+        doc = Document(doc_id=town.lower(), source=f"{town}.txt", title=town, content_hash=hashlib.sha256(town.encode()).hexdigest())
+        chunks = [Chunk(f"{town.lower()}:{i}", town.lower(), i, t, n_tokens=len(t.split())) for i, t in enumerate(texts)]
+        ws.store.replace_document(doc, chunks, hash_embedder.embed(texts))
+    return ws
+
+
+def test_heldout_chunks_are_sampled_across_whole_documents(tmp_path, hash_embedder):
+    from ragft.evaluate.qa import _sample_chunks, heldout_set
+
+    ws = _long_docs_ws(tmp_path, hash_embedder)
+    try:
+        first = _sample_chunks(ws, 9, seed=0)
+        assert [c.chunk_id for c in first] == [c.chunk_id for c in _sample_chunks(ws, 9, seed=0)]  # deterministic
+        assert len(first) == 9 and {c.doc_id for c in first} == {t.lower() for t in _TOWNS}  # every document
+        # Not only the first chunks of each document (the old sampler took ordinals 0 and 1): over a few seeds
+        # the draws reach most of every document, its end included.
+        seen = {(c.doc_id, c.ordinal) for seed in range(6) for c in _sample_chunks(ws, 9, seed)}
+        for town in _TOWNS:
+            ordinals = {o for d, o in seen if d == town.lower()}
+            assert len(ordinals) >= 8 and max(ordinals) >= 10, (town, sorted(ordinals))
+        assert [c.chunk_id for c in _sample_chunks(ws, 9, 1)] != [c.chunk_id for c in first]
+        # The held-out questions built from them come from the whole documents too.
+        items, source = heldout_set(ws, 6, seed=0, unanswerable=0)
+        assert source.startswith("synthesised from passages across the documents")
+        assert len(items) == 6 and {i.doc_id for i in items} == {t.lower() for t in _TOWNS}
+        sections = {int(re.match(r"Section (\d+)", i.context).group(1)) for i in items}
+        assert max(sections) >= 2, sections
+    finally:
+        ws.close()
+
+
 def test_recommend_prefers_cheaper_on_tie():
     def s(f1, cost):
         return StrategySummary(exact_match=0, f1=f1, faithfulness=None, citation_accuracy=None, abstention_rate=0,

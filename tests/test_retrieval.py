@@ -234,7 +234,7 @@ def test_real_embedder_hybrid_on_scifact_subset(tmp_path, real_embedder, shared_
     (folder / "queries.jsonl").write_text("".join(_json.dumps({"_id": q, "text": t}) + "\n" for q, t in sub.queries.items()))
     (folder / "qrels" / "test.tsv").write_text("".join(f"{q}\t{d}\t{r}\n" for q, rels in sub.qrels.items() for d, r in rels.items()))
     ws = Workspace(tmp_path / "ws", embedder=real_embedder)
-    results = {mode: evaluate_beir(ws, folder, mode=mode) for mode in MODES}
+    results = {mode: evaluate_beir(ws.retriever, folder, mode=mode) for mode in MODES}
     ws.close()
     for mode, r in results.items():
         assert r.queries == 40

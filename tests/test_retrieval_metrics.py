@@ -137,7 +137,7 @@ def test_load_beir_errors_name_file_and_line(beir_dir, tmp_path):
 
 
 def test_evaluate_beir_hand_checked(fast_ws, beir_dir):
-    result = evaluate_beir(fast_ws, beir_dir, mode="bm25")
+    result = evaluate_beir(fast_ws.retriever, beir_dir, mode="bm25")
     # q1: d1 first -> 1.0 everywhere. q2 (d2, d3 relevant): only d2 shares a term -> rank 1;
     # nDCG = 1 / (1 + 1/log2 3), recall 0.5, MRR 1.
     assert result.queries == 2
@@ -147,10 +147,39 @@ def test_evaluate_beir_hand_checked(fast_ws, beir_dir):
     assert result.documents_ingested == 3
     assert fast_ws.store.get_document("d2").title == "Rockets"
     # second run: nothing re-embedded, same numbers
-    again = evaluate_beir(fast_ws, beir_dir, mode="bm25", limit=1)
+    again = evaluate_beir(fast_ws.retriever, beir_dir, mode="bm25", limit=1)
     assert again.documents_ingested == 0 and again.queries == 1
     d = result.to_dict()
     assert {"ndcg@10", "recall@100", "mrr@10", "queries", "mode", "latency_ms_p50", "latency_ms_p95"} <= set(d)
+
+
+def test_evaluate_beir_takes_a_retriever_and_builds_the_reranker_once(fast_ws, beir_dir):
+    """evaluate_beir gets its collaborators from a Retriever (no workspace): the corpus goes into the
+    retriever's store, every query runs through Retriever.search with one reranker, built once."""
+    from ragft.config import RetrievalSettings
+    from ragft.retrieval import Retriever
+
+    built, seen = [], []
+
+    class Reverse:
+        name = "reverse"
+
+        def rerank(self, query, hits):  # type: ignore[no-untyped-def]
+            seen.append(query)
+            return list(reversed(hits))
+
+    def factory():  # type: ignore[no-untyped-def]
+        built.append(1)
+        return Reverse()
+
+    retriever = Retriever(fast_ws.store, RetrievalSettings(mode="bm25"), embedder=lambda: fast_ws.embedder,
+                          reranker=factory)
+    result = evaluate_beir(retriever, beir_dir, rerank=True)
+    assert result.mode == "bm25" and result.rerank and result.queries == 2  # the mode from the retriever's settings
+    assert built == [1]  # one reranker for the whole run, not one per query
+    # an untimed warm-up query first, then every query with qrels (q4's are all 0: run, then left out of the scores)
+    assert seen == ["which animals purr", "which animals purr", "how do satellites reach orbit", "hot oven"]
+    assert fast_ws.store.get_document("d1").title == "Cats"
 
 
 def test_eval_retrieval_cli_json(beir_dir, tmp_path, monkeypatch):

@@ -142,21 +142,14 @@ def test_cli_sources_commands(tmp_path, db):
 
 
 # --------------------------------------------------------------------------- table-cell rule (issue 25)
-TABLE_QUESTIONS = Path(__file__).parent / "fixtures" / "table_questions.json"
-
-
 @pytest.fixture
 def labelled_tables(tmp_path):  # type: ignore[no-untyped-def]
-    spec = json.loads(TABLE_QUESTIONS.read_text(encoding="utf-8"))
+    from tests.table_questions import build_table_db
+
     db = tmp_path / "tables.sqlite"
-    con = sqlite3.connect(db)
-    for name, t in spec["tables"].items():
-        con.execute(t["schema"])
-        con.executemany(f"INSERT INTO {name} VALUES ({','.join('?' * len(t['rows'][0]))})", t["rows"])
-    con.commit()
-    con.close()
+    questions = build_table_db(db)
     src = SqlSource(SqlSourceConfig(name="bench", url=f"sqlite:///{db}"))
-    yield src, spec["questions"]
+    yield src, questions
     src.close()
 
 

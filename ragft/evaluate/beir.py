@@ -1,11 +1,12 @@
 """BEIR-format retrieval evaluation: `ragft eval retrieval --beir DIR`.
 
 Reads the standard layout (`corpus.jsonl` with `_id`/`title`/`text`, `queries.jsonl` with `_id`/`text`,
-`qrels/test.tsv` with `query-id corpus-id score` and a header line), ingests the corpus into the workspace
-straight through the store (title + text as one chunk per document, doc_id = the BEIR `_id`, vectors from
-`ws.embedder` in batches), runs every query that has qrels through the same `retrieve` path `ragft search`
-uses, and reports nDCG@10, Recall@100, MRR@10 and the per-query latency (embedding + search, no model load).
-Documents already in the workspace with the same content hash are not re-embedded, so a second run on the
+`qrels/test.tsv` with `query-id corpus-id score` and a header line), ingests the corpus straight through the
+store (title + text as one chunk per document, doc_id = the BEIR `_id`, vectors from the embedder in batches),
+runs every query that has qrels through the same `Retriever.search` path `ragft search` uses, and reports
+nDCG@10, Recall@100, MRR@10 and the per-query latency (embedding + search, no model load). It takes its
+collaborators (a `Retriever`: store, settings, embedder and reranker) rather than a workspace; the CLI goes
+through `Workspace.eval_retrieval`. Documents already in the store with the same content hash are not re-embedded, so a second run on the
 same `-w` folder only runs the queries.
 """
 
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ragft.models.base import Embedder
+    from ragft.retrieval import Retriever
     from ragft.store.base import Store
-    from ragft.workspace import Workspace
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 RECALL_DEPTH = 100
@@ -202,38 +203,44 @@ def score_run(run: dict[str, list[str]], data: BeirData, k: int = 10) -> dict[st
 
 
 def evaluate_beir(
-    ws: "Workspace",
+    retriever: "Retriever",
     folder: Path,
     mode: str | None = None,
     rerank: bool = False,
     k: int = 10,
     limit: int | None = None,
     progress: Progress | None = None,
+    embed_batch_size: int = 32,
 ) -> RetrievalEval:
-    """Ingest `folder`'s corpus into `ws` and evaluate its test queries (see module docstring)."""
-    from ragft.retrieval import check_mode
+    """Ingest `folder`'s corpus into the retriever's store and evaluate its test queries (module docstring).
+
+    Everything comes from `retriever`: its store (ingest target), its embedder factory (vectors), its
+    `[retrieval]` settings (the default `mode`) and its reranker; `embed_batch_size` is the embedder's batch
+    (`[embedder] batch_size`), which sets how many texts go to one embed call (`ingest.flush_size`).
+    """
+    from ragft.retrieval import check_mode, load_reranker
 
     if k < 1:
         raise DataError(f"-k must be at least 1, got {k}")
     if limit is not None and limit < 1:
         raise DataError(f"--limit must be at least 1, got {limit}")
-    mode = check_mode(mode or ws.settings.retrieval.mode)
+    mode = check_mode(mode or retriever.settings.mode)
     data = load_beir(folder)
     t0 = time.perf_counter()
     # Texts per embed call (and transaction batch), not the model's batch: the embedder length-sorts each call.
-    ingested = ingest_corpus(ws.store, ws.embedder, data, flush_size(ws.settings.embedder.batch_size), progress)
+    ingested = ingest_corpus(retriever.store, retriever.embedder(), data, flush_size(embed_batch_size), progress)
     ingest_s = time.perf_counter() - t0
     depth = max(RECALL_DEPTH, k)
-    if mode != "bm25":
-        ws.embedder.embed(["warm-up"])  # keep model load / first-call overhead out of the latency figures
-    if rerank:
-        warm_up = getattr(ws.reranker, "warm_up", None)
-        if warm_up is not None:
-            warm_up()
+    reranker = None
+    if rerank:  # resolved once: a reranker built per query would reload its model every time
+        reranker = retriever.reranker() if retriever.reranker is not None else load_reranker(retriever.settings)
 
     def search(query: str) -> list[Hit]:
-        return ws.retriever.search(query, k=depth, mode=mode, rerank=rerank)
+        return retriever.search(query, k=depth, mode=mode, rerank=rerank, reranker=reranker)
 
+    first = next((data.queries[q] for q in data.queries if q in data.qrels), None)
+    if first is not None:
+        search(first)  # untimed: model loads and first-call overhead stay out of the latency figures
     run, latencies = run_queries(search, data, limit, progress)
     metrics = score_run(run, data, k)
     return RetrievalEval(

@@ -2,8 +2,8 @@
 
 Two checkers share one small protocol (`ClaimChecker`):
 - `OverlapChecker` (default, offline, deterministic): a claim is one answer sentence; it is supported when at
-  least `threshold` of its content words (stopwords and citation markers removed, light plural stemming)
-  occur in the context. Crude next to an NLI model, but it needs no weights, never calls out, and catches
+  least `threshold` of its content words (stopwords and citation markers removed, plurals folded by
+  `ragft.text.fold_plural`) occur in the context. Crude next to an NLI model, but it needs no weights, never calls out, and catches
   the failure that matters most for small models: stating things that are not in the sources.
 - `LlmJudge` (optional, off by default): asks an OpenAI-compatible generator "is this claim supported by
   this context? yes/no" per claim, as RAGAS-style faithfulness does (Es et al. 2023).
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ragft.evaluate.metrics import normalize_answer
+from ragft.text import ENGLISH_STOPWORDS, fold_plural
 
 if TYPE_CHECKING:
     from ragft.models.base import Generator
@@ -27,30 +28,22 @@ if TYPE_CHECKING:
 _CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
-# Function words that carry no checkable content (a short list on purpose: content words must stay).
-STOPWORDS = frozenset(
+# Function words that carry no checkable content: the shared English list (`ragft.text`) plus pronouns,
+# auxiliaries, quantifiers and "source"/"answer" (a short list on purpose: content words must stay).
+STOPWORDS = ENGLISH_STOPWORDS | frozenset(
     """
-    a an the and or but if then so of to in on at by for with from into onto as is are was were be been being
-    am do does did has have had having it its this that these those there here he she they them his her their
-    we us our you your i me my not no yes than too very can could will would shall should may might must
-    which who whom whose what when where why how all any both each few more most other some such only own same
-    also just about over under again further once up down out off per via according source sources answer
+    the of to from onto were been being am do does did has have had having its those here he she them his her
+    we us our you your i me my yes than too very can could would shall should may might must which who whom
+    whose what when where why how all any both each few more most other some only own same also just about so
+    over under again further once up down out off per via according source sources answer
     """.split()
 )
 
 
-def _stem(word: str) -> str:
-    """Plural/3rd-person folding only ("founded" and "founds" stay apart; "cities" -> "citi" on both sides)."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "i"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
 def content_words(text: str) -> list[str]:
-    """Normalised, stemmed words of `text` that are not stopwords."""
-    return [_stem(w) for w in normalize_answer(_CITATION.sub(" ", text)).split() if w not in STOPWORDS]
+    """Normalised words of `text` that are not stopwords, plurals folded (`ragft.text.fold_plural`, the fold
+    citation checks use: "cities" and "city" are one word)."""
+    return [fold_plural(w) for w in normalize_answer(_CITATION.sub(" ", text)).split() if w not in STOPWORDS]
 
 
 def split_claims(answer: str) -> list[str]:

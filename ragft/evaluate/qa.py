@@ -6,8 +6,9 @@ documents cannot answer: then abstaining is the correct answer), optional "doc_i
 verbatim span of it (a drafted clause, a summary); it resolves to that document's id before the run, so recall@k
 and citation accuracy check the document instead of looking for the answer text.
 
-Without a file, `heldout_set` builds the questions (an adapter's held-out split, else pairs synthesised with the
-generator, else extractive cloze questions) and turns about `UNANSWERABLE_SHARE` of them into questions the
+Without a file, `heldout_set` builds the questions (an adapter's held-out split, else pairs synthesised from
+passages sampled across the documents by the span-first pipeline of `ragft.finetune.synth`, else extractive
+cloze questions) and turns about `UNANSWERABLE_SHARE` of them into questions the
 corpus cannot answer by swapping their named entity for an invented one (`make_unanswerable`; the entity-swap
 construction of SQuAD 2.0, Rajpurkar et al. 2018). The answerable questions are written to
 `<workspace>/eval/heldout.jsonl`; training reads `heldout_questions(ws_path)` to leave them out.
@@ -28,6 +29,7 @@ from ragft.evaluate import metrics as M
 
 if TYPE_CHECKING:
     from ragft.evaluate.seams import EvalWorkspace
+    from ragft.finetune.synth import SynthReport
     from ragft.types import Chunk
 
 HELDOUT_FILE = Path("eval") / "heldout.jsonl"  # answerable evaluation questions (training leaves them out)
@@ -198,7 +200,9 @@ def answerable_heldout(ws: "EvalWorkspace", n: int, seed: int = 0) -> tuple[list
 
     1. the held-out split the fine-tuning step wrote next to its adapters (`adapters/<name>/heldout.jsonl`):
        questions synthesised like the training ones but never trained on;
-    2. else pairs synthesised now with the generator (`ragft.finetune.synth`, the same quality filter);
+    2. else pairs synthesised now from passages sampled across the documents (`_sample_chunks`) by the
+       span-first pipeline of `ragft.finetune.synth` (answer spans by rules, template questions; the same
+       quality filter as training pairs);
     3. else (nothing passed the filter) extractive cloze questions (`synthesise_heldout`, no model).
     The result is written to `<workspace>/eval/heldout.jsonl` by the runner so later training excludes it.
     """
@@ -215,32 +219,71 @@ def answerable_heldout(ws: "EvalWorkspace", n: int, seed: int = 0) -> tuple[list
                 items.append(item)
     if items:
         return items[:n], "held-out split of " + ", ".join(f.parent.name for f in files)
+    from ragft.finetune.synth import synthesise_pairs
+
     chunks = _sample_chunks(ws, 3 * n, seed)
-    try:
-        from ragft.finetune.synth import synthesise_pairs
-    except ImportError:
-        synthesise_pairs = None  # type: ignore[assignment]
-    if synthesise_pairs is not None and chunks:
+    if chunks:
         report = synthesise_pairs(ws.generator, chunks, n, seed=seed)
         items = [
             QAItem(id=f"synth-{i}", question=p.question, answer=p.answer, doc_id=p.oracle.doc_id, context=p.oracle.text)
             for i, p in enumerate(report.pairs)
         ]
         if items:
-            return items, "synthesised with the generator (ragft.finetune.synth)"
+            return items, synth_label(report)
     return synthesise_heldout(ws, n, seed), "extractive cloze questions from the documents"
 
 
+def synth_label(report: "SynthReport") -> str:
+    """How the synthesised questions were made, in words, from the report of the run that made them: answer
+    spans picked by rules from the text, questions formed around them by a template (or the generator's rewrite
+    of the sentence, when it was given calls and its rewrite passed the checks), pairs sampled across whole
+    documents."""
+    if report.method != "spans":
+        return "synthesised from passages across the documents: generator-written pairs, filtered"
+    extra = [f"{n} {what}" for n, what in ((report.from_tables, "from table cells"),
+                                           (report.rewritten, "rewritten by the generator")) if n]
+    return ("synthesised from passages across the documents: rule-chosen answer spans, template questions"
+            + (f" ({', '.join(extra)})" if extra else ""))
+
+
 def _sample_chunks(ws: "EvalWorkspace", n: int, seed: int) -> list["Chunk"]:
-    """Up to `n` chunks spread over a seeded shuffle of the documents (the first chunks of each)."""
+    """The chunks of about `n` passages sampled across whole documents (deterministic for `seed`).
+
+    Documents are shuffled (seeded); each gives up to `max(2, ceil(n / documents))` passages drawn at seeded
+    random positions from all of its chunks, not only its first ones, so held-out questions cover the end of a
+    long document as well as its title page. A passage is what synthesis works on (`merge_short_chunks`:
+    consecutive chunks merged until they hold enough words), so a short chunk comes with the neighbours it is
+    merged with. Passages are taken round-robin over documents (each document's first draw, then its second,
+    ...) until `n`, so a small `n` still spans many documents."""
+    from ragft.finetune.synth import merge_short_chunks
+
+    rng = random.Random(seed)
     docs = sorted(d.doc_id for d in ws.store.list_documents())
-    random.Random(seed).shuffle(docs)
-    out: list[Chunk] = []
+    rng.shuffle(docs)
+    per_doc = max(2, -(-n // max(1, len(docs))))
+    drawn: list[list[tuple["Chunk", ...]]] = []
+    total = 0
     for start in range(0, len(docs), 64):
-        out += ws.store.get_chunks([f"{d}:{i}" for d in docs[start : start + 64] for i in range(2)])
-        if len(out) >= n:
+        batch = docs[start : start + 64]
+        by_doc: dict[str, list[Chunk]] = {}
+        for c in ws.store.iter_chunks(batch):
+            by_doc.setdefault(c.doc_id, []).append(c)
+        for doc_id in batch:
+            passages = merge_short_chunks(by_doc.get(doc_id, []))
+            if passages:
+                picks = rng.sample(range(len(passages)), min(per_doc, len(passages)))  # random order, not position
+                drawn.append([passages[i].chunks for i in picks])
+                total += len(picks)
+        if total >= n:
             break
-    return out[:n]
+    out: list[Chunk] = []
+    taken = 0
+    for rank in range(per_doc):
+        for picks in drawn:
+            if rank < len(picks) and taken < n:
+                out.extend(picks[rank])
+                taken += 1
+    return out
 
 
 def select(items: Sequence[QAItem], limit: int | None, seed: int) -> list[QAItem]:

@@ -4,8 +4,9 @@ Data sources (exactly one of `data` / `from_docs`; `raft` switches the example f
 - `--data FILE`: user QA / chat rows (data.py). Lineage = the row's `doc_id` when given, else the documents
   whose chunk text contains the answer as a span (`lineage.documents_method = "answer-match"`; yes/no and
   answers under 3 characters match nothing). Chat rows carry no document link (`"none"` when no row matched).
-- `--from-docs`: QA pairs synthesised from the chunks with the generator (synth.py); lineage = the source
-  documents of the chunks used (`"chunks"`). A held-out share never enters training (`heldout.jsonl`).
+- `--from-docs`: QA pairs synthesised from the chunks (synth.py: answer spans by rules, template questions; the
+  generator only rewrites questions when given calls); lineage = the source documents of the chunks used
+  (`"chunks"`). A held-out share never enters training (`heldout.jsonl`).
 - `--raft`: each grounded pair becomes a RAFT example (raft.py); lineage adds the distractor documents.
 
 Run state lives in `adapters/.runs/<name>/` (run.json, train/val JSONL, checkpoints) until the adapter is

@@ -68,15 +68,23 @@ def _pairs_row(cells: list[tuple[str, str]], row: str) -> list[TableCell]:
             if col and _usable(value, key)]
 
 
+def _name_values(parts: list[str], pattern: re.Pattern[str]) -> list[tuple[str, str]] | None:
+    """(name, value) of every part by `pattern` (groups 1 and 2), or None when one part does not match: a row
+    is a table row only if all of it is."""
+    cells = []
+    for part in parts:
+        m = pattern.match(part)
+        if not m:
+            return None
+        cells.append((m.group(1).strip(), m.group(2).strip()))
+    return cells
+
+
 def csv_row_cells(line: str) -> list[TableCell]:
     """`store: Northwind Ghent; city: Ghent; address: Veldstraat 44` -> one question per usable cell."""
-    parts = [p for p in line.split(";") if p.strip()]
-    cells = []
-    for p in parts:
-        m = _CSV_PAIR.match(p)
-        if not m:
-            return []
-        cells.append((m.group(1).strip(), m.group(2).strip()))
+    cells = _name_values([p for p in line.split(";") if p.strip()], _CSV_PAIR)
+    if cells is None:
+        return []
     names = [c for c, _ in cells]
     if len(set(names)) != len(names) or any(": " in v for _, v in cells):
         return []  # two rows glued together (a chunk's overlap tail before its first row): which key is unclear
@@ -85,13 +93,8 @@ def csv_row_cells(line: str) -> list[TableCell]:
 
 def record_cells(lines: list[str]) -> list[TableCell]:
     """A paragraph of `key: value` lines (a JSON record): the first line is the record's key."""
-    cells = []
-    for line in lines:
-        m = _RECORD_LINE.match(line)
-        if not m:
-            return []
-        cells.append((m.group(1).strip(), m.group(2).strip()))
-    return _pairs_row(cells, "\n".join(lines))
+    cells = _name_values(lines, _RECORD_LINE)
+    return _pairs_row(cells, "\n".join(lines)) if cells is not None else []
 
 
 def pipe_row_cells(row: list[str], header: list[str], line: str) -> list[TableCell]:
