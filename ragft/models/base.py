@@ -118,8 +118,11 @@ class GeneratorBase:
                  stop: Sequence[str] | None = None, adapter: str | None = None, *,
                  constrain_to: str | None = None) -> str:
         """See `Generator.generate`."""
-        decoding = Decoding.of(max_tokens, temperature, stop, adapter)
-        return "".join(self.complete(messages, decoding, constrain_to, streaming=False))
+        return self.generate_one(BatchItem(messages, constrain_to), Decoding.of(max_tokens, temperature, stop, adapter))
+
+    def generate_one(self, item: BatchItem, decoding: Decoding) -> str:
+        """`generate` with its arguments packed; the bundled generator coalesces concurrent calls here."""
+        return "".join(self.complete(item.messages, decoding, item.constrain_to, streaming=False))
 
     def stream(self, messages: Sequence[Message], max_tokens: int = 64, temperature: float = 0.0,
                stop: Sequence[str] | None = None, adapter: str | None = None, *,

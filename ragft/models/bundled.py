@@ -23,12 +23,18 @@ from typing import Any
 
 from ragft.errors import ConfigError, ModelError
 from ragft.models.base import BatchItem, Decoding, GeneratorBase, Message
+from ragft.models.batcher import Coalescer
 from ragft.models.stops import cut_at_stop, stream_until_stop
 from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve
 
 __all__ = ["BUNDLED", "TransformersGenerator", "completion_prompt", "load_causal_lm"]
 
 log = logging.getLogger(__name__)
+
+MAX_BATCH = 8
+"""The most concurrent `generate` calls that share one batch (docs/benchmarks.md, ### Batched generation)."""
+BATCH_WINDOW_S = 0.25
+"""How long a batch waits for server requests already admitted but still retrieving (models/batcher.py)."""
 
 
 def completion_prompt(messages: Sequence[Message]) -> str:
@@ -105,6 +111,7 @@ class TransformersGenerator(GeneratorBase):
         self._adapters: dict[str, str] = {}  # resolved adapter path -> PEFT adapter name
         self._peft: Any = None  # PeftModel around self._model once an adapter is loaded
         self.copy_mode: str = "span"  # rule of `constrain_to`: "span" (contiguous copies) or "words" (bag of words)
+        self._coalescer = Coalescer(self.generate_batch, max_batch=MAX_BATCH, window_s=BATCH_WINDOW_S)
 
     # ------------------------------------------------------------------ loading
     def warm_up(self) -> None:
@@ -260,6 +267,10 @@ class TransformersGenerator(GeneratorBase):
                 if close is not None:
                     close()
                 self._log_speed(len(ids), [text], time.perf_counter() - t0)
+
+    def generate_one(self, item: BatchItem, decoding: Decoding) -> str:
+        """One completion; calls from several threads at once (the server) share batches (models/batcher.py)."""
+        return self._coalescer.generate(item, decoding)
 
     def generate_batch(self, items: Sequence[BatchItem], decoding: Decoding) -> list[str]:
         """The completions of `items` from one left-padded `generate` call: the same prompts, rules and stops as
