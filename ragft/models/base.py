@@ -54,16 +54,9 @@ class Generator(Protocol):
     name: str
     context_window: int
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        max_tokens: int = 64,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        adapter: str | None = None,
-        *,
-        constrain_to: str | None = None,
-    ) -> str:
+    def generate(self, messages: Sequence[Message], max_tokens: int = 64, temperature: float = 0.0,
+                 stop: Sequence[str] | None = None, adapter: str | None = None, *,
+                 constrain_to: str | None = None) -> str:
         """The completion text (no prompt). `adapter` is a registered LoRA adapter path, or None for the base.
 
         `constrain_to`: copy-constrained decoding, the answer may only copy text from this string (plus `[n]`
@@ -71,16 +64,9 @@ class Generator(Protocol):
         """
         ...
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        max_tokens: int = 64,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        adapter: str | None = None,
-        *,
-        constrain_to: str | None = None,
-    ) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], max_tokens: int = 64, temperature: float = 0.0,
+               stop: Sequence[str] | None = None, adapter: str | None = None, *,
+               constrain_to: str | None = None) -> Iterator[str]:
         """The same completion, yielded in pieces as they are produced."""
         ...
 
