@@ -510,9 +510,9 @@ def run_compare(
                         rec.results[s] = run
                     else:
                         rec.repeats.setdefault(s, []).append(run)
-                done += len(runs)
-                if progress is not None:
-                    progress(s, done, total)
+                    done += 1
+                    if progress is not None:
+                        progress(s, done, total)
 
     remote = ws.settings.generator.kind == "openai"
     hour_usd = ws.settings.prices.gpu_hour_usd if _on_gpu() else ws.settings.prices.cpu_hour_usd
