@@ -154,3 +154,118 @@ def test_outside_a_server_a_call_does_not_wait_for_the_window():
     started = time.monotonic()
     assert co.generate(BatchItem([{"role": "user", "content": "q"}]), Decoding.of(4)) == "ok"
     assert time.monotonic() - started < 20  # nothing in flight: no 30 s window (a hang, not a timing check)
+
+
+# --------------------------------------------------------------------------- answer_many == answer_question
+RETURNS = "Items can be returned within 30 days of delivery with the receipt."
+SHIPPING = "Standard shipping takes 3 to 5 business days inside the country."
+WARRANTY = "The Trail Runner shoe has a two year warranty against defects."
+REPLIES = {  # question -> what the fake model says: cited, unsupported, "don't know", never asked (off-topic)
+    "How many days do I have to return items?": "within 30 days [1]",
+    "How long does standard shipping take inside the country?": "a banana [1]",
+    "Does the Trail Runner shoe have a warranty?": "The sources do not contain this.",
+    "What is the capital of Mars?": "never generated",
+    "How many days does standard shipping take?": "3 to 5 business days [1]",
+}
+
+
+class CountingGenerator(FakeGenerator):
+    """The fake generator with a batched call that records its batch sizes (answers like `generate`)."""
+
+    def __init__(self, reply):  # type: ignore[no-untyped-def]
+        super().__init__(reply)
+        self.batch_sizes: list[int] = []
+
+    def generate_batch(self, items, decoding):  # type: ignore[no-untyped-def]
+        self.batch_sizes.append(len(items))
+        return [self.generate(it.messages, decoding.max_tokens, decoding.temperature, list(decoding.stop),
+                              decoding.adapter, constrain_to=it.constrain_to) for it in items]
+
+
+def _answer_ctx(gen):  # type: ignore[no-untyped-def]
+    from ragft.answer import AnswerContext
+    from ragft.types import Hit
+
+    hits = [Hit(doc_id=f"d{i}", chunk_id=f"d{i}:0", source=f"d{i}.md", score=1.0, text=t)
+            for i, t in enumerate((RETURNS, SHIPPING, WARRANTY))]
+    return AnswerContext(generator=gen, retrieve=lambda q, k: list(hits), live_rows=lambda q: [],
+                         abstain_threshold=0.25, support_threshold=0.5, max_context_tokens=1200, max_new_tokens=32,
+                         temperature=0.0, prompt_format="oneshot")
+
+
+def _same(a, b) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import asdict
+
+    da, db = asdict(a), asdict(b)
+    da.pop("latency_ms"), db.pop("latency_ms")
+    assert da == db
+
+
+@pytest.mark.parametrize("strategy", ["rag", "base"])
+def test_answer_many_takes_every_decision_answer_question_takes(strategy):
+    from ragft.answer import answer_many, answer_question
+
+    def reply(messages):  # type: ignore[no-untyped-def]
+        return next(r for q, r in REPLIES.items() if q in messages[-1]["content"])
+
+    questions = list(REPLIES)
+    one = [answer_question(_answer_ctx(FakeGenerator(reply)), q, strategy) for q in questions]
+    gen = CountingGenerator(reply)
+    many = answer_many(_answer_ctx(gen), questions, strategy, batch_size=3)
+    for a, b in zip(one, many):
+        _same(a, b)
+    if strategy == "rag":  # a cited answer, an abstention (the off-topic question is never generated)
+        assert not one[0].abstained and one[0].citations and one[3].abstained
+        assert gen.batch_sizes == [3, 1]
+    else:
+        assert gen.batch_sizes == [3, 2]
+    assert all(m.latency_ms is not None and m.latency_ms >= 0 for m in many)
+
+
+def test_ask_many_equals_ask_on_the_tiny_model_and_batches(tmp_path, hash_embedder, tiny_generator):
+    """Real transformers path: retrieval, copy-constrained batched generation, checks, PII policy and audit."""
+    from ragft.workspace import Workspace
+    from tests.test_answer import _put
+
+    ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=tiny_generator)
+    ws.settings.generator.max_new_tokens = 12
+    for i, text in enumerate((RETURNS, SHIPPING, WARRANTY)):
+        _put(ws, f"d{i}", text, hash_embedder)
+    sizes: list[int] = []
+    batched = tiny_generator.generate_batch
+
+    def counting(items, decoding):  # type: ignore[no-untyped-def]
+        sizes.append(len(items))
+        return batched(items, decoding)
+
+    tiny_generator.generate_batch = counting  # type: ignore[method-assign]
+    questions = list(REPLIES)
+    for strategy in ("rag", "base"):
+        many = ws.ask_many(questions, strategy, batch_size=4)
+        one = [ws.ask(q, strategy) for q in questions]
+        for a, b in zip(one, many):
+            _same(a, b)
+    assert max(sizes) > 1
+    assert sum(1 for line in (ws.path / "audit.jsonl").read_text().splitlines() if '"question"' in line) == 4 * len(questions)
+    ws.close()
+
+
+def test_compare_batch_sizes_give_the_same_answers_on_the_tiny_model(tmp_path, hash_embedder, tiny_generator):
+    import json
+
+    from ragft.evaluate.runner import run_compare
+    from ragft.workspace import Workspace
+    from tests.test_answer import _put
+
+    ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=tiny_generator)
+    ws.settings.generator.max_new_tokens = 12
+    for i, text in enumerate((RETURNS, SHIPPING, WARRANTY)):
+        _put(ws, f"d{i}", text, hash_embedder)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"question": q, "answer": "30 days"}) + "\n" for q in REPLIES), encoding="utf-8")
+    runs = {bs: run_compare(ws, qa=qa, strategies=["rag", "base"], batch_size=bs, warmup=False) for bs in (1, 3)}
+    assert runs[1].meta["batch_size"] == 1 and runs[3].meta["batch_size"] == 3
+    for s in ("rag", "base"):
+        assert [q.results[s].answer for q in runs[1].questions] == [q.results[s].answer for q in runs[3].questions]
+        assert all(q.results[s].error is None for q in runs[3].questions)
+    ws.close()

@@ -7,9 +7,9 @@ reaches `generate` after its own retrieval and prompt building, and the coalesce
 
 - the first caller to find the generator idle leads a batch; callers that arrive while a batch runs wait for
   the next one (so a busy generator batches whatever piled up, with no timer);
-- a leader also waits up to `window_s` for callers that are on their way: the requests the `ModelQueue` has
-  admitted (`in_flight`) but that have not reached `generate` yet. Outside a server nothing is in flight, so a
-  CLI `ask` or a sequential `compare` never waits;
+- a leader also waits, at most `window_s`, for callers that are on their way: the requests the `ModelQueue` has
+  admitted (`in_flight`) that have neither had their generation nor ended (they are still retrieving). Outside
+  a server nothing is in flight, so a CLI `ask` or a sequential `compare` never waits;
 - a batch holds at most `max_batch` calls with the same `Decoding` (same adapter, budget, temperature, stops);
   others wait for a later batch. A failing batch raises its error in every caller of that batch.
 """
@@ -25,26 +25,39 @@ from dataclasses import dataclass
 from ragft.models.base import BatchItem, Decoding
 
 RunBatch = Callable[[Sequence[BatchItem], Decoding], list[str]]
+POLL_S = 0.02
 
-_in_flight = 0
-_in_flight_lock = threading.Lock()
+_lock = threading.Lock()
+_to_generate = 0  # requests in flight that have not had their generation yet
+_local = threading.local()  # .pending: this thread's request is counted in _to_generate
 
 
 @contextlib.contextmanager
 def in_flight() -> Iterator[None]:
-    """Marks one request that will (probably) call `generate` soon; the server's ModelQueue wraps each job in it."""
-    global _in_flight
-    with _in_flight_lock:
-        _in_flight += 1
+    """Marks one request on this thread that will probably call `generate` soon; the server's ModelQueue wraps
+    each job in it. The mark is dropped when the request's generation returns or the request ends."""
+    global _to_generate
+    with _lock:
+        _to_generate += 1
+    _local.pending = True
     try:
         yield
     finally:
-        with _in_flight_lock:
-            _in_flight -= 1
+        _generated()
 
 
-def requests_in_flight() -> int:
-    return _in_flight
+def _generated() -> None:
+    """This thread's request no longer waits for a generation (it got one, or it ended without one)."""
+    global _to_generate
+    if getattr(_local, "pending", False):
+        _local.pending = False
+        with _lock:
+            _to_generate -= 1
+
+
+def requests_to_generate() -> int:
+    """Requests admitted by the server that have not reached (or passed) their generation yet."""
+    return _to_generate
 
 
 @dataclass(eq=False)
@@ -62,10 +75,10 @@ class Coalescer:
     Args:
         run_batch: the batched generation (`TransformersGenerator.generate_batch`).
         max_batch: the most calls in one batch (1 = every call alone, in arrival order).
-        window_s: how long a leader waits for requests still on their way (see `in_flight`).
+        window_s: the longest a leader waits for requests still on their way (see `in_flight`).
     """
 
-    def __init__(self, run_batch: RunBatch, max_batch: int = 8, window_s: float = 0.25) -> None:
+    def __init__(self, run_batch: RunBatch, max_batch: int = 8, window_s: float = 2.0) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.run_batch, self.max_batch, self.window_s = run_batch, max_batch, window_s
@@ -76,6 +89,12 @@ class Coalescer:
         self.batch_sizes: list[int] = []  # every batch run, for tests and the benchmark
 
     def generate(self, item: BatchItem, decoding: Decoding) -> str:
+        try:
+            return self._generate(item, decoding)
+        finally:
+            _generated()
+
+    def _generate(self, item: BatchItem, decoding: Decoding) -> str:
         call = _Call(item, decoding)
         with self._cond:
             self._waiting.append(call)
@@ -104,11 +123,13 @@ class Coalescer:
         deadline = time.monotonic() + self.window_s
         while True:
             same = [c for c in self._waiting if c.decoding == lead.decoding]
-            expected = min(self.max_batch, max(requests_in_flight(), 1))
+            # Every request still before its generation is waiting here already (or the batch is full).
+            arrived = len(self._waiting) >= requests_to_generate() or len(same) >= self.max_batch
             remaining = deadline - time.monotonic()
-            if len(same) >= expected or remaining <= 0:
+            if arrived or remaining <= 0:
                 break
-            self._cond.wait(remaining)
+            # Arrivals notify; a request that ends without generating (an early abstention) does not: poll.
+            self._cond.wait(min(remaining, POLL_S))
         batch = [lead] + [c for c in same if c is not lead][: self.max_batch - 1]
         for c in batch:
             self._waiting.remove(c)

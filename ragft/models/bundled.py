@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 8
 """The most concurrent `generate` calls that share one batch (docs/benchmarks.md, ### Batched generation)."""
-BATCH_WINDOW_S = 0.25
-"""How long a batch waits for server requests already admitted but still retrieving (models/batcher.py)."""
+BATCH_WINDOW_S = 2.0
+"""The longest a batch waits for server requests already admitted but still retrieving (models/batcher.py); it
+only waits while such requests exist, and a generation takes several seconds."""
 
 
 def completion_prompt(messages: Sequence[Message]) -> str:
