@@ -15,11 +15,20 @@ Pure string rules, no model:
 - an answer that only repeats words of the question (`Tesla was born` for "When was Tesla born?"): it names
   nothing the question did not, so it answers nothing (a choice question, "X or Y?", may answer with its words).
 A bare "Yes"/"No" is well-formed.
+
+A well-formed answer can still be the wrong *kind* of answer: `23` (an age) for "When did Lincoln begin his political
+career?". `answer_kind` names the kind a question's form asks for (a time, a count, a name, a place) and
+`offers_kind` tells whether a text holds such a thing beyond the question's own words. The copy-constrained answer
+path uses them to reject a copied span of the wrong kind and to prefer, among equally relevant sentences, the one
+that holds the kind asked for (answer.py); they are not part of `degenerate_reason` (a wrong kind is a wrong answer,
+not a fragment, and evaluation scores it as such).
 """
 
 from __future__ import annotations
 
 import re
+
+from ragft.text import ENGLISH_STOPWORDS
 
 _MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -123,3 +132,56 @@ def degenerate_reason(answer: str, question: str = "") -> str | None:
 def is_degenerate(answer: str, question: str = "") -> bool:
     """True when `answer` is a fragment (see `degenerate_reason`)."""
     return degenerate_reason(answer, question) is not None
+
+
+# ----------------------------------------------------------------------------- the kind of answer a question asks for
+MONTHS = frozenset({"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+                    "november", "december"})
+NUMBER_WORDS = frozenset({
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
+    "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty",
+    "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion", "trillion", "dozen",
+    "dozens", "hundreds", "thousands", "millions", "several", "twice", "once", "half",
+})
+_OPENERS = DANGLING_ENDINGS | ENGLISH_STOPWORDS | frozenset({
+    "he", "she", "it", "they", "we", "i", "you", "this", "these", "those", "there", "after", "before", "when",
+    "although", "though", "since", "however", "also", "then", "most", "many", "some", "all", "both", "each"})
+_TIME_WORDS = frozenset({"century", "centuries", "decade", "decades", "bc", "bce", "ad", "ce"})
+_YEAR = re.compile(r"^\d{3,4}s?$")
+_TIME_QUESTION = re.compile(r"^(?:when\b|(?:in\s+|by\s+)?(?:what|which)\s+(?:year|century|decade|date|month)\b)")
+_COUNT_QUESTION = re.compile(r"\bhow\s+(?:many|much|old|long|far|tall|big|high|large|deep)\b")
+
+
+def answer_kind(question: str) -> str | None:
+    """The kind of answer the question's form asks for: "time" (when / what year), "count" (how many / much /
+    old / long ...), "name" (who), "place" (where), or None when the form does not say ("what is ...")."""
+    q = " ".join(_question_words(question))
+    if _TIME_QUESTION.search(q):
+        return "time"
+    if _COUNT_QUESTION.search(q):
+        return "count"
+    first = q.split(" ", 1)[0] if q else ""
+    if first in ("who", "whom", "whose"):
+        return "name"
+    if first == "where":
+        return "place"
+    return None
+
+
+def offers_kind(text: str, question: str) -> bool:
+    """True when `text`, outside the question's own words, holds the kind of thing `answer_kind` asks for: a year,
+    month or century for a time; a number (digits or words) for a count; a capitalised word for a name or place. True for questions whose form names no kind (nothing to check)."""
+    kind = answer_kind(question)
+    if kind is None:
+        return True
+    asked = set(_question_words(question))
+    tokens = _WORD.findall(strip_markers(text))
+    new = [t for t in tokens if t.lower() not in asked]
+    low = {t.lower() for t in new}
+    if kind == "time":
+        return any(_YEAR.match(t) for t in low) or bool((MONTHS | _TIME_WORDS) & low)
+    if kind == "count":
+        return any(ch.isdigit() for t in low for ch in t) or bool(NUMBER_WORDS & low)
+    # A sentence's first word is capitalised anyway: it counts only when it is no function word ("The", "He").
+    return any(t[:1].isupper() and (i > 0 or t.lower() not in _OPENERS)
+               for i, t in enumerate(tokens) if t.lower() not in asked)

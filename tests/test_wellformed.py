@@ -55,3 +55,29 @@ def test_fragments_are_degenerate(answer, question):
 )
 def test_answers_are_well_formed(answer, question):
     assert degenerate_reason(answer, question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "offered", "not_offered"),
+    [
+        ("When did Lincoln begin his political career?", "time", "in 1832, at age 23", "at age 23"),
+        ("In what year was the Principia published?", "time", "It was published in July", "by Newton"),
+        ("How many species of elephants are there?", "count", "three species", "African species"),
+        ("How old was Coulomb when he died?", "count", "70 years", "old"),
+        ("Who got Seward elected to the senate?", "name", "Weed got Seward elected", "He got Seward elected"),
+        ("Where was Volta born?", "place", "in Como", "in a small town"),
+    ],
+)
+def test_the_kind_of_answer_follows_the_question_form(question, kind, offered, not_offered):
+    from ragft.wellformed import answer_kind, offers_kind
+
+    assert answer_kind(question) == kind
+    assert offers_kind(offered, question)
+    assert not offers_kind(not_offered, question)
+
+
+def test_questions_whose_form_names_no_kind_accept_any_text():
+    from ragft.wellformed import answer_kind, offers_kind
+
+    assert answer_kind("What is the national currency of Liechtenstein?") is None
+    assert offers_kind("the Swiss franc", "What is the national currency of Liechtenstein?")
