@@ -316,7 +316,7 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         supported = support(resolved.answer, question, [c.text for c in resolved.citations])
         # The cited text must also be about the question: a bare "3" copied from an unrelated chunk is not support.
         on_topic = max((lexical_relevance(question, c.text) for c in resolved.citations), default=0.0)
-        copied_well = constrain is None or copied_from_best(resolved.answer, question, prompt.items)
+        copied_well = prep.constrain_to is None or copied_from_best(resolved.answer, question, prompt.items)
         if (resolved.citations and supported >= ctx.support_threshold and on_topic >= ctx.abstain_threshold
                 and copied_well):
             emit(on_token, resolved.answer)
