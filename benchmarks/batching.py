@@ -16,10 +16,13 @@ Parts (`--part`, default all):
 The workspace must exist already (ingested once by benchmarks/answers.py, retrieval.mode = hybrid); its
 ragft.toml's [generator] and [answer] sections are replaced by today's defaults for the run.
 
-Run (idle machine; ~20 min at load 1 on 2 cores):
+Run (idle machine; the figures for docs/benchmarks.md, "### Batched generation"):
     PYTHONPATH=$PWD HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/batching.py \
         --workspace /tmp/ragft-answers-bench/hybrid --data /work/shared/data \
         --n 48 --batch-sizes 1,4,8 --requests 32 --out /tmp/batching.json
+`--part compare,server` skips the profile; `--threads 1` pins torch to one thread (on a machine other jobs
+load, two spinning OpenMP threads lose most of their time waiting for each other). The JSON report carries the
+command, the date and the load average at the start, at each figure and at the end.
 """
 
 from __future__ import annotations
@@ -178,27 +181,32 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workspace", type=Path, default=Path("/tmp/ragft-answers-bench/hybrid"))
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
-    ap.add_argument("--part", choices=["all", "profile", "compare", "server"], default="all")
+    ap.add_argument("--part", default="all", help="all, or a comma-separated subset of profile,compare,server")
     ap.add_argument("--n", type=int, default=48, help="questions for compare")
     ap.add_argument("--batch-sizes", default="1,4,8")
     ap.add_argument("--requests", type=int, default=32, help="server requests per client setting")
     ap.add_argument("--clients", default="1,8")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice, all cores)")
     args = ap.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     ws = open_ws(args.workspace)
     qs = questions(args.data, args.n, args.seed)
     report: dict = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "load_avg_start": os.getloadavg(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "questions": len(qs)}
-    if args.part in ("all", "profile"):
+    parts = {"profile", "compare", "server"} if args.part == "all" else set(args.part.split(","))
+    if "profile" in parts:
         report["profile"] = part_profile(ws, qs)
-    if args.part in ("all", "compare"):
+    if "compare" in parts:
         report["compare"] = part_compare(ws, qs, [int(b) for b in args.batch_sizes.split(",")])
-    if args.part in ("all", "server"):
+    if "server" in parts:
         report["server"] = part_server(ws, qs, args.requests, [int(c) for c in args.clients.split(",")])
     report["load_avg_end"] = os.getloadavg()
     text = json.dumps(report, indent=2)
