@@ -6,8 +6,9 @@ by path, so a comparison between strategies isolates the strategy, not the weigh
 
 Prompting: the tokenizer's chat template with `add_generation_prompt=True` (SmolLM2-Instruct has one). A base
 model without a template (Gemma 3 270M) gets a plain completion prompt built from the messages, see
-`completion_prompt`. Greedy when temperature == 0. Generation holds a lock: the server calls from threads and
-one model on 2 cores gains nothing from running two generations at once.
+`completion_prompt`. Greedy when temperature == 0. Generation holds a lock: one model on 2 cores gains nothing
+from running two generations at once; instead `generate_batch` runs many prompts in one left-padded call, and
+concurrent `generate` calls (the server's threads) are gathered into such batches (models/batcher.py).
 """
 
 from __future__ import annotations
