@@ -14,6 +14,11 @@ for the bundled generator, whole chunks for remote ones) -> assemble the prompt 
 resolve citations (citations.py) -> abstain if the answer is not supported by what it cites. A fragment
 (wellformed.py) is never returned: the best supporting sentence replaces it, or the answer abstains.
 
+Stages: `prepare` (everything up to the prompt and its copy constraint, or a finished answer: a table cell, an
+early abstention) -> generate -> `finish` (the checks, citations, fallback). `answer_question` runs them for one
+question; `answer_many` prepares many, generates them in batches (`models.base.generate_batch`: one padded forward
+pass per batch on the bundled model) and finishes each, so every decision is the one `answer_question` takes.
+
 Streaming: `on_token` receives only text of the final answer, after it is checked, so the concatenated pieces
 are exactly `Answer.answer`, citation markers included (the CLI and the server's SSE deltas rely on this).
 Generation itself is not streamed to the caller: a piece shown before the checks could be withdrawn by them.
@@ -24,12 +29,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ragft.citations import lexical_relevance, resolve_citations, strip_markers, support
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
+from ragft.models.base import BatchItem, Decoding, generate_batch
 from ragft.prompting import (
     ABSTAIN_ANSWER,
     DEFAULT_SENTENCE_TOKENS,
@@ -178,6 +184,21 @@ def context_from_settings(answer: "AnswerSettings", generator_settings: "Generat
     )
 
 
+@dataclass
+class Prepared:
+    """What `prepare` decided for one question: either a finished `answer` (a table cell, an early abstention;
+    the model is not called), or the `messages` to generate from and what `finish` needs to check the result."""
+
+    question: str
+    strategy: str
+    model: str
+    seconds: float  # spent on this question so far (retrieval, prompt); generation and checks add theirs
+    answer: Answer | None = None
+    messages: list[dict[str, str]] = field(default_factory=list)
+    constrain_to: str | None = None  # copy-constrained decoding (rag/hybrid with ctx.extractive)
+    prompt: Prompt | None = None  # rag/hybrid: the prompt and its items; None for base/ft
+
+
 def answer_question(
     ctx: AnswerContext,
     question: str,
@@ -186,41 +207,71 @@ def answer_question(
     k: int | None = None,
     on_token: Callable[[str], None] | None = None,
 ) -> Answer:
-    """Answer `question` with `strategy`. See the module docstring for the steps."""
+    """Answer `question` with `strategy`: `prepare` -> generate -> `finish` (the module docstring has the steps)."""
+    prep = prepare(ctx, question, strategy, adapter, k)
+    if prep.answer is not None:
+        emit(on_token, prep.answer.answer)
+        return prep.answer
+    start = time.perf_counter()
+    raw = _generate(ctx.generator, prep.messages, ctx.max_new_tokens, ctx.temperature,
+                    adapter.path if adapter else None, prep.constrain_to)
+    return finish(ctx, prep, raw, time.perf_counter() - start, on_token)
+
+
+def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "rag",
+                adapter: ResolvedAdapter | None = None, k: int | None = None, batch_size: int = 8) -> list[Answer]:
+    """`answer_question` for each of `questions` (same order, same decisions), with the generations run
+    `batch_size` at a time through the generator's batched call (`models.base.generate_batch`).
+
+    Each answer's `latency_ms` is its own preparation and checks plus its share of its batch's generation."""
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    preps = [prepare(ctx, q, strategy, adapter, k) for q in questions]
+    todo = [i for i, p in enumerate(preps) if p.answer is None]
+    decoding = Decoding.of(ctx.max_new_tokens, ctx.temperature, adapter=adapter.path if adapter else None)
+    raws: dict[int, tuple[str, float]] = {}
+    for first in range(0, len(todo), batch_size):
+        rows = todo[first:first + batch_size]
+        start = time.perf_counter()
+        texts = generate_batch(ctx.generator, [BatchItem(preps[i].messages, preps[i].constrain_to) for i in rows],
+                               decoding)
+        share = (time.perf_counter() - start) / len(rows)
+        raws.update({i: (text, share) for i, text in zip(rows, texts)})
+    return [p.answer if p.answer is not None else finish(ctx, p, *raws[i]) for i, p in enumerate(preps)]
+
+
+def prepare(ctx: AnswerContext, question: str, strategy: str = "rag", adapter: ResolvedAdapter | None = None,
+            k: int | None = None) -> Prepared:
+    """Everything before generation: checks, the closed-book messages (base, ft), or retrieval, relevance, a
+    named table cell, the early abstention and the prompt with its copy constraint (rag, hybrid)."""
     check_strategy(strategy)
     if not question.strip():
         raise ConfigError("the question is empty; pass the question text as the argument")
     start = time.perf_counter()
     gen = ctx.generator
     model = gen.name + (f"+{adapter.name}" if adapter else "")
-    adapter_path = adapter.path if adapter else None
 
-    def _done(**kw) -> Answer:  # type: ignore[no-untyped-def]
-        return Answer(strategy=strategy, model=model, latency_ms=round((time.perf_counter() - start) * 1000, 1), **kw)
+    def _prepared(**kw) -> Prepared:  # type: ignore[no-untyped-def]
+        return Prepared(question=question, strategy=strategy, model=model, seconds=time.perf_counter() - start, **kw)
+
+    def _early(**kw) -> Prepared:  # type: ignore[no-untyped-def]
+        done = _prepared()
+        done.answer = Answer(strategy=strategy, model=model, latency_ms=round(done.seconds * 1000, 1), **kw)
+        return done
 
     if strategy in ("base", "ft"):
-        messages = closed_book_messages(question)
-        raw = _generate(gen, messages, ctx.max_new_tokens, ctx.temperature, adapter_path)
-        text = clean_answer(raw)
-        emit(on_token, text)
-        return _done(answer=text, tokens_in=_tokens(gen, messages), tokens_out=gen.count_tokens(raw))
-
-    def _abstain(**kw) -> Answer:  # type: ignore[no-untyped-def]
-        emit(on_token, ABSTAIN_ANSWER)
-        return _done(answer=ABSTAIN_ANSWER, abstained=True, **kw)
-
+        return _prepared(messages=closed_book_messages(question))
     items = score_items(question, [*ctx.retrieve(question, k), *ctx.live_rows(question)])
     cell = cell_answer(question, [it for it in items if isinstance(it, RowHit)]) if ctx.table_cells else None
     if cell is not None:  # the question names a row and one of its columns: the value is read, not generated
         row = cell.row
-        text = f"{cell.value} [1]"
-        emit(on_token, text)
-        return _done(answer=text, citations=[Citation(n=1, doc_id=row.doc_id, chunk_id=row.chunk_id,
-                                                      source=row.source, text=row.text)],
-                     retrieved=[it.chunk_id for it in items])
+        return _early(answer=f"{cell.value} [1]",
+                      citations=[Citation(n=1, doc_id=row.doc_id, chunk_id=row.chunk_id, source=row.source,
+                                          text=row.text)],
+                      retrieved=[it.chunk_id for it in items])
     best = items[0].score if items else 0.0
     if best < ctx.abstain_threshold:
-        return _abstain(retrieved=[it.chunk_id for it in items])
+        return _early(answer=ABSTAIN_ANSWER, abstained=True, retrieved=[it.chunk_id for it in items])
     window = getattr(gen, "context_window", 2048)
     focused = (select_sentences(question, items, gen.count_tokens, ctx.sentence_tokens)
                if ctx.context == "sentences" else items)
@@ -233,8 +284,30 @@ def answer_question(
     bar = max(ctx.abstain_threshold, max((it.score for it in prompt.items), default=0.0) - COPY_MARGIN)
     on_topic_items = [it for it in prompt.items if it.score >= bar] or prompt.items
     constrain = copy_context(on_topic_items) if ctx.extractive else None
-    raw = _generate(gen, prompt.messages, ctx.max_new_tokens, ctx.temperature, adapter_path, constrain)
+    return _prepared(messages=prompt.messages, constrain_to=constrain, prompt=prompt)
+
+
+def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float = 0.0,
+           on_token: Callable[[str], None] | None = None) -> Answer:
+    """Everything after generation: clean the text, then (rag, hybrid) the abstention cue, the fragment check,
+    citations and support, and the fallback sentence. `generate_seconds` is this question's generation time."""
+    start = time.perf_counter()
+    question, gen = prep.question, ctx.generator
+
+    def _done(**kw) -> Answer:  # type: ignore[no-untyped-def]
+        seconds = prep.seconds + generate_seconds + time.perf_counter() - start
+        return Answer(strategy=prep.strategy, model=prep.model, latency_ms=round(seconds * 1000, 1), **kw)
+
     text = clean_answer(raw)
+    if prep.prompt is None:  # base, ft: the closed-book answer as generated
+        emit(on_token, text)
+        return _done(answer=text, tokens_in=_tokens(gen, prep.messages), tokens_out=gen.count_tokens(raw))
+    prompt = prep.prompt
+
+    def _abstain(**kw) -> Answer:  # type: ignore[no-untyped-def]
+        emit(on_token, ABSTAIN_ANSWER)
+        return _done(answer=ABSTAIN_ANSWER, abstained=True, **kw)
+
     common = {"tokens_in": prompt.tokens, "tokens_out": gen.count_tokens(raw),
               "retrieved": [it.chunk_id for it in prompt.items]}
     if says_abstain(text):
@@ -245,7 +318,7 @@ def answer_question(
         supported = support(resolved.answer, question, [c.text for c in resolved.citations])
         # The cited text must also be about the question: a bare "3" copied from an unrelated chunk is not support.
         on_topic = max((lexical_relevance(question, c.text) for c in resolved.citations), default=0.0)
-        copied_well = (constrain is None or not ctx.check_copies
+        copied_well = (prep.constrain_to is None or not ctx.check_copies
                        or copied_from_best(resolved.answer, question, prompt.items))
         if (resolved.citations and supported >= ctx.support_threshold and on_topic >= ctx.abstain_threshold
                 and copied_well):

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ragft.store.copy import CopyReport, MigrateReport
     from ragft.retrieval import Reranker, Retriever
     from ragft.store.base import Store
-    from ragft.answer import AnswerContext
+    from ragft.answer import AnswerContext, ResolvedAdapter
     from ragft.types import Answer, Document
 
 DB_FILE = "ragft.db"
@@ -286,18 +286,9 @@ class Workspace:
         return self.ingestor.reembed(progress=progress)
 
     # ----------------------------------------------------------------- answering (ragft/answer.py)
-    def ask(
-        self,
-        question: str,
-        strategy: str = "rag",
-        adapter: str | None = None,
-        user: str | None = None,
-        groups: Iterable[str] | None = None,
-        k: int | None = None,
-        on_token: Callable[[str], None] | None = None,
-        max_tokens: int | None = None,
-        quarantine: bool | None = None,
-    ) -> "Answer":
+    def ask(self, question: str, strategy: str = "rag", adapter: str | None = None, user: str | None = None,
+            groups: Iterable[str] | None = None, k: int | None = None, on_token: Callable[[str], None] | None = None,
+            max_tokens: int | None = None, quarantine: bool | None = None) -> "Answer":
         """Answer with one of `config.STRATEGIES` (base, rag, ft, hybrid); `on_token` receives the answer as it streams;
         `max_tokens` overrides `generator.max_new_tokens` for this call (the server caps it); `quarantine` keeps
         chunks flagged at ingest out of the prompt unless approved (default `[answer] quarantine_flagged`; the server
@@ -306,6 +297,27 @@ class Workspace:
 
         check_strategy(strategy)
         resolved = resolve_adapter(self.registry, strategy, adapter)
+        ctx = self._ask_context(user, groups, max_tokens, quarantine)
+        # With an answer PII policy, tokens must not stream out before the whole answer is masked.
+        stream = on_token if self.settings.pii.answer_policy == "allow" else None
+        result = answer_question(ctx, question, strategy=strategy, adapter=resolved, k=k, on_token=stream)
+        return self._answered(result, strategy, resolved, user, None if stream is not None else on_token)
+
+    def ask_many(self, questions: Sequence[str], strategy: str = "rag", adapter: str | None = None,
+                 user: str | None = None, groups: Iterable[str] | None = None, k: int | None = None,
+                 max_tokens: int | None = None, quarantine: bool | None = None, batch_size: int = 8) -> list["Answer"]:
+        """`ask` for many questions (same order): every decision as `ask` takes it, the generations `batch_size` at
+        a time in one batched call (ragft/answer.py `answer_many`); used by `compare --batch-size`."""
+        from ragft.answer import answer_many, check_strategy, resolve_adapter
+
+        check_strategy(strategy)
+        resolved = resolve_adapter(self.registry, strategy, adapter)
+        ctx = self._ask_context(user, groups, max_tokens, quarantine)
+        results = answer_many(ctx, questions, strategy=strategy, adapter=resolved, k=k, batch_size=batch_size)
+        return [self._answered(r, strategy, resolved, user, None) for r in results]
+
+    def _ask_context(self, user: str | None, groups: Iterable[str] | None, max_tokens: int | None,
+                     quarantine: bool | None) -> "AnswerContext":
         ctx = self.answer_context(self.resolve_groups(user, groups))
         if max_tokens is not None:
             ctx.max_new_tokens = max_tokens
@@ -314,10 +326,12 @@ class Workspace:
 
             retrieve, gate = ctx.retrieve, Quarantine(self.path)
             ctx.retrieve = lambda q, k: gate.filter(retrieve(q, k), self.store.get_document)
+        return ctx
+
+    def _answered(self, result: "Answer", strategy: str, resolved: "ResolvedAdapter | None", user: str | None,
+                  on_token: Callable[[str], None] | None) -> "Answer":
+        """The answer PII policy applied (then the whole answer to `on_token`, if given) and the question audited."""
         answer_policy = self.settings.pii.answer_policy
-        # With an answer PII policy, tokens must not stream out before the whole answer is masked.
-        stream = on_token if answer_policy == "allow" else None
-        result = answer_question(ctx, question, strategy=strategy, adapter=resolved, k=k, on_token=stream)
         if answer_policy != "allow":
             from ragft.governance.pii import PiiScanner, mask_answer
 
@@ -500,19 +514,23 @@ class Workspace:
         k: int | None = None,
         freshness: bool = False,
         repeats: int = 1,
+        batch_size: int | None = None,
     ) -> "Comparison":
         """Run the strategies on the same held-out questions; with `report`, write results.json + index.html.
 
         `adapter` is the ft adapter, `hybrid_adapter` the RAFT adapter (default: newest of each kind);
         without `qa` the held-out set is synthesised from the documents (see ragft/evaluate/qa.py);
-        `repeats` asks each question that many times with different seeds when the generator samples.
+        `repeats` asks each question that many times with different seeds when the generator samples;
+        `batch_size` questions share one batched generation (default `runner.DEFAULT_BATCH_SIZE`; 1 = one by one).
         """
         from ragft.evaluate.compare import freshness_probe, run_compare
+        from ragft.evaluate.runner import DEFAULT_BATCH_SIZE
 
         result = run_compare(
             self, qa=qa, strategies=self.settings.compare.strategies if strategies is None else strategies,
             adapter=adapter, hybrid_adapter=hybrid_adapter,
             train_missing=train_missing, limit=limit, seed=seed, k=k, progress=progress, repeats=repeats,
+            batch_size=DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
         )
         if freshness:
             result.freshness = freshness_probe(self, result, k=k, seed=seed)

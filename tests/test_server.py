@@ -413,3 +413,37 @@ def test_real_model_answers_through_openai_client(tmp_path, real_embedder, real_
     assert resp.usage.prompt_tokens > 0 and extra["abstained"] is False, resp.choices[0].message.content
     assert "Marta Olsen" in resp.choices[0].message.content
     assert extra["citations"] and "Marta Olsen" in extra["citations"][0]["text"]
+
+
+def test_concurrent_requests_share_a_batch_and_get_their_own_answers(tmp_path, tiny_model_dir):
+    """Requests that arrive while the model is busy are generated as one batch (models/batcher.py), and each
+    client gets the answer its own question gets alone."""
+    from ragft.server.chat import answer_text
+
+    ws = _workspace(tmp_path, tiny_dir=tiny_model_dir)
+    gen = ws.generator  # may be shared with earlier tests (the registry caches loaded generators)
+    before = len(gen._coalescer.batch_sizes)
+    questions = [QUESTION, "Who reviews the salary bands?", "What is a refund?", "When is delivery?"]
+    with serve_in_thread(create_app(ws)) as url:
+        replies: dict[str, str] = {}
+
+        def post(q: str) -> None:
+            r = httpx.post(url + "/v1/chat/completions", timeout=120,
+                           json={"model": "base", "max_tokens": 8, "messages": [{"role": "user", "content": q}]})
+            replies[q] = r.json()["choices"][0]["message"]["content"]
+
+        with gen._gen_lock:  # the model is busy: the requests pile up in the batcher
+            clients = [threading.Thread(target=post, args=(q,)) for q in questions]
+            for t in clients:
+                t.start()
+            deadline = time.monotonic() + 60
+            while gen._coalescer.queued < len(questions):  # all waiting, or gathered into the held batch
+                assert time.monotonic() < deadline, "requests never reached the generator"
+                time.sleep(0.02)
+        for t in clients:
+            t.join(120)
+    sizes = gen._coalescer.batch_sizes[before:]
+    assert max(sizes) >= 2 and sum(sizes) == len(questions)
+    alone = {q: answer_text(ws.ask(q, "base", max_tokens=8)) for q in questions}
+    assert replies == alone
+    assert len(set(alone.values())) > 1  # different questions, different answers: no mix-up possible unseen

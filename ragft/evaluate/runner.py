@@ -3,9 +3,10 @@
 Flow: the questions (qa.py) -> resolve the adapters ft/hybrid need (train them first with `train_missing`,
 else skip the strategy with a message) -> for each strategy, one warm-up question (not timed, so model and
 adapter loading do not land in the latency numbers), then every question in the same order through
-`Workspace.ask` (the path the CLI and server use), `repeats` times with different seeds when the generator
-samples -> per-question scores (metrics.py, faithfulness.py) -> per-strategy means with paired-bootstrap
-intervals -> paired tests and the decision (stats.py).
+`Workspace.ask` (the path the CLI and server use; with `batch_size` > 1, that many consecutive questions at once
+through `Workspace.ask_many`, which takes every decision as `ask` does and shares one batched generation),
+`repeats` times with different seeds when the generator samples -> per-question scores (metrics.py,
+faithfulness.py) -> per-strategy means with paired-bootstrap intervals -> paired tests and the decision (stats.py).
 
 Failed generations are kept: the record carries the error, the strategy reports `n_failed`, and every mean is
 taken over the questions that produced an answer, never with a silent 0 or NaN. Undefined scores (no
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 COST_ORDER = stats.COST_ORDER
 
 Progress = Callable[[str, int, int], None]  # (strategy, done, total)
+DEFAULT_BATCH_SIZE = 8
+"""Questions per batched generation in `compare` (docs/benchmarks.md, ### Batched generation)."""
 
 
 # --------------------------------------------------------------------------- results
@@ -389,7 +392,27 @@ def _run_one(ws: "EvalWorkspace", item: QAItem, strategy: str, adapter: str | No
         ans = ws.ask(item.question, strategy, adapter=adapter, k=k)
     except Exception as exc:  # noqa: BLE001 - a failed generation is data: recorded, counted, shown
         return StrategyRun(error=f"{type(exc).__name__}: {exc}", latency_ms=(time.perf_counter() - started) * 1000)
-    wall_ms = (time.perf_counter() - started) * 1000
+    return _scored_run(ws, ans, item, strategy, checker, (time.perf_counter() - started) * 1000)
+
+
+def _run_batch(ws: "EvalWorkspace", items: Sequence[QAItem], strategy: str, adapter: str | None, k: int | None,
+               checker: ClaimChecker) -> list[StrategyRun]:
+    """`items` answered together (`Workspace.ask_many`: one batched generation); a failure of the batch falls back
+    to answering its questions one by one, so one bad question is recorded as its own error, as without batching."""
+    if len(items) == 1:
+        return [_run_one(ws, items[0], strategy, adapter, k, checker)]
+    started = time.perf_counter()
+    try:
+        answers = ws.ask_many([it.question for it in items], strategy, adapter=adapter, k=k, batch_size=len(items))
+    except Exception:  # noqa: BLE001 - retried one by one below, each error recorded with its question
+        return [_run_one(ws, it, strategy, adapter, k, checker) for it in items]
+    share_ms = (time.perf_counter() - started) * 1000 / len(items)
+    return [_scored_run(ws, ans, it, strategy, checker, share_ms) for ans, it in zip(answers, items)]
+
+
+def _scored_run(ws: "EvalWorkspace", ans: "Answer", item: QAItem, strategy: str, checker: ClaimChecker,
+                wall_ms: float) -> StrategyRun:
+    """The run record of one answer, scored; `wall_ms` stands in when the answer carries no latency."""
     latency = ans.latency_ms if M.is_finite(ans.latency_ms) and ans.latency_ms > 0 else wall_ms
     run = StrategyRun(
         answer=ans.answer,
@@ -429,17 +452,23 @@ def run_compare(
     warmup: bool = True,
     progress: Progress | None = None,
     repeats: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Comparison:
     """Run `strategies` over the same questions in the same order; see the module docstring.
 
     `repeats` > 1 asks every question that many times with different sampling seeds, when the generator
-    samples (temperature > 0); with greedy decoding the answers would be identical, so it runs once."""
+    samples (temperature > 0); with greedy decoding the answers would be identical, so it runs once.
+    `batch_size` > 1 answers that many consecutive questions with one batched generation (`Workspace.ask_many`);
+    1 is the one-question-at-a-time path. Each answer's latency is then its share of its batch's time."""
     strategies = list(dict.fromkeys(s.strip() for s in strategies if s.strip()))
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or not strategies:
         raise ConfigError(f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {', '.join(STRATEGIES)}")
     if repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    batched = batch_size > 1 and hasattr(ws, "ask_many")
     sampling = ws.settings.generator.temperature > 0
     n_repeats = repeats if sampling else 1
     _seed_everything(seed)
@@ -467,18 +496,23 @@ def run_compare(
         if warmup:  # loads the model/adapter outside the timed loop
             _run_one(ws, items[0], s, adapters[s], k, checker)
         done = 0
+        step = batch_size if batched else 1
         for r in range(n_repeats):
-            for i, (item, rec) in enumerate(zip(items, records)):
-                if sampling:
+            for i in range(0, len(items), step):
+                if sampling:  # batched: one seed per batch, the same on every rerun with the same batch size
                     _seed_everything(run_seed(seed, r, i))
-                run = _run_one(ws, item, s, adapters[s], k, checker)
-                if r == 0:
-                    rec.results[s] = run
+                if batched:
+                    runs = _run_batch(ws, items[i:i + step], s, adapters[s], k, checker)
                 else:
-                    rec.repeats.setdefault(s, []).append(run)
-                done += 1
-                if progress is not None:
-                    progress(s, done, total)
+                    runs = [_run_one(ws, items[i], s, adapters[s], k, checker)]
+                for rec, run in zip(records[i:i + step], runs):
+                    if r == 0:
+                        rec.results[s] = run
+                    else:
+                        rec.repeats.setdefault(s, []).append(run)
+                    done += 1
+                    if progress is not None:
+                        progress(s, done, total)
 
     remote = ws.settings.generator.kind == "openai"
     hour_usd = ws.settings.prices.gpu_hour_usd if _on_gpu() else ws.settings.prices.cpu_hour_usd
@@ -509,6 +543,7 @@ def run_compare(
         "heldout_file": str(ws.path / HELDOUT_FILE),
         "questions_file": str(ws.path / QUESTIONS_FILE),
         "warmup": warmup,
+        "batch_size": batch_size if batched else 1,
         "bootstrap_resamples": stats.N_BOOT,
         "recommendation_rule": (
             f"highest answer correctness; among the strategies not significantly worse at alpha {stats.ALPHA} "

@@ -31,6 +31,11 @@ class EvalWorkspace(Protocol):
         """Answer `question` with a strategy, exactly as `ragft ask` does."""
         ...
 
+    def ask_many(self, questions: Sequence[str], strategy: str = "rag", adapter: str | None = None, *,
+                 k: int | None = None, batch_size: int = 8) -> list["Answer"]:
+        """`ask` for many questions, generations batched (`compare --batch-size`)."""
+        ...
+
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> Sequence["Hit"]:
         """Top-k chunks for `query`."""
         ...

@@ -1,4 +1,5 @@
-"""Model seams: `Embedder` and `Generator` protocols.
+"""Model seams: `Embedder` and `Generator` protocols, and `GeneratorBase`, which derives the protocol's methods
+from one completion method so implementations do not repeat the signatures.
 
 Messages are OpenAI-style dicts: [{"role": "system"|"user"|"assistant", "content": str}].
 """
@@ -6,6 +7,7 @@ Messages are OpenAI-style dicts: [{"role": "system"|"user"|"assistant", "content
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -24,42 +26,100 @@ class Embedder(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class BatchItem:
+    """One prompt of a batched generation: its messages and its copy constraint (`constrain_to`, or None)."""
+
+    messages: Sequence[Message]
+    constrain_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """The decoding settings one call (or a whole batch) shares. `adapter`: a registered LoRA adapter path."""
+
+    max_tokens: int = 64
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    adapter: str | None = None
+
+    @classmethod
+    def of(cls, max_tokens: int = 64, temperature: float = 0.0, stop: Sequence[str] | None = None,
+           adapter: str | None = None) -> "Decoding":
+        return cls(max_tokens, temperature, tuple(s for s in (stop or ()) if s), adapter)
+
+
 @runtime_checkable
 class Generator(Protocol):
     name: str
     context_window: int
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        max_tokens: int = 64,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        adapter: str | None = None,
-        *,
-        constrain_to: str | None = None,
-    ) -> str:
+    def generate(self, messages: Sequence[Message], max_tokens: int = 64, temperature: float = 0.0,
+                 stop: Sequence[str] | None = None, adapter: str | None = None, *,
+                 constrain_to: str | None = None) -> str:
         """The completion text (no prompt). `adapter` is a registered LoRA adapter path, or None for the base.
 
-        `constrain_to` (optional keyword, may be absent from older generators; answer.py checks the signature):
-        copy-constrained decoding, the answer may only copy text from this string (plus `[n]` markers). The
-        bundled generator enforces it; remote APIs accept and ignore it.
+        `constrain_to`: copy-constrained decoding, the answer may only copy text from this string (plus `[n]`
+        markers). The bundled generator enforces it; remote APIs accept and ignore it.
         """
         ...
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        max_tokens: int = 64,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        adapter: str | None = None,
-        *,
-        constrain_to: str | None = None,
-    ) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], max_tokens: int = 64, temperature: float = 0.0,
+               stop: Sequence[str] | None = None, adapter: str | None = None, *,
+               constrain_to: str | None = None) -> Iterator[str]:
         """The same completion, yielded in pieces as they are produced."""
         ...
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` in this model's tokenizer."""
         ...
+
+
+def generate_batch(gen: Generator, items: Sequence[BatchItem], decoding: Decoding) -> list[str]:
+    """The completions of `items` (same order), all with `decoding`: one batched call when the generator has
+    `generate_batch` (GeneratorBase), else one `generate` per item (any other Protocol implementation)."""
+    batched = getattr(gen, "generate_batch", None)
+    if batched is not None:
+        return list(batched(items, decoding))
+    return [gen.generate(it.messages, decoding.max_tokens, decoding.temperature, list(decoding.stop),
+                         decoding.adapter, constrain_to=it.constrain_to) for it in items]
+
+
+class GeneratorBase:
+    """The Generator protocol built on one method, `complete`; subclasses may add a real `generate_batch`.
+
+    Why: `generate` and `stream` take the same six arguments; written out in every generator, the signatures
+    and their argument checks drifted. Here they are spelled once and packed into a `Decoding`.
+    """
+
+    name: str
+    context_window: int
+
+    def complete(self, messages: Sequence[Message], decoding: Decoding, constrain_to: str | None,
+                 streaming: bool) -> Iterator[str]:
+        """The completion in pieces (`streaming`: as produced; otherwise one piece is fine), stop strings cut."""
+        raise NotImplementedError
+
+    def generate(self, messages: Sequence[Message], max_tokens: int = 64, temperature: float = 0.0,
+                 stop: Sequence[str] | None = None, adapter: str | None = None, *,
+                 constrain_to: str | None = None) -> str:
+        """See `Generator.generate`."""
+        return self.generate_one(BatchItem(messages, constrain_to), Decoding.of(max_tokens, temperature, stop, adapter))
+
+    def generate_one(self, item: BatchItem, decoding: Decoding) -> str:
+        """`generate` with its arguments packed; the bundled generator coalesces concurrent calls here."""
+        return "".join(self.complete(item.messages, decoding, item.constrain_to, streaming=False))
+
+    def stream(self, messages: Sequence[Message], max_tokens: int = 64, temperature: float = 0.0,
+               stop: Sequence[str] | None = None, adapter: str | None = None, *,
+               constrain_to: str | None = None) -> Iterator[str]:
+        """See `Generator.stream`."""
+        return self.complete(messages, Decoding.of(max_tokens, temperature, stop, adapter), constrain_to, streaming=True)
+
+    def generate_batch(self, items: Sequence[BatchItem], decoding: Decoding) -> list[str]:
+        """The completions of `items`, in order. This default answers one at a time (remote servers batch
+        concurrent requests themselves); the bundled generator overrides it with one padded forward pass."""
+        return ["".join(self.complete(it.messages, decoding, it.constrain_to, streaming=False)) for it in items]
+
+    def count_tokens(self, text: str) -> int:
+        raise NotImplementedError

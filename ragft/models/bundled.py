@@ -6,8 +6,9 @@ by path, so a comparison between strategies isolates the strategy, not the weigh
 
 Prompting: the tokenizer's chat template with `add_generation_prompt=True` (SmolLM2-Instruct has one). A base
 model without a template (Gemma 3 270M) gets a plain completion prompt built from the messages, see
-`completion_prompt`. Greedy when temperature == 0. Generation holds a lock: the server calls from threads and
-one model on 2 cores gains nothing from running two generations at once.
+`completion_prompt`. Greedy when temperature == 0. Generation holds a lock: one model on 2 cores gains nothing
+from running two generations at once; instead `generate_batch` runs many prompts in one left-padded call, and
+concurrent `generate` calls (the server's threads) are gathered into such batches (models/batcher.py).
 """
 
 from __future__ import annotations
@@ -22,13 +23,20 @@ from pathlib import Path
 from typing import Any
 
 from ragft.errors import ConfigError, ModelError
-from ragft.models.base import Message
-from ragft.models.stops import stream_until_stop
+from ragft.models.base import BatchItem, Decoding, GeneratorBase, Message
+from ragft.models.batcher import Coalescer
+from ragft.models.stops import cut_at_stop, stream_until_stop
 from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve
 
 __all__ = ["BUNDLED", "TransformersGenerator", "completion_prompt", "load_causal_lm"]
 
 log = logging.getLogger(__name__)
+
+MAX_BATCH = 8
+"""The most concurrent `generate` calls that share one batch (docs/benchmarks.md, ### Batched generation)."""
+BATCH_WINDOW_S = 2.0
+"""The longest a batch waits for server requests already admitted but still retrieving (models/batcher.py); it
+only waits while such requests exist, and a generation takes several seconds."""
 
 
 def completion_prompt(messages: Sequence[Message]) -> str:
@@ -53,10 +61,12 @@ def completion_prompt(messages: Sequence[Message]) -> str:
 
 @functools.cache  # the class is built on first use so importing this module does not import transformers
 def _stop_criteria_class() -> type:
+    import torch
     from transformers import StoppingCriteria
 
     class StopCriteria(StoppingCriteria):
-        """Stop when the new text contains a stop string, or when `cancel` is set (the stream was closed).
+        """Per row: stop when its new text contains a stop string; every row when `cancel` is set (the stream was
+        closed).
 
         Decodes only the new tokens each step: cheap for answer-length outputs, and unlike transformers'
         `stop_strings` it needs no per-call preprocessing of the whole vocabulary (seconds for a 49k vocab).
@@ -65,22 +75,19 @@ def _stop_criteria_class() -> type:
         def __init__(self, tokenizer: Any, prompt_len: int, stop: Sequence[str], cancel: threading.Event) -> None:
             self.tokenizer, self.prompt_len, self.stop, self.cancel = tokenizer, prompt_len, list(stop), cancel
 
-        def __call__(self, input_ids, scores, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        def __call__(self, input_ids, scores, **kwargs):  # type: ignore[no-untyped-def]
+            rows = input_ids.shape[0]
             if self.cancel.is_set():
-                return True
+                return torch.ones(rows, dtype=torch.bool)
             if not self.stop:
-                return False
-            text = self.tokenizer.decode(input_ids[0, self.prompt_len :], skip_special_tokens=True)
-            return any(s in text for s in self.stop)
+                return torch.zeros(rows, dtype=torch.bool)
+            texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
+            return torch.tensor([any(s in t for s in self.stop) for t in texts], dtype=torch.bool)
 
     return StopCriteria
 
 
-def _make_stop_criteria(tokenizer: Any, prompt_len: int, stop: Sequence[str], cancel: threading.Event) -> Any:
-    return _stop_criteria_class()(tokenizer, prompt_len, stop, cancel)
-
-
-class TransformersGenerator:
+class TransformersGenerator(GeneratorBase):
     """A causal LM from the float cache, with optional LoRA adapters switched per call.
 
     Args:
@@ -106,6 +113,7 @@ class TransformersGenerator:
         self._adapters: dict[str, str] = {}  # resolved adapter path -> PEFT adapter name
         self._peft: Any = None  # PeftModel around self._model once an adapter is loaded
         self.copy_mode: str = "span"  # rule of `constrain_to`: "span" (contiguous copies) or "words" (bag of words)
+        self._coalescer = Coalescer(self.generate_batch, max_batch=MAX_BATCH, window_s=BATCH_WINDOW_S)
 
     # ------------------------------------------------------------------ loading
     def warm_up(self) -> None:
@@ -194,97 +202,102 @@ class TransformersGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _generate_kwargs(self, ids: list[int], max_tokens: int, temperature: float, stop: Sequence[str],
-                         constrain_to: str | None = None) -> dict:
+    def _generate_kwargs(self, rows: Sequence[list[int]], constraints: Sequence[str | None], decoding: Decoding,
+                         cancel: threading.Event | None = None) -> dict:
+        """`generate` arguments for prompts `rows` (token ids), left-padded to one length.
+
+        Left padding: every row's answer starts at the same column, so the new tokens are `out[:, width:]` and the
+        copy rule and stop strings see each row's own answer; the attention mask hides the padding (transformers
+        derives position ids from it, so a padded prompt is positioned as the unpadded one).
+        """
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         tok = self.tokenizer
+        greedy = decoding.temperature <= 0
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         cfg = GenerationConfig(
-            max_new_tokens=max_tokens,
-            do_sample=temperature > 0,
-            temperature=temperature if temperature > 0 else None,
-            top_p=0.95 if temperature > 0 else None,
+            max_new_tokens=decoding.max_tokens,
+            do_sample=not greedy,
+            temperature=None if greedy else decoding.temperature,
+            top_p=None if greedy else 0.95,
             top_k=None,
             eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+            pad_token_id=pad,
         )
-        input_ids = torch.tensor([ids], dtype=torch.long)
+        width = max(len(ids) for ids in rows)
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in rows], dtype=torch.long)
+        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in rows], dtype=torch.long)
         processors = LogitsProcessorList()
-        if temperature <= 0:  # greedy: near-ties decided by a rule, not by floating-point noise (constrain.py)
+        if greedy:  # near-ties decided by a rule, not by floating-point noise (constrain.py)
             from ragft.models.constrain import tie_break
 
             processors.append(tie_break())
-        if constrain_to is not None:
+        if any(c is not None for c in constraints):
             from ragft.models.constrain import copy_processor
 
-            processors.append(copy_processor(tok, len(ids), constrain_to, self.copy_mode,
-                                             keep=1 if temperature <= 0 else 8))
+            processors.append(copy_processor(tok, width, constraints, self.copy_mode, keep=1 if greedy else 8))
+        stopping = _stop_criteria_class()(tok, width, decoding.stop, cancel or threading.Event())
         return {
             "logits_processor": processors,
             "input_ids": input_ids,
-            "attention_mask": torch.ones_like(input_ids),
+            "attention_mask": attention_mask,
             "generation_config": cfg,
-            "stopping_criteria": StoppingCriteriaList([_make_stop_criteria(tok, len(ids), stop, threading.Event())]),
+            "stopping_criteria": StoppingCriteriaList([stopping]),
         }
 
     # ------------------------------------------------------------------ Generator protocol
-    def generate(
-        self,
-        messages: Sequence[Message],
-        max_tokens: int = 64,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        adapter: str | None = None,
-        *,
-        constrain_to: str | None = None,
-    ) -> str:
-        return "".join(self.stream(messages, max_tokens, temperature, stop, adapter, constrain_to=constrain_to,
-                                   _streaming=False))
-
-    def stream(
-        self,
-        messages: Sequence[Message],
-        max_tokens: int = 64,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        adapter: str | None = None,
-        *,
-        constrain_to: str | None = None,
-        _streaming: bool = True,
-    ) -> Iterator[str]:
-        """Yield the completion in pieces. `constrain_to`: copy-constrained decoding, every answer segment must
-        be a copy of this text (ragft/models/constrain.py; `copy_mode` "span" or "words")."""
-        if max_tokens < 1:
-            raise ConfigError(f"max_tokens must be at least 1, got {max_tokens}")
-        stop = [s for s in (stop or []) if s]
+    def complete(self, messages: Sequence[Message], decoding: Decoding, constrain_to: str | None,
+                 streaming: bool) -> Iterator[str]:
+        """The completion in pieces. `constrain_to`: copy-constrained decoding, every answer segment must be a copy
+        of this text (ragft/models/constrain.py; `copy_mode` "span" or "words")."""
+        _check(decoding)
         with self._gen_lock, contextlib.ExitStack() as state:
-            runner, context = self._activate(adapter)
+            runner, context = self._activate(decoding.adapter)
             state.enter_context(context)  # exits after the finally below has joined the generation thread
-            ids = self.prompt_ids(messages, max_tokens)
-            kwargs = self._generate_kwargs(ids, max_tokens, temperature, stop, constrain_to)
+            ids = self.prompt_ids(messages, decoding.max_tokens)
+            kwargs = self._generate_kwargs([ids], [constrain_to], decoding)
             t0 = time.perf_counter()
-            if _streaming:
-                pieces = self._stream_pieces(runner, kwargs)
-            else:
-                pieces = iter([self._run_generate(runner, kwargs)])
+            pieces = self._stream_pieces(runner, kwargs) if streaming else iter(self._run_generate(runner, kwargs))
             text = ""
             try:
-                for piece in stream_until_stop(pieces, stop):
+                for piece in stream_until_stop(pieces, decoding.stop):
                     text += piece
                     yield piece
             finally:
                 close = getattr(pieces, "close", None)
                 if close is not None:
                     close()
-                dt = time.perf_counter() - t0
-                produced = self.count_tokens(text) if text else 0
-                log.debug(
-                    "%s: prompt %d tokens, %d new tokens in %.2f s (%.1f tok/s)",
-                    self.name, len(ids), produced, dt, produced / dt if dt > 0 else 0.0,
-                )
+                self._log_speed(len(ids), [text], time.perf_counter() - t0)
 
-    def _run_generate(self, runner: Any, kwargs: dict) -> str:
+    def generate_one(self, item: BatchItem, decoding: Decoding) -> str:
+        """One completion; calls from several threads at once (the server) share batches (models/batcher.py)."""
+        return self._coalescer.generate(item, decoding)
+
+    def generate_batch(self, items: Sequence[BatchItem], decoding: Decoding) -> list[str]:
+        """The completions of `items` from one left-padded `generate` call: the same prompts, rules and stops as
+        `generate` row by row (greedy answers match it up to float reordering, see docs/benchmarks.md)."""
+        _check(decoding)
+        if not items:
+            return []
+        with self._gen_lock, contextlib.ExitStack() as state:
+            runner, context = self._activate(decoding.adapter)
+            state.enter_context(context)
+            rows = [self.prompt_ids(it.messages, decoding.max_tokens) for it in items]
+            kwargs = self._generate_kwargs(rows, [it.constrain_to for it in items], decoding)
+            t0 = time.perf_counter()
+            texts = [cut_at_stop(t, decoding.stop)[0] for t in self._run_generate(runner, kwargs)]
+            self._log_speed(sum(map(len, rows)), texts, time.perf_counter() - t0)
+            return texts
+
+    def _log_speed(self, prompt_tokens: int, texts: Sequence[str], seconds: float) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            produced = sum(self.count_tokens(t) for t in texts if t)
+            log.debug("%s: %d row(s), prompt %d tokens, %d new tokens in %.2f s (%.1f tok/s)", self.name, len(texts),
+                      prompt_tokens, produced, seconds, produced / seconds if seconds > 0 else 0.0)
+
+    def _run_generate(self, runner: Any, kwargs: dict) -> list[str]:
+        """The decoded new text of every row (stop strings not cut yet)."""
         import torch
 
         n_prompt = kwargs["input_ids"].shape[1]
@@ -293,7 +306,7 @@ class TransformersGenerator:
                 out = runner.generate(**kwargs)
         except Exception as exc:  # noqa: BLE001
             raise ModelError(f"{self.name}: generation failed: {exc}") from exc
-        return self.tokenizer.decode(out[0, n_prompt:], skip_special_tokens=True)
+        return self.tokenizer.batch_decode(out[:, n_prompt:], skip_special_tokens=True)
 
     def _stream_pieces(self, runner: Any, kwargs: dict) -> Iterator[str]:
         """Run generate in a thread feeding a TextIteratorStreamer; closing this iterator cancels generation."""
@@ -328,3 +341,8 @@ class TransformersGenerator:
                 for _ in streamer:
                     pass
             worker.join()
+
+
+def _check(decoding: Decoding) -> None:
+    if decoding.max_tokens < 1:
+        raise ConfigError(f"max_tokens must be at least 1, got {decoding.max_tokens}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 Mode = Literal["span", "words"]
@@ -122,12 +123,17 @@ def _processor_class() -> type:
     from transformers import LogitsProcessor
 
     class CopyLogitsProcessor(LogitsProcessor):
-        """Masks every token except the best-scored ones that keep the generated text a copy of the context."""
+        """Masks every token except the best-scored ones that keep the generated text a copy of the context.
 
-        def __init__(self, tokenizer: Any, prompt_len: int, context: str, mode: Mode, eos_ids: set[int],
-                     top_k: int = 64, keep: int = 1) -> None:
+        One context per batch row (None: that row is unconstrained); rows start their answers at `prompt_len`
+        (prompts are left-padded to one length). A row that has produced EOS is left alone: its later tokens
+        are padding that generate discards.
+        """
+
+        def __init__(self, tokenizer: Any, prompt_len: int, contexts: Sequence[str | None], mode: Mode,
+                     eos_ids: set[int], top_k: int = 64, keep: int = 1) -> None:
             self.tokenizer, self.prompt_len, self.eos_ids = tokenizer, prompt_len, eos_ids
-            self.checker = CopyChecker(context, mode)
+            self.checkers = [None if c is None else CopyChecker(c, mode) for c in contexts]
             self.top_k, self.keep = top_k, keep
             self._piece: dict[int, str] = {}
 
@@ -137,9 +143,12 @@ def _processor_class() -> type:
             return self._piece[token_id]
 
         def __call__(self, input_ids, scores):  # type: ignore[no-untyped-def]
-            out = torch.full_like(scores, float("-inf"))
-            for row in range(scores.shape[0]):
+            out = scores.clone()
+            for row, checker in enumerate(self.checkers):
                 ids = input_ids[row, self.prompt_len :].tolist()
+                if checker is None or self.eos_ids.intersection(ids):
+                    continue
+                out[row] = float("-inf")
                 so_far = self.tokenizer.decode(ids, skip_special_tokens=True)
                 kept = 0
                 top = torch.topk(scores[row], min(self.top_k, scores.shape[-1]))
@@ -148,9 +157,9 @@ def _processor_class() -> type:
                 order = sorted(zip(top.values.tolist(), top.indices.tolist()), key=lambda vt: (-vt[0], vt[1]))
                 for _, tid in order:
                     if tid in self.eos_ids:
-                        valid = self.checker.ok(so_far, finished=True)
+                        valid = checker.ok(so_far, finished=True)
                     else:
-                        valid = self.checker.ok(so_far + self.piece(tid))
+                        valid = checker.ok(so_far + self.piece(tid))
                     if valid:
                         out[row, tid] = scores[row, tid]
                         kept += 1
@@ -198,8 +207,10 @@ def tie_break(quantum: float = TIE_QUANTUM) -> Any:
     return _tie_class()(quantum)
 
 
-def copy_processor(tokenizer: Any, prompt_len: int, context: str, mode: Mode = "span", eos_ids: set[int] | None = None,
-                   keep: int = 1) -> Any:
-    """A transformers LogitsProcessor enforcing `CopyChecker(context, mode)` on the new tokens."""
+def copy_processor(tokenizer: Any, prompt_len: int, context: str | Sequence[str | None], mode: Mode = "span",
+                   eos_ids: set[int] | None = None, keep: int = 1) -> Any:
+    """A transformers LogitsProcessor enforcing `CopyChecker(context, mode)` on the new tokens; `context` may be
+    one string per batch row (None leaves that row unconstrained)."""
     eos = set(eos_ids or ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()))
-    return _processor_class()(tokenizer, prompt_len, context, mode, eos, keep=keep)
+    contexts = [context] if isinstance(context, str) else list(context)
+    return _processor_class()(tokenizer, prompt_len, contexts, mode, eos, keep=keep)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ragft.config import GeneratorSettings
 from ragft.errors import ConfigError, MissingKeyError, ModelError
-from ragft.models.base import Message
+from ragft.models.base import Decoding, GeneratorBase, Message
 from ragft.models.stops import cut_at_stop, stream_until_stop
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def _token_counter(model: str):  # -> Callable[[str], int] | None
     return lambda text: len(enc.encode(text, disallowed_special=()))
 
 
-class OpenAIGenerator:
+class OpenAIGenerator(GeneratorBase):
     """Chat completions over HTTP. Cheap constructor: checks settings and the key, opens no connection."""
 
     def __init__(self, settings: GeneratorSettings) -> None:
@@ -91,8 +91,8 @@ class OpenAIGenerator:
             return self._count(text)
         return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
 
-    def _request(self, messages: Sequence[Message], max_tokens: int, temperature: float, stop: Sequence[str],
-                 adapter: str | None, stream: bool) -> dict:
+    def _request(self, messages: Sequence[Message], decoding: Decoding, stream: bool) -> dict:
+        adapter, max_tokens = decoding.adapter, decoding.max_tokens
         if adapter is not None:
             raise ConfigError(
                 f"adapter {adapter}: LoRA adapters run on the bundled generator; for a remote server, load the "
@@ -106,11 +106,11 @@ class OpenAIGenerator:
             "model": self.settings.model,
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
             "max_tokens": max_tokens,
-            "temperature": temperature,
+            "temperature": decoding.temperature,
             "stream": stream,
         }
-        if stop:
-            req["stop"] = list(stop)[:MAX_STOP]
+        if decoding.stop:
+            req["stop"] = list(decoding.stop)[:MAX_STOP]
         return req
 
     def _error(self, exc: Exception) -> Exception:
@@ -133,20 +133,18 @@ class OpenAIGenerator:
             return ModelError(f"{url} answered HTTP {exc.status_code}: {_short(exc.message)}")
         return ModelError(f"{url}: {exc}")
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        max_tokens: int = 64,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        adapter: str | None = None,
-        *,
-        constrain_to: str | None = None,  # accepted and ignored: a remote API cannot constrain decoding
-    ) -> str:
+    def complete(self, messages: Sequence[Message], decoding: Decoding, constrain_to: str | None,
+                 streaming: bool) -> Iterator[str]:
+        """`constrain_to` is accepted and ignored: a remote API cannot constrain decoding."""
+        stop = list(decoding.stop)
+        req = self._request(messages, decoding, stream=streaming)
+        if streaming:
+            return stream_until_stop(self._stream_raw(req), stop)
+        return iter([cut_at_stop(self._complete_once(req), stop)[0]])
+
+    def _complete_once(self, req: dict) -> str:
         import openai
 
-        stop = [s for s in (stop or []) if s]
-        req = self._request(messages, max_tokens, temperature, stop, adapter, stream=False)
         t0 = time.perf_counter()
         try:
             resp = self.client.chat.completions.create(**req)
@@ -160,21 +158,7 @@ class OpenAIGenerator:
         if usage is not None and dt > 0:
             log.debug("%s: %s prompt + %s completion tokens in %.2f s (%.1f tok/s)",
                       self.name, usage.prompt_tokens, usage.completion_tokens, dt, (usage.completion_tokens or 0) / dt)
-        return cut_at_stop(text, stop)[0]
-
-    def stream(
-        self,
-        messages: Sequence[Message],
-        max_tokens: int = 64,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        adapter: str | None = None,
-        *,
-        constrain_to: str | None = None,  # accepted and ignored (see generate)
-    ) -> Iterator[str]:
-        stop = [s for s in (stop or []) if s]
-        req = self._request(messages, max_tokens, temperature, stop, adapter, stream=True)
-        return stream_until_stop(self._stream_raw(req), stop)
+        return text
 
     def _stream_raw(self, req: dict) -> Iterator[str]:
         import openai

@@ -6,6 +6,9 @@
 - `ModelQueue`: model calls (generation, embedding) run on a small thread pool, off the event loop. At most
   `max_queue` calls may be running or waiting; the next one gets 503 at once instead of piling up memory
   and latency. `shutdown()` waits for queued calls to finish, so a SIGTERM drains instead of cutting answers.
+  Up to `batch` requests per worker run at once: each retrieves and builds its prompt on its own thread, and
+  their generations meet in the generator's batcher (ragft/models/batcher.py), which runs them as one batch;
+  every job is marked `in_flight` so a batch waits briefly for admitted requests that are still retrieving.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from ragft.models.batcher import in_flight
+
 T = TypeVar("T")
+DEFAULT_BATCH = 8
+"""Requests per worker in flight together; the bundled generator batches up to `bundled.MAX_BATCH` of them."""
 
 
 class ApiError(Exception):
@@ -114,11 +121,17 @@ class QueueFull(ApiError):
 
 
 class ModelQueue:
-    """A bounded queue in front of a thread pool that runs model calls."""
+    """A bounded queue in front of a thread pool that runs model calls.
 
-    def __init__(self, max_queue: int, workers: int = 1) -> None:
+    Args:
+        max_queue: calls running or waiting before the next one gets 503.
+        workers: generations at once (`server.workers`); the bundled generator runs one batch at a time.
+        batch: requests per worker that run together so their generations can share a batch (module docstring).
+    """
+
+    def __init__(self, max_queue: int, workers: int = 1, batch: int = DEFAULT_BATCH) -> None:
         self.max_queue = max_queue
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragft-model")
+        self._pool = ThreadPoolExecutor(max_workers=workers * max(1, batch), thread_name_prefix="ragft-model")
         self._pending = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -143,7 +156,7 @@ class ModelQueue:
         """Queue `fn(*args, **kwargs)`; QueueFull (503) at once when `max_queue` calls are running or waiting."""
         self._reserve()
         try:
-            fut = self._pool.submit(fn, *args, **kwargs)
+            fut = self._pool.submit(_marked, fn, *args, **kwargs)
         except BaseException:
             self._release()
             raise
@@ -159,6 +172,11 @@ class ModelQueue:
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=True)
+
+
+def _marked(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with in_flight():
+        return fn(*args, **kwargs)
 
 
 class BodySizeLimit:

@@ -1,0 +1,220 @@
+"""Batched generation (issue 19): `compare` answers/s at `--batch-size` 1 vs N with the share of identical
+answers, and server throughput with 1 client vs 8 concurrent clients, on the bundled SmolLM2-135M with real
+hybrid retrieval over rag-mini-wikipedia.
+
+Parts (`--part`, default all):
+- `profile`: where a generation's time goes on this CPU: prefill (the prompt) vs decode (one token per step) at
+  batch 1 and 8, on a real rag prompt of the workspace (why batching pays: decode steps are memory-bound).
+- `compare`: `Workspace.compare(strategies=["rag"], batch_size=B)` on the same `--n` answerable questions for
+  each B of `--batch-sizes`; answers/s = questions / wall time of the whole compare (one untimed-by-compare
+  warm-up question and the scoring included); every answer is checked against batch size 1's, and the
+  questions whose answers differ are listed.
+- `server`: `ragft serve`'s app on loopback; `--requests` rag chat completions sent by 1 client one after
+  another, then by 8 clients concurrently (closed loop, each sends its next request when its answer arrives);
+  requests/s and the batch sizes the generator ran.
+
+The workspace must exist already (ingested once by benchmarks/answers.py, retrieval.mode = hybrid); its
+ragft.toml's [generator] and [answer] sections are replaced by today's defaults for the run.
+
+Run (idle machine; the figures for docs/benchmarks.md, "### Batched generation"):
+    PYTHONPATH=$PWD HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/batching.py \
+        --workspace /tmp/ragft-answers-bench/hybrid --data /work/shared/data \
+        --n 48 --batch-sizes 1,4,8 --requests 32 --out /tmp/batching.json
+`--part compare,server` skips the profile; `--threads 1` pins torch to one thread (on a machine other jobs
+load, two spinning OpenMP threads lose most of their time waiting for each other). The JSON report carries the
+command, the date and the load average at the start, at each figure and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.answers import answerable, load_data  # noqa: E402
+
+
+def open_ws(ws_dir: Path):  # type: ignore[no-untyped-def]
+    from ragft.config import Settings, load_settings
+    from ragft.workspace import Workspace
+
+    if not (ws_dir / "ragft.db").is_file():
+        raise SystemExit(f"{ws_dir}: no ingested workspace; run benchmarks/answers.py first (see its docstring)")
+    settings = load_settings(ws_dir)
+    defaults = Settings()
+    settings.generator, settings.answer = defaults.generator, defaults.answer
+    settings.server.rate_limit_per_minute = 100_000
+    return Workspace(ws_dir, settings)
+
+
+def questions(data: Path, n: int, seed: int) -> list[dict]:
+    passages, qa = load_data(data)
+    pool = answerable(qa, passages)
+    random.Random(seed).shuffle(pool)
+    return [{"id": f"q{i}", "question": q["question"], "answer": q["answer"]} for i, q in enumerate(pool[:n])]
+
+
+def part_profile(ws, qs: list[dict]) -> dict:  # type: ignore[no-untyped-def]
+    """Prefill and decode seconds at batch 1 and 8 for the real prompts of the first 8 questions."""
+    import torch
+
+    from ragft.answer import prepare
+
+    gen = ws.generator
+    ctx = ws.answer_context(None)
+    prompts = [p.messages for p in (prepare(ctx, q["question"], "rag") for q in qs[:16]) if p.messages][:8]
+    rows = [gen.prompt_ids(m, ctx.max_new_tokens) for m in prompts]
+    model = gen.model
+    out: dict = {"prompt_tokens": [len(r) for r in rows]}
+    for bs in (1, len(rows)):
+        kwargs = gen._generate_kwargs(rows[:bs], [None] * bs, _decoding(ctx.max_new_tokens))
+        ids, mask = kwargs["input_ids"], kwargs["attention_mask"]
+        steps = 16
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            res = model(input_ids=ids, attention_mask=mask, use_cache=True)
+            t1 = time.perf_counter()
+            cache, nxt = res.past_key_values, res.logits[:, -1:].argmax(-1)
+            for _ in range(steps):
+                mask = torch.cat([mask, torch.ones(bs, 1, dtype=mask.dtype)], dim=1)
+                res = model(input_ids=nxt, attention_mask=mask, past_key_values=cache, use_cache=True)
+                cache, nxt = res.past_key_values, res.logits[:, -1:].argmax(-1)
+            t2 = time.perf_counter()
+        out[f"batch_{bs}"] = {"prefill_s": round(t1 - t0, 3), "decode_step_ms": round((t2 - t1) / steps * 1000, 1),
+                              "padded_tokens": int(ids.numel())}
+        print(f"profile batch {bs}: {out[f'batch_{bs}']}", file=sys.stderr, flush=True)
+    return out
+
+
+def _decoding(max_tokens: int):  # type: ignore[no-untyped-def]
+    from ragft.models.base import Decoding
+
+    return Decoding.of(max_tokens)
+
+
+def part_compare(ws, qs: list[dict], sizes: list[int]) -> dict:  # type: ignore[no-untyped-def]
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as fh:
+        for q in qs:
+            fh.write(json.dumps(q) + "\n")
+        qa_file = fh.name
+    out: dict = {}
+    answers: dict[int, list[str | None]] = {}
+    for bs in sizes:
+        t0 = time.perf_counter()
+        result = ws.compare(qa=qa_file, strategies=["rag"], batch_size=bs, seed=0)
+        wall = time.perf_counter() - t0
+        answers[bs] = [r.results["rag"].answer for r in result.questions]
+        s = result.strategies["rag"]
+        out[str(bs)] = {"seconds": round(wall, 1), "answers_per_s": round(len(qs) / wall, 3),
+                        "answer_correctness": s.answer_correctness, "abstention_rate": s.abstention_rate,
+                        "failed": s.n_failed, "load_avg": os.getloadavg()[0]}
+        print(f"compare batch {bs}: {out[str(bs)]}", file=sys.stderr, flush=True)
+    base = answers[sizes[0]]
+    for bs in sizes[1:]:
+        diff = [{"question": q["question"], "sequential": a, "batched": b}
+                for q, a, b in zip(qs, base, answers[bs]) if a != b]
+        out[str(bs)]["identical_pct"] = round(100 * (1 - len(diff) / len(qs)), 1)
+        out[str(bs)]["speedup"] = round(out[str(bs)]["answers_per_s"] / out[str(sizes[0])]["answers_per_s"], 2)
+        out[str(bs)]["differences"] = diff
+    return out
+
+
+def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int]) -> dict:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from ragft.server import create_app, serve_in_thread
+
+    out: dict = {}
+    gen = ws.generator
+    gen.warm_up()
+    with serve_in_thread(create_app(ws)) as url:
+        def ask(q: str) -> str:
+            r = httpx.post(url + "/v1/chat/completions", timeout=900,
+                           json={"model": "rag", "messages": [{"role": "user", "content": q}]})
+            r.raise_for_status()
+            return r.json()["choices"][0]["message"]["content"]
+
+        ask(qs[0]["question"])  # warm-up
+        for clients in clients_list:
+            todo = [qs[i % len(qs)]["question"] for i in range(n_requests)]
+            lock, replies = threading.Lock(), []
+            before = len(getattr(gen, "_coalescer").batch_sizes) if hasattr(gen, "_coalescer") else 0
+
+            def client() -> None:
+                while True:
+                    with lock:
+                        if not todo:
+                            return
+                        q = todo.pop(0)
+                    text = ask(q)
+                    with lock:
+                        replies.append((q, text))
+
+            t0 = time.perf_counter()
+            threads = [threading.Thread(target=client) for _ in range(clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+            sizes = gen._coalescer.batch_sizes[before:] if hasattr(gen, "_coalescer") else []
+            out[str(clients)] = {"requests": n_requests, "seconds": round(wall, 1),
+                                 "requests_per_s": round(n_requests / wall, 3), "load_avg": os.getloadavg()[0],
+                                 "mean_batch": round(sum(sizes) / len(sizes), 2) if sizes else None,
+                                 "batch_sizes": sizes}
+            print(f"server {clients} client(s): {out[str(clients)]}", file=sys.stderr, flush=True)
+    first, last = str(clients_list[0]), str(clients_list[-1])
+    out["speedup"] = round(out[last]["requests_per_s"] / out[first]["requests_per_s"], 2)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workspace", type=Path, default=Path("/tmp/ragft-answers-bench/hybrid"))
+    ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--part", default="all", help="all, or a comma-separated subset of profile,compare,server")
+    ap.add_argument("--n", type=int, default=48, help="questions for compare")
+    ap.add_argument("--batch-sizes", default="1,4,8")
+    ap.add_argument("--requests", type=int, default=32, help="server requests per client setting")
+    ap.add_argument("--clients", default="1,8")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice, all cores)")
+    args = ap.parse_args()
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    ws = open_ws(args.workspace)
+    qs = questions(args.data, args.n, args.seed)
+    report: dict = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    "load_avg_start": os.getloadavg(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "questions": len(qs)}
+    parts = {"profile", "compare", "server"} if args.part == "all" else set(args.part.split(","))
+    if "profile" in parts:
+        report["profile"] = part_profile(ws, qs)
+    if "compare" in parts:
+        report["compare"] = part_compare(ws, qs, [int(b) for b in args.batch_sizes.split(",")])
+    if "server" in parts:
+        report["server"] = part_server(ws, qs, args.requests, [int(c) for c in args.clients.split(",")])
+    report["load_avg_end"] = os.getloadavg()
+    text = json.dumps(report, indent=2)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    print(text)
+    ws.close()
+
+
+if __name__ == "__main__":
+    main()

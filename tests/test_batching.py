@@ -1,0 +1,271 @@
+"""Batched generation (ragft/models/base.py `generate_batch`, bundled.py, batcher.py): a batch answers exactly
+what the same prompts answer one at a time, on the tiny Llama (real transformers: left padding, the copy rule
+per row, the tie-break, stop strings), and concurrent `generate` calls share batches."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from ragft.models.base import BatchItem, Decoding, GeneratorBase, generate_batch
+from ragft.models.batcher import Coalescer, in_flight
+from tests.fakes import FakeGenerator
+
+CONTEXT = ("Paris is the capital of France. Shakespeare wrote Hamlet around 1600. A spider has 8 legs. "
+           "The TR-1 router ships in 30 days.")
+QUESTIONS = [
+    "What is the capital of France?",
+    "Who wrote Hamlet?",
+    "How many legs does a spider have? Answer with the number only, from the sources given above.",
+    "Ships?",
+    "Which router ships in 30 days, and how long does shipping take for the TR-1 router?",
+]
+
+
+def _items(constrained: bool) -> list[BatchItem]:
+    # Prompts of different lengths (so rows are padded), constrained and free rows mixed in one batch.
+    return [BatchItem([{"role": "system", "content": "Answer from the sources."},
+                       {"role": "user", "content": f"Sources: {CONTEXT}\n\nQuestion: {q}"}],
+                      CONTEXT if constrained and i % 2 == 0 else None)
+            for i, q in enumerate(QUESTIONS)]
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_batch_equals_one_at_a_time_on_the_tiny_model(tiny_generator, constrained):
+    items = _items(constrained)
+    decoding = Decoding.of(max_tokens=20, stop=["\n\n", "."])
+    alone = [tiny_generator.generate(it.messages, 20, 0.0, ["\n\n", "."], constrain_to=it.constrain_to)
+             for it in items]
+    batch = tiny_generator.generate_batch(items, decoding)
+    assert batch == alone
+    assert len(set(alone)) > 1  # the prompts give different answers: rows are not mixed up
+    # the same rows in another order and another batch composition: the same answers
+    assert tiny_generator.generate_batch(items[::-1][:3], decoding) == alone[::-1][:3]
+
+
+def test_batch_rows_obey_their_own_copy_constraint(tiny_generator):
+    from ragft.models.constrain import CopyChecker
+
+    items = _items(constrained=True)
+    texts = tiny_generator.generate_batch(items, Decoding.of(max_tokens=12))
+    free = tiny_generator.generate_batch([BatchItem(it.messages) for it in items], Decoding.of(max_tokens=12))
+    for item, text, unconstrained in zip(items, texts, free):
+        if item.constrain_to is not None:  # a copy so far (max_tokens may cut it before a clean end)
+            assert CopyChecker(item.constrain_to).ok(text)
+        else:
+            assert text == unconstrained
+    assert any(not CopyChecker(CONTEXT).ok(t) for t in free)  # the rule did something: free rows do not copy
+
+
+def test_generate_batch_helper_loops_over_plain_generators():
+    gen = FakeGenerator(lambda msgs: msgs[-1]["content"].upper())
+    out = generate_batch(gen, [BatchItem([{"role": "user", "content": q}], "ctx") for q in ("a", "b")], Decoding.of(8))
+    assert out == ["A", "B"] and gen.constraints == ["ctx", "ctx"]
+
+
+def test_generator_base_default_batch_is_one_by_one():
+    class Echo(GeneratorBase):
+        name, context_window = "echo", 100
+
+        def complete(self, messages, decoding, constrain_to, streaming):  # type: ignore[no-untyped-def]
+            return iter([messages[-1]["content"], f"/{decoding.max_tokens}/{constrain_to}"])
+
+    gen = Echo()
+    assert gen.generate([{"role": "user", "content": "x"}], max_tokens=3, constrain_to="c") == "x/3/c"
+    assert list(gen.stream([{"role": "user", "content": "y"}])) == ["y", "/64/None"]
+    assert gen.generate_batch([BatchItem([{"role": "user", "content": "z"}])], Decoding.of(5)) == ["z/5/None"]
+
+
+# --------------------------------------------------------------------------- coalescing concurrent calls
+class _HeldBatches:
+    """`run_batch` for a Coalescer: records each batch; the first one waits for `release`."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.batches: list[list[str]] = []
+
+    def __call__(self, items, decoding):  # type: ignore[no-untyped-def]
+        assert self.release.wait(30)
+        prompts = [it.messages[-1]["content"] for it in items]
+        self.batches.append(prompts)
+        if "boom" in prompts:
+            raise RuntimeError("batch failed")
+        return [f"{p}@{decoding.max_tokens}" for p in prompts]
+
+
+def _call(co: Coalescer, prompt: str, results: dict, max_tokens: int = 8) -> None:
+    with in_flight():
+        try:
+            results[prompt] = co.generate(BatchItem([{"role": "user", "content": prompt}]), Decoding.of(max_tokens))
+        except RuntimeError as exc:
+            results[prompt] = exc
+
+
+def _wait_queued(co: Coalescer, n: int) -> None:
+    deadline = time.monotonic() + 20
+    while co.queued < n:
+        assert time.monotonic() < deadline, "calls never reached the coalescer"
+        time.sleep(0.01)
+
+
+def test_concurrent_calls_share_batches_and_get_their_own_text():
+    run = _HeldBatches()
+    co = Coalescer(run, max_batch=3, window_s=0.0)
+    results: dict = {}
+    threads = [threading.Thread(target=_call, args=(co, f"q{i}", results)) for i in range(5)]
+    threads.append(threading.Thread(target=_call, args=(co, "other", results, 4)))  # another decoding
+    for t in threads:
+        t.start()
+    _wait_queued(co, 6)  # every call is waiting or held in the first batch
+    run.release.set()
+    for t in threads:
+        t.join(30)
+    assert results == {**{f"q{i}": f"q{i}@8" for i in range(5)}, "other": "other@4"}
+    assert sorted(p for b in run.batches for p in b) == sorted(results)
+    assert max(len(b) for b in run.batches) == 3  # bounded, and batched
+    assert all(len({p == "other" for p in b}) == 1 for b in run.batches)  # decodings never mixed
+    assert co.batch_sizes == [len(b) for b in run.batches]
+
+
+def test_a_failed_batch_fails_its_callers_only():
+    run = _HeldBatches()
+    co = Coalescer(run, max_batch=2, window_s=0.0)
+    results: dict = {}
+    first = threading.Thread(target=_call, args=(co, "first", results))
+    first.start()
+    _wait_queued(co, 1)
+    rest = [threading.Thread(target=_call, args=(co, p, results)) for p in ("boom", "x", "y")]
+    for t in rest:
+        t.start()
+    _wait_queued(co, 4)
+    run.release.set()
+    for t in [first, *rest]:
+        t.join(30)
+    failed = {p for p, r in results.items() if isinstance(r, RuntimeError)}
+    batch_of_boom = next(b for b in run.batches if "boom" in b)
+    assert failed == set(batch_of_boom)
+    assert all(results[p] == f"{p}@8" for p in results if p not in failed)
+
+
+def test_outside_a_server_a_call_does_not_wait_for_the_window():
+    co = Coalescer(lambda items, d: ["ok"] * len(items), max_batch=8, window_s=30.0)
+    started = time.monotonic()
+    assert co.generate(BatchItem([{"role": "user", "content": "q"}]), Decoding.of(4)) == "ok"
+    assert time.monotonic() - started < 20  # nothing in flight: no 30 s window (a hang, not a timing check)
+
+
+# --------------------------------------------------------------------------- answer_many == answer_question
+RETURNS = "Items can be returned within 30 days of delivery with the receipt."
+SHIPPING = "Standard shipping takes 3 to 5 business days inside the country."
+WARRANTY = "The Trail Runner shoe has a two year warranty against defects."
+REPLIES = {  # question -> what the fake model says: cited, unsupported, "don't know", never asked (off-topic)
+    "How many days do I have to return items?": "within 30 days [1]",
+    "How long does standard shipping take inside the country?": "a banana [1]",
+    "Does the Trail Runner shoe have a warranty?": "The sources do not contain this.",
+    "What is the capital of Mars?": "never generated",
+    "How many days does standard shipping take?": "3 to 5 business days [1]",
+}
+
+
+class CountingGenerator(FakeGenerator):
+    """The fake generator with a batched call that records its batch sizes (answers like `generate`)."""
+
+    def __init__(self, reply):  # type: ignore[no-untyped-def]
+        super().__init__(reply)
+        self.batch_sizes: list[int] = []
+
+    def generate_batch(self, items, decoding):  # type: ignore[no-untyped-def]
+        self.batch_sizes.append(len(items))
+        return [self.generate(it.messages, decoding.max_tokens, decoding.temperature, list(decoding.stop),
+                              decoding.adapter, constrain_to=it.constrain_to) for it in items]
+
+
+def _answer_ctx(gen):  # type: ignore[no-untyped-def]
+    from ragft.answer import AnswerContext
+    from ragft.types import Hit
+
+    hits = [Hit(doc_id=f"d{i}", chunk_id=f"d{i}:0", source=f"d{i}.md", score=1.0, text=t)
+            for i, t in enumerate((RETURNS, SHIPPING, WARRANTY))]
+    return AnswerContext(generator=gen, retrieve=lambda q, k: list(hits), live_rows=lambda q: [],
+                         abstain_threshold=0.25, support_threshold=0.5, max_context_tokens=1200, max_new_tokens=32,
+                         temperature=0.0, prompt_format="oneshot")
+
+
+def _same(a, b) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import asdict
+
+    da, db = asdict(a), asdict(b)
+    da.pop("latency_ms"), db.pop("latency_ms")
+    assert da == db
+
+
+@pytest.mark.parametrize("strategy", ["rag", "base"])
+def test_answer_many_takes_every_decision_answer_question_takes(strategy):
+    from ragft.answer import answer_many, answer_question
+
+    def reply(messages):  # type: ignore[no-untyped-def]
+        return next(r for q, r in REPLIES.items() if q in messages[-1]["content"])
+
+    questions = list(REPLIES)
+    one = [answer_question(_answer_ctx(FakeGenerator(reply)), q, strategy) for q in questions]
+    gen = CountingGenerator(reply)
+    many = answer_many(_answer_ctx(gen), questions, strategy, batch_size=3)
+    for a, b in zip(one, many):
+        _same(a, b)
+    if strategy == "rag":  # a cited answer, an abstention (the off-topic question is never generated)
+        assert not one[0].abstained and one[0].citations and one[3].abstained
+        assert gen.batch_sizes == [3, 1]
+    else:
+        assert gen.batch_sizes == [3, 2]
+    assert all(m.latency_ms is not None and m.latency_ms >= 0 for m in many)
+
+
+def test_ask_many_equals_ask_on_the_tiny_model_and_batches(tmp_path, hash_embedder, tiny_generator):
+    """Real transformers path: retrieval, copy-constrained batched generation, checks, PII policy and audit."""
+    from ragft.workspace import Workspace
+    from tests.test_answer import _put
+
+    ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=tiny_generator)
+    ws.settings.generator.max_new_tokens = 12
+    for i, text in enumerate((RETURNS, SHIPPING, WARRANTY)):
+        _put(ws, f"d{i}", text, hash_embedder)
+    sizes: list[int] = []
+    batched = tiny_generator.generate_batch
+
+    def counting(items, decoding):  # type: ignore[no-untyped-def]
+        sizes.append(len(items))
+        return batched(items, decoding)
+
+    tiny_generator.generate_batch = counting  # type: ignore[method-assign]
+    questions = list(REPLIES)
+    for strategy in ("rag", "base"):
+        many = ws.ask_many(questions, strategy, batch_size=4)
+        one = [ws.ask(q, strategy) for q in questions]
+        for a, b in zip(one, many):
+            _same(a, b)
+    assert max(sizes) > 1
+    assert sum(1 for line in (ws.path / "audit.jsonl").read_text().splitlines() if '"question"' in line) == 4 * len(questions)
+    ws.close()
+
+
+def test_compare_batch_sizes_give_the_same_answers_on_the_tiny_model(tmp_path, hash_embedder, tiny_generator):
+    import json
+
+    from ragft.evaluate.runner import run_compare
+    from ragft.workspace import Workspace
+    from tests.test_answer import _put
+
+    ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=tiny_generator)
+    ws.settings.generator.max_new_tokens = 12
+    for i, text in enumerate((RETURNS, SHIPPING, WARRANTY)):
+        _put(ws, f"d{i}", text, hash_embedder)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"question": q, "answer": "30 days"}) + "\n" for q in REPLIES), encoding="utf-8")
+    runs = {bs: run_compare(ws, qa=qa, strategies=["rag", "base"], batch_size=bs, warmup=False) for bs in (1, 3)}
+    assert runs[1].meta["batch_size"] == 1 and runs[3].meta["batch_size"] == 3
+    for s in ("rag", "base"):
+        assert [q.results[s].answer for q in runs[1].questions] == [q.results[s].answer for q in runs[3].questions]
+        assert all(q.results[s].error is None for q in runs[3].questions)
+    ws.close()
