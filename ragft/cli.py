@@ -295,7 +295,7 @@ def finetune(
     from_docs: bool = typer.Option(False, "--from-docs", help="Synthesise QA pairs from the workspace's chunks with the generator."),
     raft: bool = typer.Option(False, "--raft", help="Retrieval-aware examples (oracle + distractor chunks) for --strategy hybrid."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the data (default: train.epochs)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run of --name from its last checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run of --name from its last checkpoint (with --search: the interrupted search)."),
     retrain: Optional[str] = typer.Option(None, "--retrain", help="Retrain adapter NAME with its recorded settings, without erased documents."),
     exclude_qa: Optional[Path] = typer.Option(None, "--exclude-qa", help="QA file (e.g. your evaluation set) whose questions never enter training."),
     lora_r: Optional[int] = typer.Option(None, "--lora-r", min=1, help="LoRA rank (default: train.lora_r)."),

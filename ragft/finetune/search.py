@@ -106,6 +106,8 @@ def _dimension(name: str, key: str, kind: type, spec: str) -> Dimension:
             raise ConfigError(f"--space {name}: {s.strip()} must be {limit} (in {name}={spec})")
         return int(v) if kind is int else v
 
+    if key == "epochs" and all(re.fullmatch(r"\s*\d+\s*", b) for b in re.split(r"[|:]", spec.replace(":log", ""))):
+        kind = int  # `epochs=1:3` means 1, 2 or 3 passes; `epochs=0.5:2` searches fractions
     if "|" in spec:
         choices = tuple(number(s) for s in spec.split("|"))
         if len(set(choices)) != len(choices):
@@ -231,7 +233,7 @@ def run_search(
     data: str | None = None,
     from_docs: bool = False,
     raft: bool = False,
-    trials: int = DEFAULT_TRIALS,
+    trials: int | None = None,
     space: str | None = None,
     resume: bool = False,
     exclude_qa: str | None = None,
@@ -241,14 +243,18 @@ def run_search(
 ) -> SearchReport:
     """Search hyperparameters for adapter `name` (module docstring) and register the best trial's adapter.
 
-    `resume=True` continues the stored study of `name` with its recorded space and trial count (a `space`
-    given again must match). `overrides` fix the non-searched `[train]` settings, as in `ragft finetune`.
+    `trials` defaults to DEFAULT_TRIALS. `resume=True` continues the stored study of `name` with its recorded
+    space and trial count (a `space` given again must match; `trials` given again replaces the count). `overrides` fix the non-searched `[train]` settings, as in `ragft finetune`.
     """
     from ragft.finetune.pipeline import RUNS_DIR, _check_name, _load_run, _Plan, _prepare
     from ragft.finetune.registry import validate_name
 
+    if space:
+        parse_space(space)  # bad input fails before anything is written
     optuna = _optuna()
     validate_name(name)
+    trials_given = trials
+    trials = DEFAULT_TRIALS if trials is None else trials
     if trials < 1:
         raise ConfigError(f"--trials {trials}: give at least 1")
     registry = parts.registry
@@ -267,7 +273,8 @@ def run_search(
         recorded = study.user_attrs["space"]
         if space and parse_space(space) != parse_space(recorded):
             raise ConfigError(f"--space differs from the interrupted search's ({recorded}); resume without --space")
-        space, trials = recorded, int(study.user_attrs["trials"])
+        space = recorded
+        trials = trials_given if trials_given is not None else int(study.user_attrs["trials"])
         if not (run_dir / "run.json").is_file():
             raise NotFoundError(f"the run state of search {name!r} is gone ({run_dir}); start the search again")
         run = _load_run(run_dir)
