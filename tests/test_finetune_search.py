@@ -186,3 +186,11 @@ def test_killed_search_resumes_without_repeating_finished_trials(tmp_path, tiny_
     assert AdapterRegistry(ws).get("r").lineage["search"]["trials"] == out["trials"]
     again = CliRunner().invoke(app, ["finetune", "--name", "r", "--search", "--resume", "-w", str(ws)])
     assert again.exit_code == 2 and "no interrupted search" in again.stderr
+
+
+def test_missing_optuna_says_which_extra_to_install(tmp_path, monkeypatch):
+    from ragft.finetune.search import _optuna
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # what an environment without the extra looks like
+    with pytest.raises(ConfigError, match=r"pip install 'ragft\[search\]'"):
+        _optuna()

@@ -278,9 +278,16 @@ def run_search(
         if not (run_dir / "run.json").is_file():
             raise NotFoundError(f"the run state of search {name!r} is gone ({run_dir}); start the search again")
         run = _load_run(run_dir)
+        # A trial cut short (SIGKILL leaves it RUNNING, Ctrl-C makes Optuna mark it FAIL) is run again first,
+        # with the same parameters; each at most once, so a trial that fails by itself does not loop.
+        retried = set(study.user_attrs.get("retried", []))
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)  # killed mid-trial
-            study.enqueue_trial(t.params, skip_if_exists=False)  # ... so its parameters go first again
+            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)):
+            if t.number not in retried and t.params:
+                study.enqueue_trial(t.params, skip_if_exists=False)
+                retried.add(t.number)
+        study.set_user_attr("retried", sorted(retried))
     else:
         space = space or DEFAULT_SPACE
         dims = parse_space(space)
