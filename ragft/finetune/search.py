@@ -244,7 +244,8 @@ def run_search(
     """Search hyperparameters for adapter `name` (module docstring) and register the best trial's adapter.
 
     `trials` defaults to DEFAULT_TRIALS. `resume=True` continues the stored study of `name` with its recorded
-    space and trial count (a `space` given again must match; `trials` given again replaces the count). `overrides` fix the non-searched `[train]` settings, as in `ragft finetune`.
+    space and trial count (a `space` given again must match; `trials` given again replaces the count).
+    `overrides` fix the non-searched `[train]` settings, as in `ragft finetune`.
     """
     from ragft.finetune.pipeline import RUNS_DIR, _check_name, _load_run, _Plan, _prepare
     from ragft.finetune.registry import validate_name
@@ -297,7 +298,14 @@ def run_search(
         shutil.rmtree(search_dir, ignore_errors=True)
         plan = _Plan(data=data, from_docs=from_docs, raft=raft, epochs=None, exclude_qa=exclude_qa,
                      overrides={k: v for k, v in (overrides or {}).items() if v is not None})
+        if parts.generator_settings.kind != "bundled":
+            raise ConfigError("fine-tuning needs a local generator (generator.kind = \"bundled\"); a remote API "
+                              "model cannot be trained here")
         run = _prepare(parts, plan, run_dir, notes, retrain=False)
+        if not run.val:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise ConfigError("the search needs validation rows to score trials: give at least 4 training rows "
+                              "and a [train] val_fraction above 0")
         seed = run.args.seed
         study = optuna.create_study(study_name=name, storage=storage, direction="minimize", pruner=_pruner(optuna))
         study.set_user_attr("space", space)
@@ -305,9 +313,6 @@ def run_search(
         for point in latin_hypercube(dims, _startup(trials), seed):
             study.enqueue_trial(point)
     dims = parse_space(space)
-    if not run.val:
-        raise ConfigError("the search needs validation rows to score trials: give at least 4 training rows "
-                          "and a [train] val_fraction above 0")
     # The sampler is not stored with the study: the same seeded TPE on a fresh and on a resumed study. Its
     # start-up trials are the enqueued Latin hypercube points; TPE proper proposes from the next one on.
     study.sampler = optuna.samplers.TPESampler(seed=run.args.seed, n_startup_trials=_startup(trials))
