@@ -296,7 +296,7 @@ def finetune(
     from_docs: bool = typer.Option(False, "--from-docs", help="Synthesise QA pairs from the workspace's chunks (answer spans first, then a question around each)."),
     raft: bool = typer.Option(False, "--raft", help="Retrieval-aware examples (oracle + distractor chunks) for --strategy hybrid."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the data (default: train.epochs)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run of --name from its last checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run of --name from its last checkpoint (with --search: the interrupted search)."),
     retrain: Optional[str] = typer.Option(None, "--retrain", help="Retrain adapter NAME with its recorded settings, without erased documents."),
     exclude_qa: Optional[Path] = typer.Option(None, "--exclude-qa", help="QA file (e.g. your evaluation set) whose questions never enter training."),
     lora_r: Optional[int] = typer.Option(None, "--lora-r", min=1, help="LoRA rank (default: train.lora_r)."),
@@ -309,6 +309,9 @@ def finetune(
     max_length: Optional[int] = typer.Option(None, "--max-length", min=32, help="Max tokens per example."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
     save_steps: Optional[int] = typer.Option(None, "--save-steps", min=1, help="Checkpoint every N optimiser steps."),
+    search: bool = typer.Option(False, "--search", help="Search hyperparameters (Optuna TPE, median pruning on validation loss); register the best trial. Needs ragft[search]."),
+    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Trials of --search (default 8)."),
+    space: Optional[str] = typer.Option(None, "--space", help="Space of --search, e.g. lr=1e-4:2e-3:log,lora_r=4|8|16,epochs=1:3 (the default)."),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
@@ -326,6 +329,10 @@ def finetune(
         "batch_size": batch_size, "grad_accum": grad_accum, "max_length": max_length, "seed": seed, "save_steps": save_steps,
         "target_modules": [m.strip() for m in target_modules.split(",") if m.strip()] if target_modules else None,
     }
+    if search or trials is not None or space is not None:
+        return _finetune_search(ws, adapter, search=search, retrain=retrain, epochs=epochs, workspace=workspace,
+                                json_out=json_out, data=data, from_docs=from_docs, raft=raft, trials=trials,
+                                space=space, resume=resume, exclude_qa=exclude_qa, overrides=overrides)
     kwargs = dict(data=data, from_docs=from_docs, raft=raft, epochs=epochs, resume=resume, retrain=retrain is not None,
                   exclude_qa=exclude_qa, overrides=overrides)
     try:
@@ -339,6 +346,37 @@ def finetune(
         emit_json(report.to_dict())
     else:
         views.show_train_report(report)
+
+
+def _finetune_search(ws, adapter: str, *, search: bool, retrain: Optional[str], epochs: Optional[float],  # type: ignore[no-untyped-def]
+                     workspace: Optional[Path], json_out: bool, **kwargs: Any) -> None:
+    """`finetune --search`: one stderr line per finished trial (with the study's ETA), then the best trial."""
+    from ragft.errors import ConfigError
+    from ragft.finetune.search import format_trial
+
+    if not search:
+        raise ConfigError("--trials and --space belong to --search; add --search")
+    if retrain is not None or epochs is not None:
+        raise ConfigError("--search picks the settings itself: drop " + ("--retrain" if retrain else "--epochs")
+                          + " (search epochs with --space epochs=1:3)")
+    for k in ("data", "exclude_qa"):
+        kwargs[k] = str(kwargs[k]) if kwargs[k] is not None else None
+    try:
+        result = ws.finetune_search(adapter, trial_progress=lambda *a: err.print(format_trial(*a), markup=False,
+                                                                                 highlight=False), **kwargs)
+    except KeyboardInterrupt:
+        where = f" -w {workspace}" if workspace is not None else ""
+        raise Interrupted(f"interrupted; finished trials are kept: continue with `ragft finetune --name {adapter} "
+                          f"--search --resume{where}`") from None
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    best = result.best
+    out.print(f"best trial #{best['trial']}: " + " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                                         for k, v in best["params"].items())
+              + f"  val_loss {best['objective']:.4f}  ({len(result.trials)} trials, {result.seconds:.0f} s)",
+              markup=False, highlight=False)
+    views.show_train_report(result.report)
 
 
 def _finetune_interrupted(ws, adapter: str, workspace: Optional[Path]) -> str:  # type: ignore[no-untyped-def]

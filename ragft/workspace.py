@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ragft.evaluate.compare import Comparison
     from ragft.finetune import TrainReport
     from ragft.finetune.pipeline import FinetuneParts
+    from ragft.finetune.search import SearchReport
     from ragft.finetune.registry import AdapterInfo, AdapterRegistry
     from ragft.governance.audit import AuditLog
     from ragft.governance.users import UserRegistry
@@ -400,6 +401,17 @@ class Workspace:
             self.audit.append("finetune", adapter=report.adapter, kind=report.kind, steps=report.steps,
                               doc_ids=report.lineage.get("documents", []), dataset_sha256=report.lineage.get("dataset_sha256"))
         return report
+
+    def finetune_search(self, name: str, **kwargs) -> "SearchReport":  # type: ignore[no-untyped-def]
+        """Search hyperparameters (Optuna TPE, median pruning on validation loss) and register the best trial's
+        adapter as `name`, the trial table in its lineage. kwargs: those of `ragft.finetune.search.run_search`."""
+        from ragft.finetune.search import run_search
+
+        result = run_search(self.finetune_parts(), name, **kwargs)
+        r = result.report
+        self.audit.append("finetune", adapter=r.adapter, kind=r.kind, steps=r.steps, search_trials=len(result.trials),
+                          doc_ids=r.lineage.get("documents", []), dataset_sha256=r.lineage.get("dataset_sha256"))
+        return result
 
     def finetune_resumable(self, name: str) -> bool:
         """True when an interrupted run of adapter `name` left its run state (dataset, settings, any checkpoint)

@@ -80,6 +80,9 @@ class TrainArgs:
     early_stopping_patience: int = _DEFAULTS["early_stopping_patience"]
     save_steps: int = _DEFAULTS["save_steps"]
     group_by_length: bool = True
+    eval_steps: int = 0
+    """Evaluate the validation loss every N optimiser steps instead of once per epoch (0 = per epoch); the
+    hyperparameter search (search.py) uses it so its pruner sees the loss more often than once per epoch."""
 
     @classmethod
     def from_settings(cls, s: TrainSettings, **overrides: Any) -> "TrainArgs":
@@ -328,10 +331,12 @@ def train_lora(
     *,
     resume: bool = False,
     progress: Progress | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train a LoRA adapter on `model` and save it (PEFT format) to `adapter_dir` atomically.
 
     `run_dir/checkpoints/` holds the resumable checkpoints. `model` is the float base model (not GGUF-quantised).
+    `callbacks` are extra transformers `TrainerCallback`s (the search's pruning callback, search.py).
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -360,7 +365,7 @@ def train_lora(
         train_dataset=train_rows,
         eval_dataset=val_rows or None,
         data_collator=_Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id),
-        callbacks=[EarlyStopping(args.early_stopping_patience), reporter],
+        callbacks=[EarlyStopping(args.early_stopping_patience), reporter, *callbacks],
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -404,7 +409,8 @@ def _training_args(run_dir: Path, args: TrainArgs, has_val: bool, on_gpu: bool):
         num_train_epochs=args.epochs,
         lr_scheduler_type="linear",
         logging_steps=1,
-        eval_strategy="epoch" if has_val else "no",
+        eval_strategy=("steps" if args.eval_steps else "epoch") if has_val else "no",
+        eval_steps=args.eval_steps or None,
         save_strategy="steps",
         save_steps=args.save_steps,
         save_total_limit=None,  # rotation happens after the atomic rename (AtomicCheckpointTrainer)
