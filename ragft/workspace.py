@@ -452,8 +452,9 @@ class Workspace:
         """Register a live SQL source (checked: connects read-only, tables exist). Returns it with its columns.
         `groups`: who may see its rows at answer time, like a document's groups (none = public)."""
         from ragft.sources import SourceRegistry
+        from ragft.sources.sql import absolute_sqlite_url
 
-        return SourceRegistry(self.path).add_sql(name, _absolute_sqlite_url(url), list(tables),
+        return SourceRegistry(self.path).add_sql(name, absolute_sqlite_url(url), list(tables),
                                                  password_env=password_env, groups=list(groups))
 
     # ----------------------------------------------------------------- quarantine (ragft/governance/quarantine.py)
@@ -575,29 +576,4 @@ class Workspace:
 
         report = load_report(from_report) if from_report is not None else None
         return advise(inputs or AdviceInputs(), self.settings, report, measured_training(self.adapters()))
-
-
-def _absolute_sqlite_url(url: str) -> str:
-    """A SQLite URL with a relative file path, made absolute against the current folder, after checking the file.
-
-    Registered sources are opened at answer time, possibly from another folder (`ragft ask` elsewhere, the
-    server): a relative path would then point nowhere. A missing file is refused here, at registration, with a
-    message about registering (the source is not registered yet, so there is nothing to remove).
-    """
-    if not url.startswith("sqlite"):
-        return url
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - the registry's own check reports a malformed URL
-        return url
-    path = parsed.database or ""
-    if not path or path == ":memory:" or path.startswith("file:"):
-        return url
-    full = Path(path).expanduser().resolve()
-    if not full.is_file():
-        raise ConfigError(f"SQLite database {path} not found (looked for {full}); create it first or pass its path, "
-                          f"e.g. sqlite:///{full.parent}/inventory.sqlite (three slashes, then the absolute path)")
-    return parsed.set(database=str(full)).render_as_string(hide_password=False)
 

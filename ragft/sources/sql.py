@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ragft.errors import ConfigError, StoreError
@@ -251,3 +252,29 @@ def query_sources(sources: Sequence[SqlSource], question: str) -> list[Hit]:
     for src in sources:
         hits.extend(src.query(question))
     return hits
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """A SQLite URL with a relative file path, made absolute against the current folder, after checking the file.
+
+    Registered sources are opened at answer time, possibly from another folder (`ragft ask` elsewhere, the
+    server): a relative path would then point nowhere. A missing file is refused here, at registration, with a
+    message about registering (the source is not registered yet, so there is nothing to remove).
+    """
+    if not url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - the registry's own check reports a malformed URL
+        return url
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return url
+    full = Path(path).expanduser().resolve()
+    if not full.is_file():
+        raise ConfigError(f"SQLite database {path} not found (looked for {full}); create it first or pass its path, "
+                          f"e.g. sqlite:///{full.parent}/inventory.sqlite (three slashes, then the absolute path)")
+    return parsed.set(database=str(full)).render_as_string(hide_password=False)
+
