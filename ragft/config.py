@@ -197,7 +197,7 @@ class ServerSettings(_Section):
     max_top_k: int = Field(20, ge=1, description="Largest k a client may ask for.")
     max_queue: int = Field(64, ge=1, description="Model requests waiting before 503.")
     max_tokens: int = Field(512, ge=1, le=4096, description="Largest max_tokens a client may ask for (400 above it).")
-    workers: int = Field(1, ge=1, le=16, description="Threads running model calls (1 = one generation at a time; CPU-bound).")
+    workers: int = Field(1, ge=1, le=16, description="Model workers; each runs up to 8 concurrent requests as one batched generation (bundled generator). CPU-bound: 1 on a laptop.")
     report_dir: str = Field("", description="Compare report folder served at /v1/report; empty = the last `ragft compare --report` of this workspace.")
 
 
