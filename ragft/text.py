@@ -1,4 +1,5 @@
-"""Shared text primitives: word tokens, English stopwords, the plural fold, whitespace normalisation.
+"""Shared text primitives: word tokens, English stopwords, month names and number words, the plural fold,
+whitespace normalisation.
 
 One home for what several modules need to agree on: the SQLite and PostgreSQL stores must turn a query into the
 same terms (a search must not change with the backend), and citation checks must fold words the same way
@@ -22,6 +23,16 @@ ENGLISH_STOPWORDS: frozenset[str] = frozenset({
     "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
     "will", "with",
 })
+
+MONTHS: tuple[str, ...] = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+                           "October", "November", "December")
+"""Month names (dates in answer spans, finetune/spans.py; time answers, wellformed.py)."""
+NUMBER_WORDS: frozenset[str] = frozenset({
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
+    "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty",
+    "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion", "trillion", "dozen",
+})
+"""Cardinal number words (quantities in answer spans, finetune/spans.py; count answers, wellformed.py)."""
 
 
 def query_terms(text: str, drop_stopwords: bool = True) -> list[str]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from ragft.text import ENGLISH_STOPWORDS
+from ragft.text import ENGLISH_STOPWORDS, MONTHS as MONTH_NAMES, NUMBER_WORDS as CARDINALS
 
 _MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -135,14 +135,8 @@ def is_degenerate(answer: str, question: str = "") -> bool:
 
 
 # ----------------------------------------------------------------------------- the kind of answer a question asks for
-MONTHS = frozenset({"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-                    "november", "december"})
-NUMBER_WORDS = frozenset({
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
-    "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty",
-    "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion", "trillion", "dozen",
-    "dozens", "hundreds", "thousands", "millions", "several", "twice", "once", "half",
-})
+MONTHS = frozenset(m.lower() for m in MONTH_NAMES)
+NUMBER_WORDS = CARDINALS | frozenset({"dozens", "hundreds", "thousands", "millions", "several", "twice", "once", "half"})
 _OPENERS = DANGLING_ENDINGS | ENGLISH_STOPWORDS | frozenset({
     "he", "she", "it", "they", "we", "i", "you", "this", "these", "those", "there", "after", "before", "when",
     "although", "though", "since", "however", "also", "then", "most", "many", "some", "all", "both", "each"})

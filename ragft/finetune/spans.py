@@ -24,14 +24,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ragft.text import MONTHS, NUMBER_WORDS
+
 KIND_ORDER = ("date", "year", "quantity", "entity", "subject", "number")
 MAX_QUESTION_WORDS = 30
 MIN_SENTENCE_WORDS = 5
 
-_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
-           "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
-_NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
-                 "sixty|hundred|thousand|million|billion|dozen")
+_MONTHS = "|".join([*MONTHS, "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec"])
+_NUMBER_WORDS = "|".join(sorted(NUMBER_WORDS, key=lambda w: (-len(w), w)))  # longest first: "sixty" before "six"
 _DATE = re.compile(
     rf"\b(?:\d{{1,2}}\s+(?:{_MONTHS})\.?,?\s+\d{{4}}|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
     rf"|\d{{4}}-\d{{2}}-\d{{2}}|(?:{_MONTHS})\s+\d{{4}})\b"
