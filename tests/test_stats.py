@@ -157,3 +157,15 @@ def test_n_needed_never_promises_fewer_questions_than_the_exact_test_can_use():
     # Every question discordant one way: Connor's formula says 4, but 4 discordant pairs give p >= 0.125.
     assert mcnemar_n_needed(1.0, 0.0) == 6
     assert mcnemar_exact(6, 0) < 0.05 <= mcnemar_exact(5, 0)
+
+
+def test_a_rounded_interval_still_contains_its_estimate_even_when_every_value_is_the_same():
+    from ragft.evaluate.stats import bootstrap_cis
+
+    # Batched answers share their batch's time: every question can carry the same latency-based cost.
+    value = 0.4945174999999999
+    cis = bootstrap_cis({"rag": {"cost_per_1k": np.full(6, value), "f1": np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])}}, seed=0)
+    low, high = cis["rag"]["cost_per_1k"]
+    assert low <= value <= high and (low, high) == (0.4945, 0.4946)
+    low, high = cis["rag"]["f1"]
+    assert low <= 0.35 <= high

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from statistics import NormalDist
 from typing import Any
 
@@ -91,13 +92,19 @@ def bootstrap_cis(per_question: Mapping[str, Mapping[str, np.ndarray]], seed: in
         for metric, values in metrics.items():
             ci = bootstrap_ci(values, idx)
             if ci is not None:
-                out[strategy][metric] = [sig4(ci[0]), sig4(ci[1])]
+                # Rounded outwards: the shown interval must still contain the estimate (with batched answers
+                # every question of a batch has the same latency share, so an interval can be a single value).
+                out[strategy][metric] = [sig4(ci[0], ROUND_FLOOR), sig4(ci[1], ROUND_CEILING)]
     return out
 
 
-def sig4(x: float) -> float:
-    """`x` to 4 significant digits (costs per question are tiny; scores are in 0..1)."""
-    return float(f"{x:.4g}")
+def sig4(x: float, rounding: str = ROUND_HALF_EVEN) -> float:
+    """`x` to 4 significant digits (costs per question are tiny; scores are in 0..1); `rounding` is a decimal
+    rounding mode (ROUND_FLOOR / ROUND_CEILING for the bounds of an interval)."""
+    d = Decimal(repr(float(x)))
+    if not d.is_finite() or d == 0:
+        return float(x)
+    return float(d.quantize(Decimal(1).scaleb(d.adjusted() - 3), rounding=rounding))
 
 
 # --------------------------------------------------------------------------- paired tests
