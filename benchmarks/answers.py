@@ -334,10 +334,11 @@ def main() -> None:
     ap.add_argument("--log", type=Path, default=None, help="before-after: append per-question rows here (JSONL)")
     ap.add_argument("--n", type=int, default=50, help="questions for the answers part")
     ap.add_argument("--n-formats", type=int, default=30, help="questions for the formats part")
-    ap.add_argument("-k", type=int, default=3)
+    ap.add_argument("-k", type=int, default=None, help="chunks retrieved (default: the workspace's retrieval.k, 5)")
     ap.add_argument("--formats", default="completion,sandwich,oneshot", help="formats part: layouts to compare")
     ap.add_argument("--decodings", default="free,span", help="formats part: free | span | words (copy-constrained)")
-    ap.add_argument("--max-new-tokens", type=int, default=24, help="answer length cap for every part")
+    ap.add_argument("--max-new-tokens", type=int, default=None,
+                    help="answer length cap for every part (default: the workspace's generator.max_new_tokens, 64)")
     ap.add_argument("--extractive", choices=["on", "off"], default="on", help="answers part: answer.extractive")
     ap.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid", help="retrieval mode")
     ap.add_argument("--seed", type=int, default=0)
@@ -352,6 +353,8 @@ def main() -> None:
     rng = random.Random(args.seed)
     rng.shuffle(pool)
     ws = open_workspace(args.workspace / args.mode, passages, args.mode)
+    args.k = args.k or ws.settings.retrieval.k
+    args.max_new_tokens = args.max_new_tokens or ws.settings.generator.max_new_tokens
     ws.settings.generator.max_new_tokens = args.max_new_tokens
     ws.settings.answer.extractive = args.extractive == "on"
     ws.generator.warm_up() if hasattr(ws.generator, "warm_up") else None

@@ -350,6 +350,20 @@ _YES_NO_START = frozenset({"is", "was", "are", "were", "do", "does", "did", "can
                            "will", "would", "should", "shall", "may", "might", "must"})
 
 
+def asks_yes_no(question: str) -> bool:
+    """A question an auxiliary opens ("Did ...", "Is ...") asks yes or no, unless it offers alternatives ("Did he
+    found the school before or after ...?", "Do ants eat plants, meat, or both?"): the answer is then one of them,
+    which a sentence can hold."""
+    first = question.strip().split(maxsplit=1)[:1]
+    if not first:
+        return True
+    return first[0].lower() in _YES_NO_START and not _ALTERNATIVES.search(question)
+
+
+_ALTERNATIVES = re.compile(r"\w\s*,?\s+or\s+(?!not\b)\w", re.IGNORECASE)
+"""Two options joined by "or" ("... or not" still asks yes or no)."""
+
+
 def copied_from_best(answer: str, question: str, items: Sequence[Hit]) -> bool:
     """Checks on a copy-constrained answer (the bundled model copies a span; which span is its choice, and a 135M
     model often picks a nearby fact): the span must be of the kind the question asks for when the form says so
@@ -374,8 +388,7 @@ def fallback_sentence(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | 
     that holds the kind of answer the question asks for (`wellformed.offers_kind`: a year for "when", a number for
     "how many", a name for "who"), else the most relevant. None for a yes/no question (a sentence does not say yes
     or no) or when no sentence is relevant enough."""
-    first = question.strip().split(maxsplit=1)[:1]
-    if not first or first[0].lower() in _YES_NO_START:
+    if asks_yes_no(question):
         return None
     # "how long/far/old/big" names the kind of answer, not its topic: the sentence need not repeat "long".
     asked = _HOW_FORM.sub(" ", question)

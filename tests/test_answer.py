@@ -605,3 +605,20 @@ def test_real_retail_stock_and_price_before_and_after_an_update(real_ws, tmp_pat
     stock, price = real_ws.ask("How many Trail Runner are in stock?"), real_ws.ask("What is the price of the Trail Runner?")
     assert stock.answer == "3 [1]" and "stock=3" in stock.citations[0].text
     assert price.answer == "79.5 [1]" and price.citations[0].source == "sql:shop/inventory#TR-1"
+
+
+def test_a_question_offering_alternatives_is_not_a_yes_no_question():
+    from ragft.answer import asks_yes_no
+
+    assert asks_yes_no("Did Fillmore found the university?") and asks_yes_no("Was he elected or not?")
+    assert not asks_yes_no("Did Fillmore form a law partnership before or after he founded the university?")
+    assert not asks_yes_no("Do ants eat plants, meat, or both?") and not asks_yes_no("Who founded it?")
+    # a failed generation of an alternative question may fall back to the sentence that holds the alternatives
+    founding = hit(1, "In 1834 Fillmore formed a law partnership before he founded the University of Buffalo.",
+                   doc="bio")
+    a = answer_question(ctx(FakeGenerator("( [1]"), [founding]),
+                        "Did Fillmore form a law partnership before or after he founded the University of Buffalo?")
+    assert not a.abstained and a.citations[0].doc_id == "bio"
+    b = answer_question(ctx(FakeGenerator("( [1]"), [founding]),
+                        "Did Fillmore form a law partnership in 1834 in Buffalo?")
+    assert b.abstained  # a yes/no question: a sentence does not say yes or no
