@@ -24,7 +24,7 @@ from ragft import cli_views as views
 from ragft.cli_admin import JsonOpt, WorkspaceOpt
 from ragft.cli_errors import ErrorHandlingGroup, Interrupted, flags_without_type_label
 from ragft.cli_views import Bars, emit_json, err, out
-from ragft.config import RETRIEVAL_MODES, STRATEGIES
+from ragft.vocab import RETRIEVAL_MODES, STRATEGIES
 
 
 flags_without_type_label()

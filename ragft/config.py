@@ -11,55 +11,32 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ragft.errors import ConfigError
 from ragft.fsutil import atomic_write
+from ragft.vocab import (  # noqa: F401  (re-exported: the vocabularies are part of the settings API)
+    ADAPTER_KIND,
+    ANSWER_PII_POLICIES,
+    LORA_OVERRIDE_KEYS,
+    PII_POLICIES,
+    RETRIEVAL_MODES,
+    RETRIEVAL_STRATEGIES,
+    STRATEGIES,
+    TRAIN_OVERRIDE_KEYS,
+    AdapterKind,
+    AnswerPiiPolicy,
+    PiiPolicy,
+    RetrievalMode,
+    Strategy,
+    pii_rank,
+)
 
 CONFIG_FILE = "ragft.toml"
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|npu|xpu)(:\d+)?)$")  # torch device strings [embedder] devices accepts
-
-
-# ---------------------------------------------------------------------------- vocabularies (each defined once here)
-Strategy = Literal["base", "rag", "ft", "hybrid"]
-"""The four knowledge strategies (DESIGN.md): closed-book base, retrieval, fine-tuned, retrieval + RAFT adapter."""
-STRATEGIES: tuple[str, ...] = get_args(Strategy)
-
-RETRIEVAL_STRATEGIES: frozenset[str] = frozenset({"rag", "hybrid"})
-"""The strategies that put retrieved chunks in the prompt (and need an index)."""
-
-AdapterKind = Literal["ft", "raft"]
-"""LoRA adapter kinds: closed-book fine-tuning, or retrieval-aware (RAFT) for hybrid."""
-ADAPTER_KIND: dict[str, str] = {"ft": "ft", "hybrid": "raft"}
-"""The strategies that need an adapter, and the adapter kind each serves (the others use the base model alone)."""
-
-RetrievalMode = Literal["hybrid", "bm25", "dense"]
-"""Search modes: BM25 and dense fused, or one of them alone."""
-RETRIEVAL_MODES: tuple[str, ...] = get_args(RetrievalMode)
-
-PiiPolicy = Literal["allow", "mask", "redact", "reject"]
-"""What ingest does with detected PII, from the most lenient to the strictest (the order is the rank)."""
-PII_POLICIES: tuple[str, ...] = get_args(PiiPolicy)
-AnswerPiiPolicy = Literal["allow", "mask", "redact"]
-"""What happens to PII in generated answers (rejecting an answer is abstaining, which the answer path decides)."""
-ANSWER_PII_POLICIES: tuple[str, ...] = get_args(AnswerPiiPolicy)
-
-TRAIN_OVERRIDE_KEYS: tuple[str, ...] = (
-    "lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate", "batch_size", "grad_accum",
-    "max_length", "seed", "save_steps",
-)
-"""`[train]` settings a single `ragft finetune` run may override (CLI flags, `Workspace.finetune(overrides=)`)."""
-LORA_OVERRIDE_KEYS: dict[str, str] = {"lora_r": "r", "lora_alpha": "alpha", "lora_dropout": "dropout",
-                                      "target_modules": "target_modules"}
-"""The override keys that configure LoRA, mapped to their `LoraArgs` field names; the rest are `TrainArgs`."""
-
-
-def pii_rank(policy: str) -> int:
-    """How strict a PII policy is (allow 0 ... reject 3): the strictest of several applicable policies wins."""
-    return PII_POLICIES.index(policy)
 
 
 class _Section(BaseModel):
@@ -133,6 +110,7 @@ class AnswerSettings(_Section):
     context: Literal["sentences", "chunks"] = Field("sentences", description="What the bundled generator reads: the most relevant sentences of the retrieved chunks within sentence_tokens (cited as their chunk), or whole chunks (the pre-0.x behaviour). Remote generators always get whole chunks. Measured in docs/benchmarks.md ## Answers.")
     sentence_tokens: int = Field(160, ge=16, le=4096, description="Token budget of the sentence-level context (context = sentences).")
     fallback: Literal["sentence", "abstain"] = Field("sentence", description="When the generated answer is a fragment or unsupported: answer with the best supporting sentence (if it holds at least half of the question's words), or abstain. A fragment is never returned.")
+    retry_free: bool = Field(False, description="When a copy-constrained answer fails the checks, generate once more without the constraint (the same checks, plus the asked kind) before the fallback. Measured in docs/benchmarks.md ## Answers.")
     check_copies: bool = Field(True, description="Copy-constrained answers (bundled generator) must be of the kind the question asks for (a year for 'when', a number for 'how many') and come from a sentence nearly as relevant as the best one; otherwise the fallback applies. false = the pre-0.x behaviour. Measured in docs/benchmarks.md ## Answers.")
     table_cells: bool = Field(True, description="Answer a live SQL cell the question names (row + column) directly, without the model choosing the value (ragft/sources/cells.py).")
 
