@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ragft.citations import lexical_relevance, resolve_citations, strip_markers, support
+from ragft.citations import is_yes_no, lexical_relevance, resolve_citations, strip_markers, support
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
 from ragft.models.base import BatchItem, Decoding, generate_batch
@@ -289,8 +289,8 @@ def prepare(ctx: AnswerContext, question: str, strategy: str = "rag", adapter: R
 
 def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float = 0.0,
            on_token: Callable[[str], None] | None = None) -> Answer:
-    """Everything after generation: clean the text, then (rag, hybrid) the abstention cue, the fragment check,
-    citations and support, and the fallback sentence. `generate_seconds` is this question's generation time."""
+    """Everything after generation: clean the text, then (rag, hybrid) the abstention cue, the checks (`accepted`)
+    and the fallback sentence. `generate_seconds` is this question's generation time."""
     start = time.perf_counter()
     question, gen = prep.question, ctx.generator
 
@@ -312,18 +312,10 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
               "retrieved": [it.chunk_id for it in prompt.items]}
     if says_abstain(text):
         return _abstain(**common)
-    reason = "empty" if not text else degenerate_reason(text, question)
-    if reason is None:
-        resolved = resolve_citations(text, question, prompt.items)
-        supported = support(resolved.answer, question, [c.text for c in resolved.citations])
-        # The cited text must also be about the question: a bare "3" copied from an unrelated chunk is not support.
-        on_topic = max((lexical_relevance(question, c.text) for c in resolved.citations), default=0.0)
-        copied_well = (prep.constrain_to is None or not ctx.check_copies
-                       or copied_from_best(resolved.answer, question, prompt.items))
-        if (resolved.citations and supported >= ctx.support_threshold and on_topic >= ctx.abstain_threshold
-                and copied_well):
-            emit(on_token, resolved.answer)
-            return _done(answer=resolved.answer, citations=resolved.citations, **common)
+    good = accepted(ctx, prep, text, copied=prep.constrain_to is not None)
+    if good is not None:
+        emit(on_token, good[0])
+        return _done(answer=good[0], citations=good[1], **common)
     # The generation is a fragment or is not supported: the best supporting sentence, if it is clearly about
     # the question, else abstain. Never the fragment.
     fallback = fallback_sentence(question, prompt.items) if ctx.fallback == "sentence" else None
@@ -334,6 +326,28 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
     emit(on_token, text)
     return _done(answer=text, citations=[Citation(n=1, doc_id=item.doc_id, chunk_id=item.chunk_id,
                                                   source=item.source, text=item.text)], **common)
+
+
+def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tuple[str, list[Citation]] | None:
+    """The answer and its citations when the generated `text` passes every check, else None: well-formed
+    (`wellformed.degenerate_reason`; no bare yes/no for a question that does not ask one), citing text that
+    supports it and is about the question, and for a `copied` (copy-constrained) span `copied_from_best` when
+    `[answer] check_copies` is on."""
+    question = prep.question
+    items = prep.prompt.items if prep.prompt is not None else []
+    if not text or degenerate_reason(text, question) is not None:
+        return None
+    if is_yes_no(strip_markers(text)) and not asks_yes_no(question):
+        return None  # the copy rule lets "Yes"/"No" through freely; they do not answer "who" or "A or B"
+    resolved = resolve_citations(text, question, items)
+    supported = support(resolved.answer, question, [c.text for c in resolved.citations])
+    # The cited text must also be about the question: a bare "3" copied from an unrelated chunk is not support.
+    on_topic = max((lexical_relevance(question, c.text) for c in resolved.citations), default=0.0)
+    if not resolved.citations or supported < ctx.support_threshold or on_topic < ctx.abstain_threshold:
+        return None
+    if copied and ctx.check_copies and not copied_from_best(resolved.answer, question, items):
+        return None
+    return resolved.answer, resolved.citations
 
 
 FALLBACK_RELEVANCE = 0.5

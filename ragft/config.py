@@ -110,7 +110,6 @@ class AnswerSettings(_Section):
     context: Literal["sentences", "chunks"] = Field("sentences", description="What the bundled generator reads: the most relevant sentences of the retrieved chunks within sentence_tokens (cited as their chunk), or whole chunks (the pre-0.x behaviour). Remote generators always get whole chunks. Measured in docs/benchmarks.md ## Answers.")
     sentence_tokens: int = Field(160, ge=16, le=4096, description="Token budget of the sentence-level context (context = sentences).")
     fallback: Literal["sentence", "abstain"] = Field("sentence", description="When the generated answer is a fragment or unsupported: answer with the best supporting sentence (if it holds at least half of the question's words), or abstain. A fragment is never returned.")
-    retry_free: bool = Field(False, description="When a copy-constrained answer fails the checks, generate once more without the constraint (the same checks, plus the asked kind) before the fallback. Measured in docs/benchmarks.md ## Answers.")
     check_copies: bool = Field(True, description="Copy-constrained answers (bundled generator) must be of the kind the question asks for (a year for 'when', a number for 'how many') and come from a sentence nearly as relevant as the best one; otherwise the fallback applies. false = the pre-0.x behaviour. Measured in docs/benchmarks.md ## Answers.")
     table_cells: bool = Field(True, description="Answer a live SQL cell the question names (row + column) directly, without the model choosing the value (ragft/sources/cells.py).")
 

@@ -622,3 +622,7 @@ def test_a_question_offering_alternatives_is_not_a_yes_no_question():
     b = answer_question(ctx(FakeGenerator("( [1]"), [founding]),
                         "Did Fillmore form a law partnership in 1834 in Buffalo?")
     assert b.abstained  # a yes/no question: a sentence does not say yes or no
+    c = answer_question(ctx(FakeGenerator("No [1]"), [founding]),
+                        "Did Fillmore form a law partnership before or after he founded the University of Buffalo?")
+    assert c.answer != "No [1]" and c.citations[0].doc_id == "bio"  # "No" does not pick an alternative
+
