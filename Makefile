@@ -37,7 +37,7 @@ example-healthcare: install
 
 # pytest exits 5 when no test ran: that is a failure here, never a success.
 test: install
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
+	$(BIN)/python -m pytest -q --durations=25; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not real_model and not browser and not postgres"
