@@ -335,6 +335,9 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
     `[answer] check_copies` is on."""
     question = prep.question
     items = prep.prompt.items if prep.prompt is not None else []
+    lead = _LEADING_MARKERS.match(text)
+    if lead is not None:  # "[1] Qatar has ..." -> "Qatar has ... [1]": the citation follows what it supports
+        text = f"{lead.group(2).rstrip()} {''.join(lead.group(1).split())}"
     if not text or degenerate_reason(text, question) is not None:
         return None
     if is_yes_no(strip_markers(text)) and not asks_yes_no(question):
@@ -349,6 +352,8 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
         return None
     return resolved.answer, resolved.citations
 
+
+_LEADING_MARKERS = re.compile(r"^((?:\s*\[\d+\])+)\s*(\S.*)$", re.DOTALL)
 
 FALLBACK_RELEVANCE = 0.5
 """A sentence replaces a failed generation only if it holds this share of the question's content words.

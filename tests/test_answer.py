@@ -626,3 +626,11 @@ def test_a_question_offering_alternatives_is_not_a_yes_no_question():
                         "Did Fillmore form a law partnership before or after he founded the University of Buffalo?")
     assert c.answer != "No [1]" and c.citations[0].doc_id == "bio"  # "No" does not pick an alternative
 
+
+
+def test_a_leading_citation_marker_moves_behind_the_answer():
+    question = "How long does standard shipping take?"
+    a = answer_question(ctx(FakeGenerator("[1] 3 to 5 business days"), [RETURNS, SHIPPING]), question)
+    assert a.answer == "3 to 5 business days [1]" and a.citations[0].text == SHIPPING.text
+    b = answer_question(ctx(FakeGenerator("[1]"), [RETURNS, SHIPPING], fallback="abstain"), question)
+    assert b.abstained  # a bare marker is still a fragment
