@@ -507,8 +507,10 @@ def _record(t: Any, metric: str = LOSS) -> TrialRecord:
     was pruned was never answered, so its objective is None (its losses are in `val_loss`)."""
     result = t.user_attrs.get("result", {})
     state = {"COMPLETE": "complete", "PRUNED": "pruned"}.get(t.state.name, "failed")
-    value = t.value
-    if value is None and metric == LOSS and t.intermediate_values:
+    value = t.value  # Optuna gives a pruned trial its last reported value: a loss, negated in an f1 study
+    if metric != LOSS and state != "complete":
+        value = None
+    elif value is None and t.intermediate_values:
         value = t.intermediate_values[max(t.intermediate_values)]
     return TrialRecord(number=t.number, params=dict(t.params), state=state,
                        objective=round(value, 5) if value is not None else None, steps=int(result.get("steps", 0)),
