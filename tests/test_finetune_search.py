@@ -259,6 +259,7 @@ def test_f1_search_records_f1_per_trial_and_registers_the_best_by_f1(tmp_path, t
     assert again.f1 == out["best"]["objective"] and again.ci == out["best"]["ci"] and again.failed == 0
 
 
+@pytest.mark.slow  # two model loads and a resumed search: 244 s at load 5-8 on the shared 2 cores
 def test_f1_search_prunes_on_loss_and_resume_keeps_its_objective(tmp_path, tiny_model_dir):
     """The good rate first: in a maximising f1 study the bad rate is still pruned by its higher validation loss.
     A search stopped after its first trial refuses a resume with another objective or another --qa file."""
