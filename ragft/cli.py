@@ -312,6 +312,8 @@ def finetune(
     search: bool = typer.Option(False, "--search", help="Search hyperparameters (Optuna TPE, median pruning on validation loss); register the best trial. Needs ragft[search]."),
     trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Trials of --search (default 8)."),
     space: Optional[str] = typer.Option(None, "--space", help="Space of --search, e.g. lr=1e-4:2e-3:log,lora_r=4|8|16,epochs=1:3 (the default)."),
+    objective: Optional[str] = typer.Option(None, "--objective", help="What --search optimises: loss (validation loss, the default) or f1 (mean token F1 of each trial's answers to --qa, strategy ft, hybrid with --raft; pruning still uses the validation loss)."),
+    qa: Optional[Path] = typer.Option(None, "--qa", help="Held-out QA JSONL that --objective f1 scores (its questions never enter training)."),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
@@ -323,16 +325,24 @@ def finetune(
     adapter = retrain or name
     if adapter is None:
         raise ConfigError("pass --name NAME (or --retrain NAME)")
+    searching = search or trials is not None or space is not None or objective is not None or qa is not None
+    if searching:  # flag errors before the workspace is opened
+        from ragft.finetune.objective import check_objective
+
+        if not search:
+            raise ConfigError("--trials, --space, --objective and --qa belong to --search; add --search")
+        check_objective(objective, qa, resume=resume)
     ws = open_workspace(workspace)
     overrides = {
         "lora_r": lora_r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout, "learning_rate": learning_rate,
         "batch_size": batch_size, "grad_accum": grad_accum, "max_length": max_length, "seed": seed, "save_steps": save_steps,
         "target_modules": [m.strip() for m in target_modules.split(",") if m.strip()] if target_modules else None,
     }
-    if search or trials is not None or space is not None:
-        return _finetune_search(ws, adapter, search=search, retrain=retrain, epochs=epochs, workspace=workspace,
+    if searching:
+        return _finetune_search(ws, adapter, retrain=retrain, epochs=epochs, workspace=workspace,
                                 json_out=json_out, data=data, from_docs=from_docs, raft=raft, trials=trials,
-                                space=space, resume=resume, exclude_qa=exclude_qa, overrides=overrides)
+                                space=space, resume=resume, exclude_qa=exclude_qa, overrides=overrides,
+                                objective=objective, qa=qa)
     kwargs = dict(data=data, from_docs=from_docs, raft=raft, epochs=epochs, resume=resume, retrain=retrain is not None,
                   exclude_qa=exclude_qa, overrides=overrides)
     try:
@@ -348,18 +358,17 @@ def finetune(
         views.show_train_report(report)
 
 
-def _finetune_search(ws, adapter: str, *, search: bool, retrain: Optional[str], epochs: Optional[float],  # type: ignore[no-untyped-def]
+def _finetune_search(ws, adapter: str, *, retrain: Optional[str], epochs: Optional[float],  # type: ignore[no-untyped-def]
                      workspace: Optional[Path], json_out: bool, **kwargs: Any) -> None:
     """`finetune --search`: one stderr line per finished trial (with the study's ETA), then the best trial."""
     from ragft.errors import ConfigError
+    from ragft.finetune.objective import describe
     from ragft.finetune.search import format_trial
 
-    if not search:
-        raise ConfigError("--trials and --space belong to --search; add --search")
     if retrain is not None or epochs is not None:
         raise ConfigError("--search picks the settings itself: drop " + ("--retrain" if retrain else "--epochs")
                           + " (search epochs with --space epochs=1:3)")
-    for k in ("data", "exclude_qa"):
+    for k in ("data", "exclude_qa", "qa"):
         kwargs[k] = str(kwargs[k]) if kwargs[k] is not None else None
     try:
         result = ws.finetune_search(adapter, trial_progress=lambda *a: err.print(format_trial(*a), markup=False,
@@ -374,7 +383,7 @@ def _finetune_search(ws, adapter: str, *, search: bool, retrain: Optional[str], 
     best = result.best
     out.print(f"best trial #{best['trial']}: " + " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                                          for k, v in best["params"].items())
-              + f"  val_loss {best['objective']:.4f}  ({len(result.trials)} trials, {result.seconds:.0f} s)",
+              + f"  {describe(best['metric'], best['objective'], best['ci'])}  ({len(result.trials)} trials, {result.seconds:.0f} s)",
               markup=False, highlight=False)
     views.show_train_report(result.report)
 

@@ -404,10 +404,11 @@ class Workspace:
 
     def finetune_search(self, name: str, **kwargs) -> "SearchReport":  # type: ignore[no-untyped-def]
         """Search hyperparameters (Optuna TPE, median pruning on validation loss) and register the best trial's
-        adapter as `name`, the trial table in its lineage. kwargs: those of `ragft.finetune.search.run_search`."""
+        adapter as `name`, the trial table in its lineage. kwargs: those of `ragft.finetune.search.run_search`
+        (`objective="f1", qa=FILE` scores each trial's answers through this workspace, as `compare` does)."""
         from ragft.finetune.search import run_search
 
-        result = run_search(self.finetune_parts(), name, **kwargs)
+        result = run_search(self.finetune_parts(), name, evaluator=self, **kwargs)
         r = result.report
         self.audit.append("finetune", adapter=r.adapter, kind=r.kind, steps=r.steps, search_trials=len(result.trials),
                           doc_ids=r.lineage.get("documents", []), dataset_sha256=r.lineage.get("dataset_sha256"))

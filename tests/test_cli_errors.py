@@ -111,6 +111,43 @@ def test_missing_argument_and_unknown_command_under_json():
         assert json.loads(res.stdout)["error"]["message"]
 
 
+# `finetune --search --objective`: each bad combination is one error line (exit 2, config/usage), found before the
+# workspace is opened. "{empty}" / "{binary}" / "{qa}" are an empty, a non-UTF-8 and a good QA file.
+SEARCH_OBJECTIVE_CASES: dict[str, tuple[list[str], str]] = {
+    "f1 without --qa": (["--objective", "f1"], "--objective f1 needs --qa"),
+    "missing --qa file": (["--objective", "f1", "--qa", "/no/such/held.jsonl"], "not found"),
+    "empty --qa file": (["--objective", "f1", "--qa", "{empty}"], "no questions"),
+    "unreadable --qa file": (["--objective", "f1", "--qa", "{binary}"], "unreadable"),
+    "--qa folder": (["--objective", "f1", "--qa", "{folder}"], "is a folder"),
+    "--qa without f1": (["--qa", "{qa}"], "--qa is the held-out file of --objective f1"),
+    "--qa with loss": (["--objective", "loss", "--qa", "{qa}"], "--qa is the held-out file of --objective f1"),
+    "unknown objective": (["--objective", "bleu"], "--objective 'bleu' is unknown; choose from loss"),
+    "--objective without --search": (["--objective", "f1", "--qa", "{qa}", "--no-search"], "add --search"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SEARCH_OBJECTIVE_CASES))
+def test_search_objective_errors(case, tmp_path):
+    extra, says = SEARCH_OBJECTIVE_CASES[case]
+    files = {"{empty}": tmp_path / "empty.jsonl", "{binary}": tmp_path / "binary.jsonl", "{qa}": tmp_path / "qa.jsonl",
+             "{folder}": tmp_path}
+    files["{empty}"].write_text("\n", encoding="utf-8")
+    files["{binary}"].write_bytes(b'{"question": "\xff\xfe", "answer": "x"}\n')
+    files["{qa}"].write_text('{"question": "What colour?", "answer": "Red."}\n', encoding="utf-8")
+    ws = tmp_path / "ws"
+    args = ["finetune", "--name", "s", "--data", str(files["{qa}"]), "--search",
+            *[str(files.get(a, a)) for a in extra], "-w", str(ws)]
+    if "--no-search" in args:
+        args = [a for a in args if a not in ("--search", "--no-search")]
+    text = CliRunner().invoke(app, args)
+    assert text.exit_code == 2, text.output
+    errors = [ln for ln in text.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and says in errors[0], text.stderr
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code == 2 and says in json.loads(res.stdout)["error"]["message"]
+    assert not ws.exists()  # refused before the workspace is opened: nothing written
+
+
 def test_ingest_missing_path_is_a_usage_error_and_ingests_nothing(tmp_path):
     good = tmp_path / "a.txt"
     good.write_text("hello world", encoding="utf-8")

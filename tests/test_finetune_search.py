@@ -194,3 +194,108 @@ def test_missing_optuna_says_which_extra_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)  # what an environment without the extra looks like
     with pytest.raises(ConfigError, match=r"pip install 'ragft\[search\]'"):
         _optuna()
+
+
+# --------------------------------------------------------------------------- --objective f1 (held-out answers)
+def _heldout_file(path: Path) -> Path:
+    """Held-out widgets 12-14: not in the training rows (widgets 0-11), answers in the same form."""
+    rows = [{"question": f"What colour is widget {i}?", "answer": f"Widget {i} is {['red', 'blue', 'green'][i % 3]}."}
+            for i in range(12, 15)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _short_answers(ws: Path) -> None:
+    from ragft.config import load_settings
+
+    s = load_settings(ws)
+    s.generator.max_new_tokens = 4  # gibberish from the random model: a few tokens score as well as 64
+    save_settings(ws, s)
+
+
+def test_f1_search_records_f1_per_trial_and_registers_the_best_by_f1(tmp_path, tiny_model_dir):
+    """Two finished trials (the bad rate first, so the median pruner has nothing to stop), each scored on the
+    held-out answers; the registered adapter is the one with the higher F1 (ties: the earlier trial), and scoring
+    it again through the same function gives exactly the recorded F1."""
+    from ragft.cli import app
+    from ragft.finetune.objective import load_heldout, score_adapter
+    from ragft.workspace import Workspace
+
+    ws = _workspace(tmp_path, tiny_model_dir)
+    _short_answers(ws)
+    held = _heldout_file(tmp_path / "held.jsonl")
+    res = CliRunner().invoke(app, ["finetune", "--name", "f1best", "--data", str(_qa_file(tmp_path / "qa.jsonl")),
+                                   "--search", "--trials", "2", "--space", f"lr={BAD:g}|{GOOD:g}", "--objective", "f1",
+                                   "--qa", str(held), "-w", str(ws), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["objective"] == "f1" and out["best"]["metric"] == "f1"
+    trials = out["trials"]
+    assert [t["state"] for t in trials] == ["complete", "complete"]
+    for t in trials:
+        assert t["metric"] == "f1" and 0.0 <= t["objective"] <= 1.0 and t["val_loss"]
+        assert t["ci"] is None or t["ci"][0] <= t["objective"] <= t["ci"][1]
+    ranked = sorted(trials, key=lambda t: (-t["objective"], t["number"]))
+    assert out["best"]["trial"] == ranked[0]["number"] and out["best"]["objective"] == ranked[0]["objective"]
+    assert out["best"]["ci"] == ranked[0]["ci"]
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("trial ")]
+    assert len(lines) == 2 and all(" f1 " in ln and "val_loss" in ln for ln in lines)
+    # The lineage carries the objective, its value and interval, the held-out file and the table.
+    info = AdapterRegistry(ws).get("f1best")
+    search = info.lineage["search"]
+    assert search["objective"] == "f1" and search["qa"] == str(held.resolve())
+    assert search["objective_value"] == out["best"]["objective"] and search["objective_ci"] == out["best"]["ci"]
+    assert search["trials"] == trials
+    assert info.hyperparameters["learning_rate"] == ranked[0]["params"]["lr"]
+    assert [a.name for a in AdapterRegistry(ws).list()] == ["f1best"]  # no scoring record left behind
+    # The held-out questions never entered training.
+    assert str(held.resolve()) == info.hyperparameters["source"]["exclude_qa"]
+    # The registered adapter, scored again by the same function: the recorded best F1 exactly (greedy decoding).
+    w = Workspace(ws)
+    try:
+        again = score_adapter(w, load_heldout(held), "ft", "f1best", seed=info.hyperparameters["seed"])
+    finally:
+        w.close()
+    assert again.f1 == out["best"]["objective"] and again.ci == out["best"]["ci"] and again.failed == 0
+
+
+@pytest.mark.slow  # two model loads and a resumed search: 244 s at load 5-8 on the shared 2 cores
+def test_f1_search_prunes_on_loss_and_resume_keeps_its_objective(tmp_path, tiny_model_dir):
+    """The good rate first: in a maximising f1 study the bad rate is still pruned by its higher validation loss.
+    A search stopped after its first trial refuses a resume with another objective or another --qa file."""
+    from ragft.cli import app
+    from ragft.finetune.search import run_search  # noqa: F401 - the library path the CLI takes
+    from ragft.workspace import Workspace
+
+    ws = _workspace(tmp_path, tiny_model_dir)
+    _short_answers(ws)
+    held = _heldout_file(tmp_path / "held.jsonl")
+    data = _qa_file(tmp_path / "qa.jsonl")
+
+    def stop(*_a):  # what Ctrl-C after the first finished trial leaves behind
+        raise KeyboardInterrupt
+
+    w = Workspace(ws)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            w.finetune_search("r", data=str(data), trials=2, space=SPACE, objective="f1", qa=str(held),
+                              trial_progress=stop)
+    finally:
+        w.close()
+    assert not AdapterRegistry(ws).exists("r") and AdapterRegistry(ws).list() == []
+    other = _heldout_file(tmp_path / "other.jsonl")
+    for extra, says in ((["--objective", "loss"], "--objective val_loss differs from the interrupted search's (f1)"),
+                        (["--qa", str(other)], "differs from the interrupted search's")):
+        res = CliRunner().invoke(app, ["finetune", "--name", "r", "--search", "--resume", *extra, "-w", str(ws)])
+        assert res.exit_code == 2, res.output
+        errors = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(errors) == 1 and says in errors[0], res.stderr
+    res = CliRunner().invoke(app, ["finetune", "--name", "r", "--search", "--resume", "-w", str(ws), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["objective"] == "f1" and out["resumed_trials"] == 1
+    first, second = out["trials"]
+    assert first["params"] == {"lr": GOOD} and first["state"] == "complete" and first["metric"] == "f1"
+    assert second["params"] == {"lr": BAD} and second["state"] == "pruned" and second["objective"] is None
+    assert second["steps"] < first["steps"] and second["val_loss"]
+    assert out["best"]["trial"] == first["number"] and AdapterRegistry(ws).get("r").lineage["search"]["objective"] == "f1"

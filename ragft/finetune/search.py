@@ -14,7 +14,12 @@ How a search runs:
 4. Each trial evaluates the validation loss every `eval_steps` optimiser steps (about twice per epoch) and
    reports it; Optuna's MedianPruner stops a trial whose loss at a step is worse than the median of earlier
    trials at that same step (after one finished trial). The objective is the validation loss of the adapter
-   the trial ends with (a final evaluation is forced at the last step).
+   the trial ends with (a final evaluation is forced at the last step), or with `objective="f1"` the mean token
+   F1 of that adapter's answers to the held-out `qa` questions (ragft/finetune/objective.py: strategy ft, hybrid
+   for --raft, scored as `compare` scores, with its interval); the study then maximises. Pruning stays on the
+   validation loss either way (reported negated to a maximising study, so "worse than the median" still means
+   a higher loss): F1 exists only once a trial has finished. The objective and its --qa file are part of the
+   study: `--resume` refuses another one.
 5. A trial's adapter is kept (in `adapters/.search/<name>/`) only while it is the best so far; the others are
    deleted when they end. At the end the best adapter is registered under `<name>` with its hyperparameters,
    and `lineage.search` holds the space, the objective and the whole trial table.
@@ -35,8 +40,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragft.errors import ConfigError, NotFoundError
+from ragft.finetune.objective import DIRECTION, F1, LOSS, check_objective, describe
 
 if TYPE_CHECKING:
+    from ragft.evaluate.seams import EvalWorkspace
     from ragft.finetune import TrainReport
     from ragft.finetune.pipeline import FinetuneParts, LoadModel
 
@@ -46,7 +53,7 @@ DEFAULT_SPACE = "lr=1e-4:2e-3:log,lora_r=4|8|16,epochs=1:3"
 """CPU default: learning rate over a 20x log range, the three usual small ranks, 1-3 epochs (batch, length and
 target modules stay at the `[train]` settings)."""
 DEFAULT_TRIALS = 8
-OBJECTIVE = "val_loss"
+OBJECTIVE = LOSS  # the default objective's name (`--objective loss`)
 
 # name in --space -> (override key, type). Only what changes the optimisation, not the data or the layout.
 PARAMETERS: dict[str, tuple[str, type]] = {
@@ -134,10 +141,12 @@ class TrialRecord:
     number: int
     params: dict[str, Any]
     state: str  # complete | pruned | failed
-    objective: float | None
+    objective: float | None  # the value of `metric`; None for a pruned trial of an f1 search (never answered)
     steps: int
     seconds: float
     val_loss: list[float] = field(default_factory=list)
+    metric: str = LOSS  # the objective's name: val_loss | f1
+    ci: list[float] | None = None  # f1: 95% paired bootstrap interval over the held-out questions, as compare
 
 
 @dataclass
@@ -203,10 +212,11 @@ def _suggest(trial: Any, d: Dimension) -> Any:
     return trial.suggest_float(d.name, d.low, d.high, log=d.log)
 
 
-def _pruning_callback(trial: Any, pruned: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """A TrainerCallback that reports each validation loss to the trial, stops training when the pruner says
-    so, and forces an evaluation at the last step (the objective is the loss of the adapter the trial ends
-    with, and the last step is not always an evaluation step)."""
+def _pruning_callback(trial: Any, pruned: dict[str, Any], sign: float = 1.0):  # type: ignore[no-untyped-def]
+    """A TrainerCallback that reports each validation loss to the trial (times `sign`: -1 for a maximising f1
+    study, whose pruner keeps high values), stops training when the pruner says so, and forces an evaluation at
+    the last step (the objective is the loss of the adapter the trial ends with, and the last step is not always
+    an evaluation step)."""
     from transformers import TrainerCallback
 
     class Pruning(TrainerCallback):
@@ -218,7 +228,7 @@ def _pruning_callback(trial: Any, pruned: dict[str, Any]):  # type: ignore[no-un
             loss = (metrics or {}).get("eval_loss")
             if loss is None:
                 return
-            trial.report(float(loss), state.global_step)
+            trial.report(sign * float(loss), state.global_step)
             pruned["last"] = float(loss)
             if state.global_step < state.max_steps and trial.should_prune():
                 pruned["at"] = state.global_step
@@ -240,18 +250,32 @@ def run_search(
     overrides: dict[str, Any] | None = None,
     trial_progress: TrialProgress | None = None,
     load_model: "LoadModel | None" = None,
+    objective: str | None = None,
+    qa: str | None = None,
+    evaluator: "EvalWorkspace | None" = None,
 ) -> SearchReport:
     """Search hyperparameters for adapter `name` (module docstring) and register the best trial's adapter.
 
     `trials` defaults to DEFAULT_TRIALS. `resume=True` continues the stored study of `name` with its recorded
     space and trial count (a `space` given again must match; `trials` given again replaces the count).
-    `overrides` fix the non-searched `[train]` settings, as in `ragft finetune`.
+    `overrides` fix the non-searched `[train]` settings, as in `ragft finetune`. `objective` "loss" (default)
+    or "f1"; f1 scores each finished trial on the held-out `qa` file by answering through `evaluator` (the
+    workspace; `Workspace.finetune_search` passes itself), and leaves those questions out of training.
     """
     from ragft.finetune.pipeline import RUNS_DIR, _check_name, _load_run, _Plan, _prepare
     from ragft.finetune.registry import validate_name
 
     if space:
         parse_space(space)  # bad input fails before anything is written
+    metric = check_objective(objective, qa, resume=resume)
+    heldout: list[Any] = []
+    if metric == F1 and not resume:
+        qa = str(Path(qa).resolve())  # type: ignore[arg-type]
+        if exclude_qa is not None and Path(exclude_qa).resolve() != Path(qa):
+            raise ConfigError("with --objective f1 the --qa questions are left out of training; --exclude-qa "
+                              "must be that same file or dropped (merge the two files into one)")
+        exclude_qa = qa
+        heldout = _heldout(evaluator, qa)
     optuna = _optuna()
     validate_name(name)
     trials_given = trials
@@ -275,6 +299,8 @@ def run_search(
         if space and parse_space(space) != parse_space(recorded):
             raise ConfigError(f"--space differs from the interrupted search's ({recorded}); resume without --space")
         space = recorded
+        metric, qa = _resumed_objective(study, metric, qa)
+        heldout = _heldout(evaluator, qa) if metric == F1 else []
         trials = trials_given if trials_given is not None else int(study.user_attrs["trials"])
         if not (run_dir / "run.json").is_file():
             raise NotFoundError(f"the run state of search {name!r} is gone ({run_dir}); start the search again")
@@ -289,9 +315,11 @@ def run_search(
                 study.enqueue_trial(t.params, skip_if_exists=False)
                 retried.add(t.number)
         study.set_user_attr("retried", sorted(retried))
+        _drop_scoring_records(registry, search_dir)
     else:
         space = space or DEFAULT_SPACE
         dims = parse_space(space)
+        metric = metric or LOSS
         _check_name(registry, name, run_dir, resume=False, retrain=False)
         if name in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
             optuna.delete_study(study_name=name, storage=storage)  # an abandoned search: start over
@@ -307,12 +335,16 @@ def run_search(
             raise ConfigError("the search needs validation rows to score trials: give at least 4 training rows "
                               "and a [train] val_fraction above 0")
         seed = run.args.seed
-        study = optuna.create_study(study_name=name, storage=storage, direction="minimize", pruner=_pruner(optuna))
+        study = optuna.create_study(study_name=name, storage=storage, direction=DIRECTION[metric],
+                                    pruner=_pruner(optuna))
         study.set_user_attr("space", space)
+        study.set_user_attr("objective", metric)
+        study.set_user_attr("qa", qa if metric == F1 else None)
         study.set_user_attr("trials", trials)
         for point in latin_hypercube(dims, _startup(trials), seed):
             study.enqueue_trial(point)
     dims = parse_space(space)
+    sign = -1.0 if metric == F1 else 1.0
     # The sampler is not stored with the study: the same seeded TPE on a fresh and on a resumed study. Its
     # start-up trials are the enqueued Latin hypercube points; TPE proper proposes from the next one on.
     study.sampler = optuna.samplers.TPESampler(seed=run.args.seed, n_startup_trials=_startup(trials))
@@ -324,7 +356,7 @@ def run_search(
     if load_model is None:
         from ragft.models.weights import load_causal_lm as load_model  # type: ignore[assignment]
 
-    def objective(trial: Any) -> float:
+    def run_trial(trial: Any) -> float:
         from ragft.finetune.train import train_lora, steps_per_run
 
         params = {d.name: _suggest(trial, d) for d in dims}
@@ -336,20 +368,25 @@ def run_search(
         trial_dir = search_dir / f"trial-{trial.number}"
         started = time.perf_counter()
         result = train_lora(model, tokenizer, run.train, run.val, run_dir / f"trial-{trial.number}", trial_dir,
-                            args, lora, callbacks=[_pruning_callback(trial, pruned)])
+                            args, lora, callbacks=[_pruning_callback(trial, pruned, sign)])
         shutil.rmtree(run_dir / f"trial-{trial.number}", ignore_errors=True)
-        seconds = round(time.perf_counter() - started, 2)
         value = pruned.get("last", result.val_loss[-1] if result.val_loss else math.inf)
         trial.set_user_attr("result", {"steps": result.steps, "train_loss": result.train_loss,
                                        "val_loss": result.val_loss, "tokens_per_s": result.tokens_per_s,
                                        "seconds": result.seconds, "tokens": result.tokens,
                                        "dropped_too_long": result.dropped_too_long})
-        trial.set_user_attr("seconds", seconds)
         if "at" in pruned:
+            trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
             shutil.rmtree(trial_dir, ignore_errors=True)
             raise optuna.TrialPruned()
+        if metric == F1:  # the finished adapter answers the held-out questions (time included in the trial's)
+            score = _score_trial(evaluator, registry, run, name, trial.number, trial_dir, heldout)
+            value = score.f1
+            trial.set_user_attr("ci", score.ci)
+            trial.set_user_attr("heldout", {"questions": score.questions, "failed": score.failed})
+        trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
         best = _best(study, optuna)
-        if best is None or value < best.value:
+        if best is None or (value > best.value if metric == F1 else value < best.value):
             for other in search_dir.glob("trial-*"):  # the previous best, now beaten
                 if other != trial_dir:
                     shutil.rmtree(other, ignore_errors=True)
@@ -360,7 +397,7 @@ def run_search(
     def after_trial(study: Any, frozen: Any) -> None:
         if frozen.state not in finished:
             return
-        record = _record(frozen)
+        record = _record(frozen, metric)
         durations.append(record.seconds)
         left = to_run - len(durations)
         eta = (sum(durations) / len(durations)) * left if durations else None
@@ -368,18 +405,18 @@ def run_search(
             trial_progress(record, done_before + len(durations), trials, eta)
 
     if to_run:
-        study.optimize(objective, n_trials=to_run, callbacks=[after_trial], catch=())
+        study.optimize(run_trial, n_trials=to_run, callbacks=[after_trial], catch=())
     best = _best(study, optuna)
     if best is None:
         raise ConfigError(f"search {name!r}: no trial finished unpruned; widen --space or raise --trials")
-    table = [_record(t) for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.RUNNING]
+    table = [_record(t, metric) for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.RUNNING]
     report = _register_best(parts, name, run, run_dir, search_dir, best, dims, space, table, notes,
-                            seconds=round(time.perf_counter() - t0, 2))
+                            seconds=round(time.perf_counter() - t0, 2), metric=metric, qa=qa)
     optuna.delete_study(study_name=name, storage=storage)  # the trial table now lives in the adapter's lineage
     shutil.rmtree(search_dir, ignore_errors=True)
     return SearchReport(best={"params": dict(best.params), "objective": round(best.value, 5), "adapter": name,
-                              "trial": best.number},
-                        trials=table, objective=OBJECTIVE, space=space, seconds=report.seconds,
+                              "trial": best.number, "metric": metric, "ci": best.user_attrs.get("ci")},
+                        trials=table, objective=metric, space=space, seconds=report.seconds,
                         resumed_trials=done_before, report=report)
 
 
@@ -395,8 +432,62 @@ def _pruner(optuna: Any) -> Any:
 
 
 def _best(study: Any, optuna: Any) -> Any:
+    """The best complete trial in the study's direction; a tie goes to the earlier trial."""
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return min(complete, key=lambda t: (t.value, t.number)) if complete else None
+    if not complete:
+        return None
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    return min(complete, key=lambda t: (sign * t.value, t.number))
+
+
+def _resumed_objective(study: Any, metric: str | None, qa: str | None) -> tuple[str, str | None]:
+    """The interrupted study's objective and --qa file; a different one given again is refused (the objective
+    is part of the study: trials scored on another measure or other questions are not comparable)."""
+    recorded = study.user_attrs.get("objective", LOSS)
+    recorded_qa = study.user_attrs.get("qa")
+    if metric is not None and metric != recorded:
+        raise ConfigError(f"--objective {metric} differs from the interrupted search's ({recorded}); resume without "
+                          "--objective, or start a new search without --resume")
+    if qa is not None and (recorded_qa is None or Path(qa).resolve() != Path(recorded_qa)):
+        raise ConfigError(f"--qa {qa} differs from the interrupted search's ({recorded_qa or 'none: objective val_loss'}); "
+                          "resume without --qa")
+    return recorded, recorded_qa
+
+
+def _heldout(evaluator: Any, qa: str | None) -> list[Any]:
+    """The held-out questions of an f1 search, gold `source`s resolved to document ids as compare does."""
+    from ragft.evaluate.qa import resolve_sources
+    from ragft.finetune.objective import load_heldout
+
+    if evaluator is None or qa is None:
+        raise ConfigError("--objective f1 answers with the workspace: call Workspace.finetune_search")
+    return resolve_sources(load_heldout(qa), evaluator.store.list_documents())
+
+
+def _score_trial(evaluator: Any, registry: Any, run: Any, name: str, number: int, trial_dir: Path,
+                 heldout: list[Any]) -> Any:
+    """Score a finished trial's adapter on the held-out questions. `Workspace.ask_many` answers with registered
+    adapters only, so the trial's folder is registered under a scoring name for the time of the answers."""
+    from ragft.finetune.objective import score_adapter, strategy_for
+    from ragft.finetune.registry import AdapterInfo
+
+    scoring = f"{name[:40]}.search-trial-{number}"
+    if registry.exists(scoring) and Path(registry.get(scoring).path).resolve().parent != trial_dir.resolve().parent:
+        raise ConfigError(f"adapter {scoring!r} exists and is not a search trial; rename it to run this search")
+    registry.register(AdapterInfo(name=scoring, path=str(trial_dir.resolve()), kind=run.kind,
+                                  base_model=run.base_model, lineage={"documents": [], "dataset_sha256": "",
+                                                                      "search_trial_of": name}))
+    try:
+        return score_adapter(evaluator, heldout, strategy_for(run.kind), scoring, seed=run.args.seed)
+    finally:
+        registry.remove(scoring)
+
+
+def _drop_scoring_records(registry: Any, search_dir: Path) -> None:
+    """Registry records of trials being scored when a search was killed (their folders are under search_dir)."""
+    for info in registry.list():
+        if Path(info.path).resolve().parent == search_dir.resolve():
+            registry.remove(info.name)
 
 
 def _trial_args(run: Any, dims: list[Dimension], params: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -411,19 +502,25 @@ def _trial_args(run: Any, dims: list[Dimension], params: dict[str, Any]):  # typ
     return replace(run.args, **train), replace(run.lora, **lora)
 
 
-def _record(t: Any) -> TrialRecord:
+def _record(t: Any, metric: str = LOSS) -> TrialRecord:
+    """A trial as a table row. A pruned trial's loss objective is its last reported loss; an f1 trial that
+    was pruned was never answered, so its objective is None (its losses are in `val_loss`)."""
     result = t.user_attrs.get("result", {})
     state = {"COMPLETE": "complete", "PRUNED": "pruned"}.get(t.state.name, "failed")
-    value = t.value if t.value is not None else (t.intermediate_values[max(t.intermediate_values)]
-                                                 if t.intermediate_values else None)
+    value = t.value  # Optuna gives a pruned trial its last reported value: a loss, negated in an f1 study
+    if metric != LOSS and state != "complete":
+        value = None
+    elif value is None and t.intermediate_values:
+        value = t.intermediate_values[max(t.intermediate_values)]
     return TrialRecord(number=t.number, params=dict(t.params), state=state,
                        objective=round(value, 5) if value is not None else None, steps=int(result.get("steps", 0)),
-                       seconds=float(t.user_attrs.get("seconds", 0.0)), val_loss=list(result.get("val_loss", [])))
+                       seconds=float(t.user_attrs.get("seconds", 0.0)), val_loss=list(result.get("val_loss", [])),
+                       metric=metric, ci=t.user_attrs.get("ci"))
 
 
 def _register_best(parts: "FinetuneParts", name: str, run: Any, run_dir: Path, search_dir: Path, best: Any,
                    dims: list[Dimension], space: str, table: list[TrialRecord], notes: list[str], *,
-                   seconds: float) -> "TrainReport":
+                   seconds: float, metric: str = LOSS, qa: str | None = None) -> "TrainReport":
     """Move the best trial's adapter to `adapters/<name>/` and register it like a plain run, with the search
     (space, objective, trial table) in its lineage."""
     from ragft.finetune.pipeline import _load_notes, _register
@@ -441,11 +538,13 @@ def _register_best(parts: "FinetuneParts", name: str, run: Any, run_dir: Path, s
     result = TrainResult(**{k: v for k, v in best.user_attrs["result"].items() if k in TrainResult.__dataclass_fields__})
     notes = notes or _load_notes(run_dir)
     notes.append(f"search: best of {len(table)} trial(s) is trial {best.number} "
-                 + " ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()) + f", val loss {best.value:.4f}")
+                 + " ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()) + ", "
+                 + describe(metric, best.value, best.user_attrs.get("ci")))
     report = _register(registry, name, replace(run, args=args, lora=lora), result, run_dir, notes, seconds=seconds)
     info = registry.get(name)
-    info.lineage["search"] = {"objective": OBJECTIVE, "space": space, "best_trial": best.number,
-                              "trials": [asdict(t) for t in table]}
+    info.lineage["search"] = {"objective": metric, "objective_value": round(best.value, 5),
+                              "objective_ci": best.user_attrs.get("ci"), "qa": qa, "space": space,
+                              "best_trial": best.number, "trials": [asdict(t) for t in table]}
     registry.register(info)
     report.lineage = info.lineage
     return report
@@ -454,7 +553,9 @@ def _register_best(parts: "FinetuneParts", name: str, run: Any, run_dir: Path, s
 def format_trial(record: TrialRecord, done: int, total: int, eta: float | None) -> str:
     """One progress line per trial: parameters, objective, pruned or not, time, and the study's ETA."""
     params = " ".join(f"{k}={_fmt(v)}" for k, v in record.params.items())
-    value = f"val_loss {record.objective:.4f}" if record.objective is not None else "no val_loss"
+    value = describe(record.metric, record.objective, record.ci)
+    if record.metric != LOSS and record.val_loss:
+        value += f"  val_loss {record.val_loss[-1]:.4f}"
     state = f"pruned at step {record.steps}" if record.state == "pruned" else f"{record.steps} steps"
     eta_text = f", ETA {_duration(eta)}" if eta else ""
     return f"trial {done}/{total} (#{record.number}): {params}  {value}  {state}  {record.seconds:.0f} s{eta_text}"
