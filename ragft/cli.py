@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import typer
 
+from ragft import cli_adapters
 from ragft import cli_admin as admin
 from ragft import cli_views as views
 from ragft.cli_admin import JsonOpt, WorkspaceOpt
@@ -436,6 +437,7 @@ def models_install(
 
 adapters_app = typer.Typer(help="LoRA adapters trained in this workspace (registry with lineage).", no_args_is_help=True)
 app.add_typer(adapters_app, name="adapters")
+cli_adapters.register(adapters_app)  # serve-name, export, check (remote engines)
 
 
 @adapters_app.command("list")
@@ -550,6 +552,7 @@ def serve(
     from ragft.server import create_app
 
     ws = open_workspace(workspace)
+    cli_adapters.check_before_serve(ws)  # kind = openai: the engine must serve every servable adapter
     bind_host = host or ws.settings.server.host
     bind_port = port or ws.settings.server.port
     url = f"http://{bind_host}:{bind_port}/"

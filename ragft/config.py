@@ -37,6 +37,9 @@ from ragft.vocab import (  # noqa: F401  (re-exported: the vocabularies are part
 
 CONFIG_FILE = "ragft.toml"
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|npu|xpu)(:\d+)?)$")  # torch device strings [embedder] devices accepts
+_GENERATOR_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # [generator] device
+GENERATOR_DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+GeneratorDtype = Literal["auto", "float32", "bfloat16", "float16"]
 
 
 class _Section(BaseModel):
@@ -98,6 +101,14 @@ class GeneratorSettings(_Section):
     max_new_tokens: int = Field(64, ge=1, le=4096, description="Answer length cap.")
     temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy (deterministic).")
     context_window: int = Field(2048, ge=256, description="Prompt + answer token budget.")
+    device: str = Field("auto", description="Where a local model runs: auto (the first CUDA GPU if there is one, else CPU), cpu, cuda, cuda:N or mps. LoRA training follows it for GPU vs CPU (mps trains on CPU; the GPU index is accelerate's, see docs/scale-out.md). kind = openai ignores it.")
+    dtype: GeneratorDtype = Field("auto", description="Weights of a local model: auto (bfloat16 on a CUDA GPU that supports it, else float16 on GPUs; float32 on CPU), float32, bfloat16 or float16.")
+
+    @model_validator(mode="after")
+    def _known_device(self) -> "GeneratorSettings":
+        if not _GENERATOR_DEVICE.match(self.device):
+            raise ValueError(f"unknown generator device {self.device!r}: use one of {', '.join(GENERATOR_DEVICES)}")
+        return self
 
 
 class AnswerSettings(_Section):

@@ -203,10 +203,12 @@ def test_openai_without_url_or_key_is_a_config_error():
         OpenAIGenerator(GeneratorSettings(kind="openai", model="gpt-4o-mini"))
 
 
-def test_adapters_and_bad_arguments_are_refused(server):
+def test_unregistered_adapters_and_bad_arguments_are_refused(server, tmp_path):
+    from ragft.errors import NotFoundError
+
     gen = _gen(server.url)
-    with pytest.raises(ConfigError, match="bundled generator"):
-        gen.generate(Q, adapter="/some/adapter")
+    with pytest.raises(NotFoundError, match="not a registered adapter"):  # remote adapters: tests/test_remote_adapters.py
+        gen.generate(Q, adapter=str(tmp_path / "adapters" / "stray"))
     with pytest.raises(ConfigError, match="max_tokens"):
         gen.stream(Q, max_tokens=0)
     assert server.requests == []

@@ -382,9 +382,13 @@ def _train(parts: FinetuneParts, run: _Run, run_dir: Path, adapter_dir: Path, *,
         raise ConfigError("fine-tuning needs a local generator (generator.kind = \"bundled\"); a remote API model cannot be trained here")
     if load_model is None:
         from ragft.models.weights import load_causal_lm as load_model  # type: ignore[assignment]
-    model, tokenizer = load_model(run.base_model)
+    from ragft.models.weights import resolve_placement
+
+    gs = parts.generator_settings
+    placement = resolve_placement(gs.device, gs.dtype)  # ConfigError for a GPU torch cannot see, before loading
+    model, tokenizer = load_model(run.base_model)  # float32 on CPU: the Trainer places it (mixed precision on GPUs)
     return train_lora(model, tokenizer, run.train, run.val, run_dir, adapter_dir, run.args, run.lora, resume=resume,
-                      progress=progress)
+                      progress=progress, placement=placement)
 
 
 def _register(registry: AdapterRegistry, name: str, run: _Run, result: "TrainResult", run_dir: Path,

@@ -29,6 +29,9 @@ from ragft.fsutil import atomic_write
 ADAPTERS_DIR = "adapters"
 REGISTRY_FILE = "registry.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A served name is the `model` id an inference engine (vLLM, TGI) serves the adapter under; it goes into command
+# lines and JSON requests, so no spaces, quotes or `=` (the separator of `--lora-modules NAME=PATH`).
+_SERVED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 
 
 def validate_name(name: str) -> str:
@@ -38,6 +41,16 @@ def validate_name(name: str) -> str:
             f"invalid adapter name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     return name
+
+
+def validate_served_name(served: str) -> str:
+    """A name an engine can serve: letters, digits and `. _ : / @ + -`, at most 128, no `=` or spaces."""
+    if not _SERVED.match(served or ""):
+        raise ConfigError(
+            f"invalid served name {served!r}: use 1-128 letters, digits, '.', '_', ':', '/', '@', '+' or '-' "
+            "(no spaces or '='), starting with a letter or digit"
+        )
+    return served
 
 
 def now_iso() -> str:
@@ -59,6 +72,17 @@ class AdapterInfo:
     tainted: bool = False
     approved: bool = False
     tainted_by: list[str] = field(default_factory=list)  # doc ids whose erasure tainted it (for the operator)
+    served_name: str = ""  # the model id a remote engine serves it under (`ragft adapters serve-name`); "" = name
+
+    @property
+    def served(self) -> str:
+        """The `model` a request to a remote engine (vLLM, TGI) names to select this adapter."""
+        return self.served_name or self.name
+
+    @property
+    def servable(self) -> bool:
+        """False while its training data is erased and no operator approved it (see `get_servable`)."""
+        return not (self.tainted and not self.approved)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,12 +132,27 @@ class AdapterRegistry:
     def get_servable(self, name: str) -> AdapterInfo:
         """Like `get`, but refuses an adapter whose training data was erased (unless an operator approved it)."""
         info = self.get(name)
-        if info.tainted and not info.approved:
+        if not info.servable:
             raise AccessDenied(
                 f"adapter {name!r} was trained on erased documents ({', '.join(info.tainted_by) or 'see lineage'}); "
                 f"retrain it with `ragft finetune --retrain {name}` or approve it with `ragft adapters approve {name}`"
             )
         return info
+
+    def servable(self) -> list[AdapterInfo]:
+        """The adapters that may be served (not tainted, or approved), oldest first."""
+        return [a for a in self.list() if a.servable]
+
+    def name_of_path(self, path: str | Path) -> str:
+        """The registered adapter stored at `path` (an adapter folder), or NotFoundError.
+
+        Why: generators receive an adapter's folder; a remote generator maps it back to the record (served name,
+        taint) through this."""
+        target = Path(path).resolve()
+        for info in self._load().values():
+            if Path(info.path).resolve() == target:
+                return info.name
+        raise NotFoundError(f"{path} is not a registered adapter of {self.file}")
 
     def adapter_dir(self, name: str) -> Path:
         return self.root / validate_name(name)
@@ -140,6 +179,9 @@ class AdapterRegistry:
         validate_name(info.name)
         with self._locked():
             adapters = self._load()
+            old = adapters.get(info.name)
+            if old is not None and not info.served_name:
+                info.served_name = old.served_name  # a retrain keeps the operator's engine mapping
             adapters[info.name] = info
             self._save(adapters)
         return info
@@ -172,6 +214,23 @@ class AdapterRegistry:
             adapters = self._load()
             info = self.get(name)
             info.approved = True
+            adapters[name] = info
+            self._save(adapters)
+        return info
+
+    def set_served_name(self, name: str, served: str) -> AdapterInfo:
+        """Record the model id a remote engine serves `name` under ("" resets it to the adapter name).
+
+        Two adapters may not share a served name: a request would select the wrong weights."""
+        if served:
+            validate_served_name(served)
+        with self._locked():
+            adapters = self._load()
+            info = self.get(name)
+            clash = [a.name for a in adapters.values() if a.name != name and a.served == (served or name)]
+            if clash:
+                raise ConfigError(f"served name {served or name!r} is already used by adapter {clash[0]!r}; pick another")
+            info.served_name = "" if served == name else served
             adapters[name] = info
             self._save(adapters)
         return info

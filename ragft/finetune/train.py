@@ -332,11 +332,17 @@ def train_lora(
     resume: bool = False,
     progress: Progress | None = None,
     callbacks: Sequence[Any] = (),
+    placement: Any = None,
 ) -> TrainResult:
     """Train a LoRA adapter on `model` and save it (PEFT format) to `adapter_dir` atomically.
 
     `run_dir/checkpoints/` holds the resumable checkpoints. `model` is the float base model (not GGUF-quantised).
     `callbacks` are extra transformers `TrainerCallback`s (the search's pruning callback, search.py).
+    `placement`: the resolved `[generator] device`/`dtype` (`weights.Placement`). It decides GPU vs CPU and the
+    mixed precision (bfloat16 -> bf16, float16 -> fp16, float32 -> none); the master weights stay float32 (LoRA
+    updates in half precision underflow). Which GPU a process uses is accelerate's choice (its local rank), so a
+    single-process run on `cuda:N` needs `CUDA_VISIBLE_DEVICES=N` (docs/scale-out.md). None = a GPU when torch
+    sees one (bf16 where supported), else CPU.
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -357,7 +363,9 @@ def train_lora(
             task_type="CAUSAL_LM", r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
             target_modules=list(lora.target_modules),
         ))
-    targs = _training_args(run_dir, args, has_val=bool(val_rows), on_gpu=torch.cuda.is_available())
+    on_gpu = placement.device.startswith("cuda") if placement is not None else torch.cuda.is_available()
+    precision = placement.dtype if placement is not None and on_gpu else None
+    targs = _training_args(run_dir, args, has_val=bool(val_rows), on_gpu=on_gpu, precision=precision)
     reporter = ProgressReporter(progress)
     trainer = Trainer(
         model=peft_model,
@@ -394,9 +402,11 @@ def train_lora(
     return result
 
 
-def _training_args(run_dir: Path, args: TrainArgs, has_val: bool, on_gpu: bool):  # type: ignore[no-untyped-def]
-    """Trainer settings: CPU-safe (no bf16, no gradient checkpointing), bf16 on GPUs that support it; one log
-    entry per step (the train_loss list), eval each epoch, checkpoints every `save_steps` (always safetensors)."""
+def _training_args(run_dir: Path, args: TrainArgs, has_val: bool, on_gpu: bool,  # type: ignore[no-untyped-def]
+                   precision: str | None = None):
+    """Trainer settings: CPU-safe (no bf16, no gradient checkpointing), bf16 on GPUs that support it (or the
+    `precision` asked for: bfloat16, float16, float32); one log entry per step (the train_loss list), eval each
+    epoch, checkpoints every `save_steps` (always safetensors)."""
     import torch
     from transformers import TrainingArguments
 
@@ -416,8 +426,8 @@ def _training_args(run_dir: Path, args: TrainArgs, has_val: bool, on_gpu: bool):
         save_total_limit=None,  # rotation happens after the atomic rename (AtomicCheckpointTrainer)
         seed=args.seed,
         data_seed=args.seed,
-        bf16=bool(on_gpu and torch.cuda.is_bf16_supported()),
-        fp16=False,
+        bf16=bool(on_gpu and (precision == "bfloat16" if precision else torch.cuda.is_bf16_supported())),
+        fp16=bool(on_gpu and precision == "float16"),
         # Without use_cpu on a GPU-less machine, `accelerate launch` processes each think they are alone (world
         # size 1) and all write the same adapter; with it, they join one gloo DDP group.
         use_cpu=not on_gpu,

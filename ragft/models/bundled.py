@@ -1,4 +1,5 @@
-"""`TransformersGenerator`: the offline generator (bundled GGUF, local HF folder) run with transformers on CPU.
+"""`TransformersGenerator`: the offline generator (bundled GGUF, local HF folder) run with transformers on the CPU or a
+GPU (`[generator] device` / `dtype`, see `weights.resolve_placement`).
 
 One base model serves every strategy: `base` and `rag` run it with adapters disabled, `ft` and `hybrid` switch
 a PEFT LoRA adapter on for the call (`adapter=` path). Adapters load onto that same model once and are cached
@@ -26,7 +27,7 @@ from ragft.errors import ConfigError, ModelError
 from ragft.models.base import BatchItem, Decoding, GeneratorBase, Message
 from ragft.models.batcher import Coalescer
 from ragft.models.stops import cut_at_stop, stream_until_stop
-from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve
+from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve, resolve_placement
 
 __all__ = ["BUNDLED", "TransformersGenerator", "completion_prompt", "load_causal_lm"]
 
@@ -78,11 +79,11 @@ def _stop_criteria_class() -> type:
         def __call__(self, input_ids, scores, **kwargs):  # type: ignore[no-untyped-def]
             rows = input_ids.shape[0]
             if self.cancel.is_set():
-                return torch.ones(rows, dtype=torch.bool)
+                return torch.ones(rows, dtype=torch.bool, device=input_ids.device)
             if not self.stop:
-                return torch.zeros(rows, dtype=torch.bool)
+                return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
             texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
-            return torch.tensor([any(s in t for s in self.stop) for t in texts], dtype=torch.bool)
+            return torch.tensor([any(s in t for s in self.stop) for t in texts], dtype=torch.bool, device=input_ids.device)
 
     return StopCriteria
 
@@ -95,13 +96,17 @@ class TransformersGenerator(GeneratorBase):
         context_window: prompt + answer token budget; prompts longer than `context_window - max_tokens` keep
             their last tokens (a warning is logged; callers should budget the prompt, see answer.py).
         name: display name; defaults to the spec.
+        device, dtype: `[generator] device` / `dtype` (auto: a CUDA GPU in bfloat16 when there is one, else CPU
+            float32; see `weights.resolve_placement`).
 
-    The constructor only checks the spec; weights load on first use (`warm_up()` to force it).
+    The constructor only checks the spec and the placement; weights load on first use (`warm_up()` to force it).
     """
 
-    def __init__(self, model: str = "smollm2-135m", context_window: int = 2048, name: str | None = None) -> None:
+    def __init__(self, model: str = "smollm2-135m", context_window: int = 2048, name: str | None = None,
+                 device: str = "auto", dtype: str = "auto") -> None:
         self.spec = model
         self._source = resolve(model)  # raises ConfigError now for an unknown name / bad path
+        self.placement = resolve_placement(device, dtype)  # ConfigError now for a GPU torch cannot see
         self.name = name or (model if model in BUNDLED else self._source.name)
         self.context_window = context_window
         self._load_lock = threading.RLock()
@@ -121,7 +126,7 @@ class TransformersGenerator(GeneratorBase):
         with self._load_lock:
             if self._model is None:
                 t0 = time.perf_counter()
-                self._model, self._tokenizer = load_causal_lm(self.spec)
+                self._model, self._tokenizer = load_causal_lm(self.spec, self.placement)
                 max_pos = getattr(self._model.config, "max_position_embeddings", None)
                 if max_pos and self.context_window > max_pos:
                     log.warning("context_window %d > model maximum %d; using %d", self.context_window, max_pos, max_pos)
@@ -226,8 +231,10 @@ class TransformersGenerator(GeneratorBase):
             pad_token_id=pad,
         )
         width = max(len(ids) for ids in rows)
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in rows], dtype=torch.long)
-        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in rows], dtype=torch.long)
+        device = self.placement.device
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in rows], dtype=torch.long, device=device)
+        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in rows], dtype=torch.long,
+                                      device=device)
         processors = LogitsProcessorList()
         if greedy:  # near-ties decided by a rule, not by floating-point noise (constrain.py)
             from ragft.models.constrain import tie_break

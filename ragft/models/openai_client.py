@@ -4,6 +4,13 @@ Configured in `ragft.toml` under `[generator]` with `kind = "openai"`: `base_url
 *name* of an environment variable; the key itself never lives in the file), `timeout_s`, `max_retries`.
 Retries with exponential backoff are the official client's own (`max_retries`: connection errors, 408, 409,
 429 and 5xx, honouring `Retry-After`). Every failure becomes one clear `RagftError` that names the URL.
+
+LoRA adapters (strategies ft/hybrid) on a remote engine: vLLM (`--enable-lora --lora-modules NAME=PATH`) and TGI
+(`--lora-adapters NAME=PATH`) serve each adapter as a model id, and the request's `model` selects it. The
+generator receives the adapter's folder (as the bundled one does), looks its record up in the adapter registry
+next to it (`adapters/registry.json`), refuses a tainted one (`get_servable`), and sends its served name
+(`ragft adapters serve-name`; default the adapter name). Before the first request for a served name it checks that
+the server's `/v1/models` lists it, so a missing `--lora-modules` entry is one clear error, not a 404 per question.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from ragft.config import GeneratorSettings
@@ -70,6 +78,7 @@ class OpenAIGenerator(GeneratorBase):
         self._key = key
         self._client: Any = None
         self._count = _token_counter(settings.model)
+        self._listed: set[str] = set()  # served names /v1/models was seen to list (only positives are cached)
 
     @property
     def client(self) -> Any:
@@ -93,17 +102,12 @@ class OpenAIGenerator(GeneratorBase):
 
     def _request(self, messages: Sequence[Message], decoding: Decoding, stream: bool) -> dict:
         adapter, max_tokens = decoding.adapter, decoding.max_tokens
-        if adapter is not None:
-            raise ConfigError(
-                f"adapter {adapter}: LoRA adapters run on the bundled generator; for a remote server, load the "
-                "adapter there and set generator.model to the name it is served under"
-            )
         if not messages:
             raise ConfigError("generate needs at least one message")
         if max_tokens < 1:
             raise ConfigError(f"max_tokens must be at least 1, got {max_tokens}")
         req: dict[str, Any] = {
-            "model": self.settings.model,
+            "model": self.settings.model if adapter is None else self.served_model(adapter),
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
             "max_tokens": max_tokens,
             "temperature": decoding.temperature,
@@ -113,8 +117,39 @@ class OpenAIGenerator(GeneratorBase):
             req["stop"] = list(decoding.stop)[:MAX_STOP]
         return req
 
-    def _error(self, exc: Exception) -> Exception:
-        """Map an openai exception to one clear RagftError naming the URL and the fix."""
+    def served_model(self, adapter_path: str) -> str:
+        """The model id that selects the adapter stored at `adapter_path` on the remote engine.
+
+        Raises AccessDenied for a tainted, unapproved adapter (it is never requested), NotFoundError for a folder
+        no registry knows, ConfigError when the server does not list the served name."""
+        from ragft.finetune.registry import AdapterRegistry
+
+        folder = Path(adapter_path)
+        registry = AdapterRegistry(folder.parent.parent)  # <workspace>/adapters/<name>
+        info = registry.get_servable(registry.name_of_path(folder))
+        self.require_listed(info.served, info.name, info.path)
+        return info.served
+
+    def list_models(self) -> list[str]:
+        """The model ids the server's `/v1/models` lists (base model and loaded LoRA adapters)."""
+        import openai
+
+        try:
+            return [m.id for m in self.client.models.list()]
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from exc
+
+    def require_listed(self, served: str, name: str, path: str) -> None:
+        """ConfigError naming the `--lora-modules` entry to add when `/v1/models` does not list `served`."""
+        if served in self._listed:
+            return
+        listed = self.list_models()
+        if served not in listed:
+            raise ConfigError(missing_adapter_message(self.base_url, served, name, path, listed))
+        self._listed.add(served)
+
+    def _error(self, exc: Exception, model: str | None = None) -> Exception:
+        """Map an openai exception to one clear RagftError naming the URL and the fix (`model`: the one requested)."""
         import openai
 
         url = self.base_url
@@ -128,7 +163,7 @@ class OpenAIGenerator(GeneratorBase):
             var = self.settings.api_key_env or "(none; api_key_env is empty)"
             return ConfigError(f"{url} rejected the API key from ${var} (HTTP 401); check the key")
         if isinstance(exc, openai.NotFoundError):
-            return ConfigError(f"{url} has no model {self.settings.model!r} (HTTP 404); check generator.model and base_url")
+            return ConfigError(f"{url} has no model {(model or self.settings.model)!r} (HTTP 404); check generator.model and base_url")
         if isinstance(exc, openai.APIStatusError):
             return ModelError(f"{url} answered HTTP {exc.status_code}: {_short(exc.message)}")
         return ModelError(f"{url}: {exc}")
@@ -149,9 +184,9 @@ class OpenAIGenerator(GeneratorBase):
         try:
             resp = self.client.chat.completions.create(**req)
         except openai.OpenAIError as exc:
-            raise self._error(exc) from exc
+            raise self._error(exc, req["model"]) from exc
         if not resp.choices:
-            raise ModelError(f"{self.base_url} returned no choices for model {self.settings.model!r}")
+            raise ModelError(f"{self.base_url} returned no choices for model {req['model']!r}")
         text = resp.choices[0].message.content or ""
         usage = getattr(resp, "usage", None)
         dt = time.perf_counter() - t0
@@ -166,7 +201,7 @@ class OpenAIGenerator(GeneratorBase):
         try:
             chunks = self.client.chat.completions.create(**req)
         except openai.OpenAIError as exc:
-            raise self._error(exc) from exc
+            raise self._error(exc, req["model"]) from exc
         try:
             for chunk in chunks:
                 if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
@@ -179,6 +214,14 @@ class OpenAIGenerator(GeneratorBase):
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
+
+
+def missing_adapter_message(url: str, served: str, name: str, path: str, listed: Sequence[str]) -> str:
+    """One line: which adapter the engine lacks, what it serves, and the engine flag that adds it."""
+    alias = f" as {served!r}" if served != name else ""
+    return (f"{url} does not serve adapter {name!r}{alias} (its /v1/models lists: {_short(', '.join(listed) or 'nothing', 120)}); "
+            f"restart the engine with `--enable-lora --lora-modules {served}={path}` (vLLM; TGI: "
+            f"`--lora-adapters {served}={path}`), or map the name with `ragft adapters serve-name {name} SERVED`")
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -21,7 +21,7 @@ from ragft.models.base import Generator
 def _bundled(s: GeneratorSettings) -> Generator:
     from ragft.models.bundled import TransformersGenerator
 
-    return TransformersGenerator(s.model, context_window=s.context_window)
+    return TransformersGenerator(s.model, context_window=s.context_window, device=s.device, dtype=s.dtype)
 
 
 def _openai(s: GeneratorSettings) -> Generator:
@@ -38,7 +38,8 @@ def load_generator(settings: GeneratorSettings) -> Generator:
     if settings.kind == "bundled":
         # Only these fields shape a bundled model; answer-length and sampling knobs are per call, so they
         # must not load a second copy of the weights.
-        settings = GeneratorSettings(kind="bundled", model=settings.model, context_window=settings.context_window)
+        settings = GeneratorSettings(kind="bundled", model=settings.model, context_window=settings.context_window,
+                                     device=settings.device, dtype=settings.dtype)
     return _cached(settings.model_dump_json())
 
 

