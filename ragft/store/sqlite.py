@@ -417,6 +417,10 @@ class SqliteStore:
             if self._conn is not None:
                 try:
                     self._conn.execute("PRAGMA optimize")
+                except sqlite3.OperationalError:
+                    # Best effort: another process holding the write lock (two `ragft ingest` runs at once) made
+                    # this fail with "database is locked" after everything was written; closing must not.
+                    pass
                 finally:
                     self._conn.close()
                     self._conn = None  # type: ignore[assignment]
