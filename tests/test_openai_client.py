@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -15,17 +13,10 @@ from ragft.config import GeneratorSettings
 from ragft.errors import ConfigError, MissingKeyError, ModelError
 from ragft.models.base import Generator
 from ragft.models.openai_client import OpenAIGenerator
+from tests.loopback import LoopbackServer
 
 Q = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Capital of France?"}]
 PIECES = ["Paris", " is", " the", " capital", ".", " ###", " extra"]
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """The stub server; a client that hung up on purpose (the timeout test) is not an error worth a traceback."""
-
-    def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            super().handle_error(request, client_address)
 
 
 class FakeServer:
@@ -96,15 +87,11 @@ class FakeServer:
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
 
-        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler)
+        self.url = self.server.url
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ request for an adapter the engine does not serve fails like a real engine would.
 from __future__ import annotations
 
 import json
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,14 +18,9 @@ from ragft.errors import AccessDenied, ConfigError
 from ragft.finetune.registry import AdapterInfo, AdapterRegistry
 from ragft.finetune.serving import check_engine, export_adapters
 from ragft.models.openai_client import OpenAIGenerator
+from tests.loopback import LoopbackServer
 
 BASE = "base-model"
-
-
-class _Quiet(ThreadingHTTPServer):
-    def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            super().handle_error(request, client_address)
 
 
 class Engine:
@@ -72,15 +65,11 @@ class Engine:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = _Quiet(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler)
+        self.url = self.server.url
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture
