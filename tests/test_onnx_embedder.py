@@ -234,3 +234,29 @@ def test_real_minilm_onnx_matches_sentence_transformers():
     nonempty = np.array([bool(t) for t in texts])
     assert cos[nonempty].min() >= 0.999
     assert np.allclose(got, ref, atol=2e-3)
+
+
+def _op_types(path: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+
+
+def test_export_fuses_attention_when_the_outputs_stay_the_same(tiny_st, cache):
+    """The transformer fusion is applied (fused Attention kernel in the cached graph) and changes nothing the
+    user sees: test_tiny_model_onnx_matches_sentence_transformers runs on the same fused export."""
+    emb = load_embedder(EmbedderSettings(model=str(tiny_st)))
+    ops = _op_types(emb.prepare())
+    assert "Attention" in ops and "Softmax" not in ops
+
+
+def test_fusion_that_changes_the_outputs_keeps_the_plain_graph(tiny_st, cache, monkeypatch):
+    import ragft.models.onnx_embedder as mod
+
+    monkeypatch.setattr(mod, "FUSION_TOLERANCE", -1.0)  # no fused graph can pass: the plain export is kept
+    emb = load_embedder(EmbedderSettings(model=str(tiny_st)))
+    path = emb.prepare()
+    assert "Attention" not in _op_types(path) and "Softmax" in _op_types(path)
+    assert not list(path.parent.glob("*.tmp*"))  # neither the plain nor the fused temp file is left behind
+    ref = load_embedder(EmbedderSettings(model=str(tiny_st), backend="torch")).embed(TEXTS)
+    assert _cosines(emb.embed(TEXTS), ref).min() >= 0.9999

@@ -37,7 +37,8 @@ from ragft.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 1  # bump when the exported graph changes (inputs, opset, attention); old files are re-exported
+EXPORT_FORMAT = 2  # bump when the exported graph changes (inputs, opset, attention); old files are re-exported
+# 2: transformer fusion (fuse_transformer) applied after the export, kept only when it computes the same states.
 OPSET = 17
 MODEL_FILE = "model.onnx"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -140,13 +141,63 @@ def export_onnx(folder: Path, target: Path) -> Path:
                 opset_version=OPSET,
                 dynamo=False,
             )
-        os.replace(tmp, target)  # atomic: a concurrent export of the same model writes an equal file
+        fused = fuse_transformer(tmp, _read_json(folder / "config.json"))
+        os.replace(fused or tmp, target)  # atomic: a concurrent export of the same model writes an equal file
     except Exception as exc:
         raise ModelError(f"could not export embedder {folder} to ONNX: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + FUSED_SUFFIX).unlink(missing_ok=True)
     log.info("exported %s in %.1f s", target, time.perf_counter() - t0)
     return target
+
+
+FUSED_SUFFIX = ".fused"
+FUSION_TOLERANCE = 1e-4
+"""Largest difference allowed between the fused and the plain graph's hidden states (at unpadded tokens)."""
+
+
+def fuse_transformer(plain: Path, config: dict) -> Path | None:
+    """ONNX Runtime's transformer optimizer over the exported graph: attention, embedding + LayerNorm, bias +
+    GELU and skip + LayerNorm become fused CPU kernels (measured 1.14x encode throughput on SciFact abstracts,
+    docs/benchmarks.md ## Ingest). The fused file (next to `plain`) is returned only if it computes the same hidden
+    states as the plain graph on probe inputs with padding (FUSION_TOLERANCE); any other model, a failing optimizer
+    or a mismatch keeps the plain export (None), which is always correct."""
+    heads, hidden = int(config.get("num_attention_heads") or 0), int(config.get("hidden_size") or 0)
+    fused = plain.with_name(plain.name + FUSED_SUFFIX)
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimize_model(str(plain), model_type="bert", num_heads=heads, hidden_size=hidden,
+                           opt_level=1).save_model_to_file(str(fused))
+        same = _same_states(plain, fused, int(config.get("vocab_size") or 1000))
+    except Exception as exc:  # noqa: BLE001 - fusion is an optimisation; the plain graph stays correct
+        log.info("transformer fusion not applied to %s: %s", plain, exc)
+        return None
+    if not same:
+        log.info("transformer fusion changed the outputs of %s; keeping the plain graph", plain)
+        return None
+    return fused
+
+
+def _same_states(plain: Path, fused: Path, vocab: int) -> bool:
+    """Both graphs give the same last hidden states on a padded probe batch (compared where the mask is 1)."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1000, max(1001, min(vocab, 30000)), size=(3, 24), dtype=np.int64)
+    mask = np.ones_like(ids)
+    mask[1, 17:] = 0
+    mask[2, 5:] = 0
+    feed = {"input_ids": ids * mask, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    outs = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+            for p in (plain, fused)]
+    keep = mask.astype(bool)
+    return bool(np.abs(outs[0][keep] - outs[1][keep]).max() <= FUSION_TOLERANCE)
 
 
 class OnnxEmbedder:
