@@ -44,6 +44,7 @@ from ragft.prompting import (
     closed_book_messages,
     copy_context,
     rank_sentences,
+    split_sentences,
     select_sentences,
 )
 from ragft.sources.cells import RowHit, cell_answer
@@ -312,7 +313,14 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
               "retrieved": [it.chunk_id for it in prompt.items]}
     if says_abstain(text):
         return _abstain(**common)
-    good = accepted(ctx, prep, text, copied=prep.constrain_to is not None)
+    copied = prep.constrain_to is not None
+    good = accepted(ctx, prep, text, copied)
+    for trimmed in whole_sentences(text)[1:] if good is None else []:
+        # Quoting a whole sentence: the bar a fallback sentence must pass too (an on-topic item is not enough).
+        if lexical_relevance(_HOW_FORM.sub(" ", question), trimmed) >= FALLBACK_RELEVANCE:
+            good = accepted(ctx, prep, trimmed, copied)
+            if good is not None:
+                break
     if good is not None:
         emit(on_token, good[0])
         return _done(answer=good[0], citations=good[1], **common)
@@ -357,6 +365,18 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
     if copied and ctx.check_copies and not copied_from_best(resolved.answer, question, items):
         return None
     return resolved.answer, resolved.citations
+
+
+def whole_sentences(text: str) -> list[str]:
+    """`text`, then its leading runs of whole sentences, longest first: what `finish` checks when `text` fails.
+
+    Why: a copy that runs past its sentence ("... National Democratic Congress. The Parliament of G") is cut by
+    the token budget mid-word, and a copy of two sentences is held by no single sentence (`copied_from_best`);
+    the complete sentences it starts with are an answer the model did copy. A shorter candidate must pass every
+    check of `accepted` and, being a quoted sentence, the fallback sentence's relevance bar (FALLBACK_RELEVANCE),
+    so it only ever replaces a rejected generation, never with text less on topic than a fallback."""
+    sentences = split_sentences(text)
+    return [text, *(" ".join(sentences[:n]) for n in range(len(sentences) - 1, 0, -1))]
 
 
 _LEADING_MARKERS = re.compile(r"^((?:\s*\[\d+\])+)\s*(\S.*)$", re.DOTALL)

@@ -38,9 +38,19 @@ STOPWORDS = ENGLISH_STOPWORDS | {
 _fold = fold_plural
 
 
+_CLITIC = re.compile(r"(?<=[^\W_])(?:n['\u2019]t|['\u2019](?:s|d|m|ll|re|ve))(?![^\W_])", re.IGNORECASE)
+"""A possessive or contraction ending: "Ghana's" is the word "Ghana", not "Ghana" and "s" (a one-letter "word"
+that is never in the text would make every question with a possessive look less relevant than it is)."""
+
+
+def strip_clitics(text: str) -> str:
+    """"Ghana's" -> "Ghana", "didn't" -> "did", "they're" -> "they" (straight or curly apostrophe)."""
+    return _CLITIC.sub("", text)
+
+
 def words(text: str) -> list[str]:
-    """Lowercase word tokens of `text`, folded."""
-    return [_fold(w.lower()) for w in _WORD.findall(text)]
+    """Lowercase word tokens of `text` without possessive/contraction endings (`strip_clitics`), folded."""
+    return [_fold(w.lower()) for w in _WORD.findall(strip_clitics(text))]
 
 
 def content_words(text: str) -> set[str]:
@@ -52,7 +62,7 @@ def fact_tokens(text: str) -> set[str]:
     """Content tokens for the support check: runs like "TR-1", "89.00", "1,200" that contain a digit stay whole
     (numbers match as whole numbers, never as a piece of a key); other runs split into folded words; stopwords go."""
     out: set[str] = set()
-    for run in _COMPOUND.findall(text.lower()):
+    for run in _COMPOUND.findall(strip_clitics(text).lower()):
         if any(ch.isdigit() for ch in run):
             out.add(run)
         else:

@@ -90,14 +90,14 @@ def _asks_duration(question: str) -> bool:
     return any(a == "how" and b == "long" for a, b in zip(qw, qw[1:]))
 
 
-def _only_repeats(answer_words: list[str], question: str) -> bool:
+def _only_repeats(answer: str, question: str) -> bool:
     """True when every content word of the answer is a word of the question (and the question is no choice)."""
     from ragft.citations import content_words
 
     qwords = _question_words(question)
     if "or" in qwords:
         return False
-    own = content_words(" ".join(answer_words))
+    own = content_words(answer)
     return bool(own) and own <= content_words(question)
 
 
@@ -119,7 +119,7 @@ def degenerate_reason(answer: str, question: str = "") -> str | None:
         return "more punctuation than words"
     if len(words) > 1 and words[-1].lower() in DANGLING_ENDINGS and text.rstrip()[-1:].isalnum():
         return f"ends on {words[-1]!r}, mid-phrase"
-    if question and _only_repeats(words, question):
+    if question and _only_repeats(text, question):
         return "repeats the question without answering it"
     if len(words) == 1 and _NUMBER.match(text.strip(" .")):
         if _wants_entity(question):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from ragft.answer import AnswerContext, answer_question, check_strategy, clean_answer
-from ragft.citations import attribute, content_words, is_yes_no, parse_markers, resolve_citations, support
+from ragft.citations import (attribute, content_words, fact_tokens, is_yes_no, lexical_relevance, parse_markers,
+                             resolve_citations, support)
 from ragft.errors import ConfigError
 from ragft.prompting import (
     ABSTAIN_ANSWER,
@@ -131,6 +132,16 @@ def test_content_words_fold_plurals_and_drop_question_words():
     assert content_words("How many widgets are in stock?") == {"widget", "stock"}
 
 
+def test_possessives_and_contractions_are_not_extra_words():
+    # "Ghana's" is Ghana: a stray "s" counted as a question word made every possessive question less relevant.
+    assert content_words("Who makes up Ghana's Parliament?") == content_words("Who makes up Ghana Parliament?")
+    assert content_words("What is the polar bear\u2019s skin colour?") == {"polar", "bear", "skin", "colour"}
+    assert content_words("Why didn't they're sure?") == {"sure"}
+    q = "Who makes up Ghana's Parliament?"
+    assert lexical_relevance(q, "The Parliament of Ghana is dominated by two parties.") == 0.5  # 2 of make/up/ghana/parliament
+    assert fact_tokens("the 1990's") == {"1990"} and support("Ghana's parliament", q, ["Parliament of Ghana"]) == 1.0
+
+
 def test_clean_answer_keeps_first_paragraph():
     assert clean_answer("\n 30 days [1]\n\nQuestion: more") == "30 days [1]"
     assert clean_answer("The answer is: 3") == "3" and clean_answer("Answer: 1889 [1]") == "1889 [1]"
@@ -202,6 +213,24 @@ def test_unsupported_answer_is_replaced_by_the_best_sentence_or_abstains():
     assert len(gen.calls) == 1
     a = answer_question(ctx(gen, [RETURNS], fallback="abstain"), "How many days to return an item?")
     assert a.abstained and a.answer == ABSTAIN_ANSWER and a.citations == []
+
+
+def test_a_copy_cut_mid_sentence_keeps_its_whole_leading_sentences():
+    from ragft.answer import whole_sentences
+
+    ghana = hit(1, "The Parliament of Ghana is dominated by two parties, the New Patriotic Party and the National "
+                   "Democratic Congress. The Parliament of Ghana meets in Accra. Accra is the largest city.")
+    q = "Who makes up Ghana's Parliament?"
+    first = "The Parliament of Ghana is dominated by two parties, the New Patriotic Party and the National Democratic Congress."
+    assert whole_sentences(first + " The Parliament of G") == [first + " The Parliament of G", first]
+    assert whole_sentences("In 1916") == ["In 1916"]
+    # The token budget cut the copy in the next sentence: the complete first sentence is the answer (no fallback).
+    a = answer_question(ctx(FakeGenerator(first + " The Parliament of G"), [ghana], fallback="abstain"), q)
+    assert a.answer == first + " [1]" and not a.abstained
+    # A trimmed sentence must hold half the question's words, like a fallback sentence: this one holds none.
+    a = answer_question(ctx(FakeGenerator("Accra is the largest city. The Parliament of G"), [ghana],
+                            fallback="abstain"), q)
+    assert a.abstained
 
 
 def test_answer_copied_from_an_off_topic_chunk_is_never_returned():
