@@ -11,8 +11,10 @@ backends' vectors (min / mean), dense nDCG@10 / Recall@100 of the 300 test queri
 backend (exact top-100 by dot product; the query vectors come from the same backend), and encode wall time per
 variant: torch (sentence-transformers, batch 16),
 ONNX fp32 at each graph optimisation level, thread count and batch size asked for, and optionally dynamic int8
-(--int8; the quantised file is written next to the fp32 export). Each variant embeds the texts once to warm up
-(--warmup, default 64 texts) and then all N; the load average is printed with every figure.
+(--int8; the quantised file is written next to the fp32 export), and the export without the transformer fusion
+against the fused default (--unfused N: N alternating rounds of each, so load drifts hit both alike). Each variant
+embeds the texts once to warm up (--warmup, default 64 texts) and then all N; the load average is printed with
+every figure.
 """
 
 from __future__ import annotations
@@ -76,6 +78,20 @@ def timed_against(embed, texts: list[str], warmup: int, ref: np.ndarray | None, 
     return vecs
 
 
+def unfused_export(emb) -> Path:  # type: ignore[no-untyped-def]
+    """The plain export (no transformer fusion) next to the default one, written on first use."""
+    import ragft.models.onnx_embedder as mod
+
+    path = emb.prepare().with_name("model.unfused.onnx")
+    if not path.is_file():
+        saved, mod.FUSION_TOLERANCE = mod.FUSION_TOLERANCE, -1.0  # no fused graph passes: the plain one is kept
+        try:
+            mod.export_onnx(emb.folder, path)
+        finally:
+            mod.FUSION_TOLERANCE = saved
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--beir", type=Path, required=True)
@@ -84,7 +100,9 @@ def main() -> None:
     ap.add_argument("--batch-sizes", default="16", help="comma-separated ONNX batch sizes")
     ap.add_argument("--threads", default="0", help="comma-separated ONNX thread counts (0 = ORT default)")
     ap.add_argument("--levels", default="all", help="comma-separated graph optimisation levels: basic,extended,all")
-    ap.add_argument("--int8", action="store_true", help="also dynamic int8 quantisation")
+    ap.add_argument("--int8", action="store_true", help="also dynamic int8 quantisation (of the unfused export)")
+    ap.add_argument("--unfused", type=int, default=0, metavar="ROUNDS",
+                    help="also the export without transformer fusion: ROUNDS alternating timings of unfused vs fused")
     ap.add_argument("--no-torch", action="store_true", help="skip sentence-transformers (no agreement figure)")
     ap.add_argument("--cache", type=Path, default=None, help="keep the torch vectors here (.npy) and reuse them")
     args = ap.parse_args()
@@ -117,11 +135,21 @@ def main() -> None:
                 vecs = timed_against(emb.embed, texts, args.warmup, ref,
                                      f"onnx fp32 level {level} threads {threads or 'default'} batch {batch}")
         print(f"onnx fp32 quality: {dense_quality(doc_ids, vecs, emb.embed, data)}; {load()}")
+    if args.unfused:
+        fused = load_embedder(EmbedderSettings(backend="onnx"))
+        plain = load_embedder(EmbedderSettings(backend="onnx"))
+        plain.model_file = unfused_export(plain)
+        for rnd in range(1, args.unfused + 1):
+            plain_vecs = timed_against(plain.embed, texts, args.warmup, ref, f"round {rnd}: onnx fp32 unfused")
+            fused_vecs = timed_against(fused.embed, texts, args.warmup, ref, f"round {rnd}: onnx fp32 fused (default)")
+        cos = (plain_vecs * fused_vecs).sum(axis=1)
+        print(f"fused vs unfused cosine min {cos.min():.6f}; unfused quality: "
+              f"{dense_quality(doc_ids, plain_vecs, plain.embed, data)}; {load()}")
     if args.int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         emb = load_embedder(EmbedderSettings(backend="onnx"))
-        src = emb.prepare()
+        src = unfused_export(emb)  # the quantiser cannot type the fused kernels' outputs
         q = src.with_name("model.int8.onnx")
         if not q.is_file():
             quantize_dynamic(str(src), str(q), weight_type=QuantType.QInt8, per_channel=True)
