@@ -140,8 +140,9 @@ class Coalescer:
             return len(self._waiting) + len(self._running)
 
     def _gather(self, lead: _Call) -> list[_Call]:
-        """The leader's batch: wait (holding the condition's lock only while waiting) for the requests in flight,
-        then take up to `max_batch` waiting calls with the leader's decoding, in arrival order."""
+        """The leader's batch: wait (holding the condition's lock only while waiting) for the requests marked in
+        `arrivals` that have not arrived yet, then take up to `max_batch` waiting calls with the leader's decoding,
+        in arrival order."""
         deadline = self._clock() + self.window_s
         while True:
             same = [c for c in self._waiting if c.decoding == lead.decoding]
