@@ -40,6 +40,8 @@ def test_batch_equals_one_at_a_time_on_the_tiny_model(tiny_generator, constraine
              for it in items]
     batch = tiny_generator.generate_batch(items, decoding)
     assert batch == alone
+    # a non-streaming `complete` (the GeneratorBase contract) takes the same path: one piece, the same text
+    assert list(tiny_generator.complete(items[0].messages, decoding, items[0].constrain_to, streaming=False)) == alone[:1]
     assert len(set(alone)) > 1  # the prompts give different answers: rows are not mixed up
     # the same rows in another order and another batch composition: the same answers
     assert tiny_generator.generate_batch(items[::-1][:3], decoding) == alone[::-1][:3]
