@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ragft.models.base import BatchItem, Decoding, GeneratorBase, generate_batch
-from ragft.models.batcher import Coalescer, in_flight
+from ragft.models.batcher import Arrivals, Coalescer, arrivals_of
 from tests.fakes import FakeGenerator
 
 CONTEXT = ("Paris is the capital of France. Shakespeare wrote Hamlet around 1600. A spider has 8 legs. "
@@ -40,6 +40,8 @@ def test_batch_equals_one_at_a_time_on_the_tiny_model(tiny_generator, constraine
              for it in items]
     batch = tiny_generator.generate_batch(items, decoding)
     assert batch == alone
+    # a non-streaming `complete` (the GeneratorBase contract) takes the same path: one piece, the same text
+    assert list(tiny_generator.complete(items[0].messages, decoding, items[0].constrain_to, streaming=False)) == alone[:1]
     assert len(set(alone)) > 1  # the prompts give different answers: rows are not mixed up
     # the same rows in another order and another batch composition: the same answers
     assert tiny_generator.generate_batch(items[::-1][:3], decoding) == alone[::-1][:3]
@@ -96,7 +98,7 @@ class _HeldBatches:
 
 
 def _call(co: Coalescer, prompt: str, results: dict, max_tokens: int = 8) -> None:
-    with in_flight():
+    with co.arrivals.expect():  # as the server's ModelQueue marks a request on its generator
         try:
             results[prompt] = co.generate(BatchItem([{"role": "user", "content": prompt}]), Decoding.of(max_tokens))
         except RuntimeError as exc:
@@ -154,6 +156,91 @@ def test_outside_a_server_a_call_does_not_wait_for_the_window():
     started = time.monotonic()
     assert co.generate(BatchItem([{"role": "user", "content": "q"}]), Decoding.of(4)) == "ok"
     assert time.monotonic() - started < 20  # nothing in flight: no 30 s window (a hang, not a timing check)
+
+
+def _echo(items, decoding):  # type: ignore[no-untyped-def]
+    return [it.messages[-1]["content"] for it in items]
+
+
+def _ask(co: Coalescer, prompt: str) -> str:
+    return co.generate(BatchItem([{"role": "user", "content": prompt}]), Decoding.of(8))
+
+
+class _JumpingClock:
+    """A clock that jumps past any window at each reading: a leader reads it once to set its deadline, and again
+    only when it would wait for requests still on their way (then the window is over at once, no real wait)."""
+
+    def __init__(self) -> None:
+        self.readings = 0
+
+    def __call__(self) -> float:
+        self.readings += 1
+        return 1000.0 * self.readings
+
+
+def test_a_coalescer_waits_only_for_requests_marked_on_it():
+    """Two generators in one process (two servers, or a server and a compare): a request on its way to one of
+    them never holds the other's batches."""
+    clock_a, clock_b = _JumpingClock(), _JumpingClock()
+    a = Coalescer(_echo, window_s=600.0, clock=clock_a)
+    b = Coalescer(_echo, window_s=600.0, clock=clock_b)
+    retrieving, finish = threading.Event(), threading.Event()
+
+    def request_on_a() -> None:  # admitted by server A, still retrieving
+        with a.arrivals.expect():
+            retrieving.set()
+            assert finish.wait(30)
+
+    other = threading.Thread(target=request_on_a)
+    other.start()
+    try:
+        assert retrieving.wait(30)
+        assert (a.arrivals.count, b.arrivals.count) == (1, 0)
+        with b.arrivals.expect():  # server B's only request reaches its generator
+            assert _ask(b, "on b") == "on b"
+            assert b.arrivals.count == 0  # its generation dropped its mark
+        assert clock_b.readings == 1  # b's leader did not wait for a's request
+        assert a.arrivals.count == 1
+        with a.arrivals.expect():  # control: on a, the same request does hold the leader for the window
+            assert _ask(a, "on a") == "on a"
+        assert clock_a.readings == 2
+    finally:
+        finish.set()
+        other.join(30)
+    assert (a.arrivals.count, b.arrivals.count) == (0, 0)
+    assert (a.batch_sizes, b.batch_sizes) == ([1], [1])
+
+
+def test_a_mark_is_dropped_by_its_generation_or_when_the_request_ends():
+    arrivals = Arrivals()
+    co = Coalescer(_echo, arrivals=arrivals)
+    assert co.arrivals is arrivals
+    with arrivals.expect():
+        with arrivals.expect():  # nested: still one request
+            assert arrivals.count == 1
+        assert arrivals.count == 1
+        _ask(co, "x")
+        assert arrivals.count == 0
+        _ask(co, "y")  # a second generation drops nothing more
+        assert arrivals.count == 0
+    assert arrivals.count == 0
+    with arrivals.expect():  # ended without a generation (an early abstention)
+        assert arrivals.count == 1
+    assert arrivals.count == 0
+    done = threading.Event()
+    with arrivals.expect():  # another thread's generation does not drop this thread's mark
+        threading.Thread(target=lambda: (_ask(co, "z"), done.set())).start()
+        assert done.wait(30) and arrivals.count == 1
+    assert arrivals.count == 0
+
+
+def test_only_coalescing_generators_have_arrivals(tiny_model_dir):
+    from ragft.models.bundled import TransformersGenerator
+
+    gen = TransformersGenerator(str(tiny_model_dir))  # cheap constructor: no weights loaded
+    assert arrivals_of(gen) is gen.arrivals and isinstance(gen.arrivals, Arrivals)
+    assert arrivals_of(TransformersGenerator(str(tiny_model_dir))) is not gen.arrivals  # one per generator
+    assert arrivals_of(FakeGenerator(lambda msgs: "x")) is None
 
 
 # --------------------------------------------------------------------------- answer_many == answer_question

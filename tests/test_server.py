@@ -447,3 +447,27 @@ def test_concurrent_requests_share_a_batch_and_get_their_own_answers(tmp_path, t
     alone = {q: answer_text(ws.ask(q, "base", max_tokens=8)) for q in questions}
     assert replies == alone
     assert len(set(alone.values())) > 1  # different questions, different answers: no mix-up possible unseen
+
+
+def test_each_app_marks_its_jobs_on_its_own_generator_built_at_the_first_job(tmp_path, tiny_model_dir):
+    """Two servers in one process: a job of one is counted by its generator's batcher only (models/batcher.py);
+    creating the app builds no generator (models load on the first request)."""
+    from ragft.models.bundled import TransformersGenerator
+
+    ws = _workspace(tmp_path, tiny_dir=tiny_model_dir)
+    other_gen = TransformersGenerator(str(tiny_model_dir))  # another generator (cheap constructor, no weights)
+    other = _workspace(tmp_path / "other", generator=other_gen)
+    app, other_app = create_app(ws), create_app(other)
+    assert ws._generator is None  # building the app built no generator
+
+    def counts() -> tuple[int, int]:  # while this job runs (retrieving, say)
+        return ws.generator.arrivals.count, other_gen.arrivals.count
+
+    assert app.state.queue.submit(counts).result(60) == (1, 0)
+    assert ws.generator is not other_gen and ws.generator.arrivals.count == 0  # dropped when the job ended
+    assert other_app.state.queue.submit(counts).result(60) == (0, 1)
+    fake = _workspace(tmp_path / "fake", generator=FakeGenerator(lambda msgs: "x"))
+    assert create_app(fake).state.queue.submit(counts).result(60) == (0, 0)  # a generator that does not batch
+    for a in (app, other_app):
+        a.state.queue.shutdown()
+    ws.close(), other.close(), fake.close()

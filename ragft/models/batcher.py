@@ -7,9 +7,11 @@ reaches `generate` after its own retrieval and prompt building, and the coalesce
 
 - the first caller to find the generator idle leads a batch; callers that arrive while a batch runs wait for
   the next one (so a busy generator batches whatever piled up, with no timer);
-- a leader also waits, at most `window_s`, for callers that are on their way: the requests the `ModelQueue` has
-  admitted (`in_flight`) that have neither had their generation nor ended (they are still retrieving). Outside
-  a server nothing is in flight, so a CLI `ask` or a sequential `compare` never waits;
+- a leader also waits, at most `window_s`, for callers that are on their way: the requests counted in the
+  coalescer's own `Arrivals` (marked by the server's `ModelQueue` on the generator that will serve them) that
+  have neither had their generation nor ended (they are still retrieving). Outside a server nothing is marked, so
+  a CLI `ask` or a sequential `compare` never waits; and each generator counts only its own requests, so two
+  servers (or a server and a `compare`) in one process never wait for each other's arrivals;
 - a batch holds at most `max_batch` calls with the same `Decoding` (same adapter, budget, temperature, stops);
   others wait for a later batch. A failing batch raises its error in every caller of that batch.
 """
@@ -27,37 +29,52 @@ from ragft.models.base import BatchItem, Decoding
 RunBatch = Callable[[Sequence[BatchItem], Decoding], list[str]]
 POLL_S = 0.02
 
-_lock = threading.Lock()
-_to_generate = 0  # requests in flight that have not had their generation yet
-_local = threading.local()  # .pending: this thread's request is counted in _to_generate
+
+class Arrivals:
+    """The requests on their way to one coalescer: admitted (by the server's `ModelQueue`) and not yet generated.
+
+    A request is marked on its own thread (`expect()`); the mark is dropped when that thread's generation returns
+    (`generated()`, called by `Coalescer.generate`) or when the request ends without one (an early abstention, an
+    error, a search). A thread carries at most one mark per `Arrivals`: a nested `expect()` counts nothing more.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._local = threading.local()  # .pending: this thread's request is in `_count`
+
+    @property
+    def count(self) -> int:
+        """Requests marked and not yet generated (nor ended)."""
+        return self._count
+
+    @contextlib.contextmanager
+    def expect(self) -> Iterator[None]:
+        """Mark the request running on this thread: it will probably call `generate` soon."""
+        if getattr(self._local, "pending", False):
+            yield  # already marked by an outer expect(), which drops the mark
+            return
+        with self._lock:
+            self._count += 1
+        self._local.pending = True
+        try:
+            yield
+        finally:
+            self.generated()
+
+    def generated(self) -> None:
+        """This thread's request no longer waits for a generation (it got one, or it ended without one)."""
+        if getattr(self._local, "pending", False):
+            self._local.pending = False
+            with self._lock:
+                self._count -= 1
 
 
-@contextlib.contextmanager
-def in_flight() -> Iterator[None]:
-    """Marks one request on this thread that will probably call `generate` soon; the server's ModelQueue wraps
-    each job in it. The mark is dropped when the request's generation returns or the request ends."""
-    global _to_generate
-    with _lock:
-        _to_generate += 1
-    _local.pending = True
-    try:
-        yield
-    finally:
-        _generated()
-
-
-def _generated() -> None:
-    """This thread's request no longer waits for a generation (it got one, or it ended without one)."""
-    global _to_generate
-    if getattr(_local, "pending", False):
-        _local.pending = False
-        with _lock:
-            _to_generate -= 1
-
-
-def requests_to_generate() -> int:
-    """Requests admitted by the server that have not reached (or passed) their generation yet."""
-    return _to_generate
+def arrivals_of(generator: object) -> Arrivals | None:
+    """The `Arrivals` of a generator that coalesces calls (`TransformersGenerator.arrivals`); None for the others
+    (the OpenAI-compatible client, fakes): nothing waits for their arrivals, so nothing needs marking."""
+    arrivals = getattr(generator, "arrivals", None)
+    return arrivals if isinstance(arrivals, Arrivals) else None
 
 
 @dataclass(eq=False)
@@ -75,13 +92,18 @@ class Coalescer:
     Args:
         run_batch: the batched generation (`TransformersGenerator.generate_batch`).
         max_batch: the most calls in one batch (1 = every call alone, in arrival order).
-        window_s: the longest a leader waits for requests still on their way (see `in_flight`).
+        window_s: the longest a leader waits for requests still on their way (marked in `arrivals`).
+        arrivals: the requests on their way to this coalescer; a fresh, empty one by default.
+        clock: seconds, for the window (tests pass a fake one).
     """
 
-    def __init__(self, run_batch: RunBatch, max_batch: int = 8, window_s: float = 2.0) -> None:
+    def __init__(self, run_batch: RunBatch, max_batch: int = 8, window_s: float = 2.0, arrivals: Arrivals | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.run_batch, self.max_batch, self.window_s = run_batch, max_batch, window_s
+        self.arrivals = arrivals if arrivals is not None else Arrivals()
+        self._clock = clock
         self._cond = threading.Condition()
         self._waiting: list[_Call] = []
         self._running: list[_Call] = []
@@ -92,7 +114,7 @@ class Coalescer:
         try:
             return self._generate(item, decoding)
         finally:
-            _generated()
+            self.arrivals.generated()
 
     def _generate(self, item: BatchItem, decoding: Decoding) -> str:
         call = _Call(item, decoding)
@@ -118,15 +140,17 @@ class Coalescer:
             return len(self._waiting) + len(self._running)
 
     def _gather(self, lead: _Call) -> list[_Call]:
-        """The leader's batch: wait (holding the condition's lock only while waiting) for the requests in flight,
-        then take up to `max_batch` waiting calls with the leader's decoding, in arrival order."""
-        deadline = time.monotonic() + self.window_s
+        """The leader's batch: wait (holding the condition's lock only while waiting) for the requests marked in
+        `arrivals` that have not arrived yet, then take up to `max_batch` waiting calls with the leader's decoding,
+        in arrival order."""
+        deadline = self._clock() + self.window_s
         while True:
             same = [c for c in self._waiting if c.decoding == lead.decoding]
             # Every request still before its generation is waiting here already (or the batch is full).
-            arrived = len(self._waiting) >= requests_to_generate() or len(same) >= self.max_batch
-            remaining = deadline - time.monotonic()
-            if arrived or remaining <= 0:
+            if len(self._waiting) >= self.arrivals.count or len(same) >= self.max_batch:
+                break
+            remaining = deadline - self._clock()
+            if remaining <= 0:
                 break
             # Arrivals notify; a request that ends without generating (an early abstention) does not: poll.
             self._cond.wait(min(remaining, POLL_S))

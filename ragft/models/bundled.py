@@ -9,7 +9,8 @@ Prompting: the tokenizer's chat template with `add_generation_prompt=True` (Smol
 model without a template (Gemma 3 270M) gets a plain completion prompt built from the messages, see
 `completion_prompt`. Greedy when temperature == 0. Generation holds a lock: one model on 2 cores gains nothing
 from running two generations at once; instead `generate_batch` runs many prompts in one left-padded call, and
-concurrent `generate` calls (the server's threads) are gathered into such batches (models/batcher.py).
+concurrent `generate` calls (the server's threads) are gathered into such batches by this generator's own
+coalescer, whose `arrivals` the server marks for the requests it sends here (models/batcher.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from ragft.errors import ConfigError, ModelError
 from ragft.models.base import BatchItem, Decoding, GeneratorBase, Message
-from ragft.models.batcher import Coalescer
+from ragft.models.batcher import Arrivals, Coalescer
 from ragft.models.stops import cut_at_stop, stream_until_stop
 from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve, resolve_placement
 
@@ -257,7 +258,15 @@ class TransformersGenerator(GeneratorBase):
     def complete(self, messages: Sequence[Message], decoding: Decoding, constrain_to: str | None,
                  streaming: bool) -> Iterator[str]:
         """The completion in pieces. `constrain_to`: copy-constrained decoding, every answer segment must be a copy
-        of this text (ragft/models/constrain.py; `copy_mode` "span" or "words")."""
+        of this text (ragft/models/constrain.py; `copy_mode` "span" or "words").
+
+        Streams (`stream`) run here; a whole answer has one path, `generate_batch` (`generate` reaches it through
+        the coalescer), which a non-streaming `complete` also takes, returning the answer as one piece."""
+        if not streaming:
+            return iter(self.generate_batch([BatchItem(messages, constrain_to)], decoding))
+        return self._stream(messages, decoding, constrain_to)
+
+    def _stream(self, messages: Sequence[Message], decoding: Decoding, constrain_to: str | None) -> Iterator[str]:
         _check(decoding)
         with self._gen_lock, contextlib.ExitStack() as state:
             runner, context = self._activate(decoding.adapter)
@@ -265,7 +274,7 @@ class TransformersGenerator(GeneratorBase):
             ids = self.prompt_ids(messages, decoding.max_tokens)
             kwargs = self._generate_kwargs([ids], [constrain_to], decoding)
             t0 = time.perf_counter()
-            pieces = self._stream_pieces(runner, kwargs) if streaming else iter(self._run_generate(runner, kwargs))
+            pieces = self._stream_pieces(runner, kwargs)
             text = ""
             try:
                 for piece in stream_until_stop(pieces, decoding.stop):
@@ -280,6 +289,12 @@ class TransformersGenerator(GeneratorBase):
     def generate_one(self, item: BatchItem, decoding: Decoding) -> str:
         """One completion; calls from several threads at once (the server) share batches (models/batcher.py)."""
         return self._coalescer.generate(item, decoding)
+
+    @property
+    def arrivals(self) -> Arrivals:
+        """The server requests on their way to this generator's batches (models/batcher.py): the server's
+        `ModelQueue` marks each request here, so a batch waits for this generator's requests only."""
+        return self._coalescer.arrivals
 
     def generate_batch(self, items: Sequence[BatchItem], decoding: Decoding) -> list[str]:
         """The completions of `items` from one left-padded `generate` call: the same prompts, rules and stops as

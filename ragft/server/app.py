@@ -18,7 +18,9 @@ Routes (all /v1 routes need `Authorization: Bearer KEY` once the workspace has u
 `app.state.ragft`, which routes receive through `Depends(get_state)`, the error handlers (errors.py), the body
 size limit and the routers. Model calls (generation, embedding) run on `ModelQueue` threads, never on the event
 loop; the queue is bounded (503 when full) and drained on shutdown, after uvicorn has let in-flight responses
-finish. Every error is the OpenAI error JSON `{"error": {"message", "type", "code"}}`.
+finish. Each job is marked on the workspace generator's `Arrivals` (deps.generator_arrivals, asked at job time:
+building the app loads no model), so that generator's batches wait for this server's requests and no other's.
+Every error is the OpenAI error JSON `{"error": {"message", "type", "code"}}`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from ragft import __version__
 from ragft.server import chat, documents, pages
 from ragft.server.chat import list_models, parse_model
-from ragft.server.deps import ServerState
+from ragft.server.deps import ServerState, generator_arrivals
 from ragft.server.documents import parse_meta
 from ragft.server.errors import install_error_handlers
 from ragft.server.limits import BodySizeLimit, LoginGuard, ModelQueue, RateLimiter
@@ -54,7 +56,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def create_app(ws: "Workspace") -> FastAPI:
     """The FastAPI app over one workspace (settings from `ws.settings.server`)."""
     server = ws.settings.server
-    state = ServerState(ws=ws, queue=ModelQueue(server.max_queue, server.workers),
+    state = ServerState(ws=ws, queue=ModelQueue(server.max_queue, server.workers, arrivals=generator_arrivals(ws)),
                         limiter=RateLimiter(server.rate_limit_per_minute),
                         logins=LoginGuard(server.max_failed_logins_per_minute))
 

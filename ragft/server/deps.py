@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from ragft.errors import RagftError
+from ragft.models.batcher import arrivals_of
 from ragft.server.auth import Caller, authenticate
-from ragft.server.limits import ApiError, LoginGuard, ModelQueue, RateLimiter
+from ragft.server.limits import ApiError, ArrivalsSource, LoginGuard, ModelQueue, RateLimiter
 
 if TYPE_CHECKING:
+    from ragft.models.batcher import Arrivals
     from ragft.workspace import Workspace
 
 
@@ -59,6 +62,28 @@ def public_source(ws: "Workspace", doc_id: str, source: str) -> str:
         return Path(source).resolve().relative_to(ws.path.resolve()).as_posix()
     except ValueError:
         return Path(source).name
+
+
+def generator_arrivals(ws: "Workspace") -> ArrivalsSource:
+    """For the `ModelQueue`: where to mark a job, asked on the job's thread when it starts, so building the app
+    builds no generator. The answer is the `Arrivals` of `ws.generator`, the one generator every strategy of this
+    workspace answers through (adapters switch on it per call), or None when it batches nothing (remote engine).
+
+    The generator object is built here on the first job (its weights still load on the first generation), under
+    a lock so concurrent first jobs build one and mark the one their answers use. A generator that cannot be built
+    (a missing API key) marks nothing; the job itself then reports the error, or runs if it needs no generator.
+    """
+    lock = threading.Lock()
+
+    def arrivals() -> "Arrivals | None":
+        try:
+            with lock:
+                generator = ws.generator
+        except RagftError:
+            return None
+        return arrivals_of(generator)
+
+    return arrivals
 
 
 def get_state(request: Request) -> ServerState:

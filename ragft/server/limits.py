@@ -7,14 +7,17 @@
   `max_queue` calls may be running or waiting; the next one gets 503 at once instead of piling up memory
   and latency. `shutdown()` waits for queued calls to finish, so a SIGTERM drains instead of cutting answers.
   Up to `batch` requests per worker run at once: each retrieves and builds its prompt on its own thread, and
-  their generations meet in the generator's batcher (ragft/models/batcher.py), which runs them as one batch;
-  every job is marked `in_flight` so a batch waits briefly for admitted requests that are still retrieving.
+  their generations meet in the generator's batcher (ragft/models/batcher.py), which runs them as one batch.
+  Every job is marked on the `Arrivals` of the generator that will serve it, so a batch waits briefly for
+  admitted requests that are still retrieving. The queue gets those `Arrivals` from a callable asked at job time,
+  not when the app is built: building the app loads no model, and each server marks only its own generator.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import threading
 import time
@@ -22,9 +25,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ragft.models.batcher import in_flight
+from ragft.models.batcher import Arrivals
 
 T = TypeVar("T")
+ArrivalsSource = Callable[[], "Arrivals | None"]
+"""Where a job is marked: the `Arrivals` of the generator that will serve it, or None (nothing batches its calls)."""
 DEFAULT_BATCH = 8
 """Requests per worker in flight together; the bundled generator batches up to `bundled.MAX_BATCH` of them."""
 
@@ -127,10 +132,14 @@ class ModelQueue:
         max_queue: calls running or waiting before the next one gets 503.
         workers: generations at once (`server.workers`); the bundled generator runs one batch at a time.
         batch: requests per worker that run together so their generations can share a batch (module docstring).
+        arrivals: asked on each job's thread before the job runs; the job is marked there until its generation
+            (or its end). None: jobs are not marked (nothing waits for them).
     """
 
-    def __init__(self, max_queue: int, workers: int = 1, batch: int = DEFAULT_BATCH) -> None:
+    def __init__(self, max_queue: int, workers: int = 1, batch: int = DEFAULT_BATCH,
+                 arrivals: ArrivalsSource | None = None) -> None:
         self.max_queue = max_queue
+        self._arrivals = arrivals
         self._pool = ThreadPoolExecutor(max_workers=workers * max(1, batch), thread_name_prefix="ragft-model")
         self._pending = 0
         self._lock = threading.Lock()
@@ -156,7 +165,7 @@ class ModelQueue:
         """Queue `fn(*args, **kwargs)`; QueueFull (503) at once when `max_queue` calls are running or waiting."""
         self._reserve()
         try:
-            fut = self._pool.submit(_marked, fn, *args, **kwargs)
+            fut = self._pool.submit(self._marked, fn, *args, **kwargs)
         except BaseException:
             self._release()
             raise
@@ -173,10 +182,13 @@ class ModelQueue:
             self._closed = True
         self._pool.shutdown(wait=True)
 
+    def _marked(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one job, marked on its generator's `Arrivals`; the mark is dropped by the generation or at the end."""
+        arrivals = self._arrivals() if self._arrivals is not None else None
+        with arrivals.expect() if arrivals is not None else contextlib.nullcontext():
+            return fn(*args, **kwargs)
 
-def _marked(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    with in_flight():
-        return fn(*args, **kwargs)
+
 
 
 class BodySizeLimit:
