@@ -12,7 +12,8 @@ answers directly (sources/cells.py; the model never chooses a database value) ->
 relevant enough (the model is not called) -> focus the context (answer.context: the best sentences of the chunks
 for the bundled generator, whole chunks for remote ones) -> assemble the prompt (prompting.py) -> generate ->
 resolve citations (citations.py) -> abstain if the answer is not supported by what it cites. A fragment
-(wellformed.py) is never returned: the best supporting sentence replaces it, or the answer abstains.
+(wellformed.py) is never returned: the complete sentences a cut copy starts with (`whole_sentences`), else the best
+supporting sentence replace it, or the answer abstains.
 
 Stages: `prepare` (everything up to the prompt and its copy constraint, or a finished answer: a table cell, an
 early abstention) -> generate -> `finish` (the checks, citations, fallback). `answer_question` runs them for one
