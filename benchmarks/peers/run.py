@@ -285,7 +285,8 @@ def main() -> None:
     ap.add_argument("--n-queries", type=int, default=20)
     ap.add_argument("--budget-s", type=float, default=12.0, help="per size and mode, stop timing after this (min 3 queries)")
     ap.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads in every worker")
-    ap.add_argument("--systems", default="all", help="comma list of worker names, or all")
+    ap.add_argument("--systems", default="all", help="comma list of worker names, or all (--scifact: ragft, "
+                    "llamaindex, langchain-faiss, langchain-faiss-1000, raw-embedder)")
     ap.add_argument("--no-variants", dest="variants", action="store_false",
                     help="skip the batch-size variants (ragft at 64, peers at 16; ingest only, ~3 min)")
     ap.add_argument("--timeout-s", type=float, default=900.0, help="per worker")
@@ -297,7 +298,11 @@ def main() -> None:
                     "runs, ingest N abstracts with every system at its own defaults (scifact.py, issue 19)")
     ap.add_argument("--scifact-n", type=int, default=1000, help="abstracts for --scifact (judged ones first)")
     ap.add_argument("--scifact-repeats", type=int, default=1, help="ingest runs per system for --scifact (median)")
+    ap.add_argument("--setup", action="store_true", help="only create/check .venv-peers (pip, a few minutes) and exit")
     args = ap.parse_args()
+    if args.setup:
+        print(ensure_peers_venv())
+        return
     if args.scifact is not None:
         import scifact
 
