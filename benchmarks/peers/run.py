@@ -289,7 +289,7 @@ def main() -> None:
                     "llamaindex, langchain-faiss, langchain-faiss-1000, raw-embedder)")
     ap.add_argument("--no-variants", dest="variants", action="store_false",
                     help="skip the batch-size variants (ragft at 64, peers at 16; ingest only, ~3 min)")
-    ap.add_argument("--timeout-s", type=float, default=900.0, help="per worker")
+    ap.add_argument("--timeout-s", type=float, default=None, help="per worker (default 900 s; 3600 s with --scifact)")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: results.json, "
                     "results_scifact.json with --scifact)")
     ap.add_argument("--update-docs", action="store_true", help="write the tables into docs/benchmarks.md ## Peers")
@@ -307,9 +307,11 @@ def main() -> None:
         import scifact
 
         args.out = args.out or scifact.RESULTS
+        args.timeout_s = args.timeout_s or 3600.0
         scifact.main(args, MAIN_PY, ensure_peers_venv, run_worker, uptime)
         return
     args.out = args.out or RESULTS
+    args.timeout_s = args.timeout_s or 900.0
     if not (args.data / "passages.csv").is_file() or not (args.data / "qa.jsonl").is_file():
         raise SystemExit(f"--data {args.data}: expected passages.csv and qa.jsonl there (rag-mini-wikipedia)")
 
