@@ -23,6 +23,10 @@ Measured:
 
 Writes benchmarks/peers/results.json; prints the markdown tables; --update-docs replaces the generated block
 (between the `peers:begin`/`peers:end` markers) of the `## Peers` section of docs/benchmarks.md.
+
+`--scifact DIR --scifact-n 1000` is another mode (issue 19): every system at its OWN defaults (chunking, batch,
+threads) ingesting the same N SciFact abstracts, with the word pieces each embeds and the model cuts off
+(benchmarks/peers/scifact.py, worker_scifact.py, coverage.py).
 """
 
 from __future__ import annotations
@@ -87,10 +91,14 @@ def uptime() -> str:
         return f"load average {os.getloadavg()}"
 
 
-def run_worker(cmd: list[str], threads: int, timeout_s: float, log_path: Path) -> dict[str, Any]:
-    """One worker subprocess; its last stdout line is the JSON result. Failures are recorded, not raised."""
+def run_worker(cmd: list[str], threads: int | None, timeout_s: float, log_path: Path) -> dict[str, Any]:
+    """One worker subprocess; its last stdout line is the JSON result. Failures are recorded, not raised.
+
+    `threads` pins OMP/MKL threads in the worker; None leaves every library at its own default (--scifact)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
+               PYTHONWARNINGS="ignore")
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     before = uptime()
     t0 = time.perf_counter()
     print(f"$ {' '.join(cmd)}", file=sys.stderr, flush=True)
@@ -277,14 +285,33 @@ def main() -> None:
     ap.add_argument("--n-queries", type=int, default=20)
     ap.add_argument("--budget-s", type=float, default=12.0, help="per size and mode, stop timing after this (min 3 queries)")
     ap.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads in every worker")
-    ap.add_argument("--systems", default="all", help="comma list of worker names, or all")
+    ap.add_argument("--systems", default="all", help="comma list of worker names, or all (--scifact: ragft, "
+                    "llamaindex, langchain-faiss, langchain-faiss-1000, raw-embedder)")
     ap.add_argument("--no-variants", dest="variants", action="store_false",
                     help="skip the batch-size variants (ragft at 64, peers at 16; ingest only, ~3 min)")
-    ap.add_argument("--timeout-s", type=float, default=900.0, help="per worker")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--timeout-s", type=float, default=None, help="per worker (default 900 s; 3600 s with --scifact)")
+    ap.add_argument("--out", type=Path, default=None, help="results JSON (default: results.json, "
+                    "results_scifact.json with --scifact)")
     ap.add_argument("--update-docs", action="store_true", help="write the tables into docs/benchmarks.md ## Peers")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--scifact", type=Path, default=None, help="BEIR SciFact folder: instead of the matched-chunking "
+                    "runs, ingest N abstracts with every system at its own defaults (scifact.py, issue 19)")
+    ap.add_argument("--scifact-n", type=int, default=1000, help="abstracts for --scifact (judged ones first)")
+    ap.add_argument("--scifact-repeats", type=int, default=1, help="ingest runs per system for --scifact (median)")
+    ap.add_argument("--setup", action="store_true", help="only create/check .venv-peers (pip, a few minutes) and exit")
     args = ap.parse_args()
+    if args.setup:
+        print(ensure_peers_venv())
+        return
+    if args.scifact is not None:
+        import scifact
+
+        args.out = args.out or scifact.RESULTS
+        args.timeout_s = args.timeout_s or 3600.0
+        scifact.main(args, MAIN_PY, ensure_peers_venv, run_worker, uptime)
+        return
+    args.out = args.out or RESULTS
+    args.timeout_s = args.timeout_s or 900.0
     if not (args.data / "passages.csv").is_file() or not (args.data / "qa.jsonl").is_file():
         raise SystemExit(f"--data {args.data}: expected passages.csv and qa.jsonl there (rag-mini-wikipedia)")
 
