@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragft.documents.chunking import chunk_blocks, embedding_text
+from ragft.documents.chunking import chunk_blocks, embedding_text, fit_to_window
 from ragft.documents.files import collect_files
 from ragft.documents.loaders import Block, LoadedDocument, load_file
 from ragft.errors import ConfigError, IngestError, NotFoundError
@@ -133,6 +133,7 @@ class _Options:
     max_bytes: int
     user_meta: dict[str, str] = field(default_factory=dict)
     relpaths: dict[Path, str] = field(default_factory=dict)
+    window: Callable[[], "tuple[Callable[[str], int], int] | None"] = lambda: None  # the embedder's token window
 
 
 class _Committer:
@@ -266,6 +267,22 @@ class _Prefetcher:
             self._thread.join()
 
 
+def _window_of(embedder_of: Callable[[], "Embedder"]) -> Callable[[], "tuple[Callable[[str], int], int] | None"]:
+    """The embedder's token count and window (`models.embedder.window_counter`), worked out on first need (an
+    unchanged re-ingest builds nothing) and once, whichever thread prepares first."""
+    lock, found = threading.Lock(), []
+
+    def window() -> "tuple[Callable[[str], int], int] | None":
+        with lock:
+            if not found:
+                from ragft.models.embedder import window_counter
+
+                found.append(window_counter(embedder_of()))
+            return found[0]
+
+    return window
+
+
 def _prepared_in_order(
     paths: Sequence[Path], prepare: Callable[[Path], "_Prepared | None"], limit: int
 ) -> Iterator[tuple[Path, "_Prepared | None", BaseException | None]]:
@@ -353,6 +370,9 @@ def _prepare(store: "Store", chunking: "ChunkingSettings", path: Path, opts: _Op
     if existing is not None and existing.content_hash == digest:
         return None
     pieces = chunk_blocks(loaded.blocks, chunking.max_tokens, chunking.overlap_tokens)
+    window = opts.window()
+    if window is not None:  # never let the embedder truncate a chunk (chunking counts tokens approximately)
+        pieces = fit_to_window(pieces, loaded.title, window[1], window[0])
     if not pieces:
         raise IngestError(f"no text found in this {loaded.format} file; nothing to ingest")
     chunks = [
@@ -422,6 +442,7 @@ class Ingestor:
             max_bytes=int(self.chunking.max_file_mb * 1_000_000),
             user_meta=user_meta,
             relpaths=relpaths,
+            window=_window_of(self.embedder),
         )
         scanner: list[Any] = []
 

@@ -479,3 +479,35 @@ def test_cli_documents_lists_what_each_caller_may_read(tmp_path, cli_hash_embedd
     assert text.exit_code == 0 and "salaries.txt  groups: hr  subject: E7" in text.stdout and "2 document(s)" in text.stdout
     empty = runner.invoke(app, ["documents", "-w", str(tmp_path / "empty")])
     assert empty.exit_code == 0 and "no documents" in empty.stdout
+
+
+def test_no_chunk_outgrows_the_embedder_window_so_no_text_is_dropped(tmp_path):
+    """Chunking counts tokens approximately; rare words cost several word pieces each, so a "200-token" chunk can
+    exceed the model's 256 and lose its end to truncation. Ingest re-splits such a chunk with the embedder's own
+    tokenizer (a hash embedder pointed at the bundled MiniLM folder: the real tokenizer, no model)."""
+    import random
+
+    from ragft.documents.chunking import approx_tokens
+    from ragft.models.embedder import BUNDLED_EMBEDDERS, window_counter
+
+    class TokenizedHash(HashEmbedder):
+        folder = BUNDLED_EMBEDDERS["all-MiniLM-L6-v2"][0]()
+
+    rng = random.Random(0)
+    rare = [''.join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(7)) for _ in range(190)]
+    body = " ".join(rare) + "."
+    count, window = window_counter(TokenizedHash())
+    assert approx_tokens(body) <= 200 < window < count(body)  # one chunk by the estimate, 4x the window for real
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "rare.md").write_text(f"# Rare words\n\n{body}\n\nReturns take 30 days.\n", encoding="utf-8")
+    ws = Workspace(tmp_path / "ws", embedder=TokenizedHash())
+    try:
+        ws.ingest([docs])
+        chunks = list(ws.store.iter_chunks())
+        assert len(chunks) >= 4
+        assert all(count(f"{c.heading or 'Rare words'}\n{c.text}") <= window for c in chunks)
+        embedded = " ".join(c.text for c in chunks)
+        assert all(w in embedded for w in rare) and "Returns take 30 days." in embedded
+    finally:
+        ws.close()

@@ -195,6 +195,28 @@ class SentenceTransformerEmbedder:
             self.model.stop_multi_process_pool(pool)
 
 
+def window_counter(embedder: object) -> "tuple[Callable[[str], int], int] | None":
+    """The embedder's own word-piece count of a text and its window in content tokens (`max_seq_length` minus
+    the special tokens), read from the model folder's tokenizer.json without loading the model; None for an
+    embedder without such a folder (a fake, a remote one). Ingest splits a chunk that would not fit."""
+    folder = getattr(embedder, "folder", None)
+    if folder is None or not (Path(folder) / "tokenizer.json").is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    from ragft.models.onnx_embedder import max_seq_length
+
+    tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    specials = len(tokenizer.encode("").ids)  # [CLS] and [SEP] for BERT-style models
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return count, max_seq_length(Path(folder)) - specials
+
+
 def _dim_from_config(folder: Path) -> int | None:
     """The output dimension from a sentence-transformers folder's pooling config, without loading weights."""
     for cfg in sorted(folder.glob("*_Pooling/config.json")):
