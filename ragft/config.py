@@ -47,7 +47,7 @@ class _Section(BaseModel):
 
 
 class ChunkingSettings(_Section):
-    max_tokens: int = Field(200, ge=16, le=4096, description="Target chunk size in word-piece tokens (approx. words x 1.3).")
+    max_tokens: int = Field(200, ge=16, le=4096, description="Target chunk size in word-piece tokens (estimated); a chunk that would not fit the embedder's window is split further at ingest, so no text is truncated.")
     overlap_tokens: int = Field(40, ge=0, description="Tokens repeated between consecutive chunks of one section.")
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are refused with a clear error.")
 
