@@ -1,6 +1,8 @@
 """`ragft finetune --search` (ragft/finetune/search.py) on the tiny random Llama: real Optuna study in SQLite, real
 LoRA training through transformers/peft, real pruning. Learning rates 1e-2 and 1e-6 are "clearly different": on
 the widget rows 1e-2 lowers the validation loss within a step, 1e-6 leaves it where the random model starts.
+For `--objective f1` the locker rows share one answer, so 1e-2 also answers held-out questions right and 1e-6
+does not: held-out F1 ranks the two trials by a wide margin (test_f1_search_ranks_trials_...).
 """
 
 from __future__ import annotations
@@ -213,42 +215,68 @@ def _short_answers(ws: Path) -> None:
     save_settings(ws, s)
 
 
-def test_f1_search_records_f1_per_trial_and_registers_the_best_by_f1(tmp_path, tiny_model_dir):
-    """Two finished trials (the bad rate first, so the median pruner has nothing to stop), each scored on the
-    held-out answers; the registered adapter is the one with the higher F1 (ties: the earlier trial), and scoring
-    it again through the same function gives exactly the recorded F1."""
+CODE_WORD = "Blue marble."  # every locker's answer: one phrase the tiny model can learn whatever the question
+
+
+def _locker_file(path: Path, lockers: range) -> Path:
+    """Rows whose answer is the same phrase for every question. A held-out locker's question is not in training
+    (the f1 search leaves out exactly the --qa questions), yet its answer is the one phrase every training row
+    teaches: an adapter that learnt it answers held-out questions right, one that learnt nothing answers with the
+    random model's gibberish (token F1 0). So F1 separates the two rates by a wide margin, with no knife edge."""
+    rows = [{"question": f"What is the code word for locker {i}?", "answer": CODE_WORD} for i in lockers]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_f1_search_ranks_trials_by_heldout_f1_and_registers_the_best(tmp_path, tiny_model_dir):
+    """The bad rate first, then the good one (so the median pruner, which needs one finished trial, has nothing
+    to stop in the bad trial, and the good trial's lower loss keeps it running): both trials finish and are scored
+    on 4 held-out lockers. lr 1e-2 for 12 steps teaches the code word (the answers start "Blue marble."), lr 1e-6
+    leaves the random model's gibberish (F1 0). The search must register the later, higher-F1 trial: a ranking
+    that minimised F1, or fell back to the earlier trial on a tie, would pick the bad one. Scoring the registered
+    adapter again through the same function gives exactly the recorded F1."""
     from ragft.cli import app
+    from ragft.config import load_settings
     from ragft.finetune.objective import load_heldout, score_adapter
     from ragft.workspace import Workspace
 
     ws = _workspace(tmp_path, tiny_model_dir)
-    _short_answers(ws)
-    held = _heldout_file(tmp_path / "held.jsonl")
-    res = CliRunner().invoke(app, ["finetune", "--name", "f1best", "--data", str(_qa_file(tmp_path / "qa.jsonl")),
-                                   "--search", "--trials", "2", "--space", f"lr={BAD:g}|{GOOD:g}", "--objective", "f1",
-                                   "--qa", str(held), "-w", str(ws), "--json"])
+    _short_answers(ws)  # 4 new tokens: "Blue marble." and one more, or 4 tokens of gibberish
+    s = load_settings(ws)
+    s.train.epochs = 4  # 9 train rows, batch 4: 12 steps, enough at 1e-2 for the code word to come first
+    save_settings(ws, s)
+    data = _locker_file(tmp_path / "qa.jsonl", range(12))
+    held = _locker_file(tmp_path / "held.jsonl", range(12, 16))
+    res = CliRunner().invoke(app, ["finetune", "--name", "f1best", "--data", str(data), "--search", "--trials", "2",
+                                   "--space", f"lr={BAD:g}|{GOOD:g}", "--objective", "f1", "--qa", str(held),
+                                   "-w", str(ws), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["objective"] == "f1" and out["best"]["metric"] == "f1"
-    trials = out["trials"]
-    assert [t["state"] for t in trials] == ["complete", "complete"]
-    for t in trials:
-        assert t["metric"] == "f1" and 0.0 <= t["objective"] <= 1.0 and t["val_loss"]
-        assert t["ci"] is None or t["ci"][0] <= t["objective"] <= t["ci"][1]
-    ranked = sorted(trials, key=lambda t: (-t["objective"], t["number"]))
-    assert out["best"]["trial"] == ranked[0]["number"] and out["best"]["objective"] == ranked[0]["objective"]
-    assert out["best"]["ci"] == ranked[0]["ci"]
+    bad, good = out["trials"]
+    assert bad["params"] == {"lr": BAD} and good["params"] == {"lr": GOOD}
+    assert bad["state"] == good["state"] == "complete" and bad["metric"] == good["metric"] == "f1"
+    # Held-out F1 really ranks the trials: the good rate answers with the code word, the bad one does not.
+    assert bad["objective"] < 0.1 and good["objective"] > 0.4, (bad["objective"], good["objective"])
+    assert good["val_loss"][-1] < bad["val_loss"][-1]
+    for t in (bad, good):
+        assert t["ci"] is not None and t["ci"][0] <= t["objective"] <= t["ci"][1]
+    assert out["best"]["trial"] == good["number"] == 1 and out["best"]["objective"] == good["objective"]
+    assert out["best"]["params"] == {"lr": GOOD} and out["best"]["ci"] == good["ci"]
+    # One progress line per trial, each with its F1 (and its last validation loss).
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("trial ")]
     assert len(lines) == 2 and all(" f1 " in ln and "val_loss" in ln for ln in lines)
-    # The lineage carries the objective, its value and interval, the held-out file and the table.
+    assert f"f1 {bad['objective']:.3f}" in lines[0] and f"f1 {good['objective']:.3f}" in lines[1]
+    # The registered adapter: the good trial's rate; its lineage carries the objective, the F1 values and the table.
     info = AdapterRegistry(ws).get("f1best")
+    assert info.hyperparameters["learning_rate"] == GOOD
     search = info.lineage["search"]
-    assert search["objective"] == "f1" and search["qa"] == str(held.resolve())
-    assert search["objective_value"] == out["best"]["objective"] and search["objective_ci"] == out["best"]["ci"]
-    assert search["trials"] == trials
-    assert info.hyperparameters["learning_rate"] == ranked[0]["params"]["lr"]
+    assert search["objective"] == "f1" and search["qa"] == str(held.resolve()) and search["best_trial"] == 1
+    assert search["objective_value"] == good["objective"] and search["objective_ci"] == good["ci"]
+    assert search["trials"] == out["trials"]
+    assert [(t["metric"], t["objective"]) for t in search["trials"]] == [("f1", bad["objective"]), ("f1", good["objective"])]
     assert [a.name for a in AdapterRegistry(ws).list()] == ["f1best"]  # no scoring record left behind
-    # The held-out questions never entered training.
+    # The held-out questions never entered training (the f1 search excludes its --qa file).
     assert str(held.resolve()) == info.hyperparameters["source"]["exclude_qa"]
     # The registered adapter, scored again by the same function: the recorded best F1 exactly (greedy decoding).
     w = Workspace(ws)
@@ -256,7 +284,7 @@ def test_f1_search_records_f1_per_trial_and_registers_the_best_by_f1(tmp_path, t
         again = score_adapter(w, load_heldout(held), "ft", "f1best", seed=info.hyperparameters["seed"])
     finally:
         w.close()
-    assert again.f1 == out["best"]["objective"] and again.ci == out["best"]["ci"] and again.failed == 0
+    assert again.f1 == good["objective"] and again.ci == good["ci"] and again.failed == 0
 
 
 @pytest.mark.slow  # two model loads and a resumed search: 244 s at load 5-8 on the shared 2 cores

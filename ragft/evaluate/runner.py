@@ -434,6 +434,28 @@ def _scored_run(ws: "EvalWorkspace", ans: "Answer", item: QAItem, strategy: str,
     return run
 
 
+def answer_and_score(ws: "EvalWorkspace", items: Sequence[QAItem], strategy: str, adapter: str | None = None, *,
+                     checker: ClaimChecker, k: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0,
+                     repeat: int = 0, on_batch: Callable[[int, list[StrategyRun]], None] | None = None
+                     ) -> list[StrategyRun]:
+    """`items` answered in order by `strategy` (with `adapter`) and scored as `compare` does: one run per item, a
+    failed generation kept as a run with `.error`, never raised. `batch_size` consecutive questions share one
+    `Workspace.ask_many` generation (1: one `ask` each; a failed batch is retried question by question); when the
+    generator samples, each batch is seeded with `run_seed(seed, repeat, its first index)`. `on_batch(start, runs)`
+    follows each batch. Also the f1 objective of `finetune --search` (ragft/finetune/objective.py)."""
+    step = batch_size if batch_size > 1 and hasattr(ws, "ask_many") else 1
+    sampling = ws.settings.generator.temperature > 0
+    out: list[StrategyRun] = []
+    for start in range(0, len(items), step):
+        if sampling:  # one seed per batch, the same on every rerun with the same batch size
+            _seed_everything(run_seed(seed, repeat, start))
+        runs = _run_batch(ws, items[start:start + step], strategy, adapter, k, checker)
+        out.extend(runs)
+        if on_batch is not None:
+            on_batch(start, runs)
+    return out
+
+
 def run_seed(seed: int, repeat: int, question: int) -> int:
     """The sampling seed of one answer: distinct per (run seed, repeat, question), the same on every rerun."""
     return (seed * 1_000_003 + repeat * 10_007 + question) % 2**31
@@ -496,16 +518,10 @@ def run_compare(
         if warmup:  # loads the model/adapter outside the timed loop
             _run_one(ws, items[0], s, adapters[s], k, checker)
         done = 0
-        step = batch_size if batched else 1
         for r in range(n_repeats):
-            for i in range(0, len(items), step):
-                if sampling:  # batched: one seed per batch, the same on every rerun with the same batch size
-                    _seed_everything(run_seed(seed, r, i))
-                if batched:
-                    runs = _run_batch(ws, items[i:i + step], s, adapters[s], k, checker)
-                else:
-                    runs = [_run_one(ws, items[i], s, adapters[s], k, checker)]
-                for rec, run in zip(records[i:i + step], runs):
+            def keep(start: int, runs: list[StrategyRun], s: str = s, r: int = r) -> None:
+                nonlocal done
+                for rec, run in zip(records[start:start + len(runs)], runs):
                     if r == 0:
                         rec.results[s] = run
                     else:
@@ -513,6 +529,9 @@ def run_compare(
                     done += 1
                     if progress is not None:
                         progress(s, done, total)
+
+            answer_and_score(ws, items, s, adapters[s], checker=checker, k=k, batch_size=batch_size, seed=seed,
+                             repeat=r, on_batch=keep)
 
     remote = ws.settings.generator.kind == "openai"
     hour_usd = ws.settings.prices.gpu_hour_usd if _on_gpu() else ws.settings.prices.cpu_hour_usd

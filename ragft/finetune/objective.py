@@ -1,7 +1,7 @@
 """What `ragft finetune --search` optimises: the validation loss (default) or held-out answer F1.
 
 `--objective f1 --qa HELD.jsonl` answers every held-out question with each finished trial's adapter through the
-path `ragft compare` takes (`Workspace.ask_many`, batched; scored by `ragft.evaluate.runner`: token F1 per
+path `ragft compare` takes (`ragft.evaluate.runner.answer_and_score`: `Workspace.ask_many`, batched; token F1 per
 question, abstention on an unanswerable question counts 1) and returns the mean F1 with compare's 95% paired
 bootstrap interval. The loss objective needs no answers. Pruning always uses the validation loss reported during
 training: F1 exists only once a trial's adapter is finished.
@@ -80,28 +80,26 @@ def score_adapter(ws: "EvalWorkspace", items: "list[QAItem]", strategy: str, ada
                   batch_size: int = SCORE_BATCH) -> HeldoutScore:
     """Answer `items` with registered `adapter` (strategy ft or hybrid) as `ragft compare` does and score them.
 
-    Reuses compare's runner: `_run_batch` (Workspace.ask_many, a failed batch retried one question at a time),
-    per-question scores, the mean over answered questions and `intervals` (paired bootstrap, seeded)."""
+    Compare's runner end to end: `runner.answer_and_score` (Workspace.ask_many in batches, a failed batch retried
+    one question at a time, per-question scores), `runner.summarise` (the mean over answered questions, failures
+    counted) and `runner.intervals` (paired bootstrap, seeded)."""
     from ragft.evaluate import runner
 
-    checker = runner.make_checker(ws)
+    runs = runner.answer_and_score(ws, items, strategy, adapter, checker=runner.make_checker(ws),
+                                   batch_size=batch_size, seed=seed)
     records = [runner.QuestionRecord(i.id, i.question, i.answer, i.doc_id) for i in items]
-    sampling = ws.settings.generator.temperature > 0
-    for start in range(0, len(items), batch_size):
-        if sampling:  # the same seeds as compare with this batch size
-            runner._seed_everything(runner.run_seed(seed, 0, start))
-        runs = runner._run_batch(ws, items[start:start + batch_size], strategy, adapter, None, checker)
-        for record, run in zip(records[start:start + batch_size], runs):
-            record.results[strategy] = run
-    failed = sum(r.results[strategy].error is not None for r in records)
-    series = runner.per_question(records, strategy, None, None)
-    mean, _ = runner._mean(series["f1"])
-    if mean is None:
-        first = next((r.results[strategy].error for r in records if r.results[strategy].error), "no answer")
+    for record, run in zip(records, runs):
+        record.results[strategy] = run
+    prices = ws.settings.prices
+    summary = runner.summarise(strategy, records, remote=ws.settings.generator.kind == "openai",
+                               hour_usd=prices.cpu_hour_usd, prices=prices, adapter=adapter, train_seconds=None)
+    if summary.f1 is None:
+        first = next((r.error for r in runs if r.error), "no answer")
         raise DataError(f"--objective f1: no held-out question could be answered with adapter {adapter!r} "
                         f"({first})")
+    series = runner.per_question(records, strategy, None, None)
     ci = runner.intervals({strategy: series}, seed).get(strategy, {}).get("f1")
-    return HeldoutScore(f1=round(mean, 5), ci=ci, questions=len(items), failed=failed)
+    return HeldoutScore(f1=round(summary.f1, 5), ci=ci, questions=len(items), failed=summary.n_failed)
 
 
 def strategy_for(kind: str) -> str:
