@@ -159,7 +159,7 @@ FUSION_TOLERANCE = 1e-4
 
 def fuse_transformer(plain: Path, config: dict) -> Path | None:
     """ONNX Runtime's transformer optimizer over the exported graph: attention, embedding + LayerNorm, bias +
-    GELU and skip + LayerNorm become fused CPU kernels (measured 1.14x encode throughput on SciFact abstracts,
+    GELU and skip + LayerNorm become fused CPU kernels (about 1.05x encode throughput on SciFact abstracts, idle,
     docs/benchmarks.md ## Ingest). The fused file (next to `plain`) is returned only if it computes the same hidden
     states as the plain graph on probe inputs with padding (FUSION_TOLERANCE); any other model, a failing optimizer
     or a mismatch keeps the plain export (None), which is always correct."""
