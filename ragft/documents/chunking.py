@@ -138,7 +138,9 @@ def fit_to_window(chunks: Sequence[TextChunk], title: str, window: int, count: T
             out.append(chunk)
             continue
         budget = max(window - count(chunk.heading or title) - 1, window // 2)
-        units = [(" ", unit) for unit in _units(chunk.text, budget, count)]
+        # Paragraph breaks stay as they were (the erasure scrub and citations find sentences by them).
+        units = [("\n\n" if i == 0 else " ", unit) for para in chunk.text.split("\n\n") if para.strip()
+                 for i, unit in enumerate(_units(para.strip(), budget, count))]
         for text in _pack(units, budget, 0, count):
             out.append(TextChunk(text=text, heading=chunk.heading, n_tokens=approx_tokens(text)))
     return out
