@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -13,7 +12,7 @@ from ragft.config import GeneratorSettings
 from ragft.errors import ConfigError, MissingKeyError, ModelError
 from ragft.models.base import Generator
 from ragft.models.openai_client import OpenAIGenerator
-from tests.loopback import LoopbackServer
+from tests.loopback import JsonHandler, LoopbackServer
 
 Q = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Capital of France?"}]
 PIECES = ["Paris", " is", " the", " capital", ".", " ###", " extra"]
@@ -32,7 +31,7 @@ class FakeServer:
         self.auth: list[str] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def log_message(self, *args):  # keep pytest output clean
                 pass
 
@@ -59,19 +58,6 @@ class FakeServer:
                     "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
                     "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
                 })
-
-            def _json(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             def _sse(self):
                 self.send_response(200)

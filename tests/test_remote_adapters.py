@@ -7,7 +7,6 @@ request for an adapter the engine does not serve fails like a real engine would.
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from ragft.errors import AccessDenied, ConfigError
 from ragft.finetune.registry import AdapterInfo, AdapterRegistry
 from ragft.finetune.serving import check_engine, export_adapters
 from ragft.models.openai_client import OpenAIGenerator
-from tests.loopback import LoopbackServer
+from tests.loopback import JsonHandler, LoopbackServer
 
 BASE = "base-model"
 
@@ -32,7 +31,7 @@ class Engine:
         self.model_lists = 0
         engine = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def log_message(self, *args):
                 pass
 
@@ -53,17 +52,6 @@ class Engine:
                     "choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": "The return window is 30 days."}}],
                     "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}})
-
-            def _json(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         self.server = LoopbackServer(Handler)
         self.url = self.server.url
