@@ -48,8 +48,56 @@ def test_migrations_on_blank_db_create_expected_columns(tmp_path):
     assert cols["chunks"] == ["id", "chunk_id", "doc_id", "ordinal", "text", "heading", "n_tokens", "acl", "vector"]
     assert cols["doc_groups"] == ["doc_id", "grp"]
     assert cols["meta"] == ["key", "value"]
-    assert [r[0] for r in conn.execute("SELECT name FROM _ragft_migrations")] == ["m001_initial"]
+    assert [r[0] for r in conn.execute("SELECT name FROM _ragft_migrations")] == ["m001_initial", "m002_planner_statistics"]
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()  # no later schema change
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()
+
+
+def test_migrate_rechecks_under_the_write_lock(tmp_path):
+    """Two processes opening a brand-new store: the second read "nothing applied", then the first applied m001
+    before the second got the write lock. The second must skip it, not fail with "table documents already exists"."""
+    path = tmp_path / "x.db"
+
+    class RacingConn:
+        """Runs a whole migrate on another connection right after this one read the applied set."""
+
+        def __init__(self) -> None:
+            self.conn = sqlite3.connect(path, isolation_level=None)
+            self.raced = False
+
+        def execute(self, sql, params=()):  # type: ignore[no-untyped-def]
+            rows = self.conn.execute(sql, params).fetchall()
+            if sql.startswith("SELECT name FROM _ragft_migrations") and not self.raced:
+                self.raced = True
+                other = sqlite3.connect(path, isolation_level=None)
+                assert migrate(other) == [m.__name__ for m in MIGRATIONS]
+                other.close()
+            return iter(rows) if sql.startswith("SELECT name") else _Rows(rows)
+
+    class _Rows(list):
+        def fetchone(self):  # type: ignore[no-untyped-def]
+            return self[0] if self else None
+
+    racing = RacingConn()
+    assert migrate(racing) == []  # type: ignore[arg-type]
+    assert racing.raced
+    assert [r[0] for r in racing.conn.execute("SELECT name FROM _ragft_migrations")] == [m.__name__ for m in MIGRATIONS]
+    racing.conn.close()
+
+
+def test_closing_a_store_after_writes_leaves_the_schema_unchanged(tmp_path):
+    """`close` runs PRAGMA optimize; if that created the planner's statistics table it would change the schema under
+    every other process's open connection, and a concurrent writer then failed with "no such table: chunks"
+    (2% of two-writer runs). The table exists from the migration, so closing changes only rows."""
+    path = tmp_path / "ragft.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    writer = SqliteStore(path)
+    version = other.execute("PRAGMA schema_version").fetchone()[0]
+    for d in range(30):
+        put(writer, f"doc{d}", [f"word {d} {i}" for i in range(3)])
+    writer.close()
+    assert other.execute("PRAGMA schema_version").fetchone()[0] == version
+    other.close()
 
 
 def test_pragmas(tmp_path):

@@ -76,7 +76,17 @@ def m001_initial(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial]
+def m002_planner_statistics(conn: sqlite3.Connection) -> None:
+    """Create the query planner's statistics table now, while the schema is being changed anyway.
+
+    Why: `SqliteStore.close` runs `PRAGMA optimize`, whose first ANALYZE *creates* `sqlite_stat1` — a schema
+    change. A second process that had already loaded the schema (two `ragft ingest` runs at once) then failed its
+    next write with "no such table: chunks" (SQLite 3.40.1; 3 of 150 two-writer runs, 0 of 300 once the table
+    existed before the writers opened). With the table made here, later optimizes only update its rows."""
+    conn.executescript("ANALYZE;")
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_planner_statistics]
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:
@@ -94,6 +104,11 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
         # leaves no half schema and no record.
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Checked again under the write lock: another process opening a brand-new store at the same moment
+            # may have applied it between the read above and the lock ("table documents already exists").
+            if conn.execute("SELECT 1 FROM _ragft_migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("COMMIT")
+                continue
             _run_in_tx(conn, fn)
             conn.execute(
                 "INSERT INTO _ragft_migrations(name, applied_at) VALUES (?, ?)",

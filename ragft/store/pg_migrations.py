@@ -72,7 +72,13 @@ def m001_initial(cur: psycopg.Cursor) -> None:
     cur.execute("CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)")
 
 
-MIGRATIONS: list[Migration] = [m001_initial]
+def m002_planner_statistics(cur: psycopg.Cursor) -> None:
+    """Same name as the SQLite migration, which creates SQLite's planner-statistics table up front; here it only
+    gathers the statistics of ragft's own tables (autovacuum keeps them fresh afterwards)."""
+    cur.execute("ANALYZE documents, chunks, meta")
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_planner_statistics]
 
 
 def migrate(conn: psycopg.Connection) -> list[str]:
