@@ -23,7 +23,7 @@ from ragft import cli_adapters
 from ragft import cli_admin as admin
 from ragft import cli_views as views
 from ragft.cli_admin import JsonOpt, WorkspaceOpt
-from ragft.cli_errors import ErrorHandlingGroup, Interrupted, flags_without_type_label
+from ragft.cli_errors import ErrorHandlingGroup, FastHelpGroup, Interrupted, flags_without_type_label
 from ragft.cli_views import Bars, emit_json, err, out
 from ragft.vocab import RETRIEVAL_MODES, STRATEGIES
 
@@ -181,7 +181,7 @@ def reembed(
 
 
 # --------------------------------------------------------------------------- evaluation
-eval_app = typer.Typer(help="Measure retrieval quality on public benchmarks or your own data.", no_args_is_help=True)
+eval_app = typer.Typer(cls=FastHelpGroup, help="Measure retrieval quality on public benchmarks or your own data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 
@@ -399,7 +399,7 @@ def _finetune_interrupted(ws, adapter: str, workspace: Optional[Path]) -> str:  
             f"then `ragft finetune --name {adapter} --resume{where}` continues a later interruption")
 
 
-models_app = typer.Typer(help="Generators and embedders: bundled offline models and the configured ones.", no_args_is_help=True)
+models_app = typer.Typer(cls=FastHelpGroup, help="Generators and embedders: bundled offline models and the configured ones.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
@@ -435,7 +435,7 @@ def models_install(
         out.print(f"installed {name}: {report.weights}", highlight=False)
 
 
-adapters_app = typer.Typer(help="LoRA adapters trained in this workspace (registry with lineage).", no_args_is_help=True)
+adapters_app = typer.Typer(cls=FastHelpGroup, help="LoRA adapters trained in this workspace (registry with lineage).", no_args_is_help=True)
 app.add_typer(adapters_app, name="adapters")
 cli_adapters.register(adapters_app)  # serve-name, export, check (remote engines)
 

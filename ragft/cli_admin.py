@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from ragft import cli_views as views
+from ragft.cli_errors import FastHelpGroup
 from ragft.cli_views import Bars, emit_json, out
 
 WorkspaceOpt = typer.Option(None, "-w", "--workspace", help="Workspace folder (default: $RAGFT_WORKSPACE, else ./ragft-workspace).")
@@ -32,7 +33,7 @@ def open_listing(path: Optional[Path]):  # -> Workspace
     return open_workspace(path, create=False)
 
 
-sources_app = typer.Typer(help="Live structured sources (SQL) queried at answer time.", no_args_is_help=True)
+sources_app = typer.Typer(cls=FastHelpGroup, help="Live structured sources (SQL) queried at answer time.", no_args_is_help=True)
 
 
 @sources_app.command("add-sql")
@@ -79,7 +80,7 @@ def sources_remove(
         out.print(f"removed source {name}")
 
 
-store_app = typer.Typer(help="Store backends: schema migrations, copying the embedded store to PostgreSQL.", no_args_is_help=True)
+store_app = typer.Typer(cls=FastHelpGroup, help="Store backends: schema migrations, copying the embedded store to PostgreSQL.", no_args_is_help=True)
 
 
 @store_app.command("copy")
@@ -109,7 +110,7 @@ def store_migrate(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = Jso
         views.show_store_migrate(info.to_dict())
 
 
-users_app = typer.Typer(help="Users, groups and API keys (keys are shown once and stored hashed).", no_args_is_help=True)
+users_app = typer.Typer(cls=FastHelpGroup, help="Users, groups and API keys (keys are shown once and stored hashed).", no_args_is_help=True)
 
 
 @users_app.command("add")
@@ -152,7 +153,7 @@ def users_revoke(
         out.print(f"revoked {name}", highlight=False)
 
 
-audit_app = typer.Typer(help="The hash-chained audit log (audit.jsonl).", no_args_is_help=True)
+audit_app = typer.Typer(cls=FastHelpGroup, help="The hash-chained audit log (audit.jsonl).", no_args_is_help=True)
 
 
 @audit_app.command("verify")
@@ -186,7 +187,7 @@ def audit_export(
         out.print(f"exported {n} record(s) to {out_file}", highlight=False)
 
 
-quarantine_app = typer.Typer(help="Chunks flagged as instruction-like at ingest, kept out of prompts until approved.",
+quarantine_app = typer.Typer(cls=FastHelpGroup, help="Chunks flagged as instruction-like at ingest, kept out of prompts until approved.",
                              no_args_is_help=True)
 
 

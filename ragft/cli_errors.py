@@ -15,7 +15,26 @@ from ragft.cli_views import emit_json
 from ragft.errors import RagftError
 
 
-class ErrorHandlingGroup(TyperGroup):
+class FastHelpGroup(TyperGroup):
+    """A typer group whose own `--help` option defaults to False instead of None.
+
+    Why: typer >= 0.29 coerces every parameter value that is not already a bool through a pydantic TypeAdapter,
+    built on first use (`typer._adapters`, which imports pydantic: ~0.17 s idle). A group's `--help` that was not
+    given arrives as None, so `ragft ask --help` built one adapter for the root group's unused `--help` and paid
+    the pydantic import, which a help call needs nowhere else (the subcommand's own `--help` is True, a bool, and
+    skipped). With a False default the value is a bool and no adapter is built. Behaviour is unchanged: the option
+    is an eager flag whose callback only acts on a true value. Every group of the CLI uses this class (the root
+    through ErrorHandlingGroup, the sub-apps directly).
+    """
+
+    def get_help_option(self, ctx):  # type: ignore[no-untyped-def]
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
+class ErrorHandlingGroup(FastHelpGroup):
     """Turns an error raised by any (sub)command into the user's format and its exit code.
 
     Text mode: one `error: ...` line on stderr. Under `--json` (anywhere on the command line): one JSON object on
