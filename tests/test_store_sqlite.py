@@ -58,6 +58,12 @@ def test_migrate_rechecks_under_the_write_lock(tmp_path):
     before the second got the write lock. The second must skip it, not fail with "table documents already exists"."""
     path = tmp_path / "x.db"
 
+    class Rows(list):
+        """The fetched rows of a statement: iterable and `fetchone`, the two ways migrate reads a result."""
+
+        def fetchone(self):  # type: ignore[no-untyped-def]
+            return self[0] if self else None
+
     class RacingConn:
         """Runs a whole migrate on another connection right after this one read the applied set."""
 
@@ -66,17 +72,13 @@ def test_migrate_rechecks_under_the_write_lock(tmp_path):
             self.raced = False
 
         def execute(self, sql, params=()):  # type: ignore[no-untyped-def]
-            rows = self.conn.execute(sql, params).fetchall()
+            rows = Rows(self.conn.execute(sql, params).fetchall())  # read before the race: no open cursor
             if sql.startswith("SELECT name FROM _ragft_migrations") and not self.raced:
                 self.raced = True
                 other = sqlite3.connect(path, isolation_level=None)
                 assert migrate(other) == [m.__name__ for m in MIGRATIONS]
                 other.close()
-            return iter(rows) if sql.startswith("SELECT name") else _Rows(rows)
-
-    class _Rows(list):
-        def fetchone(self):  # type: ignore[no-untyped-def]
-            return self[0] if self else None
+            return rows
 
     racing = RacingConn()
     assert migrate(racing) == []  # type: ignore[arg-type]
