@@ -50,7 +50,7 @@ from ragft.prompting import (
 )
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
-from ragft.wellformed import answer_kind, degenerate_reason, offers_kind
+from ragft.wellformed import answer_kind, asked_topic, degenerate_reason, offers_kind
 
 if TYPE_CHECKING:
     from ragft.config import AnswerSettings, GeneratorSettings
@@ -318,7 +318,7 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
     good = accepted(ctx, prep, text, copied)
     for trimmed in whole_sentences(text)[1:] if good is None else []:
         # Quoting a whole sentence: the bar a fallback sentence must pass too (an on-topic item is not enough).
-        if lexical_relevance(_HOW_FORM.sub(" ", question), trimmed) >= FALLBACK_RELEVANCE:
+        if lexical_relevance(asked_topic(question), trimmed) >= FALLBACK_RELEVANCE:
             good = accepted(ctx, prep, trimmed, copied)
             if good is not None:
                 break
@@ -391,7 +391,6 @@ absent from the corpus: a relevant-looking sentence is quoted (with its citation
 both sides."""
 SOURCE_MARGIN = 0.25
 """A copied answer must come from a sentence at most this much less relevant than the best sentence of the prompt."""
-_HOW_FORM = re.compile(r"\bhow\s+\w+", re.IGNORECASE)
 _YES_NO_START = frozenset({"is", "was", "are", "were", "do", "does", "did", "can", "could", "has", "have", "had",
                            "will", "would", "should", "shall", "may", "might", "must"})
 
@@ -424,7 +423,7 @@ def copied_from_best(answer: str, question: str, items: Sequence[Hit]) -> bool:
     span = " ".join(strip_markers(answer).split()).strip(" .").lower()
     if answer_kind(question) in ("time", "count") and not offers_kind(span, question):
         return False
-    asked = _HOW_FORM.sub(" ", question)
+    asked = asked_topic(question)
     ranked = rank_sentences(asked, items)
     if not ranked or not span:
         return False
@@ -440,8 +439,7 @@ def fallback_sentence(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | 
     or no) or when no sentence is relevant enough."""
     if asks_yes_no(question):
         return None
-    # "how long/far/old/big" names the kind of answer, not its topic: the sentence need not repeat "long".
-    asked = _HOW_FORM.sub(" ", question)
+    asked = asked_topic(question)
     ranked = rank_sentences(asked, items)
     if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
         return None
@@ -458,18 +456,24 @@ def fallback_sentence(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | 
 FOCUS_WORDS = 20
 """A fallback sentence longer than this is cut to its most relevant clause and the clauses after it."""
 _CLAUSE = re.compile(r"(?<=[,;])\s+")
+_RELATIVE = re.compile(r"(?:who|whom|whose|which|where)\b", re.IGNORECASE)
+"""A clause opening with a relative pronoun describes the noun that ends the clause before it."""
 
 
 def focus_clause(question: str, sentence: str, max_words: int = FOCUS_WORDS) -> str:
     """The part of `sentence` that answers: a sentence of at most `max_words` words stays whole; a longer one
     starts at its clause (split at , and ;) holding most of the question's words (the earliest on a tie) and
     keeps the following clauses while the total stays within `max_words` (facts tend to follow the words that
-    introduce them: "born on 10 July 1856, in Smiljan")."""
+    introduce them: "born on 10 July 1856, in Smiljan"). A relative clause ("..., who often use these traps to
+    fit wolves with collars") is not started at: it describes the noun before it, which is what a question
+    matching it asks for, so the cut starts at the clause that names that noun."""
     if len(sentence.split()) <= max_words:
         return sentence
     clauses = _CLAUSE.split(sentence)
     scores = [lexical_relevance(question, c) for c in clauses]
     start = max(range(len(clauses)), key=lambda i: (scores[i], -i))
+    while start > 0 and _RELATIVE.match(clauses[start]):
+        start -= 1  # "X, who did Y": the question matches "who did Y", the answer is X (the clause before)
     out = [clauses[start]]
     for c in clauses[start + 1:]:
         if len(" ".join([*out, c]).split()) > max_words:

@@ -146,6 +146,21 @@ _TIME_QUESTION = re.compile(r"^(?:when\b|(?:in\s+|by\s+)?(?:what|which)\s+(?:yea
 _COUNT_QUESTION = re.compile(r"\bhow\s+(?:many|much|old|long|far|tall|big|high|large|deep)\b")
 
 
+_KIND_FORM = re.compile(
+    r"\bhow\s+[^\W_]+"
+    r"|\b(?:what|which)\s+(?:kinds?|types?|sorts?)\s+of\b"
+    r"|\b(?:what|which)\s+(?:year|century|decade|date|month|day|colou?r)\b",
+    re.IGNORECASE)
+
+
+def asked_topic(question: str) -> str:
+    """The question without the words of its form that name the *kind* of answer rather than its topic: "how
+    long/many/old", "what kind/type/sort of", "what year/date/colour". A sentence that answers need not repeat
+    them ("Darting and foot hold traps are the tools of choice" answers "What type of tools ...?", "died in 1908"
+    answers "In what year did he die?"), so the relevance of a sentence as an answer is measured on the rest."""
+    return _KIND_FORM.sub(" ", question)
+
+
 def answer_kind(question: str) -> str | None:
     """The kind of answer the question's form asks for: "time" (when / what year), "count" (how many / much /
     old / long ...), "name" (who), "place" (where), or None when the form does not say ("what is ...")."""

@@ -513,6 +513,11 @@ def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():
     assert focus_clause("Where do leopards hide their kills?", sentence) == (
         "they often hide their kills in dense vegetation or take them up trees, where hyenas cannot reach them.")
     assert focus_clause("Where do leopards hide kills?", "Leopards hide kills in trees.") == "Leopards hide kills in trees."
+    # The question matches a relative clause: the answer is the noun it describes, in the clause before it.
+    traps = ("Darting and foot hold traps are the tools of choice for such professionals, who often use these and "
+             "similar techniques to fit wolves and other animals with collars holding radio transmitters.")
+    assert focus_clause("What tools do biologists use to capture wolves?", traps) == (
+        "Darting and foot hold traps are the tools of choice for such professionals")
 
 
 def test_streamed_pieces_join_to_exactly_the_final_answer():

@@ -81,3 +81,31 @@ def test_questions_whose_form_names_no_kind_accept_any_text():
 
     assert answer_kind("What is the national currency of Liechtenstein?") is None
     assert offers_kind("the Swiss franc", "What is the national currency of Liechtenstein?")
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("How long do I have to return an item?", "do I have to return an item"),
+        ("What type of tools do biologists use to capture wolves?", "tools do biologists use to capture wolves"),
+        ("In what year did Henri Becquerel die?", "In did Henri Becquerel die"),
+        ("Which kinds of beetle eat potatoes?", "beetle eat potatoes"),
+        ("What colour is a polar bear's skin?", "is a polar bear's skin"),
+        ("What is the type specimen of the genus?", "What is the type specimen of the genus"),  # topic, not form
+    ],
+)
+def test_the_asked_topic_drops_the_words_that_name_the_kind_of_answer(question, topic):
+    from ragft.wellformed import asked_topic
+
+    assert " ".join(asked_topic(question).split()).rstrip("?") == topic
+
+
+def test_a_sentence_answering_a_what_type_question_need_not_repeat_type():
+    from ragft.answer import fallback_sentence
+    from ragft.types import Hit
+
+    item = Hit(chunk_id="c1", doc_id="d1", source="wolves.md", score=0.5, text=(
+        "Biologists may also trap wolves for research purposes. Darting and foot hold traps are the tools of choice "
+        "for biologists who tag wolves."))
+    got = fallback_sentence("What type of tools do biologists use to capture wolves for tagging?", [item])
+    assert got is not None and got[0].startswith("Darting and foot hold traps")
