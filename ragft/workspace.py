@@ -11,10 +11,11 @@ caller appends its record (ids and counts, never text).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ragft.config import CONFIG_FILE, Settings, default_workspace, load_settings
 from ragft.errors import ConfigError, NotFoundError
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from ragft.answer import AnswerContext, ResolvedAdapter
     from ragft.types import Answer, Document
 
+_T = TypeVar("_T")
 DB_FILE = "ragft.db"
 LAST_REPORT_FILE = "last_report"  # folder of the latest `compare --report`, read by the server
 
@@ -85,33 +87,51 @@ class Workspace:
         self._audit: "AuditLog | None" = None
         self._users: "UserRegistry | None" = None
         self._registry: "AdapterRegistry | None" = None
+        # Re-entrant: building `users` builds `audit`. Taken only while a collaborator is missing.
+        self._build_lock = threading.RLock()
 
     # ----------------------------------------------------------------- collaborators (lazy)
+    def _lazy(self, attr: str, build: Callable[[], _T]) -> _T:
+        """The collaborator held in `attr`, built by `build` on first use, once: without the lock, two threads'
+        first uses (library callers sharing a Workspace) would each open a store connection or load a model,
+        and one of them would leak."""
+        value: Any = getattr(self, attr)
+        if value is None:
+            with self._build_lock:
+                value = getattr(self, attr)
+                if value is None:
+                    value = build()
+                    setattr(self, attr, value)
+        return value
+
     @property
     def store(self) -> "Store":
-        if self._store is None:
+        def build() -> "Store":
             from ragft.store import open_store
 
-            self._store = open_store(self.path, self.settings.store)
-        return self._store
+            return open_store(self.path, self.settings.store)
+
+        return self._lazy("_store", build)
 
     @property
     def embedder(self) -> "Embedder":
-        if self._embedder is None:
+        def build() -> "Embedder":
             from ragft.models.embedder import load_embedder
 
             with self._loading(f"loading embedder {self.settings.embedder.model}"):
-                self._embedder = load_embedder(self.settings.embedder)
-        return self._embedder
+                return load_embedder(self.settings.embedder)
+
+        return self._lazy("_embedder", build)
 
     @property
     def generator(self) -> "Generator":
-        if self._generator is None:
+        def build() -> "Generator":
             from ragft.models.registry import load_generator
 
             with self._loading(f"loading generator {self.settings.generator.model}"):
-                self._generator = load_generator(self.settings.generator)
-        return self._generator
+                return load_generator(self.settings.generator)
+
+        return self._lazy("_generator", build)
 
     def _loading(self, label: str) -> "AbstractContextManager[object]":
         return self.loading(label) if self.loading is not None else nullcontext()
@@ -119,38 +139,33 @@ class Workspace:
     @property
     def reranker(self) -> "Reranker":
         """The configured reranker (`retrieval.reranker`), built on first use; ConfigError if none is set."""
-        if self._reranker is None:
+        def build() -> "Reranker":
             from ragft.retrieval import load_reranker
 
-            self._reranker = load_reranker(self.settings.retrieval)
-        return self._reranker
+            return load_reranker(self.settings.retrieval)
+
+        return self._lazy("_reranker", build)
 
     @property
     def audit(self) -> "AuditLog":
         """The hash-chained audit log (`audit.jsonl` + `audit.head`); one instance, touches no file until used."""
-        if self._audit is None:
-            from ragft.governance.audit import AuditLog
+        from ragft.governance.audit import AuditLog
 
-            self._audit = AuditLog(self.path)
-        return self._audit
+        return self._lazy("_audit", lambda: AuditLog(self.path))
 
     @property
     def users(self) -> "UserRegistry":
         """Users, groups and hashed API keys (`users.json`); its changes go to this workspace's audit log."""
-        if self._users is None:
-            from ragft.governance.users import UserRegistry
+        from ragft.governance.users import UserRegistry
 
-            self._users = UserRegistry(self.path, audit=self.audit)
-        return self._users
+        return self._lazy("_users", lambda: UserRegistry(self.path, audit=self.audit))
 
     @property
     def registry(self) -> "AdapterRegistry":
         """The adapter registry (`adapters/registry.json`); one instance, it reads the file on every call."""
-        if self._registry is None:
-            from ragft.finetune.registry import AdapterRegistry
+        from ragft.finetune.registry import AdapterRegistry
 
-            self._registry = AdapterRegistry(self.path)
-        return self._registry
+        return self._lazy("_registry", lambda: AdapterRegistry(self.path))
 
     @property
     def retriever(self) -> "Retriever":

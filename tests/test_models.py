@@ -80,6 +80,69 @@ def test_registry_caches_per_settings_and_rejects_unknown(tiny_model_dir):
     clear_cache()
 
 
+def _first_uses_race(use, patch):
+    """Run `use` in two threads while the first one's build is in progress; return how many builds ran.
+
+    The first build waits (bounded) until the second thread is running, then lingers 0.3 s: without a lock the
+    second thread builds too; with one it waits for the first build and reuses it."""
+    import threading
+    import time
+
+    calls: list[int] = []
+    second_started = threading.Event()
+
+    def slow(real, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            second_started.wait(5)
+            time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    patch(slow)
+    results: list[object] = []
+    first = threading.Thread(target=lambda: results.append(use()))
+    first.start()
+    for _ in range(500):
+        if calls:
+            break
+        time.sleep(0.01)
+    assert calls, "the build was never called"
+    second = threading.Thread(target=lambda: (second_started.set(), results.append(use())))
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert len(results) == 2 and results[0] is results[1]
+    return len(calls)
+
+
+def test_two_threads_first_load_build_one_generator(tiny_model_dir, monkeypatch):
+    import ragft.models.registry as registry
+
+    clear_cache()
+    settings = GeneratorSettings(model=str(tiny_model_dir))
+    try:
+        real = registry.GENERATOR_KINDS["bundled"]
+        patch = lambda slow: monkeypatch.setitem(registry.GENERATOR_KINDS, "bundled",  # noqa: E731
+                                                 lambda s: slow(real, s))
+        assert _first_uses_race(lambda: load_generator(settings), patch) == 1
+    finally:
+        clear_cache()
+
+
+def test_two_threads_first_use_of_a_workspace_open_one_store(tmp_path, monkeypatch):
+    import ragft.store as store_pkg
+    from ragft.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    try:
+        real = store_pkg.open_store
+        patch = lambda slow: monkeypatch.setattr(store_pkg, "open_store",  # noqa: E731
+                                                 lambda *a: slow(real, *a))
+        assert _first_uses_race(lambda: ws.store, patch) == 1
+    finally:
+        ws.close()
+
+
 # ---------------------------------------------------------------- prompting
 def test_chat_template_applied_with_generation_prompt(tiny_generator):
     text = tiny_generator.tokenizer.decode(tiny_generator.prompt_ids([{"role": "system", "content": "Be brief."}, *Q]))

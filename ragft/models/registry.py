@@ -9,6 +9,7 @@ memory, and workspaces with different settings never see each other's model.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -40,7 +41,11 @@ def load_generator(settings: GeneratorSettings) -> Generator:
         # must not load a second copy of the weights.
         settings = GeneratorSettings(kind="bundled", model=settings.model, context_window=settings.context_window,
                                      device=settings.device, dtype=settings.dtype)
-    return _cached(settings.model_dump_json())
+    with _BUILD_LOCK:  # lru_cache alone lets two threads' first calls both build (and later load) a model
+        return _cached(settings.model_dump_json())
+
+
+_BUILD_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=8)
