@@ -304,3 +304,27 @@ def run_worker(system: System, argv: Sequence[str] | None = None) -> None:
             system.drop()
         result["sizes"] = sizes
     emit(result)
+
+
+def replace_block(path: Path, begin: str, end: str, block: str, where: str = "") -> None:
+    """Replace the generated block between the `begin` and `end` markers of `path`; nothing else changes."""
+    text = path.read_text(encoding="utf-8")
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path} has no {begin} ... {end} block{where}; add the markers first")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{block}\n{end}{tail}", encoding="utf-8")
+
+
+def publish(out: Path, meta: dict[str, Any], summary: Any, results: dict[str, dict[str, Any]], block: str,
+            update_docs: Callable[[str], None] | None, log_hint: str) -> None:
+    """The end of a driver run: the JSON results file, the markdown block on stdout (and into the docs when
+    `update_docs` is given), exit 1 naming the workers that failed."""
+    out.write_text(json.dumps({"meta": meta, "summary": summary, "raw": results}, indent=1), encoding="utf-8")
+    print(block)
+    if update_docs is not None:
+        update_docs(block)
+    failed = [n for n, r in results.items() if "error" in r]
+    if failed:
+        print(f"failed workers: {', '.join(failed)} (see {log_hint})", file=sys.stderr)
+        sys.exit(1)

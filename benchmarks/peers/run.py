@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from common import load1, median, read_passages, write_passage_files  # noqa: E402
+from common import load1, median, publish, read_passages, replace_block, write_passage_files  # noqa: E402
 
 PEERS_VENV = ROOT / ".venv-peers"
 MAIN_PY = Path(sys.executable)
@@ -267,12 +267,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
 def update_docs(block: str, path: Path) -> None:
     """Replace the generated block inside `## Peers`; never touches other sections."""
-    text = path.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{path} has no {BEGIN} ... {END} block in its ## Peers section; add the markers first")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}", encoding="utf-8")
+    replace_block(path, BEGIN, END, block, " in its ## Peers section")
 
 
 def main() -> None:
@@ -333,17 +328,10 @@ def main() -> None:
     meta.update(uptime_end=uptime(), total_s=time.perf_counter() - started,
                 versions={n: r.get("versions", {}) for n, r in results.items()})
     summary = summarise(results)
-    args.out.write_text(json.dumps({"meta": meta, "summary": summary, "raw": results}, indent=1), encoding="utf-8")
     if not args.no_plot and summary["query"]:
         plot(summary, PLOT)
-    block = markdown(meta, summary)
-    print(block)
-    if args.update_docs:
-        update_docs(block, DOCS)
-    failed = [n for n, r in results.items() if "error" in r]
-    if failed:
-        print(f"failed workers: {', '.join(failed)} (see the log next to the temp folder)", file=sys.stderr)
-        sys.exit(1)
+    publish(args.out, meta, summary, results, markdown(meta, summary),
+            (lambda block: update_docs(block, DOCS)) if args.update_docs else None, "the log next to the temp folder")
 
 
 if __name__ == "__main__":

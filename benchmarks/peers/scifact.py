@@ -19,7 +19,6 @@ Writes benchmarks/peers/results_scifact.json; prints the markdown; --update-docs
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -27,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from common import median, publish, replace_block
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -69,12 +70,6 @@ def plan(folder: Path, main_py: Path, peers_py: Path, repeats: int, systems: str
     ]
     only = None if systems == "all" else {s.strip() for s in systems.split(",")}
     return [(n, c) for n, c in jobs if only is None or n in only]
-
-
-def median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    m = len(xs) // 2
-    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
 
 
 def summarise(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -149,12 +144,7 @@ def markdown(meta: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
 
 def update_docs(block: str, path: Path = DOCS) -> None:
     """Replace the generated block between the peers-scifact markers; nothing else in the file changes."""
-    text = path.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{path}: no {BEGIN} ... {END} block; add the markers first")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}", encoding="utf-8")
+    replace_block(path, BEGIN, END, block)
 
 
 def main(args: argparse.Namespace, main_py: Path, ensure_peers: Any, run_worker: Any, uptime: Any) -> None:
@@ -190,12 +180,5 @@ def main(args: argparse.Namespace, main_py: Path, ensure_peers: Any, run_worker:
     meta.update(uptime_end=uptime(), total_s=round(time.perf_counter() - started, 1),
                 versions={n: r.get("versions", {}) for n, r in results.items()})
     rows = summarise(results)
-    args.out.write_text(json.dumps({"meta": meta, "summary": rows, "raw": results}, indent=1), encoding="utf-8")
-    block = markdown(meta, rows)
-    print(block)
-    if args.update_docs:
-        update_docs(block, DOCS)
-    failed = [n for n, r in results.items() if "error" in r]
-    if failed:
-        print(f"failed workers: {', '.join(failed)} (see {log_path})", file=sys.stderr)
-        sys.exit(1)
+    publish(args.out, meta, rows, results, markdown(meta, rows),
+            (lambda block: update_docs(block, DOCS)) if args.update_docs else None, str(log_path))
