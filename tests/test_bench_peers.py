@@ -108,3 +108,16 @@ def test_run_all_lists_every_benchmark_script_with_small_arguments():
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--only", "nope"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown benchmark(s) nope" in bad.stderr
+
+
+def test_publish_writes_the_results_updates_the_docs_and_fails_on_a_failed_worker(tmp_path, capsys):
+    import json
+
+    out, published = tmp_path / "r.json", []
+    ok = {"ragft": {"wall_s": 1.0}}
+    common.publish(out, {"date": "d"}, {"s": 1}, ok, "| table |", published.append, "log")
+    assert json.loads(out.read_text())["raw"] == ok and published == ["| table |"]
+    assert "| table |" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        common.publish(out, {}, {}, {**ok, "llamaindex": {"error": "exit 1"}}, "x", None, "the log")
+    assert exit_info.value.code == 1 and "failed workers: llamaindex (see the log)" in capsys.readouterr().err
