@@ -69,16 +69,15 @@ def generator_arrivals(ws: "Workspace") -> ArrivalsSource:
     builds no generator. The answer is the `Arrivals` of `ws.generator`, the one generator every strategy of this
     workspace answers through (adapters switch on it per call), or None when it batches nothing (remote engine).
 
-    The generator object is built here on the first job (its weights still load on the first generation), under
-    a lock so concurrent first jobs build one and mark the one their answers use. A generator that cannot be built
-    (a missing API key) marks nothing; the job itself then reports the error, or runs if it needs no generator.
+    The generator object is built here on the first job (its weights still load on the first generation); the
+    Workspace builds it once even for concurrent first jobs, so they mark the one their answers use. A generator
+    that cannot be built (a missing API key) marks nothing; the job itself then reports the error, or runs if it
+    needs no generator.
     """
-    lock = threading.Lock()
 
     def arrivals() -> "Arrivals | None":
         try:
-            with lock:
-                generator = ws.generator
+            generator = ws.generator
         except RagftError:
             return None
         return arrivals_of(generator)
