@@ -87,8 +87,10 @@ class Workspace:
         self._audit: "AuditLog | None" = None
         self._users: "UserRegistry | None" = None
         self._registry: "AdapterRegistry | None" = None
-        # Re-entrant: building `users` builds `audit`. Taken only while a collaborator is missing.
-        self._build_lock = threading.RLock()
+        # One lock per collaborator, taken only while it is missing: a slow first build (a reranker's weights, a
+        # PostgreSQL connect) does not hold up the first use of another one.
+        self._build_locks = {attr: threading.Lock() for attr in (
+            "_store", "_embedder", "_generator", "_reranker", "_audit", "_users", "_registry")}
 
     # ----------------------------------------------------------------- collaborators (lazy)
     def _lazy(self, attr: str, build: Callable[[], _T]) -> _T:
@@ -97,7 +99,7 @@ class Workspace:
         and one of them would leak."""
         value: Any = getattr(self, attr)
         if value is None:
-            with self._build_lock:
+            with self._build_locks[attr]:
                 value = getattr(self, attr)
                 if value is None:
                     value = build()
