@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ragft.citations import is_yes_no, lexical_relevance, resolve_citations, strip_markers, support
+from ragft.citations import is_yes_no, lexical_relevance, resolve_citations, strip_markers, support, words
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
 from ragft.models.base import BatchItem, Decoding, generate_batch
@@ -50,7 +50,7 @@ from ragft.prompting import (
 )
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
-from ragft.wellformed import answer_kind, asked_topic, degenerate_reason, offers_kind
+from ragft.wellformed import answer_kind, asked_topic, degenerate_reason, named_phrases, offers_kind
 
 if TYPE_CHECKING:
     from ragft.config import AnswerSettings, GeneratorSettings
@@ -435,12 +435,15 @@ def fallback_sentence(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | 
     """The sentence of the prompt's items that stands as the answer when the generation fails, and its item: among
     the sentences relevant enough (FALLBACK_RELEVANCE) and within SOURCE_MARGIN of the best, the most relevant one
     that holds the kind of answer the question asks for (`wellformed.offers_kind`: a year for "when", a number for
-    "how many", a name for "who"), else the most relevant. None for a yes/no question (a sentence does not say yes
-    or no) or when no sentence is relevant enough."""
+    "how many", a name for "who"), else the most relevant. Only sentences of items that name each name of the
+    question count (`wellformed.named_phrases`: a sentence about another person or place can share most of the
+    question's words). None for a yes/no question (a sentence does not say yes or no) or when no sentence is
+    relevant enough."""
     if asks_yes_no(question):
         return None
     asked = asked_topic(question)
-    ranked = rank_sentences(asked, items)
+    names = named_phrases(question)  # a sentence from an item that names none of a name's words is off-topic
+    ranked = [r for r in rank_sentences(asked, items) if _names_each(names, items[r.item].text)]
     if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
         return None
     near = [r for r in ranked if r.relevance >= max(FALLBACK_RELEVANCE, ranked[0].relevance - SOURCE_MARGIN)]
@@ -451,6 +454,12 @@ def fallback_sentence(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | 
         if degenerate_reason(text, question) is not None:
             return None
     return text, items[best.item]
+
+
+def _names_each(names: Sequence[frozenset[str]], text: str) -> bool:
+    """True when `text` holds at least one word of each of the question's names (`wellformed.named_phrases`)."""
+    present = set(words(text))
+    return all(name & present for name in names)
 
 
 FOCUS_WORDS = 20

@@ -18,6 +18,7 @@ Pure functions over strings (no model, no store), so each rule is tested on hand
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -114,8 +115,29 @@ def support(answer: str, question: str, cited_texts: Sequence[str]) -> float:
 
 
 def lexical_relevance(question: str, text: str) -> float:
-    """Share of the question's content words that occur in `text` (0..1); the abstention relevance."""
-    return coverage(content_words(question), text)
+    """Share of the question's content words that occur in `text` (0..1), compared by Snowball stem (`stems`);
+    the abstention relevance and the rank of a sentence as an answer.
+
+    Why stems: a sentence answers in its own word forms ("The blister became infected" answers "What caused ...
+    death?", "founded" answers "founder"); with the plural fold alone, "caused"/"cause" or "declared"/"declares"
+    counted as missing words and an answering sentence fell below the fallback bar (docs/benchmarks.md ## Answers).
+    The support check (`support`, `fact_tokens`) still compares whole tokens: a fact is matched exactly."""
+    asked = stems(content_words(question))
+    if not asked:
+        return 0.0
+    return len(asked & stems(content_words(text) | set(words(text)))) / len(asked)
+
+
+@functools.cache
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer  # PyStemmer: the Snowball English stemmer in C, with its own word cache
+
+    return Stemmer.Stemmer("english")
+
+
+def stems(folded: set[str]) -> set[str]:
+    """Snowball English stems of already folded words ("caused", "causes" -> "caus")."""
+    return set(_stemmer().stemWords(list(folded)))
 
 
 def attribute(answer: str, question: str, items: Sequence[Hit], min_overlap: float = 0.0) -> list[int]:

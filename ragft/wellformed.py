@@ -161,6 +161,47 @@ def asked_topic(question: str) -> str:
     return _KIND_FORM.sub(" ", question)
 
 
+_TOKEN = re.compile(r"[^\W_][\w'\u2019.-]*")
+_PARTICLES = frozenset({"de", "da", "di", "del", "der", "du", "van", "von", "la", "le", "of", "the"})
+
+
+def named_phrases(question: str) -> list[frozenset[str]]:
+    """The names a question is about: runs of capitalised words after its first word ("Picasso", "Paris",
+    "Charles-Augustin de Coulomb", "Northern California's"), each as the set of its words, lower-cased and folded
+    as `citations.words` folds them; function words and one-letter words ("I") are left out.
+
+    Why: a sentence can share most of a question's words and still be about something else ("He spent six months
+    at Paris for the 1919 Paris Peace Conference" for "When did Picasso make his first trip to Paris?"). A text
+    that names none of a name's words ("Coulomb" names "Charles-Augustin de Coulomb") is not about it."""
+    from ragft.citations import STOPWORDS, words
+
+    tokens = list(_TOKEN.finditer(question))
+    runs: list[list[str]] = []
+    run: list[str] = []
+    prev_end = -1
+    for i, m in enumerate(tokens):
+        t = m.group(0)
+        joined = prev_end >= 0 and not question[prev_end:m.start()].strip()  # only spaces since the last token
+        bridge = (run and joined and t in _PARTICLES and i + 1 < len(tokens)
+                  and tokens[i + 1].group(0)[:1].isupper())  # "Charles-Augustin de Coulomb"
+        if i > 0 and (t[:1].isupper() or bridge) and (joined or not run):
+            run.append(t)
+        else:
+            if run:
+                runs.append(run)
+            run = [t] if i > 0 and t[:1].isupper() else []
+        prev_end = m.end()
+    if run:
+        runs.append(run)
+    out: list[frozenset[str]] = []
+    for parts in runs:
+        caps = [t for t in parts if t[:1].isupper() and len(t.strip(".")) > 1]
+        found = frozenset(w for t in caps for w in words(t) if w not in STOPWORDS and len(w) > 1)
+        if found:
+            out.append(found)
+    return out
+
+
 def answer_kind(question: str) -> str | None:
     """The kind of answer the question's form asks for: "time" (when / what year), "count" (how many / much /
     old / long ...), "name" (who), "place" (where), or None when the form does not say ("what is ...")."""

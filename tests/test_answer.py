@@ -142,6 +142,16 @@ def test_possessives_and_contractions_are_not_extra_words():
     assert fact_tokens("the 1990's") == {"1990"} and support("Ghana's parliament", q, ["Parliament of Ghana"]) == 1.0
 
 
+def test_relevance_compares_word_forms_but_support_compares_whole_tokens():
+    # A sentence answers in its own word forms: "caused"/"cause", "declared"/"declares" are the same words.
+    q = "When was Melbourne officially declared a city?"
+    assert lexical_relevance(q, "Melbourne declares itself a city officially.") == 1.0
+    assert lexical_relevance("What caused the fire?", "The cause of the fire was a candle.") == 1.0
+    assert lexical_relevance("What caused the fire?", "The fire spread.") == 0.5
+    # The fact itself still has to be there as written: support does not stem.
+    assert support("declared in 1847", q, ["Melbourne declares itself a city in 1847."]) < 1.0
+
+
 def test_clean_answer_keeps_first_paragraph():
     assert clean_answer("\n 30 days [1]\n\nQuestion: more") == "30 days [1]"
     assert clean_answer("The answer is: 3") == "3" and clean_answer("Answer: 1889 [1]") == "1889 [1]"

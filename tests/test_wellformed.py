@@ -109,3 +109,40 @@ def test_a_sentence_answering_a_what_type_question_need_not_repeat_type():
         "for biologists who tag wolves."))
     got = fallback_sentence("What type of tools do biologists use to capture wolves for tagging?", [item])
     assert got is not None and got[0].startswith("Darting and foot hold traps")
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("When did Picasso make his first trip to Paris?", [{"picasso"}, {"pari"}]),  # folded as citations.words
+        ("What is Northern California's most widely circulated newspaper", [{"northern", "california"}]),
+        ("What did Charles-Augustin de Coulomb give engineering?", [{"charle", "augustin", "coulomb"}]),
+        ("Who represented the Continental Congress in Europe?", [{"continental", "congress"}, {"europe"}]),
+        ("Is Paris, France big?", [{"pari"}, {"france"}]),  # a comma ends a name
+        ("How long do I have to return an item?", []),  # "I" names nothing; the first word is no name
+        ("Do the ants eat plants, meats, or both?", []),
+    ],
+)
+def test_named_phrases_are_the_runs_of_capitalised_words_after_the_first(question, names):
+    from ragft.wellformed import named_phrases
+
+    assert named_phrases(question) == names
+
+
+def test_a_fallback_sentence_comes_from_text_that_names_what_the_question_names():
+    from ragft.answer import fallback_sentence
+    from ragft.types import Hit
+
+    wilson = Hit(chunk_id="c1", doc_id="d1", source="wilson.md", score=0.6, text=(
+        "He spent six months at Paris for the 1919 Paris Peace Conference, his first trip to Europe."))
+    # Most of the question's words are there, but not the name it is about: no fallback (the question abstains).
+    assert fallback_sentence("When did Picasso make his first trip to Paris?", [wilson]) is None
+    picasso = Hit(chunk_id="c2", doc_id="d2", source="picasso.md", score=0.5, text=(
+        "Picasso grew up in Barcelona. In 1900 he made his first trip to Paris, then the art capital of Europe."))
+    got = fallback_sentence("When did Picasso make his first trip to Paris?", [wilson, picasso])
+    assert got is not None and got[0].startswith("In 1900") and got[1].chunk_id == "c2"
+    # One word of a name names it: "Coulomb" for "Charles-Augustin de Coulomb".
+    coulomb = Hit(chunk_id="c3", doc_id="d3", source="coulomb.md", score=0.5, text=(
+        "Coulomb is remembered in geotechnical engineering for his retaining wall design."))
+    got = fallback_sentence("What is Charles-Augustin de Coulomb remembered for in geotechnical engineering?", [coulomb])
+    assert got is not None and got[1].chunk_id == "c3"
