@@ -12,8 +12,9 @@ Pure functions over strings (no model, no store), so each rule is tested on hand
   digit is matched whole ("1" is not supported by the key "TR-1", "3" not by "30", "8" not by "89.00"); other
   tokens by their word parts. A bare "yes"/"no" has no content words of its own: the claim being affirmed is the
   *question*, so its content words are checked instead.
-- `lexical_relevance`: share of the question's content words found in a chunk, the relevance used for the
-  "nothing relevant enough" abstention (calibration in docs/benchmarks.md, ## Answers).
+- `lexical_relevance`: share of the question's content words found in a chunk, compared by Snowball stem (a
+  sentence answers in its own word forms), the relevance used for the "nothing relevant enough" abstention
+  (calibration in docs/benchmarks.md, ## Answers).
 """
 
 from __future__ import annotations
