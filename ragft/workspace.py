@@ -87,10 +87,11 @@ class Workspace:
         self._audit: "AuditLog | None" = None
         self._users: "UserRegistry | None" = None
         self._registry: "AdapterRegistry | None" = None
+        self._queries: "Embedder | None" = None  # the retriever's QueryCache around `embedder`: a repeated query embeds once
         # One lock per collaborator, taken only while it is missing: a slow first build (a reranker's weights, a
         # PostgreSQL connect) does not hold up the first use of another one.
         self._build_locks = {attr: threading.Lock() for attr in (
-            "_store", "_embedder", "_generator", "_reranker", "_audit", "_users", "_registry")}
+            "_store", "_embedder", "_generator", "_reranker", "_audit", "_users", "_registry", "_queries")}
 
     # ----------------------------------------------------------------- collaborators (lazy)
     def _lazy(self, attr: str, build: Callable[[], _T]) -> _T:
@@ -172,10 +173,11 @@ class Workspace:
     @property
     def retriever(self) -> "Retriever":
         """Retrieval over this workspace's store, `[retrieval]` settings, embedder and reranker (built lazily)."""
+        from ragft.models.query_cache import QueryCache
         from ragft.retrieval import Retriever
 
-        return Retriever(self.store, self.settings.retrieval, embedder=lambda: self.embedder,
-                         reranker=lambda: self.reranker)
+        return Retriever(self.store, self.settings.retrieval, reranker=lambda: self.reranker,
+                         embedder=lambda: self._lazy("_queries", lambda: QueryCache(self.embedder)))
 
     @property
     def ingestor(self) -> "Ingestor":
