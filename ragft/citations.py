@@ -119,9 +119,9 @@ def lexical_relevance(question: str, text: str) -> float:
     """Share of the question's content words that occur in `text` (0..1), compared by Snowball stem (`stems`);
     the abstention relevance and the rank of a sentence as an answer.
 
-    Why stems: a sentence answers in its own word forms ("The blister became infected" answers "What caused ...
-    death?", "founded" answers "founder"); with the plural fold alone, "caused"/"cause" or "declared"/"declares"
-    counted as missing words and an answering sentence fell below the fallback bar (docs/benchmarks.md ## Answers).
+    Why stems: a sentence answers in its own word forms ("Watt retired in 1800" answers "When did Watt retire?");
+    with the plural fold alone, "retired"/"retire" or "declared"/"declares" counted as missing words and an
+    answering sentence fell below the fallback bar (docs/benchmarks.md ## Answers).
     The support check (`support`, `fact_tokens`) still compares whole tokens: a fact is matched exactly."""
     asked = stems(content_words(question))
     if not asked:

@@ -2,8 +2,8 @@
 
 Why: the same question is embedded again and again: `compare` retrieves each held-out question once per
 retrieving strategy (rag, hybrid), a served assistant gets the same popular questions, a user re-asks after a
-settings change. A query embedding costs a model call (~10 ms warm with ONNX, far more on a busy CPU); a
-dictionary look-up costs nothing.
+settings change. A query embedding costs a model call (a few milliseconds warm with ONNX, far more on a busy
+CPU; docs/benchmarks.md, ## Cold start); a dictionary look-up costs microseconds.
 
 Only single-text calls are cached (`Retriever` embeds one query per call): a vector from a batched call can differ
 from the single call's in the last float bits (padding changes the kernel split), and a cache must never change a
