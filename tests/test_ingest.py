@@ -272,17 +272,25 @@ def test_instruction_like_chunks_are_flagged_not_blocked(fast_ws, tmp_path):
 
 # ---------------------------------------------------------------------------- crash safety
 _DRIVER = """
-import json, sys, time
+import json, pathlib, sys, time
 from tests.fakes import HashEmbedder
 from ragft.workspace import Workspace
 
-class Slow(HashEmbedder):
+class Hangs(HashEmbedder):
+    '''Embeds `hang_after` batches, then says so in the `marker` file and never returns: the test kills the
+    process there, at a point fixed by the call count rather than by how fast the machine is.'''
+    def __init__(self, hang_after, marker):
+        super().__init__()
+        self.left, self.marker = hang_after, marker
     def embed(self, texts):
-        time.sleep(0.03)
+        if self.left == 0:
+            pathlib.Path(self.marker).write_text("hanging")
+            time.sleep(3600)
+        self.left -= 1
         return super().embed(texts)
 
-ws = Workspace(sys.argv[1], embedder=Slow())
-ws.settings.embedder.batch_size = 2
+hang_after = int(sys.argv[3]) if len(sys.argv) > 3 else -1
+ws = Workspace(sys.argv[1], embedder=Hangs(hang_after, sys.argv[4] if len(sys.argv) > 4 else ""))
 print(json.dumps(ws.ingest([sys.argv[2]]).to_dict()), flush=True)
 """
 
@@ -302,22 +310,11 @@ def _db_state(ws_dir: Path) -> dict[str, tuple[str, list[int]]]:
     return {d: (docs.get(d), o) for d, o in ordinals.items()}
 
 
-def _committed(ws_dir: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{ws_dir / 'ragft.db'}?mode=ro", uri=True, timeout=1)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def test_kill_mid_ingest_then_rerun_completes_without_half_documents(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for i in range(60):
-        paragraphs = [f"File {i} paragraph {j}: " + " ".join(f"w{i}x{j}x{k}" for k in range(70)) for j in range(3)]
+    for i in range(60):  # ~12 chunks each: three embed calls of ingest.FLUSH_TEXTS chunks
+        paragraphs = [f"File {i} paragraph {j}: " + " ".join(f"w{i}x{j}x{k}" for k in range(70)) for j in range(18)]
         (corpus / f"f{i:03d}.md").write_text(f"# File {i}\n\n" + "\n\n".join(paragraphs))
     clean_dir = tmp_path / "clean"
     with Workspace(clean_dir, embedder=HashEmbedder()) as ws:
@@ -328,19 +325,24 @@ def test_kill_mid_ingest_then_rerun_completes_without_half_documents(tmp_path):
     crash_dir = tmp_path / "crash"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-c", _DRIVER, str(crash_dir), str(corpus)]
-    for stop_at in (10, 35):  # kill twice, at different points
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    before = 0
+    for run in (1, 2):  # kill twice, each time while the second flush of that run is being embedded
+        marker = tmp_path / f"hanging-{run}"
+        proc = subprocess.Popen([*cmd, "1", str(marker)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
-        while _committed(crash_dir) < stop_at and proc.poll() is None and time.monotonic() < deadline:
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert marker.exists(), proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no hang in 120 s"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
         state = _db_state(crash_dir)
-        assert stop_at <= len(state) < 60
-        for doc_id, (digest, ordinals) in state.items():  # no half documents
+        assert before < len(state) < 60  # some documents committed, not all, none half
+        for doc_id, (digest, ordinals) in state.items():
             assert digest == clean[doc_id][0]
             assert ordinals == clean[doc_id][1]
+        before = len(state)
 
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
