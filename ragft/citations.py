@@ -94,7 +94,7 @@ def coverage(claim_words: set[str], text: str) -> float:
     """Share of `claim_words` present in `text` (0 when there are no claim words)."""
     if not claim_words:
         return 0.0
-    present = content_words(text) | set(words(text))
+    present = set(words(text))
     return len(claim_words & present) / len(claim_words)
 
 
@@ -126,7 +126,7 @@ def lexical_relevance(question: str, text: str) -> float:
     asked = stems(content_words(question))
     if not asked:
         return 0.0
-    return len(asked & stems(content_words(text) | set(words(text)))) / len(asked)
+    return len(asked & stems(set(words(text)))) / len(asked)
 
 
 @functools.cache
