@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -199,6 +199,7 @@ class Prepared:
     messages: list[dict[str, str]] = field(default_factory=list)
     constrain_to: str | None = None  # copy-constrained decoding (rag/hybrid with ctx.extractive)
     prompt: Prompt | None = None  # rag/hybrid: the prompt and its items; None for base/ft
+    chunk_texts: dict[str, str] = field(default_factory=dict)  # rag/hybrid: chunk id -> the whole retrieved text
 
 
 def answer_question(
@@ -286,7 +287,8 @@ def prepare(ctx: AnswerContext, question: str, strategy: str = "rag", adapter: R
     bar = max(ctx.abstain_threshold, max((it.score for it in prompt.items), default=0.0) - COPY_MARGIN)
     on_topic_items = [it for it in prompt.items if it.score >= bar] or prompt.items
     constrain = copy_context(on_topic_items) if ctx.extractive else None
-    return _prepared(messages=prompt.messages, constrain_to=constrain, prompt=prompt)
+    return _prepared(messages=prompt.messages, constrain_to=constrain, prompt=prompt,
+                     chunk_texts={it.chunk_id: it.text for it in items})
 
 
 def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float = 0.0,
@@ -327,7 +329,7 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         return _done(answer=good[0], citations=good[1], **common)
     # The generation is a fragment or is not supported: the best supporting sentence, if it is clearly about
     # the question, else abstain. Never the fragment.
-    fallback = fallback_sentence(question, prompt.items) if ctx.fallback == "sentence" else None
+    fallback = fallback_sentence(question, prompt.items, prep.chunk_texts) if ctx.fallback == "sentence" else None
     if fallback is None:
         return _abstain(**common)
     sentence, item = fallback
@@ -360,7 +362,10 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
     resolved = resolve_citations(text, question, items)
     supported = support(resolved.answer, question, [c.text for c in resolved.citations])
     # The cited text must also be about the question: a bare "3" copied from an unrelated chunk is not support.
-    on_topic = max((lexical_relevance(question, c.text) for c in resolved.citations), default=0.0)
+    # Judged on the whole cited chunk, as the early abstention judges it: the sentence-level context keeps only
+    # a chunk's most relevant sentences, which can hold fewer of the question's words than the chunk does.
+    on_topic = max((lexical_relevance(question, prep.chunk_texts.get(c.chunk_id, c.text))
+                    for c in resolved.citations), default=0.0)
     if not resolved.citations or supported < ctx.support_threshold or on_topic < ctx.abstain_threshold:
         return None
     if copied and ctx.check_copies and not copied_from_best(resolved.answer, question, items):
@@ -431,19 +436,24 @@ def copied_from_best(answer: str, question: str, items: Sequence[Hit]) -> bool:
     return bool(holding) and max(holding) >= ranked[0].relevance - SOURCE_MARGIN
 
 
-def fallback_sentence(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | None:
+def fallback_sentence(question: str, items: Sequence[Hit],
+                      chunk_texts: Mapping[str, str] | None = None) -> tuple[str, Hit] | None:
     """The sentence of the prompt's items that stands as the answer when the generation fails, and its item: among
     the sentences relevant enough (FALLBACK_RELEVANCE) and within SOURCE_MARGIN of the best, the most relevant one
     that holds the kind of answer the question asks for (`wellformed.offers_kind`: a year for "when", a number for
     "how many", a name for "who"), else the most relevant. Only sentences of items that name each name of the
     question count (`wellformed.named_phrases`: a sentence about another person or place can share most of the
-    question's words). None for a yes/no question (a sentence does not say yes or no) or when no sentence is
-    relevant enough."""
+    question's words). The names are looked for in the whole retrieved chunk (`chunk_texts`, by chunk id) when
+    given: a sentence-level context keeps "In 1820 he became a professor of physics at the University of Turin."
+    but not the sentence of the same chunk that says whose life it is. None for a yes/no question (a sentence
+    does not say yes or no) or when no sentence is relevant enough."""
     if asks_yes_no(question):
         return None
     asked = asked_topic(question)
     names = named_phrases(question)  # a sentence from an item that names none of a name's words is off-topic
-    ranked = [r for r in rank_sentences(asked, items) if _names_each(names, items[r.item].text)]
+    whole = chunk_texts or {}
+    ranked = [r for r in rank_sentences(asked, items)
+              if _names_each(names, whole.get(items[r.item].chunk_id, items[r.item].text))]
     if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
         return None
     near = [r for r in ranked if r.relevance >= max(FALLBACK_RELEVANCE, ranked[0].relevance - SOURCE_MARGIN)]

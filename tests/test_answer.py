@@ -684,3 +684,32 @@ def test_a_leading_citation_marker_moves_behind_the_answer():
     assert a.answer == "3 to 5 business days [1]" and a.citations[0].text == SHIPPING.text
     b = answer_question(ctx(FakeGenerator("[1]"), [RETURNS, SHIPPING], fallback="abstain"), question)
     assert b.abstained  # a bare marker is still a fragment
+
+
+def test_sentence_context_judges_the_citation_and_the_names_on_the_whole_chunk():
+    """The sentence-level context keeps a chunk's best sentences that fit the budget; whether the cited text is
+    about the question, and whether it names what the question names, is judged on the chunk it cites (as the
+    early abstention judges it), not on the sentences that happened to fit."""
+    from ragft.answer import fallback_sentence
+
+    q = "Why did Cleveland keep his cancer surgery secret from the public?"
+    side = hit(1, "Cleveland kept his cancer surgery secret.", doc="secret")
+    answer = "He kept it secret to avoid a market panic."
+    long = ("Cleveland had cancer of the jaw, and the operation that removed it was kept from the public for many "
+            "years by the doctors, the yacht's crew and the few members of the cabinet who knew about it.")
+    panic = hit(2, f"{answer} {long}", doc="panic")
+    # Budget: the side sentence (6 words + 1) and the answer (9 + 1) fit, the long sentence does not; the kept
+    # answer sentence holds 1 of the question's 6 words, its chunk 4. Not copy-constrained: only this check acts.
+    settings = dict(context="sentences", sentence_tokens=17, abstain_threshold=0.4, fallback="abstain",
+                    extractive=False)
+    a = answer_question(ctx(FakeGenerator(answer), [side, panic], **settings), q)
+    assert not a.abstained and a.answer == f"{answer} [1]" and a.citations[0].chunk_id == panic.chunk_id, a
+
+    # The names rule: a focused item keeps "In 1820 he became ..." but not the sentence naming Avogadro.
+    focused = Hit(doc_id="d", chunk_id="d:1", source="d.md", score=0.6,
+                  text="In 1820 he became a professor of physics at the University of Turin.")
+    whole = {"d:1": focused.text + " Amedeo Avogadro was born in Turin in 1776."}
+    question = "Where was Avogadro a professor of physics?"
+    assert fallback_sentence(question, [focused]) is None
+    got = fallback_sentence(question, [focused], whole)
+    assert got is not None and got[0].startswith("In 1820") and got[1].chunk_id == "d:1"
