@@ -9,8 +9,9 @@ Three parts, each runnable alone (`--part`):
 - `before-after` (issue 25): rag under several answer settings on the SAME questions in one run, interleaved per
   question (so a run cut short still compares like with like): `before` = the previous default (whole chunks,
   copy-constrained, no sentence fallback) and the candidates (`--configs`). Reports correct, abstention and
-  degenerate answers (ragft.wellformed, the rule evaluation uses too); `--slice dev` tunes, `--slice test` (disjoint)
-  reports. Per-question rows go to `--log` as they are produced.
+  degenerate answers (ragft.wellformed, the rule evaluation uses too), and abstention on the questions whose fact is
+  in the corpus (FACT_BAR); `--slice dev` tunes, `--slice test` (disjoint) reports. Per-question rows go to
+  `--log` as they are produced.
 - `tables`: the table-cell rule (ragft/sources/cells.py) on the labelled questions of
   tests/fixtures/table_questions.json (no model): answered / right cell / wrong cell / left to the model.
 
@@ -235,7 +236,28 @@ CONFIGS = {
 }
 
 
-def part_before_after(ws, questions: list[dict], k: int, configs: list[str], log: Path | None) -> dict:  # type: ignore[no-untyped-def]
+FACT_BAR = 0.5
+"""A question's fact is in the corpus when a passage holds its gold answer string AND at least this share of the
+question's content words (citations.lexical_relevance). The pool's filter (the gold string occurs in some
+passage) counts "1916" in a passage on Uruguay as the answer to "When did Yuan Shikai die?"; abstaining there is
+right, so abstention is also reported on the questions whose fact is in the corpus."""
+
+
+def fact_relevance(questions: list[dict], passages: dict[str, str]) -> list[float]:
+    """Per question: the best relevance to the question of a passage that holds its gold answer (0 if none)."""
+    from ragft.citations import lexical_relevance
+    from ragft.evaluate.metrics import normalize_answer
+
+    texts = [(t, f" {normalize_answer(t)} ") for t in passages.values()]
+    out = []
+    for q in questions:
+        needle = f" {normalize_answer(q['answer'])} "
+        out.append(max((lexical_relevance(q["question"], t) for t, norm in texts if needle in norm), default=0.0))
+    return out
+
+
+def part_before_after(ws, questions: list[dict], k: int, configs: list[str], log: Path | None,  # type: ignore[no-untyped-def]
+                      facts: list[float] | None = None) -> dict:
     from ragft.wellformed import degenerate_reason
 
     rows: dict[str, list[dict]] = {c: [] for c in configs}
@@ -253,6 +275,8 @@ def part_before_after(ws, questions: list[dict], k: int, configs: list[str], log
                        "degenerate": (not a.abstained) and degenerate_reason(a.answer, q["question"]) is not None,
                        "cit": citation_accuracy([(c.doc_id, c.text) for c in a.citations], q["answer"]),
                        "s": round(time.perf_counter() - t0, 2)}
+                if facts is not None:
+                    row["fact_relevance"] = round(facts[i], 3)
                 rows[name].append(row)
                 if fh:
                     fh.write(json.dumps(row) + "\n")
@@ -278,6 +302,11 @@ def summarise(rows: dict[str, list[dict]]) -> dict:
                      "degenerate": int(sum(r["degenerate"] for r in rs)),
                      "citation_accuracy": round(statistics.mean(cits), 3) if cits else None,
                      "s_per_question": round(statistics.mean(r["s"] for r in rs), 2)}
+        present = [r for r in rs if r.get("fact_relevance", 0.0) >= FACT_BAR]
+        if any("fact_relevance" in r for r in rs):
+            out[name].update({"fact_in_corpus": len(present),
+                              "abstention_rate_fact_in_corpus":
+                                  round(statistics.mean(r["abstained"] for r in present), 3) if present else None})
         print(name, out[name], file=sys.stderr, flush=True)
     return out
 
@@ -371,7 +400,8 @@ def main() -> None:
         # Factoid questions only (the answer occurs in a passage); yes/no questions are scored elsewhere.
         fact = [q for q in pool if q["answer"].strip().lower().strip(".!") not in ("yes", "no")]
         qs = fact[: args.n] if args.slice == "test" else fact[400 : 400 + args.n]
-        results["before_after"] = part_before_after(ws, qs, args.k, args.configs.split(","), args.log)
+        results["before_after"] = part_before_after(ws, qs, args.k, args.configs.split(","), args.log,
+                                                    fact_relevance(qs, passages))
         results["slice"] = args.slice
     print(json.dumps(results, indent=1))
 

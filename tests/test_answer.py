@@ -530,6 +530,27 @@ def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():
         "Darting and foot hold traps are the tools of choice for such professionals")
 
 
+def test_a_long_copied_answer_is_cut_to_the_clause_that_answers_and_keeps_its_citation():
+    from ragft.answer import focus_copy
+
+    sentence = ("The largest ethnic minorities are Hungarians, who make up 6.6% of the population and Roma, or "
+                "Gypsies, who make up 2% of the population.")
+    romania = hit(1, f"Romania is a unitary semi-presidential republic. {sentence}")
+    q = "What is the largest ethnic minority in Romania?"
+    a = answer_question(ctx(FakeGenerator(sentence), [romania]), q)
+    assert a.answer == ("The largest ethnic minorities are Hungarians, who make up 6.6% of the population and "
+                        "Roma, or Gypsies [1]"), a
+    assert a.citations[0].chunk_id == romania.chunk_id and sentence in a.citations[0].text
+    # A cut that would lose the asked kind of answer (the year of a "when" question) keeps the whole copy.
+    born = ("Lincoln was born in a one-room log cabin on the Sinking Spring Farm, in southeast Hardin County, "
+            "Kentucky, on February 12 1809. [1]")
+    assert focus_copy("When was Lincoln born in a log cabin on the Sinking Spring Farm?", born) == born
+    # Short copies and text with markers inside are left alone.
+    assert focus_copy(q, "Hungarians [1]") == "Hungarians [1]"
+    inside = "Hungarians [1] and Roma, or Gypsies, who make up 2% of the population of Romania in the census [2]"
+    assert focus_copy(q, inside) == inside
+
+
 def test_streamed_pieces_join_to_exactly_the_final_answer():
     for reply, question in (("The answer is: 30 days", "How many days do I have to return an item?"),
                             ("30 days", "How many days do I have to return an item?"),
