@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 DB_FILE = "ragft.db"
-LAST_REPORT_FILE = "last_report"  # folder of the latest `compare --report`, read by the server
 
 
 class Workspace:
@@ -568,24 +567,12 @@ class Workspace:
         if freshness:
             result.freshness = freshness_probe(self, result, k=k, seed=seed)
         if report is not None:
-            from ragft.evaluate.report import write_report
+            from ragft.evaluate.report import publish_report
+            from ragft.sources import SourceRegistry
 
-            result.meta["report"] = str(Path(report) / "index.html")
-            write_report(result, report)
-            self._write_report_access(result, Path(report))
-            # The server's /v1/report and the web UI serve the latest report: remember where it is.
-            (self.path / LAST_REPORT_FILE).write_text(str(Path(report).resolve()), encoding="utf-8")
+            publish_report(result, report, self.path, {d.doc_id: d.groups for d in self.store.list_documents()},
+                           {c.name: c.groups for c in SourceRegistry(self.path).configs()})
         return result
-
-    def _write_report_access(self, result: "Comparison", folder: Path) -> None:
-        """`access.json` beside the report: the groups of every document and live source its runs touched, which a
-        reader must all hold (governance/reports.py; the server enforces it)."""
-        from ragft.governance.reports import report_access, write_access
-        from ragft.sources import SourceRegistry
-
-        docs = {d.doc_id: d.groups for d in self.store.list_documents()}
-        sources = {c.name: c.groups for c in SourceRegistry(self.path).configs()}
-        write_access(folder, report_access(result.to_dict(), docs, sources))
 
     # ----------------------------------------------------------------- advice (ragft/advise.py, ragft/costs.py)
     def advise(self, inputs: "AdviceInputs | None" = None, from_report: str | Path | None = None) -> "Advice":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,6 +153,24 @@ def write_report(comparison: "Comparison", out_dir: str | Path) -> dict[str, Pat
     index = out / "index.html"
     index.write_text(render_html(data), encoding="utf-8")
     return {"results": results, "index": index}
+
+
+LAST_REPORT_FILE = "last_report"  # in the workspace: the folder of the latest `compare --report` (for the server)
+
+
+def publish_report(comparison: "Comparison", out_dir: str | Path, workspace: Path,
+                   doc_groups: Mapping[str, Iterable[str]], source_groups: Mapping[str, Iterable[str]]) -> Path:
+    """`write_report`, then `access.json` beside it (the groups of every document and live source its runs
+    touched, which a reader must all hold: governance/reports.py; the server enforces it), then the workspace's
+    pointer to it (the server's /v1/report and the web UI serve the latest report). Returns the index page."""
+    from ragft.governance.reports import report_access, write_access
+
+    out = Path(out_dir)
+    comparison.meta["report"] = str(out / "index.html")
+    paths = write_report(comparison, out)
+    write_access(out, report_access(comparison.to_dict(), doc_groups, source_groups))
+    (workspace / LAST_REPORT_FILE).write_text(str(out.resolve()), encoding="utf-8")
+    return paths["index"]
 
 
 def print_summary(comparison: "Comparison", out: Any, err: Any) -> None:

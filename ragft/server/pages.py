@@ -86,7 +86,7 @@ async def report_by_ticket(token: str, state: ServerState = Depends(get_state)) 
 
 def latest_report(ws: "Workspace") -> Path | None:
     """`server.report_dir` if set, else the folder the last `ragft compare --report` wrote (None if none)."""
-    from ragft.workspace import LAST_REPORT_FILE
+    from ragft.evaluate.report import LAST_REPORT_FILE
 
     configured = ws.settings.server.report_dir
     if configured:
