@@ -1,4 +1,4 @@
-"""One answer's generation with and without the reused KV cache of the previous prompt (issue 19).
+"""One answer's generation with and without the reused KV cache of the fixed prompt prefix (issue 19).
 
 Run from the project root (the workspace is benchmarks/answers.py's, ingested on first use):
 
@@ -6,11 +6,11 @@ Run from the project root (the workspace is benchmarks/answers.py's, ingested on
 
 Builds the real rag prompts (sentence context, copy constraint: what `ragft ask` sends) of --n answerable
 rag-mini-wikipedia questions with the bundled SmolLM2-135M-Instruct, then answers them in blocks of --block
-questions, each block twice in alternating order: one after another with the cache of the previous prompt
-reused (`TransformersGenerator._reusable_cache`, the default: the shared system prompt and sources header are
-not prefilled again; a block's first question starts afresh) and with a full prefill each time. Then each
-question once more right after itself (a repeated question). Prints median seconds per answer, speed-ups,
-identical answers and the load average (the machine may be shared).
+questions, each block twice in alternating order: one after another with the previous generation's cache reused
+(`TransformersGenerator._reusable_cache`, the default: the system prompt is not prefilled again; a block's first
+question starts afresh) and with a full prefill each time. Then each question once more right after itself (a
+repeated question: by design it reuses no more than the fixed prefix). Prints median seconds per answer,
+speed-ups, identical answers and the load average (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -40,11 +40,14 @@ def main() -> None:
     ap.add_argument("--workspace", type=Path, default=Path("/tmp/ragft-answers-bench"))
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--block", type=int, default=5)
+    ap.add_argument("--prompt-format", default=None, help="answer.prompt_format (default: the workspace's)")
     args = ap.parse_args()
     passages, qa = bench.load_data(args.data)
     pool = bench.answerable(qa, passages)
     random.Random(0).shuffle(pool)
     ws = bench.open_workspace(args.workspace / "hybrid", passages, "hybrid")
+    if args.prompt_format:
+        ws.settings.answer.prompt_format = args.prompt_format
     ctx = ws.answer_context(None)
     gen = ctx.generator
     gen.warm_up()
@@ -52,9 +55,9 @@ def main() -> None:
     decoding = Decoding.of(max_tokens=ctx.max_new_tokens)
     reuse = gen._reusable_cache
 
-    def fresh(adapter, ids):  # type: ignore[no-untyped-def]
+    def fresh(adapter, messages, ids):  # type: ignore[no-untyped-def]
         gen._last = None
-        return reuse(adapter, ids)
+        return reuse(adapter, messages, ids)
 
     def answer(prep) -> tuple[str, float]:  # type: ignore[no-untyped-def]
         t0 = time.perf_counter()
@@ -87,6 +90,8 @@ def main() -> None:
                       "speedup_repeated": round(med["full prefill"] / med["repeated question"], 2),
                       "identical_answers": same,
                       "mean_prompt_tokens": round(statistics.mean(len(gen.prompt_ids(p.messages)) for p in preps)),
+                      "fixed_prefix_tokens": gen._fixed_prefix(preps[0].messages, gen.prompt_ids(preps[0].messages)),
+                      "prompt_format": ws.settings.answer.prompt_format,
                       "load1_before_after": load}, indent=1))
 
 

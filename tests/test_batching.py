@@ -358,10 +358,11 @@ def test_compare_batch_sizes_give_the_same_answers_on_the_tiny_model(tmp_path, h
     ws.close()
 
 
-def test_one_row_generations_reuse_the_kv_cache_of_the_prompt_they_share_with_the_previous_one(tiny_generator):
-    """`ask` and a lone server request do not prefill again the tokens their prompt shares with the previous
-    one-row prompt (the system prompt and sources header; all but the last token of a repeated question), and
-    answer exactly as a full prefill does (a batch prefills every row whole)."""
+def test_one_row_generations_reuse_the_kv_cache_of_the_fixed_prompt_prefix_and_nothing_after_it(tiny_generator):
+    """`ask` and a lone server request do not prefill the system prompt again (the messages before the last
+    one): the previous one-row generation's cache is cut to it. Nothing after it is reused, not even for the
+    same question asked again (its speed would tell a caller what someone else asked). The answers are those of
+    a full prefill (a batch prefills every row whole), one by one and streamed."""
     from ragft.models.bundled import _shared_prefix
 
     items = _items(constrained=True)
@@ -370,18 +371,21 @@ def test_one_row_generations_reuse_the_kv_cache_of_the_prompt_they_share_with_th
     assert tiny_generator.generate_batch(items, decoding) == alone  # full prefill, same answers
     ids = [tiny_generator.prompt_ids(it.messages, 20) for it in items]
     assert tiny_generator._last[1] == tuple(ids[-1])  # the last one-row prompt is kept (a batch keeps nothing)
-    shared = _shared_prefix(ids[-1], ids[0])
-    assert 0 < shared < len(ids[0]) - 1
-    cache = tiny_generator._reusable_cache(None, ids[0])
-    assert cache.get_seq_length() == shared and tiny_generator._last is None  # cut to the shared tokens, taken
+    fixed = tiny_generator._fixed_prefix(items[0].messages, ids[0])
+    assert 0 < fixed < _shared_prefix(ids[-1], ids[0])  # the prompts share more than the system prompt
+    cache = tiny_generator._reusable_cache(None, items[0].messages, ids[0])
+    assert cache.get_seq_length() == fixed and tiny_generator._last is None  # cut to the fixed prefix, taken
     assert [tiny_generator.generate_batch([it], decoding)[0] for it in items[::-1]] == alone[::-1]
-    # That ended on items[0]: the same prompt again reuses all of it but its last token.
-    assert tiny_generator._reusable_cache(None, ids[0]).get_seq_length() == len(ids[0]) - 1
+    # That ended on items[0]: the same prompt again still reuses only the fixed prefix.
+    assert tiny_generator._reusable_cache(None, items[0].messages, ids[0]).get_seq_length() == fixed
     assert tiny_generator.generate_batch([items[0]], decoding) == alone[:1]  # (taken above: a full prefill)
     streamed = "".join(tiny_generator.complete(items[0].messages, decoding, items[0].constrain_to, streaming=True))
     assert streamed == alone[0]  # a stream reuses the cache too, and keeps its own
     assert tiny_generator._last[1] == tuple(ids[0])
     assert tiny_generator.generate_batch([items[0]], decoding) == alone[:1]
-    # Another adapter never reuses the base model's cache.
-    assert tiny_generator._reusable_cache("/some/adapter", ids[0]).get_seq_length() == 0
+    # Another adapter never reuses the base model's cache; a prompt that does not start with the prefix (cut on
+    # the left) or has a single message has no fixed prefix.
+    assert tiny_generator._reusable_cache("/some/adapter", items[0].messages, ids[0]).get_seq_length() == 0
+    assert tiny_generator._fixed_prefix(items[0].messages, ids[0][3:]) == 0
+    assert tiny_generator._fixed_prefix(items[0].messages[1:], ids[0]) == 0
     assert _shared_prefix([1, 2, 3], [1, 2, 4, 5]) == 2 and _shared_prefix([], [1]) == 0
