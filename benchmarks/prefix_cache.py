@@ -55,9 +55,9 @@ def main() -> None:
     decoding = Decoding.of(max_tokens=ctx.max_new_tokens)
     reuse = gen._reusable_cache
 
-    def fresh(adapter, messages, ids):  # type: ignore[no-untyped-def]
+    def fresh(adapter, ids):  # type: ignore[no-untyped-def]
         gen._last = None
-        return reuse(adapter, messages, ids)
+        return reuse(adapter, ids)
 
     def answer(prep) -> tuple[str, float]:  # type: ignore[no-untyped-def]
         t0 = time.perf_counter()

@@ -370,22 +370,23 @@ def test_one_row_generations_reuse_the_kv_cache_of_the_fixed_prompt_prefix_and_n
     alone = [tiny_generator.generate_batch([it], decoding)[0] for it in items]  # each reuses the one before
     assert tiny_generator.generate_batch(items, decoding) == alone  # full prefill, same answers
     ids = [tiny_generator.prompt_ids(it.messages, 20) for it in items]
-    assert tiny_generator._last[1] == tuple(ids[-1])  # the last one-row prompt is kept (a batch keeps nothing)
     fixed = tiny_generator._fixed_prefix(items[0].messages, ids[0])
     assert 0 < fixed < _shared_prefix(ids[-1], ids[0])  # the prompts share more than the system prompt
-    cache = tiny_generator._reusable_cache(None, items[0].messages, ids[0])
+    # Only the last one-row prompt's fixed prefix is kept (nothing of its question; a batch keeps nothing).
+    assert tiny_generator._last[1] == tuple(ids[-1][:fixed]) and tiny_generator._last[2].get_seq_length() == fixed
+    cache = tiny_generator._reusable_cache(None, ids[0])
     assert cache.get_seq_length() == fixed and tiny_generator._last is None  # cut to the fixed prefix, taken
     assert [tiny_generator.generate_batch([it], decoding)[0] for it in items[::-1]] == alone[::-1]
     # That ended on items[0]: the same prompt again still reuses only the fixed prefix.
-    assert tiny_generator._reusable_cache(None, items[0].messages, ids[0]).get_seq_length() == fixed
+    assert tiny_generator._reusable_cache(None, ids[0]).get_seq_length() == fixed
     assert tiny_generator.generate_batch([items[0]], decoding) == alone[:1]  # (taken above: a full prefill)
     streamed = "".join(tiny_generator.complete(items[0].messages, decoding, items[0].constrain_to, streaming=True))
     assert streamed == alone[0]  # a stream reuses the cache too, and keeps its own
-    assert tiny_generator._last[1] == tuple(ids[0])
+    assert tiny_generator._last[1] == tuple(ids[0][:fixed])
     assert tiny_generator.generate_batch([items[0]], decoding) == alone[:1]
     # Another adapter never reuses the base model's cache; a prompt that does not start with the prefix (cut on
     # the left) or has a single message has no fixed prefix.
-    assert tiny_generator._reusable_cache("/some/adapter", items[0].messages, ids[0]).get_seq_length() == 0
+    assert tiny_generator._reusable_cache("/some/adapter", ids[0]).get_seq_length() == 0
     assert tiny_generator._fixed_prefix(items[0].messages, ids[0][3:]) == 0
     assert tiny_generator._fixed_prefix(items[0].messages[1:], ids[0]) == 0
     assert _shared_prefix([1, 2, 3], [1, 2, 4, 5]) == 2 and _shared_prefix([], [1]) == 0

@@ -120,7 +120,7 @@ class TransformersGenerator(GeneratorBase):
         self._peft: Any = None  # PeftModel around self._model once an adapter is loaded
         self.copy_mode: str = "span"  # rule of `constrain_to`: "span" (contiguous copies) or "words" (bag of words)
         self._coalescer = Coalescer(self.generate_batch, max_batch=MAX_BATCH, window_s=BATCH_WINDOW_S)
-        self._last: tuple[str | None, tuple[int, ...], Any] | None = None  # (adapter, prompt ids, KV cache)
+        self._last: tuple[str | None, tuple[int, ...], Any] | None = None  # (adapter, prefix ids, its KV cache)
 
     # ------------------------------------------------------------------ loading
     def warm_up(self) -> None:
@@ -206,27 +206,25 @@ class TransformersGenerator(GeneratorBase):
             ids = ids[-budget:]
         return list(ids)
 
-    def _reusable_cache(self, adapter: str | None, messages: Sequence[Message], ids: list[int]) -> Any:
-        """The KV cache to generate the one-row prompt `ids` with: the previous one-row generation's cache cut to
-        the fixed prefix the two prompts share, or a new empty one. Either way it becomes the cache the next call
-        reuses (`_keep_cache`).
+    def _reusable_cache(self, adapter: str | None, ids: list[int]) -> Any:
+        """The KV cache to generate the one-row prompt `ids` with: the cache of the fixed prefix the previous
+        one-row generation kept (`_keep_cache`), cut to the tokens `ids` share with it, or a new empty one.
 
-        The fixed prefix is every message before the last one (the system prompt; the one-shot example too in that
-        layout): ~40 of a rag prompt's ~280 tokens at the default layout, ~150 with the one-shot example. Why:
-        prefill is compute-bound on a CPU and about three quarters of an answer's time, and that prefix is the same
-        for every question. Nothing after it is reused, although a question asked again shares its whole prompt
-        (2.4x faster measured): the server answers many callers with one generator, and how fast an answer comes
-        would tell a caller whether someone else just asked the same question over the same sources. Batches of
-        several rows do not use it (left padding comes first). Greedy answers are those of a full prefill: the
-        logits differ by ~3e-5, far below the tie-break's 1/16."""
+        The fixed prefix is every message before the last one: the system prompt (and the worked example of the
+        oneshot layout), 42 of a rag prompt's ~280 tokens at the default layout, 145 of ~380 with the example.
+        Why: prefill is compute-bound on a CPU and about three quarters of an answer's time, and that prefix is the
+        same for every question. Nothing after it is kept, although a question asked again shares its whole
+        prompt (2.4x faster measured): the server answers many callers with one generator, and how fast an answer
+        comes would tell a caller whether someone else just asked the same question over the same sources.
+        Batches of several rows do not use it (left padding comes first). Greedy answers are those of a full
+        prefill: the logits differ by ~3e-5, far below the tie-break's 1/16."""
         from transformers import DynamicCache
 
         last, self._last = self._last, None  # taken: a failed generation leaves nothing half-updated behind
         if last is not None and last[0] == adapter:
             cache = last[2]
             # At least the last prompt token is prefilled: generation needs its logits.
-            shared = min(_shared_prefix(last[1], ids), self._fixed_prefix(messages, ids), len(ids) - 1,
-                         cache.get_seq_length())
+            shared = min(_shared_prefix(last[1], ids), len(ids) - 1, cache.get_seq_length())
             if shared > 0:
                 cache.crop(shared - cache.get_seq_length())  # a negative count: drop that many from the end
                 return cache
@@ -242,9 +240,13 @@ class TransformersGenerator(GeneratorBase):
         prefix = tok(text, add_special_tokens=False)["input_ids"]
         return len(prefix) if list(ids[:len(prefix)]) == list(prefix) else 0
 
-    def _keep_cache(self, adapter: str | None, ids: list[int], cache: Any) -> None:
-        """After a one-row generation: its cache holds the prompt `ids` (then the answer) for the next call."""
-        self._last = (adapter, tuple(ids), cache)
+    def _keep_cache(self, adapter: str | None, messages: Sequence[Message], ids: list[int], cache: Any) -> None:
+        """After a one-row generation: its cache, cut to the fixed prefix of its prompt `ids`, for the next call.
+        Nothing of the caller's sources, question or answer stays behind."""
+        fixed = min(self._fixed_prefix(messages, ids), cache.get_seq_length())
+        if fixed > 0:
+            cache.crop(fixed - cache.get_seq_length())
+            self._last = (adapter, tuple(ids[:fixed]), cache)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -316,20 +318,25 @@ class TransformersGenerator(GeneratorBase):
             runner, context = self._activate(decoding.adapter)
             state.enter_context(context)  # exits after the finally below has joined the generation thread
             ids = self.prompt_ids(messages, decoding.max_tokens)
-            cache = self._reusable_cache(decoding.adapter, messages, ids)
+            cache = self._reusable_cache(decoding.adapter, ids)
             kwargs = self._generate_kwargs([ids], [constrain_to], decoding, cache=cache)
             t0 = time.perf_counter()
             pieces = self._stream_pieces(runner, kwargs)
             text = ""
+            failed = False
             try:
                 for piece in stream_until_stop(pieces, decoding.stop):
                     text += piece
                     yield piece
+            except Exception:
+                failed = True  # a generation that failed midway may have left the cache half-written
+                raise
             finally:
                 close = getattr(pieces, "close", None)
                 if close is not None:
                     close()  # joins the generation thread: the cache is no longer written to
-                self._keep_cache(decoding.adapter, ids, cache)
+                if not failed:  # finished, or stopped by the reader between two steps
+                    self._keep_cache(decoding.adapter, messages, ids, cache)
                 self._log_speed(len(ids), [text], time.perf_counter() - t0)
 
     def generate_one(self, item: BatchItem, decoding: Decoding) -> str:
@@ -352,12 +359,12 @@ class TransformersGenerator(GeneratorBase):
             runner, context = self._activate(decoding.adapter)
             state.enter_context(context)
             rows = [self.prompt_ids(it.messages, decoding.max_tokens) for it in items]
-            cache = self._reusable_cache(decoding.adapter, items[0].messages, rows[0]) if len(rows) == 1 else None
+            cache = self._reusable_cache(decoding.adapter, rows[0]) if len(rows) == 1 else None
             kwargs = self._generate_kwargs(rows, [it.constrain_to for it in items], decoding, cache=cache)
             t0 = time.perf_counter()
             texts = [cut_at_stop(t, decoding.stop)[0] for t in self._run_generate(runner, kwargs)]
             if cache is not None:
-                self._keep_cache(decoding.adapter, rows[0], cache)
+                self._keep_cache(decoding.adapter, items[0].messages, rows[0], cache)
             self._log_speed(sum(map(len, rows)), texts, time.perf_counter() - t0)
             return texts
 
