@@ -453,8 +453,8 @@ def fallback_sentence(question: str, items: Sequence[Hit],
     asked = asked_topic(question)
     names = named_phrases(question)  # a sentence from an item that names none of a name's words is off-topic
     whole = chunk_texts or {}
-    ranked = [r for r in rank_sentences(asked, items)
-              if _names_each(names, whole.get(items[r.item].chunk_id, items[r.item].text))]
+    naming = [_names_each(names, whole.get(it.chunk_id, it.text)) for it in items]  # once per item, not per sentence
+    ranked = [r for r in rank_sentences(asked, items) if naming[r.item]]
     if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
         return None
     near = [r for r in ranked if r.relevance >= max(FALLBACK_RELEVANCE, ranked[0].relevance - SOURCE_MARGIN)]
