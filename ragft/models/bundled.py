@@ -223,8 +223,9 @@ class TransformersGenerator(GeneratorBase):
         last, self._last = self._last, None  # taken: a failed generation leaves nothing half-updated behind
         if last is not None and last[0] == adapter:
             cache = last[2]
-            # At least the last prompt token is prefilled: generation needs its logits.
-            shared = min(_shared_prefix(last[1], ids), len(ids) - 1, cache.get_seq_length())
+            # At least the last prompt token is prefilled: generation needs its logits. The kept cache holds
+            # exactly the kept ids (`_keep_cache` cut it to them).
+            shared = min(_shared_prefix(last[1], ids), len(ids) - 1)
             if shared > 0:
                 cache.crop(shared - cache.get_seq_length())  # a negative count: drop that many from the end
                 return cache
