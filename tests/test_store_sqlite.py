@@ -279,3 +279,47 @@ def test_closing_while_another_process_holds_the_write_lock_does_not_fail(tmp_pa
     reopened = SqliteStore(path)
     assert reopened.stats()["documents"] == 30
     reopened.close()
+
+
+def test_a_new_store_opens_while_another_process_holds_its_write_lock(tmp_path):
+    """`PRAGMA journal_mode=WAL` on a new database does not wait on the busy timeout: it failed at once with
+    "database is locked" while another connection held the write lock (two `accelerate launch` ranks opening a
+    new workspace together). Opening now waits for the lock like every other statement."""
+    path = tmp_path / "ragft.db"
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE held (x)")
+    other.execute("BEGIN IMMEDIATE")  # a new file, still in rollback-journal mode, write-locked
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        store = SqliteStore(path)
+        assert store.list_documents() == []
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        release.join()
+        other.close()
+
+
+def test_concurrent_processes_open_a_new_store(tmp_path):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    for trial in range(10):
+        path = tmp_path / f"t{trial}" / "ragft.db"
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_store_after, args=(path, barrier, results)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        got = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert got == ["ok"] * 4, got
+
+
+def _open_store_after(path, barrier, results) -> None:  # type: ignore[no-untyped-def]
+    barrier.wait()
+    try:
+        SqliteStore(path).list_documents()
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - reported to the test process
+        results.put(repr(exc))

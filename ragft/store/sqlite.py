@@ -24,6 +24,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,6 +125,29 @@ def top_k_indices(scores: np.ndarray, k: int, mask: np.ndarray | None = None) ->
     return candidates[part][order]
 
 
+OPEN_TIMEOUT_S = 30.0
+"""How long opening the store waits for other processes' locks (sqlite3's busy timeout, and `_enable_wal`)."""
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """`PRAGMA journal_mode=WAL`, retried while another connection holds the write lock, up to `timeout_s`.
+
+    Why: switching a new database to WAL does not wait on the busy timeout; while another process holds a write
+    lock (the ranks of `accelerate launch` open a new workspace at the same moment, and one is already migrating
+    it) it fails at once with "database is locked". Once the file is in WAL mode the pragma is a no-op."""
+    deadline = time.monotonic() + timeout_s
+    pause = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+
 class SqliteStore:
     """`Store` on one SQLite file. Construct with the database path; the schema is migrated on open."""
 
@@ -131,8 +155,9 @@ class SqliteStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
+                                         timeout=OPEN_TIMEOUT_S)
+            _enable_wal(self._conn, OPEN_TIMEOUT_S)
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA secure_delete=ON")
