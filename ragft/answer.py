@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ragft.citations import is_yes_no, lexical_relevance, resolve_citations, strip_markers, support, words
+from ragft.citations import MARKER, is_yes_no, lexical_relevance, resolve_citations, strip_markers, support, words
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
 from ragft.models.base import BatchItem, Decoding, generate_batch
@@ -50,6 +50,7 @@ from ragft.prompting import (
 )
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
+from ragft.names import antecedent, names_each
 from ragft.wellformed import answer_kind, asked_topic, degenerate_reason, named_phrases, offers_kind
 
 if TYPE_CHECKING:
@@ -157,13 +158,17 @@ class AnswerContext:
     fallback: str = "sentence"  # a fragment or unsupported answer: "sentence" (best supporting sentence) | "abstain"
     table_cells: bool = True  # answer a named cell of a live row directly (sources/cells.py)
     check_copies: bool = True  # copied spans must be of the asked kind and from a near-best sentence (copied_from_best)
+    # chunk id -> its document title and heading path (retrieval.chunk_subjects): read by the fallback's names rule
+    subjects: Callable[[Sequence[str]], Mapping[str, str]] | None = None
 
 
 def context_from_settings(answer: "AnswerSettings", generator_settings: "GeneratorSettings", generator: "Generator",
                           retrieve: Callable[[str, int | None], list[Hit]],
-                          live_rows: Callable[[str], list[Hit]]) -> AnswerContext:
+                          live_rows: Callable[[str], list[Hit]],
+                          subjects: Callable[[Sequence[str]], Mapping[str, str]] | None = None) -> AnswerContext:
     """The answer context for the `[answer]`/`[generator]` settings; the composition root (Workspace) passes the
-    generator and the caller's retrieval and live-row functions, already narrowed to the caller's groups."""
+    generator, the caller's retrieval and live-row functions, already narrowed to the caller's groups, and the
+    lookup of a retrieved chunk's title and headings."""
     a, g = answer, generator_settings
     return AnswerContext(
         generator=generator,
@@ -183,6 +188,7 @@ def context_from_settings(answer: "AnswerSettings", generator_settings: "Generat
         fallback=a.fallback,
         table_cells=a.table_cells,
         check_copies=a.check_copies,
+        subjects=subjects,
     )
 
 
@@ -330,14 +336,19 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         return _done(answer=text, citations=good[1], **common)
     # The generation is a fragment or is not supported: the best supporting sentence, if it is clearly about
     # the question, else abstain. Never the fragment.
-    fallback = fallback_sentence(question, prompt.items, prep.chunk_texts) if ctx.fallback == "sentence" else None
+    fallback = None
+    if ctx.fallback == "sentence":
+        subjects = ctx.subjects([it.chunk_id for it in prompt.items]) if ctx.subjects is not None else {}
+        fallback = fallback_sentence(question, prompt.items, prep.chunk_texts, subjects)
     if fallback is None:
         return _abstain(**common)
     sentence, item = fallback
     text = f"{sentence} [1]"
+    # A name taken from an earlier sentence of the chunk (`antecedent`) is cited with the chunk that holds it.
+    cited = item.text if sentence in item.text else prep.chunk_texts.get(item.chunk_id, item.text)
     emit(on_token, text)
     return _done(answer=text, citations=[Citation(n=1, doc_id=item.doc_id, chunk_id=item.chunk_id,
-                                                  source=item.source, text=item.text)], **common)
+                                                  source=item.source, text=cited)], **common)
 
 
 def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tuple[str, list[Citation]] | None:
@@ -349,7 +360,7 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
     items = prep.prompt.items if prep.prompt is not None else []
     lead = _LEADING_MARKERS.match(text)
     if lead is not None:  # "[1] Qatar has ..." -> "Qatar has ... [1]": the citation follows what it supports
-        text = f"{lead.group(2).rstrip()} {''.join(lead.group(1).split())}"
+        text = f"{lead['text'].rstrip()} {''.join(lead['markers'].split())}"
     if not text or degenerate_reason(text, question) is not None:
         return None
     yes_no = is_yes_no(strip_markers(text))
@@ -386,7 +397,7 @@ def whole_sentences(text: str) -> list[str]:
     return [text, *(" ".join(sentences[:n]) for n in range(len(sentences) - 1, 0, -1))]
 
 
-_LEADING_MARKERS = re.compile(r"^((?:\s*\[\d+\])+)\s*(\S.*)$", re.DOTALL)
+_LEADING_MARKERS = re.compile(rf"^(?P<markers>(?:\s*{MARKER.pattern})+)\s*(?P<text>\S.*)$", re.DOTALL)
 
 FALLBACK_RELEVANCE = 0.5
 """A sentence replaces a failed generation only if it holds this share of the question's content words.
@@ -437,8 +448,8 @@ def copied_from_best(answer: str, question: str, items: Sequence[Hit]) -> bool:
     return bool(holding) and max(holding) >= ranked[0].relevance - SOURCE_MARGIN
 
 
-def fallback_sentence(question: str, items: Sequence[Hit],
-                      chunk_texts: Mapping[str, str] | None = None) -> tuple[str, Hit] | None:
+def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[str, str] | None = None,
+                      subjects: Mapping[str, str] | None = None) -> tuple[str, Hit] | None:
     """The sentence of the prompt's items that stands as the answer when the generation fails, and its item: among
     the sentences relevant enough (FALLBACK_RELEVANCE) and within SOURCE_MARGIN of the best, the most relevant one
     that holds the kind of answer the question asks for (`wellformed.offers_kind`: a year for "when", a number for
@@ -446,14 +457,16 @@ def fallback_sentence(question: str, items: Sequence[Hit],
     question count (`wellformed.named_phrases`: a sentence about another person or place can share most of the
     question's words). The names are looked for in the whole retrieved chunk (`chunk_texts`, by chunk id) when
     given: a sentence-level context keeps "In 1820 he became a professor of physics at the University of Turin."
-    but not the sentence of the same chunk that says whose life it is. None for a yes/no question (a sentence
-    does not say yes or no) or when no sentence is relevant enough."""
+    but not the sentence of the same chunk that says whose life it is; and in the chunk's document title and
+    heading path (`subjects`, by chunk id), which name the subject of a chunk that never does ("Amedeo Avogadro").
+    None for a yes/no question (a sentence does not say yes or no) or when no sentence is relevant enough."""
     if asks_yes_no(question):
         return None
     asked = asked_topic(question)
     names = named_phrases(question)  # a sentence from an item that names none of a name's words is off-topic
-    whole = chunk_texts or {}
-    naming = [_names_each(names, whole.get(it.chunk_id, it.text)) for it in items]  # once per item, not per sentence
+    whole, about = chunk_texts or {}, subjects or {}
+    naming = [names_each(names, f"{about.get(it.chunk_id, '')}\n{whole.get(it.chunk_id, it.text)}")
+              for it in items]  # once per item, not per sentence
     ranked = [r for r in rank_sentences(asked, items) if naming[r.item]]
     if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
         return None
@@ -463,14 +476,10 @@ def fallback_sentence(question: str, items: Sequence[Hit],
     if degenerate_reason(text, question) is not None:
         text = best.text
         if degenerate_reason(text, question) is not None:
-            return None
+            # "He won ..." for "Who won ...?": the name an earlier sentence gives him, else nothing to answer with
+            name = antecedent(question, best.text, whole.get(items[best.item].chunk_id, items[best.item].text))
+            return (name, items[best.item]) if name else None
     return text, items[best.item]
-
-
-def _names_each(names: Sequence[frozenset[str]], text: str) -> bool:
-    """True when `text` holds at least one word of each of the question's names (`wellformed.named_phrases`)."""
-    present = set(words(text))
-    return all(name & present for name in names)
 
 
 FOCUS_WORDS = 20
@@ -504,7 +513,7 @@ def focus_clause(question: str, sentence: str, max_words: int = FOCUS_WORDS) -> 
 
 
 _LEADING_JOIN = re.compile(r"^(?:and|but|or|while|whereas)\s+", re.IGNORECASE)
-_TRAILING_MARKERS = re.compile(r"^([^\[]*?\S)\s*((?:\[\d+(?:,\s*\d+)*\])+)$")
+_TRAILING_MARKERS = re.compile(rf"^(?P<text>[^\[]*?\S)\s*(?P<markers>(?:{MARKER.pattern})+)$")
 
 
 def focus_copy(question: str, answer: str) -> str:
@@ -516,7 +525,7 @@ def focus_copy(question: str, answer: str) -> str:
     m = _TRAILING_MARKERS.match(answer.strip())
     if m is None:  # markers inside the text: it is not one copied sentence
         return answer
-    body, markers = m.groups()
+    body, markers = m["text"], m["markers"]
     focused = focus_clause(asked_topic(question), body)
     if focused == body or degenerate_reason(focused, question) is not None:
         return answer

@@ -29,7 +29,8 @@ from ragft.types import Citation, Hit
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _COMPOUND = re.compile(r"[^\W_]+(?:[-.,/'][^\W_]+)*", re.UNICODE)
-_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+"""A citation marker, "[2]" or "[1, 3]" (group 1: the numbers): the one pattern every module reads markers with."""
 YES_NO = frozenset({"yes", "no"})
 
 
@@ -52,12 +53,18 @@ def strip_clitics(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lowercase word tokens of `text` without possessive/contraction endings (`strip_clitics`), folded."""
-    return [_fold(w.lower()) for w in _WORD.findall(strip_clitics(text))]
+    return [_fold(w) for w in _lower_words(text)]
 
 
 def content_words(text: str) -> set[str]:
-    """Folded word tokens of `text` that are not stopwords."""
-    return {w for w in words(text) if w not in STOPWORDS}
+    """Folded word tokens of `text` that are not stopwords, tested before and after folding: "does" folds to
+    "doe" and "this" to "thi", which no stopword list holds (they counted as content words of every "How much does
+    ...?" question, and a sentence holding the question's real words fell below the relevance bars)."""
+    return {_fold(w) for w in _lower_words(text) if w not in STOPWORDS} - STOPWORDS
+
+
+def _lower_words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(strip_clitics(text))]
 
 
 def fact_tokens(text: str) -> set[str]:
@@ -68,7 +75,7 @@ def fact_tokens(text: str) -> set[str]:
         if any(ch.isdigit() for ch in run):
             out.add(run)
         else:
-            out.update(_fold(w) for w in _WORD.findall(run))
+            out.update(_fold(w) for w in _WORD.findall(run) if w not in STOPWORDS)  # before folding, as above
     return out - STOPWORDS
 
 
@@ -79,13 +86,14 @@ def is_yes_no(answer: str) -> bool:
 
 
 def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text).strip()
+    """`text` without citation markers, whitespace-normalised ("Paris [1] is" -> "Paris is")."""
+    return " ".join(MARKER.sub(" ", text).split())
 
 
 def parse_markers(answer: str) -> list[int]:
     """Every number cited in `answer`, in order of appearance (duplicates kept); "[1, 3]" gives 1 and 3."""
     found: list[int] = []
-    for m in _MARKER.finditer(answer):
+    for m in MARKER.finditer(answer):
         found.extend(int(x) for x in m.group(1).split(","))
     return found
 
@@ -193,7 +201,7 @@ def resolve_citations(answer: str, question: str, items: Sequence[Hit]) -> Resol
             keep = [renumber[int(x)] for x in m.group(1).split(",") if int(x) in renumber]
             return "".join(f"[{n}]" for n in keep)
 
-        text = _MARKER.sub(_sub, answer)
+        text = MARKER.sub(_sub, answer)
     text = re.sub(r"[ \t]{2,}", " ", text).strip()
     citations = [
         Citation(n=new, doc_id=items[old - 1].doc_id, chunk_id=items[old - 1].chunk_id,

@@ -233,3 +233,23 @@ class Retriever:
             self.store, embedder, query, settings, k=k, mode=mode, groups=groups,
             reranker=reranker if do_rerank else None,
         )
+
+
+def chunk_subjects(store: "Store", chunk_ids: Sequence[str]) -> dict[str, str]:
+    """Per chunk id: its document's title and its heading path ("Amedeo Avogadro > Career"), what the chunk is
+    about when its own text does not say ("In 1820 he became a professor of physics ..."). Ids the store does not
+    hold (live rows) are left out. The caller passes chunks it already retrieved, so access was checked."""
+    chunks = store.get_chunks(list(dict.fromkeys(chunk_ids)))
+    titles: dict[str, str] = {}
+    for c in chunks:
+        if c.doc_id not in titles:
+            doc = store.get_document(c.doc_id)
+            titles[c.doc_id] = doc.title if doc is not None else ""
+    return {c.chunk_id: _subject(titles[c.doc_id], c.heading) for c in chunks}
+
+
+def _subject(title: str, heading: str) -> str:
+    """The title, then the heading path (which repeats the title when the title is the first heading)."""
+    if not heading or heading == title:
+        return title
+    return heading if not title or heading.startswith(title) else f"{title} > {heading}"

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import re
 
+from ragft.citations import strip_markers
 from ragft.text import ENGLISH_STOPWORDS, MONTHS as MONTH_NAMES, NUMBER_WORDS as CARDINALS
 
-_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _NUMBER = re.compile(r"^[\d.,:/%$€£-]+$")
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
@@ -50,11 +50,6 @@ QUANTITY_CUES = frozenset({
     "deep", "capacity", "volume", "duration", "period", "window", "limit", "maximum", "minimum", "degrees", "point",
     "century", "decade", "when", "budget", "salary", "balance", "dose", "dosage", "mg", "level", "ratio",
 })
-
-
-def strip_markers(text: str) -> str:
-    """`text` without `[n]` citation markers, whitespace-normalised."""
-    return " ".join(_MARKER.sub(" ", text).split())
 
 
 def _brackets_balanced(text: str) -> bool:
@@ -91,14 +86,21 @@ def _asks_duration(question: str) -> bool:
 
 
 def _only_repeats(answer: str, question: str) -> bool:
-    """True when every content word of the answer is a word of the question (and the question is no choice)."""
+    """True when every content word of the answer, pronouns aside, is a word of the question (and the question is
+    no choice): "He won the 1903 Nobel Prize in Physics." does not answer "Who won the 1903 Nobel Prize in
+    Physics?", nor "She died in 1832." "Who died in 1832?"; the pronoun is all it adds."""
     from ragft.citations import content_words
 
     qwords = _question_words(question)
     if "or" in qwords:
         return False
     own = content_words(answer)
-    return bool(own) and own <= content_words(question)
+    return bool(own) and own - PRONOUNS <= content_words(question)
+
+
+PRONOUNS = frozenset({"he", "she", "it", "they", "him", "her", "them", "his", "hers", "its", "their", "theirs",
+                      "we", "us", "our", "you", "your", "i", "me", "my", "this", "these", "those"})
+"""Personal, possessive and demonstrative pronouns: they point at what the question asks for without naming it."""
 
 
 def degenerate_reason(answer: str, question: str = "") -> str | None:
@@ -137,9 +139,10 @@ def is_degenerate(answer: str, question: str = "") -> bool:
 # ----------------------------------------------------------------------------- the kind of answer a question asks for
 MONTHS = frozenset(m.lower() for m in MONTH_NAMES)
 NUMBER_WORDS = CARDINALS | frozenset({"dozens", "hundreds", "thousands", "millions", "several", "twice", "once", "half"})
-_OPENERS = DANGLING_ENDINGS | ENGLISH_STOPWORDS | frozenset({
+OPENERS = DANGLING_ENDINGS | ENGLISH_STOPWORDS | frozenset({
     "he", "she", "it", "they", "we", "i", "you", "this", "these", "those", "there", "after", "before", "when",
     "although", "though", "since", "however", "also", "then", "most", "many", "some", "all", "both", "each"})
+"""Words that open a sentence without naming anything ("The", "He", "After"): a capital there is no name."""
 _TIME_WORDS = frozenset({"century", "centuries", "decade", "decades", "bc", "bce", "ad", "ce"})
 _YEAR = re.compile(r"^\d{3,4}s?$")
 _TIME_QUESTION = re.compile(r"^(?:when\b|(?:in\s+|by\s+)?(?:what|which)\s+(?:year|century|decade|date|month)\b)")
@@ -233,5 +236,5 @@ def offers_kind(text: str, question: str) -> bool:
     if kind == "count":
         return any(ch.isdigit() for t in low for ch in t) or bool(NUMBER_WORDS & low)
     # A sentence's first word is capitalised anyway: it counts only when it is no function word ("The", "He").
-    return any(t[:1].isupper() and (i > 0 or t.lower() not in _OPENERS)
+    return any(t[:1].isupper() and (i > 0 or t.lower() not in OPENERS)
                for i, t in enumerate(tokens) if t.lower() not in asked)

@@ -368,6 +368,7 @@ class Workspace:
         """What answering needs, narrowed to a caller's `groups` (None = everything): retrieval over this store,
         the live sources that caller may query (hidden ones are never opened), the generator and the settings."""
         from ragft.answer import context_from_settings
+        from ragft.retrieval import chunk_subjects
         from ragft.sources import SourceRegistry, query_sources
 
         def live_rows(question: str) -> list[Hit]:
@@ -379,7 +380,8 @@ class Workspace:
                     s.close()
 
         return context_from_settings(self.settings.answer, self.settings.generator, self.generator,
-                                     lambda q, k: self.retriever.search(q, k=k, groups=groups), live_rows)
+                                     lambda q, k: self.retriever.search(q, k=k, groups=groups), live_rows,
+                                     lambda ids: chunk_subjects(self.store, ids))
 
     # ----------------------------------------------------------------- fine-tuning (ragft/finetune/)
     def finetune(

@@ -132,6 +132,14 @@ def test_content_words_fold_plurals_and_drop_question_words():
     assert content_words("How many widgets are in stock?") == {"widget", "stock"}
 
 
+def test_stopwords_are_dropped_before_the_plural_fold():
+    # "does" folds to "doe" and "this" to "thi": tested only after folding, they counted as question words and
+    # "Males ... weigh 37 to 90 kg" held 1 of leopard/weigh/doe for "How much does a leopard weigh?".
+    assert content_words("How much does a leopard weigh? What is this?") == {"leopard", "weigh"}
+    assert lexical_relevance("How much does a leopard weigh?", "Males weigh 37 to 90 kg.") == 0.5
+    assert fact_tokens("Does this bus stop here?") == {"bus", "stop", "here"}
+
+
 def test_possessives_and_contractions_are_not_extra_words():
     # "Ghana's" is Ghana: a stray "s" counted as a question word made every possessive question less relevant.
     assert content_words("Who makes up Ghana's Parliament?") == content_words("Who makes up Ghana Parliament?")
@@ -734,3 +742,80 @@ def test_sentence_context_judges_the_citation_and_the_names_on_the_whole_chunk()
     assert fallback_sentence(question, [focused]) is None
     got = fallback_sentence(question, [focused], whole)
     assert got is not None and got[0].startswith("In 1820") and got[1].chunk_id == "d:1"
+
+
+def test_the_names_rule_reads_the_chunks_title_and_headings(tmp_path, hash_embedder):
+    """A chunk that never names its subject ("In 1820 he became ...") is about the subject its document's title
+    or heading path names: the fallback's names rule reads them (retrieval.chunk_subjects), so the sentence
+    answers "Where was Avogadro a professor of physics?" when the generation is a fragment."""
+    from ragft.answer import fallback_sentence
+    from ragft.retrieval import chunk_subjects
+    from ragft.workspace import Workspace
+
+    question = "Where was Avogadro a professor of physics?"
+    focused = Hit(doc_id="d", chunk_id="d:1", source="d.md", score=0.6,
+                  text="In 1820 he became a professor of physics at the University of Turin.")
+    assert fallback_sentence(question, [focused], subjects={"d:1": "Lagrange"}) is None
+    got = fallback_sentence(question, [focused], subjects={"d:1": "Amedeo Avogadro > Career"})
+    assert got is not None and got[0] == focused.text
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "avogadro.md").write_text("# Amedeo Avogadro\n\n## Career\n\n" + focused.text + "\n", encoding="utf-8")
+    (docs / "volta.md").write_text("# Alessandro Volta\n\nIn 1779 he became a professor of experimental physics"
+                                   " at the University of Pavia.\n", encoding="utf-8")
+    ws = Workspace(tmp_path / "ws", embedder=hash_embedder, generator=FakeGenerator("[1] (be"))
+    ws.ingest([docs])
+    ids = [h.chunk_id for h in ws.search("professor of physics", k=5, mode="bm25")]
+    subjects = chunk_subjects(ws.store, [*ids, "sql:missing#1"])
+    assert sorted(subjects.values()) == ["Alessandro Volta", "Amedeo Avogadro > Career"]
+    a = ws.ask(question, k=5)
+    assert not a.abstained and a.answer == f"{focused.text} [1]", a
+    assert a.citations[0].source.endswith("avogadro.md")
+    ws.close()
+
+
+def test_a_misspelt_name_still_names_its_subject():
+    """Users misspell names; a name word one edit from a word of the source (same first letter, six letters or
+    more) still names it, so the fallback sentence is not refused for "Bequerel". Short names and another first
+    letter never match: "Iran" is not "Iraq", "Prussia" is not "Russia"."""
+    from ragft.answer import fallback_sentence
+    from ragft.names import near_word
+
+    assert near_word("bequerel", {"henri", "becquerel"}) and near_word("janpan", {"japan"})
+    assert near_word("singapor", {"singapore"}) and near_word("einstien", {"einstein"})  # insert, swap
+    assert not near_word("iran", {"iraq"}) and not near_word("prussia", {"russia"})
+    assert not near_word("becquerel", {"bacquerol"})  # two edits
+
+    becquerel = hit(1, "Henri Becquerel was a French physicist. He won the 1903 Nobel Prize in Physics for "
+                       "discovering radioactivity.", doc="becquerel")
+    marconi = hit(2, "The Nobel Prize in Physics was awarded to Marconi for radio in 1909.", doc="marconi")
+    got = fallback_sentence("Why did Bequerel win the Nobel Prize in Physics?", [marconi, becquerel])
+    assert got is not None and got[1].chunk_id == becquerel.chunk_id and "radioactivity" in got[0]
+    assert fallback_sentence("Why did Bequerel win the Nobel Prize in Physics?", [marconi]) is None
+
+
+def test_a_who_answer_that_only_adds_a_pronoun_is_replaced_by_the_name_it_stands_for():
+    """"He won the 1903 Nobel Prize in Physics ..." restates "Who won ...?"; the name is the subject of an earlier
+    sentence of the chunk (back over sentences opening with the same pronoun). Without such a subject the answer
+    abstains: the echo is never returned."""
+    from ragft.names import antecedent
+
+    q = "Who won the 1903 Nobel Prize in Physics for discovering radioactivity?"
+    echo = "He won the 1903 Nobel Prize in Physics for discovering radioactivity."
+    lead = ("Antoine Henri Becquerel (December 15, 1852 - August 25, 1908) was a French physicist. "
+            "He also served as president of the Academy of Sciences. ")
+    becquerel = hit(1, lead + echo, doc="becquerel")
+    a = answer_question(ctx(FakeGenerator(echo), [becquerel]), q)
+    assert a.answer == "Antoine Henri Becquerel [1]" and a.citations[0].chunk_id == becquerel.chunk_id, a
+    # In a sentence-level context the prompt keeps the matching sentence only; the citation shows the name too.
+    focused = answer_question(ctx(FakeGenerator(echo), [becquerel], context="sentences", sentence_tokens=20), q)
+    assert focused.answer == a.answer and "Antoine Henri Becquerel" in focused.citations[0].text, focused
+    for no_subject in ("According to Curie, the prize was shared. ", "In 1896 she found the rays. ", ""):
+        b = answer_question(ctx(FakeGenerator(echo), [hit(1, no_subject + echo, doc="x")]), q)
+        assert b.abstained, (no_subject, b)
+    # Only for "who": a "when" question gets no name, and an answer that names its subject needs none.
+    assert antecedent("When did he win the prize?", echo, lead + echo) is None
+    assert antecedent(q, "Becquerel won it.", lead + "Becquerel won it.") is None
+    assert antecedent("Who was defeated?", "He was defeated.", "John Adams, Jr. (1735-1826) was President. "
+                      "He also served as Vice President. He was defeated.") == "John Adams"

@@ -26,6 +26,12 @@ from ragft.wellformed import degenerate_reason, is_degenerate
         ("Tesla was born [1]", "When was Tesla born?"),
         ("The European immigrants' \" [1]", "Who settled the valley?"),
         ("The polar bear's skin color [1]", "What is polar bear's skin color?"),
+        # A pronoun is all these add to the question: they point at the answer without naming it.
+        ("He won the 1903 Nobel Prize in Physics for discovering radioactivity. [1]",
+         "Who won the 1903 Nobel Prize in Physics for discovering radioactivity?"),
+        ("She died in 1832. [1]", "Who died in 1832?"),
+        ("This traps a layer of air [1]", "What traps a layer of air?"),
+        ("He [1]", "Who wrote Hamlet?"),
     ],
 )
 def test_fragments_are_degenerate(answer, question):
@@ -51,6 +57,8 @@ def test_fragments_are_degenerate(answer, question):
         ("The City Boot [1]", "Which is cheaper, the City Boot or the Rain Jacket?"),
         ("Black skin [1]", "What is polar bear's skin color?"),
         ('"Electric Power" [1]', "What was the title of the article?"),
+        ("his mother [1]", "Who raised him?"),
+        ("He was born in Smiljan [1]", "Where was he born?"),
     ],
 )
 def test_answers_are_well_formed(answer, question):

@@ -32,7 +32,8 @@ from ragft.evaluate import metrics as M
 from ragft.evaluate import stats
 from ragft.evaluate.faithfulness import ClaimChecker, LlmJudge, OverlapChecker, faithfulness
 from ragft.evaluate.qa import HELDOUT_FILE, QUESTIONS_FILE, QAItem, heldout_set, load_qa, resolve_sources, select, write_heldout
-from ragft.wellformed import degenerate_reason, strip_markers
+from ragft.citations import strip_markers
+from ragft.wellformed import degenerate_reason
 
 if TYPE_CHECKING:
     from ragft.evaluate.seams import EvalWorkspace

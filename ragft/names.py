@@ -1,0 +1,88 @@
+"""Does a text name what a question names, and whom does a pronoun stand for: the two name checks of answering.
+
+`names_each` is the fallback sentence's rule (answer.fallback_sentence): the source must name each name of the
+question (`wellformed.named_phrases`), a misspelt name one edit away included. `antecedent` turns a "who" answer
+that only says "He ..." into the name the source gave him a sentence or two before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ragft.citations import words
+from ragft.prompting import split_sentences
+from ragft.wellformed import OPENERS, answer_kind
+
+
+def names_each(names: Sequence[frozenset[str]], text: str) -> bool:
+    """True when `text` holds at least one word of each of the question's names (`wellformed.named_phrases`), a
+    name word also matching a word of the text one typing slip away (`near_word`): "Bequerel" names Becquerel."""
+    present = set(words(text))
+    return all(name & present or any(near_word(w, present) for w in name) for name in names)
+
+
+TYPO_MIN_LENGTH = 6
+"""Name words shorter than this must match exactly: one edit turns "Iran" into "Iraq" and "Mali" into "Bali"."""
+
+
+def near_word(word: str, present: set[str]) -> bool:
+    """True when `present` holds a word one edit (insert, delete, substitute, swap two neighbours) from `word`
+    with the same first letter, for a word of at least TYPO_MIN_LENGTH letters.
+
+    Why: users misspell names ("Bequerel", "Janpan", "Singapor"); the names rule would then reject every source,
+    and the answer abstain although its source is retrieved. The first letter must agree so that "Prussia" does
+    not name Russia."""
+    if len(word) < TYPO_MIN_LENGTH:
+        return False
+    return any(v[:1] == word[:1] and abs(len(v) - len(word)) <= 1 and _one_edit(word, v) for v in present)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """`a` and `b` differ by exactly one insertion, deletion, substitution or swap of neighbouring letters."""
+    if len(a) > len(b):
+        a, b = b, a
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                   and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1:]
+
+
+_SUBJECT_PRONOUNS = frozenset({"he", "she", "they"})
+_LEAD_NAME = re.compile(r"^(?P<name>[A-Z][\w'.-]*(?:\s+(?:(?:de|da|di|del|der|van|von|le|la)\s+)?[A-Z][\w'.-]*)+)"
+                        r"(?=\s*[(,]|\s+(?:was|is|were|are|had|has)\b)")
+"""A name of two or more capitalised words opening a sentence as its subject: followed by "(" (dates), "," or a
+form of be/have ("Antoine Henri Becquerel (December 15, 1852 - ...) was a French physicist")."""
+_NOT_NAMES = frozenset({"according", "during", "following", "despite", "under", "with", "from", "by", "for", "on",
+                        "at", "as", "upon", "within", "without", "throughout", "between", "among", "unlike", "like"})
+
+
+def antecedent(question: str, sentence: str, chunk_text: str) -> str | None:
+    """The name a "who" question asks for when the sentence that answers it names its subject only by a pronoun
+    ("He won the 1903 Nobel Prize in Physics ..."): the name that opens, as its subject, the nearest earlier
+    sentence of the chunk, going back over sentences that open with the same pronoun ("He also served as ..."),
+    else None.
+
+    Why: encyclopaedic text names a person once and then says "he"; the sentence matching the question is then a
+    restatement of it (`wellformed.degenerate_reason`), and its subject is the one the previous sentences name.
+    Only a name that opens its sentence as the subject counts (`_LEAD_NAME`): "According to Cook, ..." or "After
+    graduating, Monroe ..." name no subject there, and the answer stays an abstention."""
+    first = sentence.split(maxsplit=1)[:1]
+    if answer_kind(question) != "name" or not first or first[0].lower() not in _SUBJECT_PRONOUNS:
+        return None
+    pronoun = first[0].lower()
+    sentences = split_sentences(chunk_text)
+    key = " ".join(sentence.split())
+    at = next((i for i, s in enumerate(sentences) if key in s), 0)
+    for earlier in reversed(sentences[:at]):
+        m = _LEAD_NAME.match(earlier)
+        if m is not None:
+            opener = m["name"].split()[0].lower()
+            return None if opener in OPENERS or opener in _NOT_NAMES else m["name"]
+        if earlier.split(maxsplit=1)[0].lower() != pronoun:
+            return None  # another subject in between: the pronoun's referent is not certain
+    return None
