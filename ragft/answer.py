@@ -50,7 +50,7 @@ from ragft.prompting import (
 )
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
-from ragft.names import antecedent, names_each
+from ragft.names import antecedent, names_each, respell
 from ragft.wellformed import answer_kind, asked_topic, degenerate_reason, named_phrases, offers_kind
 
 if TYPE_CHECKING:
@@ -270,7 +270,10 @@ def prepare(ctx: AnswerContext, question: str, strategy: str = "rag", adapter: R
 
     if strategy in ("base", "ft"):
         return _prepared(messages=closed_book_messages(question))
-    items = score_items(question, [*ctx.retrieve(question, k), *ctx.live_rows(question)])
+    found = [*ctx.retrieve(question, k), *ctx.live_rows(question)]
+    # From here on the question as its sources spell it ("larest" -> "largest"): every check below compares words.
+    question = respell(question, [it.text for it in found])
+    items = score_items(question, found)
     cell = cell_answer(question, [it for it in items if isinstance(it, RowHit)]) if ctx.table_cells else None
     if cell is not None:  # the question names a row and one of its columns: the value is read, not generated
         row = cell.row

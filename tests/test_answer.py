@@ -819,3 +819,23 @@ def test_a_who_answer_that_only_adds_a_pronoun_is_replaced_by_the_name_it_stands
     assert antecedent(q, "Becquerel won it.", lead + "Becquerel won it.") is None
     assert antecedent("Who was defeated?", "He was defeated.", "John Adams, Jr. (1735-1826) was President. "
                       "He also served as Vice President. He was defeated.") == "John Adams"
+
+
+def test_the_question_is_read_as_its_sources_spell_it():
+    """A typo costs a question word in every check ("larest" is not "largest"); `respell` replaces a word the
+    retrieved texts do not hold by their one word one edit away, and leaves it when there are none or several."""
+    from ragft.names import respell
+
+    eggs = "The eggs of the largest species are spherical, while the eggs of the rest are elongated."
+    q = "What shape are the eggs of the larest species of turtle?"
+    assert respell(q, [eggs]) == q.replace("larest", "largest")
+    assert respell("Why did Bequerel win?", ["Henri Becquerel won."]) == "Why did Becquerel win?"  # as written there
+    assert respell("Where does the nation live?", ["a notion", "the nations"]) == "Where does the nation live?"
+    assert respell("Is Iraq big?", ["Iran is big."]) == "Is Iraq big?"  # short words stay as typed
+    assert respell(q, []) == q
+
+    # End to end: the generation is a fragment, and the fallback sentence needs half the asked words.
+    a = answer_question(ctx(FakeGenerator("[1] (be"), [hit(1, eggs, doc="turtles")]), q)
+    assert not a.abstained and a.answer == f"{eggs} [1]", a
+    typo_kept = answer_question(ctx(FakeGenerator("[1] (be"), [hit(1, eggs.replace("largest", "big"), doc="t")]), q)
+    assert typo_kept.abstained  # nothing to respell against: 2 of the 5 asked words, below the bar
