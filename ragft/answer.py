@@ -37,6 +37,7 @@ from ragft.citations import MARKER, is_yes_no, lexical_relevance, resolve_citati
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
 from ragft.models.base import BatchItem, Decoding, generate_batch
+from ragft.names import antecedent, names_each, respell
 from ragft.prompting import (
     ABSTAIN_ANSWER,
     DEFAULT_SENTENCE_TOKENS,
@@ -50,7 +51,6 @@ from ragft.prompting import (
 )
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
-from ragft.names import antecedent, names_each, respell
 from ragft.wellformed import answer_kind, asked_topic, degenerate_reason, named_phrases, offers_kind
 
 if TYPE_CHECKING:

@@ -47,7 +47,7 @@ def respell(question: str, texts: Sequence[str]) -> str:
         w = tok.lower()
         if len(w) < TYPO_MIN_LENGTH or w in written:
             return tok
-        near = [v for v in written if v[:1] == w[:1] and abs(len(v) - len(w)) <= 1 and _one_edit(w, v)]
+        near = [v for v in written if _one_slip(w, v)]
         if len(near) != 1:
             return tok
         return written[near[0]] if tok[:1].isupper() else near[0]
@@ -56,7 +56,7 @@ def respell(question: str, texts: Sequence[str]) -> str:
 
 
 TYPO_MIN_LENGTH = 6
-"""Name words shorter than this must match exactly: one edit turns "Iran" into "Iraq" and "Mali" into "Bali"."""
+"""Words shorter than this are never taken for a typo of another: one edit turns "Iran" into "Iraq"."""
 
 
 def near_word(word: str, present: set[str]) -> bool:
@@ -68,7 +68,12 @@ def near_word(word: str, present: set[str]) -> bool:
     not name Russia."""
     if len(word) < TYPO_MIN_LENGTH:
         return False
-    return any(v[:1] == word[:1] and abs(len(v) - len(word)) <= 1 and _one_edit(word, v) for v in present)
+    return any(_one_slip(word, v) for v in present)
+
+
+def _one_slip(word: str, other: str) -> bool:
+    """`other` could be `word` typed right: the same first letter and one edit away."""
+    return other[:1] == word[:1] and abs(len(other) - len(word)) <= 1 and _one_edit(word, other)
 
 
 def _one_edit(a: str, b: str) -> bool:
