@@ -347,11 +347,9 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         return _abstain(**common)
     sentence, item = fallback
     text = f"{sentence} [1]"
-    # A name taken from an earlier sentence of the chunk (`antecedent`) is cited with the chunk that holds it.
-    cited = item.text if sentence in item.text else prep.chunk_texts.get(item.chunk_id, item.text)
     emit(on_token, text)
     return _done(answer=text, citations=[Citation(n=1, doc_id=item.doc_id, chunk_id=item.chunk_id,
-                                                  source=item.source, text=cited)], **common)
+                                                  source=item.source, text=item.text)], **common)
 
 
 def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tuple[str, list[Citation]] | None:
@@ -462,7 +460,8 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     given: a sentence-level context keeps "In 1820 he became a professor of physics at the University of Turin."
     but not the sentence of the same chunk that says whose life it is; and in the chunk's document title and
     heading path (`subjects`, by chunk id), which name the subject of a chunk that never does ("Amedeo Avogadro").
-    None for a yes/no question (a sentence does not say yes or no) or when no sentence is relevant enough."""
+    A sentence that only restates a "who" question with a pronoun gives way to the name that pronoun stands for
+    (`names.antecedent`), its item then carrying the whole chunk's text. None for a yes/no question (a sentence does not say yes or no) or when no sentence is relevant enough."""
     if asks_yes_no(question):
         return None
     asked = asked_topic(question)
@@ -479,9 +478,12 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     if degenerate_reason(text, question) is not None:
         text = best.text
         if degenerate_reason(text, question) is not None:
-            # "He won ..." for "Who won ...?": the name an earlier sentence gives him, else nothing to answer with
-            name = antecedent(question, best.text, whole.get(items[best.item].chunk_id, items[best.item].text))
-            return (name, items[best.item]) if name else None
+            # "He won ..." for "Who won ...?": the name an earlier sentence gives him, else nothing to answer with;
+            # the name is cited with the whole chunk, which holds it (a sentence-level item may not)
+            item = items[best.item]
+            chunk = whole.get(item.chunk_id, item.text)
+            name = antecedent(question, best.text, chunk)
+            return (name, replace(item, text=chunk)) if name else None
     return text, items[best.item]
 
 

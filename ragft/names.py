@@ -95,8 +95,10 @@ _LEAD_NAME = re.compile(r"^(?P<name>[A-Z][\w'.-]*(?:\s+(?:(?:de|da|di|del|der|va
                         r"(?=\s*[(,]|\s+(?:was|is|were|are|had|has)\b)")
 """A name of two or more capitalised words opening a sentence as its subject: followed by "(" (dates), "," or a
 form of be/have ("Antoine Henri Becquerel (December 15, 1852 - ...) was a French physicist")."""
-_NOT_NAMES = frozenset({"according", "during", "following", "despite", "under", "with", "from", "by", "for", "on",
-                        "at", "as", "upon", "within", "without", "throughout", "between", "among", "unlike", "like"})
+_NOT_NAMES = OPENERS | frozenset({"according", "during", "following", "despite", "under", "with", "from", "by", "for",
+                                  "on", "at", "as", "upon", "within", "without", "throughout", "between", "among",
+                                  "unlike", "like"})
+"""Words that open a sentence capitalised without being a name: `wellformed.OPENERS` and prepositions."""
 
 
 def antecedent(question: str, sentence: str, chunk_text: str) -> str | None:
@@ -119,8 +121,7 @@ def antecedent(question: str, sentence: str, chunk_text: str) -> str | None:
     for earlier in reversed(sentences[:at]):
         m = _LEAD_NAME.match(earlier)
         if m is not None:
-            opener = m["name"].split()[0].lower()
-            return None if opener in OPENERS or opener in _NOT_NAMES else m["name"]
+            return None if m["name"].split()[0].lower() in _NOT_NAMES else m["name"]
         if earlier.split(maxsplit=1)[0].lower() != pronoun:
             return None  # another subject in between: the pronoun's referent is not certain
     return None

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from ragft.citations import strip_markers
+from ragft.citations import STOPWORDS, content_words, strip_markers, words as citation_words
 from ragft.text import ENGLISH_STOPWORDS, MONTHS as MONTH_NAMES, NUMBER_WORDS as CARDINALS
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -89,8 +89,6 @@ def _only_repeats(answer: str, question: str) -> bool:
     """True when every content word of the answer, pronouns aside, is a word of the question (and the question is
     no choice): "He won the 1903 Nobel Prize in Physics." does not answer "Who won the 1903 Nobel Prize in
     Physics?", nor "She died in 1832." "Who died in 1832?"; the pronoun is all it adds."""
-    from ragft.citations import content_words
-
     qwords = _question_words(question)
     if "or" in qwords:
         return False
@@ -176,8 +174,6 @@ def named_phrases(question: str) -> list[frozenset[str]]:
     Why: a sentence can share most of a question's words and still be about something else ("He spent six months
     at Paris for the 1919 Paris Peace Conference" for "When did Picasso make his first trip to Paris?"). A text
     that names none of a name's words ("Coulomb" names "Charles-Augustin de Coulomb") is not about it."""
-    from ragft.citations import STOPWORDS, words
-
     tokens = list(_TOKEN.finditer(question))
     runs: list[list[str]] = []
     run: list[str] = []
@@ -199,7 +195,7 @@ def named_phrases(question: str) -> list[frozenset[str]]:
     out: list[frozenset[str]] = []
     for parts in runs:
         caps = [t for t in parts if t[:1].isupper() and len(t.strip(".")) > 1]
-        found = frozenset(w for t in caps for w in words(t) if w not in STOPWORDS and len(w) > 1)
+        found = frozenset(w for t in caps for w in citation_words(t) if w not in STOPWORDS and len(w) > 1)
         if found:
             out.append(found)
     return out
