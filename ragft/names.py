@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ragft.citations import words
 from ragft.prompting import split_sentences
+from ragft.text import ENGLISH_STOPWORDS
 from ragft.wellformed import OPENERS, answer_kind
 
 
@@ -91,26 +92,31 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 _SUBJECT_PRONOUNS = frozenset({"he", "she", "they"})
-_LEAD_NAME = re.compile(r"^(?P<name>[A-Z][\w'.-]*(?:\s+(?:(?:de|da|di|del|der|van|von|le|la)\s+)?[A-Z][\w'.-]*)+)"
-                        r"(?=\s*[(,]|\s+(?:was|is|were|are|had|has)\b)")
-"""A name of two or more capitalised words opening a sentence as its subject: followed by "(" (dates), "," or a
-form of be/have ("Antoine Henri Becquerel (December 15, 1852 - ...) was a French physicist")."""
+_NAME = r"[A-Z][\w'.-]*(?:\s+(?:(?:de|da|di|del|der|van|von|le|la)\s+)?[A-Z][\w'.-]*)*"
+"""Capitalised words in a row, name particles allowed between them ("Ludwig van Beethoven")."""
+_SUBJECT = re.compile(rf"^(?P<name>{_NAME}(?P<more>(?:,?\s+and\s+(?:[a-z]+\s+)?{_NAME})*))"
+                      r"(?P<next>\s*[(,]|\s+[a-z]+\b)")
+"""A name opening a clause, with names joined to it by "and" (one lowercase title allowed: "Captain James Cook and
+naturalist Sir Joseph Banks"), and what follows it: "(" (dates), "," or a lowercase word, its verb if any."""
+_BE_HAVE = frozenset({"was", "is", "were", "are", "had", "has"})
+_NOT_VERBS = ENGLISH_STOPWORDS - _BE_HAVE
+"""A lowercase word after a name that is a stopword other than be/have ("of", "and", "in") is no verb: "Monroe
+fought" has a subject, "Virginia in 1776" does not."""
 _NOT_NAMES = OPENERS | frozenset({"according", "during", "following", "despite", "under", "with", "from", "by", "for",
                                   "on", "at", "as", "upon", "within", "without", "throughout", "between", "among",
-                                  "unlike", "like"})
-"""Words that open a sentence capitalised without being a name: `wellformed.OPENERS` and prepositions."""
+                                  "unlike", "like", "born"})
+"""Words that open a sentence capitalised without being a name: `wellformed.OPENERS`, prepositions and "Born"."""
 
 
 def antecedent(question: str, sentence: str, chunk_text: str) -> str | None:
     """The name a "who" question asks for when the sentence that answers it names its subject only by a pronoun
-    ("He won the 1903 Nobel Prize in Physics ..."): the name that opens, as its subject, the nearest earlier
+    ("He won the 1903 Nobel Prize in Physics ..."): the subject name (`subject_name`) of the nearest earlier
     sentence of the chunk, going back over sentences that open with the same pronoun ("He also served as ..."),
     else None.
 
     Why: encyclopaedic text names a person once and then says "he"; the sentence matching the question is then a
     restatement of it (`wellformed.degenerate_reason`), and its subject is the one the previous sentences name.
-    Only a name that opens its sentence as the subject counts (`_LEAD_NAME`): "According to Cook, ..." or "After
-    graduating, Monroe ..." name no subject there, and the answer stays an abstention."""
+    "They" stands for names joined by "and" too; "he" and "she" for one name only."""
     first = sentence.split(maxsplit=1)[:1]
     if answer_kind(question) != "name" or not first or first[0].lower() not in _SUBJECT_PRONOUNS:
         return None
@@ -119,9 +125,43 @@ def antecedent(question: str, sentence: str, chunk_text: str) -> str | None:
     key = " ".join(sentence.split())
     at = next((i for i, s in enumerate(sentences) if key in s), 0)
     for earlier in reversed(sentences[:at]):
-        m = _LEAD_NAME.match(earlier)
-        if m is not None:
-            return None if m["name"].split()[0].lower() in _NOT_NAMES else m["name"]
+        found = subject_name(earlier, plural=pronoun == "they")
+        if found is not None:
+            return found
         if earlier.split(maxsplit=1)[0].lower() != pronoun:
-            return None  # another subject in between: the pronoun's referent is not certain
+            return None  # another subject in between, or none found: the pronoun's referent is not certain
     return None
+
+
+def subject_name(sentence: str, plural: bool = False) -> str | None:
+    """The name that is the subject of `sentence`, else None: a name opening the sentence ("Antoine Henri
+    Becquerel (1852-1908) was ...", "Monroe went to school"), or opening the clause after an opening phrase that
+    ends in a comma ("After graduating from William and Mary in 1776, Monroe fought ..."; "Born in Westmoreland
+    County, Virginia, Monroe went ..."). A name counts as the subject when a verb follows it (be/have, or a
+    lowercase word that is not a stopword); one that opens the sentence may also be followed by "(" or "," when
+    it has two or more words. Names joined by "and" count only when `plural` (the pronoun was "they").
+
+    Why the opening phrase: encyclopaedic sentences often start with a time or circumstance, and the person
+    follows it ("According to this legend, Captain James Cook and naturalist Sir Joseph Banks were exploring
+    ..."). A clause after the comma that opens with a pronoun or a lowercase word ("According to Curie, the prize
+    was shared") names no subject, and the search stops there."""
+    found = _subject(sentence, plural, opening=True)
+    if found is not None or sentence.split(maxsplit=1)[:1] == [] or sentence.split()[0].lower() not in _NOT_NAMES:
+        return found
+    for clause in sentence.split(", ")[1:]:
+        if clause[:1].islower():  # "the prize was shared", "he married again": no name is the subject
+            return None
+        found = _subject(clause, plural, opening=False)
+        if found is not None:
+            return found
+    return None
+
+
+def _subject(clause: str, plural: bool, opening: bool) -> str | None:
+    m = _SUBJECT.match(clause)
+    if m is None or m["name"].split()[0].lower() in _NOT_NAMES or (m["more"] and not plural):
+        return None
+    follows = m["next"].strip()
+    if follows in ("(", ","):
+        return m["name"] if opening and len(m["name"].split()) > 1 else None
+    return m["name"] if follows in _BE_HAVE or follows not in _NOT_VERBS else None

@@ -821,6 +821,39 @@ def test_a_who_answer_that_only_adds_a_pronoun_is_replaced_by_the_name_it_stands
                       "He also served as Vice President. He was defeated.") == "John Adams"
 
 
+def test_the_subject_a_pronoun_stands_for_may_follow_an_opening_phrase():
+    """Encyclopaedic sentences open with a time or circumstance and name the person after the comma ("After
+    graduating ..., Monroe fought ..."); "they" stands for names joined by "and". A clause after the comma that
+    opens with a pronoun or a lowercase word names no subject, and a name needs a verb after it."""
+    from ragft.names import antecedent, subject_name
+
+    monroe = ("Born in Westmoreland County, Virginia, Monroe went to school at Campbelltown Academy. "
+              "After graduating from William and Mary in 1776, Monroe fought in the Continental Army. "
+              "He is depicted holding the flag in the famous painting of Washington Crossing the Delaware.")
+    q = "Who is depicted holding the flag in the famous painting of Washington Crossing the Delaware?"
+    echo = "He is depicted holding the flag in the famous painting of Washington Crossing the Delaware."
+    assert antecedent(q, echo, monroe) == "Monroe"
+    a = answer_question(ctx(FakeGenerator(echo), [hit(1, monroe, doc="monroe")]), q)
+    assert a.answer == "Monroe [1]" and "Monroe fought" in a.citations[0].text, a
+
+    cook = ("According to this legend, Captain James Cook and naturalist Sir Joseph Banks were exploring Australia "
+            "when they happened upon the animal. They asked a nearby local what the creatures were called.")
+    assert antecedent("Who asked a nearby local what the creatures were called?",
+                      "They asked a nearby local what the creatures were called.", cook) == \
+        "Captain James Cook and naturalist Sir Joseph Banks"
+    assert antecedent("Who explored?", "He asked.", cook + " He asked.") is None  # two names are no "he"
+
+    assert subject_name("Born in Westmoreland County, Virginia, Monroe went to school.") == "Monroe"
+    assert subject_name("Monroe went to school.") == "Monroe"
+    for none in ("According to Curie, the prize was shared.", "In 1777 he married again, to Ann MacGregor.",
+                 "After the war, Virginia in 1776 was poor.", "Wolves (Canis lupus) are grey.",
+                 "The British used Singapore as a post.", "In 1896, she found the rays."):
+        assert subject_name(none) is None, none
+    # "she" after a sentence whose subject is "he" and whose names are objects: no referent, the answer abstains
+    watt = "In 1777 he married again, to Ann MacGregor, who survived him. She died in 1832."
+    assert antecedent("Who died in 1832?", "She died in 1832.", watt) is None
+
+
 def test_the_question_is_read_as_its_sources_spell_it():
     """A typo costs a question word in every check ("larest" is not "largest"); `respell` replaces a word the
     retrieved texts do not hold by their one word one edit away, and leaves it when there are none or several."""
