@@ -37,7 +37,7 @@ from ragft.citations import MARKER, is_yes_no, lexical_relevance, resolve_citati
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
 from ragft.models.base import BatchItem, Decoding, generate_batch
-from ragft.names import antecedent, names_each, respell
+from ragft.names import antecedent, names_each, referent_sentence, respell
 from ragft.prompting import (
     ABSTAIN_ANSWER,
     DEFAULT_SENTENCE_TOKENS,
@@ -461,7 +461,8 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     but not the sentence of the same chunk that says whose life it is; and in the chunk's document title and
     heading path (`subjects`, by chunk id), which name the subject of a chunk that never does ("Amedeo Avogadro").
     A sentence that only restates a "who" question with a pronoun gives way to the name that pronoun stands for
-    (`names.antecedent`), its item then carrying the whole chunk's text. None for a yes/no question (a sentence does not say yes or no) or when no sentence is relevant enough."""
+    (`names.antecedent`); one that restates a "what"/"which" question so gives way to the sentence before it
+    (`names.referent_sentence`); the item then carries the whole chunk's text. None for a yes/no question (a sentence does not say yes or no) or when no sentence is relevant enough."""
     if asks_yes_no(question):
         return None
     asked = asked_topic(question)
@@ -483,7 +484,13 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
             item = items[best.item]
             chunk = whole.get(item.chunk_id, item.text)
             name = antecedent(question, best.text, chunk)
-            return (name, replace(item, text=chunk)) if name else None
+            if name:
+                return name, replace(item, text=chunk)
+            # "This traps ..." for "What traps ...?": the sentence before it names what "this" stands for
+            before = referent_sentence(question, best.text, chunk)
+            if before is None or degenerate_reason(before, question) is not None:
+                return None
+            return before, replace(item, text=chunk)
     return text, items[best.item]
 
 

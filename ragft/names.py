@@ -1,9 +1,10 @@
-"""Does a text name what a question names, whom does a pronoun stand for, and how do the sources spell a word.
+"""Does a text name what a question names, what does a pronoun stand for, and how do the sources spell a word.
 
 `respell` corrects the question's typos against the retrieved texts before any word is compared. `names_each` is
 the fallback sentence's rule (answer.fallback_sentence): the source must name each name of the question
 (`wellformed.named_phrases`), a misspelt name one edit away included. `antecedent` turns a "who" answer that only
-says "He ..." into the name the source gave him a sentence or two before.
+says "He ..." into the name the source gave him a sentence or two before; `referent_sentence` gives a "what"
+answer that only says "This ..." the sentence before it, which names what "this" is.
 """
 
 from __future__ import annotations
@@ -165,3 +166,31 @@ def _subject(clause: str, plural: bool, opening: bool) -> str | None:
     if follows in ("(", ","):
         return m["name"] if opening and len(m["name"].split()) > 1 else None
     return m["name"] if follows in _BE_HAVE or follows not in _NOT_VERBS else None
+
+
+_REFERRING = frozenset({"it", "this", "these", "they", "he", "she"})
+"""Words that open a sentence standing for something an earlier sentence named."""
+
+
+def referent_sentence(question: str, sentence: str, chunk_text: str) -> str | None:
+    """For a "what"/"which" question whose answering sentence only restates it behind a pronoun ("This traps a
+    layer of air ..." for "What traps a layer of air ...?"): the sentence before it in the chunk, which names what
+    the pronoun stands for ("They have a very soft underfur which is protected by their outer layer of long guard
+    hair."), going back over sentences that open with the same pronoun; else None.
+
+    Why a sentence and not a name: what "it" or "this" stands for is a noun phrase anywhere in that sentence
+    ("The British used Singapore as a strategic trading post." before "It became one of the most important
+    commercial and military centres of the British Empire."), which no rule here can pick out reliably; the
+    sentence holds it, and its citation shows both. "Who" questions get a name or nothing (`antecedent`)."""
+    first = sentence.split(maxsplit=1)[:1]
+    asked = question.split(maxsplit=1)[:1]
+    if not first or not asked or asked[0].lower() not in ("what", "which") or first[0].lower() not in _REFERRING:
+        return None
+    pronoun = first[0].lower()
+    sentences = split_sentences(chunk_text)
+    key = " ".join(sentence.split())
+    at = next((i for i, s in enumerate(sentences) if key in s), None)
+    for earlier in reversed(sentences[:at] if at is not None else []):
+        if earlier.split(maxsplit=1)[0].lower() != pronoun:
+            return earlier
+    return None

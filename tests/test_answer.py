@@ -852,6 +852,25 @@ def test_the_subject_a_pronoun_stands_for_may_follow_an_opening_phrase():
     # "she" after a sentence whose subject is "he" and whose names are objects: no referent, the answer abstains
     watt = "In 1777 he married again, to Ann MacGregor, who survived him. She died in 1832."
     assert antecedent("Who died in 1832?", "She died in 1832.", watt) is None
+    assert answer_question(ctx(FakeGenerator("She died in 1832."), [hit(1, watt, doc="watt")]),
+                           "Who died in 1832?").abstained  # "who" gets a name or nothing, never a sentence
+
+
+def test_a_what_answer_that_only_restates_behind_a_pronoun_gives_way_to_the_sentence_naming_it():
+    """"This traps a layer of air ..." restates "What traps a layer of air ...?"; what "this" stands for is in
+    the sentence before it, which answers (and its citation shows both). Back over sentences opening with the
+    same pronoun; nothing before it, or a question that is not "what"/"which", abstains."""
+    from ragft.names import referent_sentence
+
+    fur = "They have a very soft underfur which is protected by their outer layer of long guard hair."
+    echo = "This traps a layer of air, and keeps them dry and warm under water."
+    q = "What traps a layer of air, and keeps them dry and warm under water?"
+    a = answer_question(ctx(FakeGenerator(echo), [hit(1, f"{fur} {echo}", doc="otters")]), q)
+    assert a.answer == f"{fur} [1]" and echo in a.citations[0].text, a
+    assert referent_sentence(q, echo, f"{fur} This is dense. {echo}") == fur  # back over "This ..."
+    assert answer_question(ctx(FakeGenerator(echo), [hit(1, echo, doc="otters")]), q).abstained
+    assert referent_sentence("Why does it trap air?", echo, f"{fur} {echo}") is None
+    assert referent_sentence(q, "Fur traps a layer of air.", f"{fur} Fur traps a layer of air.") is None
 
 
 def test_the_question_is_read_as_its_sources_spell_it():
