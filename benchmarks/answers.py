@@ -10,8 +10,9 @@ Three parts, each runnable alone (`--part`):
   question (so a run cut short still compares like with like): `before` = the previous default (whole chunks,
   copy-constrained, no sentence fallback) and the candidates (`--configs`). Reports correct, abstention and
   degenerate answers (ragft.wellformed, the rule evaluation uses too), and abstention on the questions whose fact is
-  in the corpus (FACT_BAR); `--slice dev` tunes, `--slice test` (disjoint) reports. Per-question rows go to
-  `--log` as they are produced.
+  in the corpus (FACT_BAR); `--slice dev` tunes, `--slice test` (disjoint) reports, `--slice holdout` (disjoint
+  from both, never used to choose a rule) estimates how the rules carry to questions nobody looked at.
+  Per-question rows go to `--log` as they are produced.
 - `tables`: the table-cell rule (ragft/sources/cells.py) on the labelled questions of
   tests/fixtures/table_questions.json (no model): answered / right cell / wrong cell / left to the model.
 
@@ -358,8 +359,9 @@ def main() -> None:
                     default="all")
     ap.add_argument("--configs", default="before,sentences-copy",
                     help=f"before-after: settings to compare ({', '.join(CONFIGS)})")
-    ap.add_argument("--slice", choices=["dev", "test"], default="test",
-                    help="before-after: dev = factoid questions 400.. of the shuffled pool (tuning), test = 0.. (report), disjoint")
+    ap.add_argument("--slice", choices=["dev", "test", "holdout"], default="test",
+                    help="before-after: factoid questions of the shuffled pool, disjoint: test = 0.. (report), "
+                         "holdout = 200.. (never used for tuning), dev = 400.. (tuning)")
     ap.add_argument("--log", type=Path, default=None, help="before-after: append per-question rows here (JSONL)")
     ap.add_argument("--n", type=int, default=50, help="questions for the answers part")
     ap.add_argument("--n-formats", type=int, default=30, help="questions for the formats part")
@@ -399,7 +401,9 @@ def main() -> None:
     if args.part == "before-after":
         # Factoid questions only (the answer occurs in a passage); yes/no questions are scored elsewhere.
         fact = [q for q in pool if q["answer"].strip().lower().strip(".!") not in ("yes", "no")]
-        qs = fact[: args.n] if args.slice == "test" else fact[400 : 400 + args.n]
+        start = {"test": 0, "holdout": 200, "dev": 400}[args.slice]
+        size = args.n if args.slice == "dev" else min(args.n, 200)  # test and holdout stop where the next starts
+        qs = fact[start : start + size]
         results["before_after"] = part_before_after(ws, qs, args.k, args.configs.split(","), args.log,
                                                     fact_relevance(qs, passages))
         results["slice"] = args.slice

@@ -462,7 +462,8 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     heading path (`subjects`, by chunk id), which name the subject of a chunk that never does ("Amedeo Avogadro").
     A sentence that only restates a "who" question with a pronoun gives way to the name that pronoun stands for
     (`names.antecedent`); one that restates a "what"/"which" question so gives way to the sentence before it
-    (`names.referent_sentence`); the item then carries the whole chunk's text. None for a yes/no question (a sentence does not say yes or no) or when no sentence is relevant enough."""
+    (`names.referent_sentence`); the item then carries the whole chunk's text. None for a yes/no question (a
+    sentence does not say yes or no) or when no sentence is relevant enough."""
     if asks_yes_no(question):
         return None
     asked = asked_topic(question)

@@ -122,10 +122,7 @@ def antecedent(question: str, sentence: str, chunk_text: str) -> str | None:
     if answer_kind(question) != "name" or not first or first[0].lower() not in _SUBJECT_PRONOUNS:
         return None
     pronoun = first[0].lower()
-    sentences = split_sentences(chunk_text)
-    key = " ".join(sentence.split())
-    at = next((i for i, s in enumerate(sentences) if key in s), 0)
-    for earlier in reversed(sentences[:at]):
+    for earlier in _before(sentence, chunk_text):
         found = subject_name(earlier, plural=pronoun == "they")
         if found is not None:
             return found
@@ -147,8 +144,9 @@ def subject_name(sentence: str, plural: bool = False) -> str | None:
     ..."). A clause after the comma that opens with a pronoun or a lowercase word ("According to Curie, the prize
     was shared") names no subject, and the search stops there."""
     found = _subject(sentence, plural, opening=True)
-    if found is not None or sentence.split(maxsplit=1)[:1] == [] or sentence.split()[0].lower() not in _NOT_NAMES:
-        return found
+    first = sentence.split(maxsplit=1)[:1]
+    if found is not None or not first or first[0].lower() not in _NOT_NAMES:
+        return found  # a subject, or a sentence opening with neither a name nor an opening phrase
     for clause in sentence.split(", ")[1:]:
         if clause[:1].islower():  # "the prize was shared", "he married again": no name is the subject
             return None
@@ -187,10 +185,13 @@ def referent_sentence(question: str, sentence: str, chunk_text: str) -> str | No
     if not first or not asked or asked[0].lower() not in ("what", "which") or first[0].lower() not in _REFERRING:
         return None
     pronoun = first[0].lower()
+    return next((earlier for earlier in _before(sentence, chunk_text)
+                 if earlier.split(maxsplit=1)[0].lower() != pronoun), None)
+
+
+def _before(sentence: str, chunk_text: str) -> list[str]:
+    """The sentences of `chunk_text` before the one holding `sentence`, nearest first (none if it is not there)."""
     sentences = split_sentences(chunk_text)
     key = " ".join(sentence.split())
-    at = next((i for i, s in enumerate(sentences) if key in s), None)
-    for earlier in reversed(sentences[:at] if at is not None else []):
-        if earlier.split(maxsplit=1)[0].lower() != pronoun:
-            return earlier
-    return None
+    at = next((i for i, s in enumerate(sentences) if key in s), 0)
+    return sentences[:at][::-1]
