@@ -118,15 +118,14 @@ def antecedent(question: str, sentence: str, chunk_text: str) -> str | None:
     Why: encyclopaedic text names a person once and then says "he"; the sentence matching the question is then a
     restatement of it (`wellformed.degenerate_reason`), and its subject is the one the previous sentences name.
     "They" stands for names joined by "and" too; "he" and "she" for one name only."""
-    first = sentence.split(maxsplit=1)[:1]
-    if answer_kind(question) != "name" or not first or first[0].lower() not in _SUBJECT_PRONOUNS:
+    pronoun = _first_word(sentence)
+    if answer_kind(question) != "name" or pronoun not in _SUBJECT_PRONOUNS:
         return None
-    pronoun = first[0].lower()
     for earlier in _before(sentence, chunk_text):
         found = subject_name(earlier, plural=pronoun == "they")
         if found is not None:
             return found
-        if earlier.split(maxsplit=1)[0].lower() != pronoun:
+        if _first_word(earlier) != pronoun:
             return None  # another subject in between, or none found: the pronoun's referent is not certain
     return None
 
@@ -144,8 +143,7 @@ def subject_name(sentence: str, plural: bool = False) -> str | None:
     ..."). A clause after the comma that opens with a pronoun or a lowercase word ("According to Curie, the prize
     was shared") names no subject, and the search stops there."""
     found = _subject(sentence, plural, opening=True)
-    first = sentence.split(maxsplit=1)[:1]
-    if found is not None or not first or first[0].lower() not in _NOT_NAMES:
+    if found is not None or _first_word(sentence) not in _NOT_NAMES:
         return found  # a subject, or a sentence opening with neither a name nor an opening phrase
     for clause in sentence.split(", ")[1:]:
         if clause[:1].islower():  # "the prize was shared", "he married again": no name is the subject
@@ -163,7 +161,7 @@ def _subject(clause: str, plural: bool, opening: bool) -> str | None:
     follows = m["next"].strip()
     if follows in ("(", ","):
         return m["name"] if opening and len(m["name"].split()) > 1 else None
-    return m["name"] if follows in _BE_HAVE or follows not in _NOT_VERBS else None
+    return m["name"] if follows not in _NOT_VERBS else None  # be/have, or a word that is no stopword
 
 
 _REFERRING = frozenset({"it", "this", "these", "they", "he", "she"})
@@ -180,13 +178,16 @@ def referent_sentence(question: str, sentence: str, chunk_text: str) -> str | No
     ("The British used Singapore as a strategic trading post." before "It became one of the most important
     commercial and military centres of the British Empire."), which no rule here can pick out reliably; the
     sentence holds it, and its citation shows both. "Who" questions get a name or nothing (`antecedent`)."""
-    first = sentence.split(maxsplit=1)[:1]
-    asked = question.split(maxsplit=1)[:1]
-    if not first or not asked or asked[0].lower() not in ("what", "which") or first[0].lower() not in _REFERRING:
+    pronoun = _first_word(sentence)
+    if _first_word(question) not in ("what", "which") or pronoun not in _REFERRING:
         return None
-    pronoun = first[0].lower()
-    return next((earlier for earlier in _before(sentence, chunk_text)
-                 if earlier.split(maxsplit=1)[0].lower() != pronoun), None)
+    return next((earlier for earlier in _before(sentence, chunk_text) if _first_word(earlier) != pronoun), None)
+
+
+def _first_word(text: str) -> str:
+    """The first whitespace-separated token of `text`, lower-cased ("" for blank text)."""
+    first = text.split(maxsplit=1)[:1]
+    return first[0].lower() if first else ""
 
 
 def _before(sentence: str, chunk_text: str) -> list[str]:
