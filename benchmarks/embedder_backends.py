@@ -11,7 +11,8 @@ backends' vectors (min / mean), dense nDCG@10 / Recall@100 of the 300 test queri
 backend (exact top-100 by dot product; the query vectors come from the same backend), and encode wall time per
 variant: torch (sentence-transformers, batch 16),
 ONNX fp32 at each graph optimisation level, thread count and batch size asked for, and optionally dynamic int8
-(--int8; the quantised file is written next to the fp32 export), and the export without the transformer fusion
+(--int8; the quantised file is written next to the fp32 export), sentence-transformers under torch's bfloat16
+autocast (--bf16: the `[embedder] bulk_dtype` ingest path, queried with float32 ONNX vectors), and the export without the transformer fusion
 against the fused default (--unfused N: N alternating rounds of each, so load drifts hit both alike). Each variant
 embeds the texts once to warm up (--warmup, default 64 texts) and then all N; the load average is printed with
 every figure.
@@ -103,6 +104,9 @@ def main() -> None:
     ap.add_argument("--int8", action="store_true", help="also dynamic int8 quantisation (of the unfused export)")
     ap.add_argument("--unfused", type=int, default=0, metavar="ROUNDS",
                     help="also the export without transformer fusion: ROUNDS alternating timings of unfused vs fused")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also sentence-transformers under torch's bfloat16 autocast (the bulk_dtype path), queried "
+                         "with the float32 ONNX query vectors as ragft searches")
     ap.add_argument("--no-torch", action="store_true", help="skip sentence-transformers (no agreement figure)")
     ap.add_argument("--cache", type=Path, default=None, help="keep the torch vectors here (.npy) and reuse them")
     args = ap.parse_args()
@@ -135,6 +139,11 @@ def main() -> None:
                 vecs = timed_against(emb.embed, texts, args.warmup, ref,
                                      f"onnx fp32 level {level} threads {threads or 'default'} batch {batch}")
         print(f"onnx fp32 quality: {dense_quality(doc_ids, vecs, emb.embed, data)}; {load()}")
+    if args.bf16:
+        bulk = load_embedder(EmbedderSettings(backend="torch", bulk_dtype="bfloat16"))
+        vecs = timed_against(bulk.embed_bf16, texts, args.warmup, ref, "torch bfloat16 autocast batch 16 (bulk_dtype)")
+        query = load_embedder(EmbedderSettings(backend="onnx"))
+        print(f"bfloat16 documents, float32 onnx queries: {dense_quality(doc_ids, vecs, query.embed, data)}; {load()}")
     if args.unfused:
         fused = load_embedder(EmbedderSettings(backend="onnx"))
         plain = load_embedder(EmbedderSettings(backend="onnx"))

@@ -18,7 +18,8 @@ flush embeds; the default) and pipelined ingest with `[embedder] devices = ["cpu
 processes with cores/2 torch threads each, pool start-up included). --only-parallel skips everything else.
 --scifact DIR (issue 19) ingests N SciFact abstracts (every judged one first, then file order; one .txt file per
 abstract, title line + text) at defaults, for each --chunk-sizes value (overlap = --overlap-share of it, the
-default 40/200) and each --backends embedder backend: ingest wall time with the model already loaded (as the peer
+default 40/200) and each --backends embedder backend (`onnx:bfloat16` = with that `[embedder] bulk_dtype`; plain
+`onnx` = auto): ingest wall time with the model already loaded (as the peer
 benchmark times LlamaIndex and LangChain), the model load itself, chunks, characters kept (no text dropped) and
 hybrid / dense nDCG@10 of the 300 test queries over those N abstracts (chunk hits folded to their document, first
 rank kept). --only-scifact skips everything else.
@@ -254,17 +255,19 @@ def scifact_defaults(beir: Path, n: int, sizes: list[int], overlap_share: float,
     with tempfile.TemporaryDirectory() as tmp:
         data, ids = write_scifact(beir, Path(tmp) / "docs", n)
         qids = [q for q in data.queries if q in data.qrels]
-        for backend in backends:
+        for spec in backends:
+            backend, _, dtype = spec.partition(":")
             t0 = time.perf_counter()
-            embedder = load_embedder(EmbedderSettings(backend=backend))
-            embedder.embed(["warm up the model"])
+            embedder = load_embedder(EmbedderSettings(backend=backend, bulk_dtype=dtype or "auto"))
+            _warm(embedder)
             loaded = time.perf_counter() - t0
             for size in sizes:
                 settings = Settings()
                 settings.embedder.backend = backend
+                settings.embedder.bulk_dtype = dtype or "auto"
                 settings.chunking.max_tokens = size
                 settings.chunking.overlap_tokens = int(round(size * overlap_share))
-                with Workspace(Path(tmp) / f"ws-{backend}-{size}", settings=settings, embedder=embedder) as ws:
+                with Workspace(Path(tmp) / f"ws-{spec.replace(':', '-')}-{size}", settings=settings, embedder=embedder) as ws:
                     t0 = time.perf_counter()
                     report = ws.ingest([Path(tmp) / "docs"])
                     wall = time.perf_counter() - t0
@@ -280,11 +283,20 @@ def scifact_defaults(beir: Path, n: int, sizes: list[int], overlap_share: float,
                                     docs.append(Path(h.source).stem)
                             run[q] = docs
                         quality[mode] = score_run(run, data)["ndcg@10"]
-                lines.append(f"| {backend} | {size} / {settings.chunking.overlap_tokens} | {report.chunks:,} | "
+                lines.append(f"| {spec} | {size} / {settings.chunking.overlap_tokens} | {report.chunks:,} | "
                              f"{dropped:,} | {loaded:.1f} s | {wall:.1f} s | {report.chunks / wall:.1f} | "
                              f"{quality['hybrid']:.4f} | {quality['dense']:.4f} | {_load()} |")
                 print(lines[-1], file=sys.stderr)
     return lines
+
+
+def _warm(embedder) -> None:  # type: ignore[no-untyped-def]
+    """Load and warm up every model the ingest will run: the query one and, when bulk work leaves it (bulk_dtype
+    bfloat16, devices), the bulk one, so the ingest wall excludes every model load (as the peers' does)."""
+    embedder.embed(["warm up the model"])
+    bulk = embedder.bulk() if getattr(embedder, "_bulk_factory", None) is not None else embedder
+    if getattr(bulk, "bulk_dtype", "float32") == "bfloat16" and not getattr(bulk, "devices", ()):
+        bulk.embed_bf16(["warm up the model"])
 
 
 def _words_dropped(ws) -> int:  # type: ignore[no-untyped-def]
@@ -319,7 +331,9 @@ def main() -> None:
     ap.add_argument("--scifact-n", type=int, default=1000, help="abstracts for --scifact")
     ap.add_argument("--chunk-sizes", default="200", help="comma-separated chunk sizes (tokens) for --scifact")
     ap.add_argument("--overlap-share", type=float, default=0.2, help="overlap as a share of the chunk size")
-    ap.add_argument("--backends", default="onnx,torch", help="comma-separated embedder backends for --scifact")
+    ap.add_argument("--backends", default="onnx,torch",
+                    help="comma-separated embedder backends for --scifact, each optionally with :bulk_dtype "
+                         "(e.g. onnx:float32,onnx:bfloat16; default auto)")
     ap.add_argument("--only-scifact", action="store_true", help="run only the --scifact comparison")
     args = ap.parse_args()
     if args.scifact:

@@ -4,8 +4,9 @@
 
 Each system at its OWN defaults on the same folder of .txt files (one SciFact abstract each), in a fresh process:
 
-- ragft: `Workspace(fresh dir, Settings()).ingest([folder])`: default settings (ONNX Runtime embedder, 200/40-token
-  chunks, batch 16, each chunk embedded with its document title in front). Runs in the project's .venv.
+- ragft: `Workspace(fresh dir, Settings()).ingest([folder])`: default settings (ONNX Runtime embedder for queries,
+  bulk_dtype auto: bfloat16 sentence-transformers for flushes of 256+ chunks on a CPU with bfloat16 units,
+  200/40-token chunks, batch 16, each chunk embedded with its document title in front). Runs in the project's .venv.
 - llamaindex: `SimpleDirectoryReader(folder).load_data()` + `VectorStoreIndex.from_documents(docs)` with
   `Settings.embed_model = HuggingFaceEmbedding(model_name=<bundled all-MiniLM-L6-v2>)`; everything else the
   library's default: SentenceSplitter(chunk_size=1024, chunk_overlap=200) counting tiktoken tokens, the reader's
@@ -55,17 +56,23 @@ class Ragft:
         self.n = 0
 
     def versions(self) -> dict[str, str]:
-        return _versions("ragft", "onnxruntime", "tokenizers", "numpy")
+        return _versions("ragft", "onnxruntime", "tokenizers", "numpy", "sentence-transformers", "torch")
 
     def load(self) -> None:
         from ragft.config import Settings
         from ragft.models.embedder import load_embedder
 
+        from ragft.models.precision import bulk_dtype
+
         self.settings = Settings()
         self.embedder = load_embedder(self.settings.embedder)
         self.embedder.embed(["warm up the model"])
         s = self.settings
+        dtype = bulk_dtype(s.embedder.bulk_dtype, s.embedder.devices)
+        if dtype == "bfloat16":  # the bulk model an ingest of 256+ chunks switches to: its load is load, too
+            self.embedder.bulk().embed_bf16(["warm up the model"])
         self.defaults = (f"Workspace.ingest, Settings() defaults: backend={s.embedder.backend}, "
+                         f"bulk_dtype={s.embedder.bulk_dtype} (here {dtype}), "
                          f"chunks {s.chunking.max_tokens}/{s.chunking.overlap_tokens} tokens, batch {s.embedder.batch_size}")
 
     def ingest(self, folder: Path) -> int:

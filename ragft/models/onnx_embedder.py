@@ -26,7 +26,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +208,9 @@ class OnnxEmbedder:
 
     `threads`: ONNX Runtime intra-op threads (0 = its default, one per physical core).
     `bulk`: optional factory of another embedder used by `parallel()` (the sentence-transformers worker pool
-    when `[embedder] devices` is set); without it bulk work runs in-process here.
+    when `[embedder] devices` is set, or its bfloat16 path: ragft/models/precision.py); without it bulk work
+    runs in-process here. `bulk_min`: a `parallel()` block stays here until a call brings this many texts, then
+    hands that call and every later one to the bulk embedder (a small ingest never loads torch).
     """
 
     def __init__(
@@ -219,6 +221,7 @@ class OnnxEmbedder:
         dim: int | None = None,
         threads: int = 0,
         bulk: Callable[[], Any] | None = None,
+        bulk_min: int = 0,
     ) -> None:
         self.name = name
         self.folder = folder
@@ -226,6 +229,7 @@ class OnnxEmbedder:
         self.threads = threads
         self._dim = dim
         self._bulk_factory = bulk
+        self.bulk_min = bulk_min
         self._bulk: Any = None
         self._session: Any = None
         self._tokenizer: Any = None
@@ -324,14 +328,30 @@ class OnnxEmbedder:
     # ------------------------------------------------------------------ bulk work
     @contextmanager
     def parallel(self) -> Iterator[Callable[[Sequence[str]], np.ndarray]]:
-        """An embed function for bulk work: the configured worker pool if there is one, else `embed`."""
+        """An embed function for bulk work: the bulk embedder's (see `bulk`, `bulk_min`), else `embed`."""
         if self._bulk_factory is None:
             yield self.embed
             return
-        if self._bulk is None:
-            self._bulk = self._bulk_factory()
-        with self._bulk.parallel() as embed:
+        with ExitStack() as stack:
+            bulk_embed: Callable[[Sequence[str]], np.ndarray] | None = None
+
+            def embed(texts: Sequence[str]) -> np.ndarray:
+                nonlocal bulk_embed
+                if bulk_embed is None:
+                    if len(texts) < self.bulk_min:
+                        return self.embed(texts)
+                    bulk_embed = stack.enter_context(self.bulk().parallel())
+                return bulk_embed(texts)
+
             yield embed
+
+    def bulk(self) -> Any:
+        """The bulk embedder, created on first need (benchmarks call it to time its load apart)."""
+        if self._bulk is None:
+            if self._bulk_factory is None:
+                raise ModelError(f"embedder {self.name} has no bulk embedder configured")
+            self._bulk = self._bulk_factory()
+        return self._bulk
 
     def close(self) -> None:
         """Stop a bulk worker pool if one runs (idempotent)."""
