@@ -75,7 +75,7 @@ def answerable(qa: list[dict], passages: dict[str, str]) -> list[dict]:
     return out
 
 
-def open_workspace(ws_dir: Path, passages: dict[str, str], mode: str):  # type: ignore[no-untyped-def]
+def open_workspace(ws_dir: Path, passages: dict[str, str], mode: str, dtype: str = "auto"):  # type: ignore[no-untyped-def]
     from ragft.config import load_settings
     from ragft.evaluate.beir import BeirData, ingest_corpus
     from ragft.workspace import Workspace
@@ -83,6 +83,7 @@ def open_workspace(ws_dir: Path, passages: dict[str, str], mode: str):  # type: 
     ws_dir.mkdir(parents=True, exist_ok=True)
     settings = load_settings(ws_dir)
     settings.retrieval.mode = mode  # type: ignore[assignment]
+    settings.generator.dtype = dtype  # type: ignore[assignment]
     embedder = None
     if mode == "bm25":  # no dense vectors needed: a hash embedder fills the vector column cheaply
         sys.path.insert(0, str(ROOT))
@@ -373,6 +374,7 @@ def main() -> None:
     ap.add_argument("--extractive", choices=["on", "off"], default="on", help="answers part: answer.extractive")
     ap.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid", help="retrieval mode")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", default="auto", help="[generator] dtype (auto = the product default)")
     args = ap.parse_args()
     if args.part == "tables":
         from tests.table_questions import TABLE_QUESTIONS
@@ -383,7 +385,7 @@ def main() -> None:
     pool = answerable(qa, passages)
     rng = random.Random(args.seed)
     rng.shuffle(pool)
-    ws = open_workspace(args.workspace / args.mode, passages, args.mode)
+    ws = open_workspace(args.workspace / args.mode, passages, args.mode, args.dtype)
     args.k = args.k or ws.settings.retrieval.k
     args.max_new_tokens = args.max_new_tokens or ws.settings.generator.max_new_tokens
     ws.settings.generator.max_new_tokens = args.max_new_tokens

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.answers import answerable, load_data  # noqa: E402
 
 
-def open_ws(ws_dir: Path):  # type: ignore[no-untyped-def]
+def open_ws(ws_dir: Path, dtype: str = "auto"):  # type: ignore[no-untyped-def]
     from ragft.config import Settings, load_settings
     from ragft.workspace import Workspace
 
@@ -52,6 +52,7 @@ def open_ws(ws_dir: Path):  # type: ignore[no-untyped-def]
     settings = load_settings(ws_dir)
     defaults = Settings()
     settings.generator, settings.answer = defaults.generator, defaults.answer
+    settings.generator.dtype = dtype
     settings.server.rate_limit_per_minute = 100_000
     return Workspace(ws_dir, settings)
 
@@ -189,6 +190,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice, all cores)")
+    ap.add_argument("--dtype", default="auto", help="[generator] dtype for the run (auto = the product default)")
     args = ap.parse_args()
 
     import torch
@@ -196,7 +198,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    ws = open_ws(args.workspace)
+    ws = open_ws(args.workspace, args.dtype)
     qs = questions(args.data, args.n, args.seed)
     report: dict = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "load_avg_start": os.getloadavg(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),

@@ -14,7 +14,8 @@ Guarantees (DESIGN.md, issue 2):
   releases the GIL in the forward pass). Results, commit order, progress and `failed` lines are the same as the
   sequential loop (`prefetch_flushes=0`); the thread is always joined, also on an error or Ctrl-C.
 - With `[embedder] devices`, each flush is embedded by a pool of worker processes (`Embedder.parallel()`),
-  stopped when the ingest ends.
+  stopped when the ingest ends. With `[embedder] bulk_dtype` resolving to bfloat16 (auto: a CPU with bfloat16
+  units), flushes from the first one of 256+ chunks are embedded in bfloat16 (ragft/models/precision.py).
 - Bad inputs never abort the batch: each gets one line in `failed` (or `skipped` for unsupported files met
   while walking a folder). Hidden files and folders (".git", ".DS_Store") are skipped silently.
 - Chunks that read like instructions to the model (`governance.injection.flag_instructions`) are listed in

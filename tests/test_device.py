@@ -1,7 +1,7 @@
 """`[generator] device` / `dtype`: validation, what `auto` resolves to, and a local model actually placed that way.
 
-This machine has no GPU: `auto` must pick CPU float32, and asking for a GPU must be a clear error, never a silent
-CPU run. The GPU branches are exercised by scripts/device_e2e.py on a GPU machine.
+This machine has no GPU: `auto` must pick the CPU (float32, or bfloat16 where the CPU has bfloat16 units; tested on
+given flag sets), and asking for a GPU must be a clear error, never a silent CPU run. The GPU branches are exercised by scripts/device_e2e.py on a GPU machine.
 """
 
 from __future__ import annotations
@@ -17,11 +17,22 @@ no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-on
 no_mps = pytest.mark.skipif(torch.backends.mps.is_available(), reason="checks the no-MPS behaviour")
 
 
+AVX2 = frozenset({"avx2", "fma"})  # a laptop CPU: no bfloat16 units
+AMX = frozenset({"avx2", "avx512_bf16", "amx_bf16", "amx_tile"})  # Sapphire Rapids and later
+
+
 @no_gpu
-def test_auto_picks_cpu_float32_here():
-    assert resolve_placement() == Placement("cpu", "float32")
-    assert resolve_placement("auto", "bfloat16") == Placement("cpu", "bfloat16")
-    assert resolve_placement("cpu", "auto") == Placement("cpu", "float32")
+def test_auto_picks_cpu_float32_without_bfloat16_units():
+    assert resolve_placement(flags=AVX2) == Placement("cpu", "float32")
+    assert resolve_placement("auto", "bfloat16", flags=AVX2) == Placement("cpu", "bfloat16")
+    assert resolve_placement("cpu", "auto", flags=AVX2) == Placement("cpu", "float32")
+
+
+@no_gpu
+def test_auto_picks_cpu_bfloat16_with_bfloat16_units():
+    assert resolve_placement(flags=AMX) == Placement("cpu", "bfloat16")
+    assert resolve_placement("cpu", "auto", flags=AMX) == Placement("cpu", "bfloat16")
+    assert resolve_placement("cpu", "float32", flags=AMX) == Placement("cpu", "float32")
 
 
 @no_gpu
@@ -60,8 +71,10 @@ def test_defaults_are_auto():
 def test_generator_loads_on_the_resolved_placement(tiny_model_dir):
     from ragft.models.bundled import TransformersGenerator
 
+    from ragft.models.precision import native_bf16
+
     auto = TransformersGenerator(str(tiny_model_dir), context_window=512)
-    assert auto.placement == Placement("cpu", "float32")
+    assert auto.placement == Placement("cpu", "bfloat16" if native_bf16() else "float32")
     half = TransformersGenerator(str(tiny_model_dir), context_window=512, dtype="bfloat16")
     assert half.model.dtype == torch.bfloat16 and half.model.device.type == "cpu"
     assert isinstance(half.generate([{"role": "user", "content": "Hello"}], max_tokens=4), str)

@@ -29,7 +29,10 @@ def test_device_e2e_runs_on_cpu_with_auto_settings(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert json.loads(proc.stdout) == report
-    assert report["placement"]["device"] == "cpu" and report["placement"]["dtype"] == "float32"
+    from ragft.models.precision import native_bf16
+
+    auto_dtype = "bfloat16" if native_bf16() else "float32"  # CPU with bfloat16 units (weights.resolve_placement)
+    assert report["placement"]["device"] == "cpu" and report["placement"]["dtype"] == auto_dtype
     assert report["placement"]["generator_device"] == "cpu"
     assert sorted(report["strategies"]) == ["base", "ft", "hybrid", "rag"]
     assert report["questions"] == 20
