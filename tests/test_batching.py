@@ -151,6 +151,42 @@ def test_a_failed_batch_fails_its_callers_only():
     assert all(results[p] == f"{p}@8" for p in results if p not in failed)
 
 
+def test_a_smaller_batch_waits_briefly_for_the_callers_of_the_last_one():
+    """Closed-loop clients: after a batch of 2, a lone caller waits (at most follow_s) and the next caller, who
+    is not marked in `arrivals` (not admitted yet when the lone one took the lead), joins its batch."""
+    run = _HeldBatches()
+    co = Coalescer(run, max_batch=8, window_s=0.0, follow_s=30.0)
+    results: dict = {}
+
+    def call(prompt: str) -> threading.Thread:
+        t = threading.Thread(target=lambda: results.__setitem__(prompt, _ask(co, prompt)))
+        t.start()
+        return t
+
+    first = call("q0")
+    _wait_queued(co, 1)  # q0 leads a batch of one, held in run_batch
+    rest = [call("q1"), call("q2")]
+    _wait_queued(co, 3)
+    run.release.set()
+    for t in [first, *rest]:
+        t.join(30)
+    assert [sorted(b) for b in run.batches] == [["q0"], ["q1", "q2"]]  # q1, q2 in either order
+    lone = call("r0")  # leads; its batch of one is smaller than the last (2): it waits for a follower
+    _wait_queued(co, 1)
+    follower = call("r1")
+    for t in (lone, follower):
+        t.join(30)
+    assert run.batches[-1] == ["r0", "r1"] and co.batch_sizes == [1, 2, 2]
+    assert results == {p: f"{p}@8" for p in ("q0", "q1", "q2", "r0", "r1")}
+
+
+def test_after_a_batch_of_one_nobody_waits_for_followers():
+    co = Coalescer(_echo, max_batch=8, window_s=0.0, follow_s=600.0)
+    for prompt in ("a", "b", "c"):  # one client, one request at a time: batches of one, no 600 s wait
+        assert _ask(co, prompt) == prompt
+    assert co.batch_sizes == [1, 1, 1]
+
+
 def test_outside_a_server_a_call_does_not_wait_for_the_window():
     co = Coalescer(lambda items, d: ["ok"] * len(items), max_batch=8, window_s=30.0)
     started = time.monotonic()

@@ -12,6 +12,11 @@ reaches `generate` after its own retrieval and prompt building, and the coalesce
   have neither had their generation nor ended (they are still retrieving). Outside a server nothing is marked, so
   a CLI `ask` or a sequential `compare` never waits; and each generator counts only its own requests, so two
   servers (or a server and a `compare`) in one process never wait for each other's arrivals;
+- a leader whose batch would be smaller than the last batch also waits, at most `follow_s`, for more callers:
+  closed-loop clients (the callers of the last batch) send their next request as soon as their answer arrives,
+  and are admitted a few milliseconds after a lone caller from the batch before has taken the lead; without
+  this, 8 such clients settle into batches of 1 and 7 (measured: docs/benchmarks.md, "### Batched generation").
+  After a batch of one (a CLI `ask`, a single client) nothing waits;
 - a batch holds at most `max_batch` calls with the same `Decoding` (same adapter, budget, temperature, stops);
   others wait for a later batch. A failing batch raises its error in every caller of that batch.
 """
@@ -93,21 +98,23 @@ class Coalescer:
         run_batch: the batched generation (`TransformersGenerator.generate_batch`).
         max_batch: the most calls in one batch (1 = every call alone, in arrival order).
         window_s: the longest a leader waits for requests still on their way (marked in `arrivals`).
+        follow_s: the longest a leader waits for more callers when its batch is smaller than the last one.
         arrivals: the requests on their way to this coalescer; a fresh, empty one by default.
         clock: seconds, for the window (tests pass a fake one).
     """
 
     def __init__(self, run_batch: RunBatch, max_batch: int = 8, window_s: float = 2.0, arrivals: Arrivals | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, follow_s: float = 0.0) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
-        self.run_batch, self.max_batch, self.window_s = run_batch, max_batch, window_s
+        self.run_batch, self.max_batch, self.window_s, self.follow_s = run_batch, max_batch, window_s, follow_s
         self.arrivals = arrivals if arrivals is not None else Arrivals()
         self._clock = clock
         self._cond = threading.Condition()
         self._waiting: list[_Call] = []
         self._running: list[_Call] = []
         self._busy = False
+        self._last_size = 0  # calls in the last batch run (follow_s)
         self.batch_sizes: list[int] = []  # every batch run, for tests and the benchmark
 
     def generate(self, item: BatchItem, decoding: Decoding) -> str:
@@ -141,15 +148,20 @@ class Coalescer:
 
     def _gather(self, lead: _Call) -> list[_Call]:
         """The leader's batch: wait (holding the condition's lock only while waiting) for the requests marked in
-        `arrivals` that have not arrived yet, then take up to `max_batch` waiting calls with the leader's decoding,
-        in arrival order."""
-        deadline = self._clock() + self.window_s
+        `arrivals` that have not arrived yet, and briefly for more callers when the batch would be smaller than the
+        last one; then take up to `max_batch` waiting calls with the leader's decoding, in arrival order."""
+        start = self._clock()
+        deadline, follow_until = start + self.window_s, start + self.follow_s
         while True:
             same = [c for c in self._waiting if c.decoding == lead.decoding]
-            # Every request still before its generation is waiting here already (or the batch is full).
-            if len(self._waiting) >= self.arrivals.count or len(same) >= self.max_batch:
+            if len(same) >= self.max_batch:
                 break
-            remaining = deadline - self._clock()
+            on_way = len(self._waiting) < self.arrivals.count  # marked requests not here yet
+            returning = len(same) < self._last_size  # the last batch's callers may be on their way back
+            if not on_way and not returning:
+                break
+            until = max(deadline if on_way else start, follow_until if returning else start)
+            remaining = until - self._clock()
             if remaining <= 0:
                 break
             # Arrivals notify; a request that ends without generating (an early abstention) does not: poll.
@@ -172,6 +184,7 @@ class Coalescer:
                 c.error = exc
         with self._cond:
             self.batch_sizes.append(len(batch))
+            self._last_size = len(batch)
             for c in batch:
                 c.done = True
             self._running = []

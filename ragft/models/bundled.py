@@ -39,6 +39,9 @@ MAX_BATCH = 8
 BATCH_WINDOW_S = 2.0
 """The longest a batch waits for server requests already admitted but still retrieving (models/batcher.py); it
 only waits while such requests exist, and a generation takes several seconds."""
+BATCH_FOLLOW_S = 0.2
+"""The longest a batch smaller than the last one waits for more callers (models/batcher.py: closed-loop clients
+come back a few milliseconds after their answers; a generation takes a second or more)."""
 
 
 def completion_prompt(messages: Sequence[Message]) -> str:
@@ -119,7 +122,8 @@ class TransformersGenerator(GeneratorBase):
         self._adapters: dict[str, str] = {}  # resolved adapter path -> PEFT adapter name
         self._peft: Any = None  # PeftModel around self._model once an adapter is loaded
         self.copy_mode: str = "span"  # rule of `constrain_to`: "span" (contiguous copies) or "words" (bag of words)
-        self._coalescer = Coalescer(self.generate_batch, max_batch=MAX_BATCH, window_s=BATCH_WINDOW_S)
+        self._coalescer = Coalescer(self.generate_batch, max_batch=MAX_BATCH, window_s=BATCH_WINDOW_S,
+                                    follow_s=BATCH_FOLLOW_S)
         self._last: tuple[str | None, tuple[int, ...], Any] | None = None  # (adapter, prefix ids, its KV cache)
 
     # ------------------------------------------------------------------ loading
