@@ -1,4 +1,5 @@
-"""Whether bulk embedding runs in bfloat16: `[embedder] bulk_dtype`, and the CPU feature check behind "auto".
+"""Where bfloat16 pays on a CPU: the feature check behind "auto" in `[embedder] bulk_dtype` (this module's
+`bulk_dtype`) and `[generator] dtype` (`weights.resolve_placement`).
 
 Why: on a CPU with bfloat16 matrix units (Intel AMX-BF16 or AVX512-BF16: Sapphire Rapids and later Xeons, AMD
 Zen 4 and later) a bfloat16 matmul runs several times faster than float32, and all-MiniLM-L6-v2 under torch's
