@@ -259,7 +259,7 @@ def scifact_defaults(beir: Path, n: int, sizes: list[int], overlap_share: float,
             backend, _, dtype = spec.partition(":")
             t0 = time.perf_counter()
             embedder = load_embedder(EmbedderSettings(backend=backend, bulk_dtype=dtype or "auto"))
-            _warm(embedder)
+            warm_embedder(embedder)
             loaded = time.perf_counter() - t0
             for size in sizes:
                 settings = Settings()
@@ -290,9 +290,10 @@ def scifact_defaults(beir: Path, n: int, sizes: list[int], overlap_share: float,
     return lines
 
 
-def _warm(embedder) -> None:  # type: ignore[no-untyped-def]
+def warm_embedder(embedder) -> None:  # type: ignore[no-untyped-def]
     """Load and warm up every model the ingest will run: the query one and, when bulk work leaves it (bulk_dtype
-    bfloat16, devices), the bulk one, so the ingest wall excludes every model load (as the peers' does)."""
+    bfloat16), the bulk one, so the ingest wall excludes every model load (as the peers' does; also used by
+    peers/worker_scifact.py)."""
     embedder.embed(["warm up the model"])
     bulk = embedder.bulk() if getattr(embedder, "_bulk_factory", None) is not None else embedder
     if getattr(bulk, "bulk_dtype", "float32") == "bfloat16" and not getattr(bulk, "devices", ()):

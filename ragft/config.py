@@ -40,6 +40,7 @@ _DEVICE = re.compile(r"^(cpu|mps|(cuda|npu|xpu)(:\d+)?)$")  # torch device strin
 _GENERATOR_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # [generator] device
 GENERATOR_DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 GeneratorDtype = Literal["auto", "float32", "bfloat16", "float16"]
+BulkDtype = Literal["auto", "float32", "bfloat16"]  # [embedder] bulk_dtype (models/precision.py)
 
 
 class _Section(BaseModel):
@@ -70,7 +71,7 @@ class EmbedderSettings(_Section):
         default_factory=list,
         description='Bulk embedding (ingest, reembed) in one worker process per device, e.g. ["cuda:0", "cuda:1"] or ["cpu", "cpu"]; empty = one in-process model. CPU workers split the cores between them (docs/benchmarks.md ## Ingest).',
     )
-    bulk_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+    bulk_dtype: BulkDtype = Field(
         "auto",
         description="Precision of bulk embedding (ingest, reembed) in calls of 256+ chunks: bfloat16 runs the model through torch's bfloat16 autocast (vectors within cosine 0.9999 of float32; SciFact nDCG@10 hybrid the same, dense within 0.001; ingest 1.8x faster on an AMX CPU); auto = bfloat16 on a CPU with native bfloat16 units (AMX-BF16, AVX512-BF16) when no devices are set, else float32. Queries are always float32 (docs/benchmarks.md ## Ingest).",
     )

@@ -59,18 +59,16 @@ class Ragft:
         return _versions("ragft", "onnxruntime", "tokenizers", "numpy", "sentence-transformers", "torch")
 
     def load(self) -> None:
+        from benchmarks.ingest import warm_embedder
         from ragft.config import Settings
         from ragft.models.embedder import load_embedder
-
         from ragft.models.precision import bulk_dtype
 
         self.settings = Settings()
         self.embedder = load_embedder(self.settings.embedder)
-        self.embedder.embed(["warm up the model"])
+        warm_embedder(self.embedder)  # with it the bulk model an ingest of 256+ chunks switches to: its load is load
         s = self.settings
         dtype = bulk_dtype(s.embedder.bulk_dtype, s.embedder.devices)
-        if dtype == "bfloat16":  # the bulk model an ingest of 256+ chunks switches to: its load is load, too
-            self.embedder.bulk().embed_bf16(["warm up the model"])
         self.defaults = (f"Workspace.ingest, Settings() defaults: backend={s.embedder.backend}, "
                          f"bulk_dtype={s.embedder.bulk_dtype} (here {dtype}), "
                          f"chunks {s.chunking.max_tokens}/{s.chunking.overlap_tokens} tokens, batch {s.embedder.batch_size}")

@@ -14,11 +14,10 @@ sentence-transformers and torch once (a few seconds) and only pays off on a few 
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
-BulkDtype = Literal["auto", "float32", "bfloat16"]
+from ragft.config import BulkDtype
 
 # Native bfloat16 matmul on x86 as Linux names it in /proc/cpuinfo. ARM (e.g. "bf16" on Graviton 3) is left to
 # an explicit setting: torch's CPU bfloat16 kernels there were not measured here.
@@ -40,13 +39,12 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
 
 
 def native_bf16(flags: frozenset[str] | None = None) -> bool:
-    """True when the CPU multiplies bfloat16 matrices natively (AMX-BF16 or AVX512-BF16)."""
-    if flags is None:
-        flags = cpu_flags() if sys.platform.startswith("linux") else frozenset()
-    return bool(flags & _BF16_FLAGS)
+    """True when the CPU multiplies bfloat16 matrices natively (AMX-BF16 or AVX512-BF16); False where the flags
+    cannot be read (no /proc/cpuinfo: macOS, Windows)."""
+    return bool((cpu_flags() if flags is None else flags) & _BF16_FLAGS)
 
 
-def bulk_dtype(setting: BulkDtype, devices: tuple[str, ...] | list[str] = (), flags: frozenset[str] | None = None) -> str:
+def bulk_dtype(setting: BulkDtype, devices: Sequence[str] = (), flags: frozenset[str] | None = None) -> str:
     """The dtype bulk embedding runs in: "float32" or "bfloat16".
 
     auto = bfloat16 when the CPU has native bfloat16 units and no worker `devices` are configured (the worker
