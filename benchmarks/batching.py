@@ -28,6 +28,7 @@ command, the date and the load average at the start, at each figure and at the e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -109,7 +110,9 @@ def part_compare(ws, qs: list[dict], sizes: list[int]) -> dict:  # type: ignore[
         qa_file = fh.name
     out: dict = {}
     answers: dict[int, list[str | None]] = {}
+    gen = ws.generator
     for bs in sizes:
+        decoded = dataclasses.replace(gen.decoded) if hasattr(gen, "decoded") else None
         t0 = time.perf_counter()
         result = ws.compare(qa=qa_file, strategies=["rag"], batch_size=bs, seed=0)
         wall = time.perf_counter() - t0
@@ -117,7 +120,7 @@ def part_compare(ws, qs: list[dict], sizes: list[int]) -> dict:  # type: ignore[
         s = result.strategies["rag"]
         out[str(bs)] = {"seconds": round(wall, 1), "answers_per_s": round(len(qs) / wall, 3),
                         "answer_correctness": s.answer_correctness, "abstention_rate": s.abstention_rate,
-                        "failed": s.n_failed, "load_avg": os.getloadavg()[0]}
+                        "failed": s.n_failed, "load_avg": os.getloadavg()[0], **_occupancy(gen, decoded)}
         print(f"compare batch {bs}: {out[str(bs)]}", file=sys.stderr, flush=True)
     base = answers[sizes[0]]
     for bs in sizes[1:]:
@@ -149,6 +152,7 @@ def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int]) ->
             todo = [qs[i % len(qs)]["question"] for i in range(n_requests)]
             lock, replies = threading.Lock(), []
             before = len(getattr(gen, "_coalescer").batch_sizes) if hasattr(gen, "_coalescer") else 0
+            decoded = dataclasses.replace(gen.decoded) if hasattr(gen, "decoded") else None
 
             def client() -> None:
                 while True:
@@ -171,11 +175,23 @@ def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int]) ->
             out[str(clients)] = {"requests": n_requests, "seconds": round(wall, 1),
                                  "requests_per_s": round(n_requests / wall, 3), "load_avg": os.getloadavg()[0],
                                  "mean_batch": round(sum(sizes) / len(sizes), 2) if sizes else None,
-                                 "batch_sizes": sizes}
+                                 "batch_sizes": sizes, **_occupancy(gen, decoded)}
             print(f"server {clients} client(s): {out[str(clients)]}", file=sys.stderr, flush=True)
     first, last = str(clients_list[0]), str(clients_list[-1])
     out["speedup"] = round(out[last]["requests_per_s"] / out[first]["requests_per_s"], 2)
     return out
+
+
+def _occupancy(gen, before) -> dict:  # type: ignore[no-untyped-def]
+    """What the continuous decoder did since `before` (a copy of `gen.decoded`): forward steps over the batch,
+    the mean rows per step, prompts joined, and the seconds spent decoding in all and in the prompts' prefills."""
+    if before is None:
+        return {}
+    now = gen.decoded
+    steps, row_steps = now.steps - before.steps, now.row_steps - before.row_steps
+    return {"decode_steps": steps, "rows_per_step": round(row_steps / steps, 2) if steps else None,
+            "prompts_decoded": now.prompts - before.prompts, "decode_seconds": round(now.seconds - before.seconds, 1),
+            "prefill_seconds": round(now.prefill_seconds - before.prefill_seconds, 1)}
 
 
 def main() -> None:

@@ -17,8 +17,9 @@ supporting sentence replace it, or the answer abstains.
 
 Stages: `prepare` (everything up to the prompt and its copy constraint, or a finished answer: a table cell, an
 early abstention) -> generate -> `finish` (the checks, citations, fallback). `answer_question` runs them for one
-question; `answer_many` prepares many, generates them in batches (`models.base.generate_batch`: one padded forward
-pass per batch on the bundled model) and finishes each, so every decision is the one `answer_question` takes.
+question; `answer_many` prepares many, generates them together (`models.base.generate_batch`: on the bundled model,
+up to `batch_size` rows share each forward pass, models/continuous.py) and finishes each, so every decision is the
+one `answer_question` takes.
 
 Streaming: `on_token` receives only text of the final answer, after it is checked, so the concatenated pieces
 are exactly `Answer.answer`, citation markers included (the CLI and the server's SSE deltas rely on this).
@@ -230,22 +231,20 @@ def answer_question(
 def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "rag",
                 adapter: ResolvedAdapter | None = None, k: int | None = None, batch_size: int = 8) -> list[Answer]:
     """`answer_question` for each of `questions` (same order, same decisions), with the generations run
-    `batch_size` at a time through the generator's batched call (`models.base.generate_batch`).
+    `batch_size` at a time through the generator's batched call (`models.base.generate_batch`; on the bundled
+    generator continuously: a finished answer's place goes to the next question at once).
 
-    Each answer's `latency_ms` is its own preparation and checks plus its share of its batch's generation."""
+    Each answer's `latency_ms` is its own preparation and checks plus its share of the generation time."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     preps = [prepare(ctx, q, strategy, adapter, k) for q in questions]
     todo = [i for i, p in enumerate(preps) if p.answer is None]
     decoding = Decoding.of(ctx.max_new_tokens, ctx.temperature, adapter=adapter.path if adapter else None)
-    raws: dict[int, tuple[str, float]] = {}
-    for first in range(0, len(todo), batch_size):
-        rows = todo[first:first + batch_size]
-        start = time.perf_counter()
-        texts = generate_batch(ctx.generator, [BatchItem(preps[i].messages, preps[i].constrain_to) for i in rows],
-                               decoding)
-        share = (time.perf_counter() - start) / len(rows)
-        raws.update({i: (text, share) for i, text in zip(rows, texts)})
+    start = time.perf_counter()
+    texts = generate_batch(ctx.generator, [BatchItem(preps[i].messages, preps[i].constrain_to) for i in todo],
+                           decoding, width=batch_size)
+    share = (time.perf_counter() - start) / max(1, len(todo))
+    raws = {i: (text, share) for i, text in zip(todo, texts)}
     return [p.answer if p.answer is not None else finish(ctx, p, *raws[i]) for i, p in enumerate(preps)]
 
 

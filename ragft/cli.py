@@ -228,7 +228,7 @@ def compare(
     freshness: bool = typer.Option(False, "--freshness", help="Also change one fact in a copy of the workspace and report which strategies pick it up."),
     wide: bool = typer.Option(False, "--wide", help="Print every metric (EM, recall@k, p95, training cost, failures); the default table fits ~100 columns."),
     repeats: int = typer.Option(1, "--repeats", help="Ask every question R times with different seeds (only when generator.temperature > 0); intervals account for it.", min=1),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Questions generated together in one batch (default 8, measured in docs/benchmarks.md); 1 = one at a time.", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="The most questions decoded together, a finished answer's place taken by the next question (default 8, measured in docs/benchmarks.md); 1 = one at a time.", min=1),
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:

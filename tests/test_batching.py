@@ -357,9 +357,9 @@ def test_ask_many_equals_ask_on_the_tiny_model_and_batches(tmp_path, hash_embedd
     sizes: list[int] = []
     batched = tiny_generator.generate_batch
 
-    def counting(items, decoding):  # type: ignore[no-untyped-def]
-        sizes.append(len(items))
-        return batched(items, decoding)
+    def counting(items, decoding, width=None):  # type: ignore[no-untyped-def]
+        sizes.append(min(len(items), width or len(items)))
+        return batched(items, decoding, width=width)
 
     tiny_generator.generate_batch = counting  # type: ignore[method-assign]
     questions = list(REPLIES)
@@ -394,35 +394,41 @@ def test_compare_batch_sizes_give_the_same_answers_on_the_tiny_model(tmp_path, h
     ws.close()
 
 
-def test_one_row_generations_reuse_the_kv_cache_of_the_fixed_prompt_prefix_and_nothing_after_it(tiny_generator):
-    """`ask` and a lone server request do not prefill the system prompt again (the messages before the last
-    one): the previous one-row generation's cache is cut to it. Nothing after it is reused, not even for the
-    same question asked again (its speed would tell a caller what someone else asked). The answers are those of
-    a full prefill (a batch prefills every row whole), one by one and streamed."""
-    from ragft.models.bundled import _shared_prefix
+def test_generations_reuse_the_kv_cache_of_the_fixed_prompt_prefix_and_nothing_after_it(tiny_generator):
+    """`ask`, a server request and every row of a batch start from the kept cache of the system prompt (the
+    messages before the last one) instead of prefilling it again. Nothing after it is kept, not even for the same
+    question asked again (its speed would tell a caller what someone else asked). The answers are those of a full
+    prefill, one by one, in a batch and streamed."""
+    from ragft.models.continuous import PrefixCache
 
     items = _items(constrained=True)
     decoding = Decoding.of(max_tokens=20, stop=["\n\n", "."])
-    alone = [tiny_generator.generate_batch([it], decoding)[0] for it in items]  # each reuses the one before
-    assert tiny_generator.generate_batch(items, decoding) == alone  # full prefill, same answers
     ids = [tiny_generator.prompt_ids(it.messages, 20) for it in items]
     fixed = tiny_generator._fixed_prefix(items[0].messages, ids[0])
-    assert 0 < fixed < _shared_prefix(ids[-1], ids[0])  # the prompts share more than the system prompt
-    # Only the last one-row prompt's fixed prefix is kept (nothing of its question; a batch keeps nothing).
-    assert tiny_generator._last[1] == tuple(ids[-1][:fixed]) and tiny_generator._last[2].get_seq_length() == fixed
-    cache = tiny_generator._reusable_cache(None, ids[0])
-    assert cache.get_seq_length() == fixed and tiny_generator._last is None  # cut to the fixed prefix, taken
-    assert [tiny_generator.generate_batch([it], decoding)[0] for it in items[::-1]] == alone[::-1]
-    # That ended on items[0]: the same prompt again still reuses only the fixed prefix.
-    assert tiny_generator._reusable_cache(None, ids[0]).get_seq_length() == fixed
-    assert tiny_generator.generate_batch([items[0]], decoding) == alone[:1]  # (taken above: a full prefill)
+    assert 0 < fixed and ids[-1][:fixed + 5] == ids[0][:fixed + 5]  # the prompts share more than the system prompt
+    full = []  # each prompt prefilled whole: a fresh prefix cache before each
+    for it in items:
+        tiny_generator._prefixes.clear()
+        full.append(tiny_generator.generate_batch([it], decoding)[0])
+    prefix = tiny_generator._prefix(None)
+    assert prefix.ids == tuple(ids[-1][:fixed]) and all(k.shape[2] == fixed for k, _ in prefix.layers)
+    held = prefix.layers[0][0].clone()
+    assert [tiny_generator.generate_batch([it], decoding)[0] for it in items] == full  # from the kept prefix
+    assert tiny_generator.generate_batch(items, decoding, width=2) == full
     streamed = "".join(tiny_generator.complete(items[0].messages, decoding, items[0].constrain_to, streaming=True))
-    assert streamed == alone[0]  # a stream reuses the cache too, and keeps its own
-    assert tiny_generator._last[1] == tuple(ids[0][:fixed])
-    assert tiny_generator.generate_batch([items[0]], decoding) == alone[:1]
-    # Another adapter never reuses the base model's cache; a prompt that does not start with the prefix (cut on
-    # the left) or has a single message has no fixed prefix.
-    assert tiny_generator._reusable_cache("/some/adapter", ids[0]).get_seq_length() == 0
+    assert streamed == full[0]  # a stream starts from it too
+    # Only the fixed prefix is kept, unchanged by the generations that started from a copy of it.
+    assert tiny_generator._prefix(None) is prefix and prefix.ids == tuple(ids[0][:fixed])
+    assert prefix.layers[0][0].equal(held)
+    cache, n = prefix.start(tiny_generator.model, ids[0])
+    assert n == fixed and cache.get_seq_length() == fixed
+    # Another adapter never starts from the base model's cache; a prompt that does not start with the prefix
+    # (cut on the left), or a prefix as long as the prompt, starts empty; one message has no fixed prefix.
+    assert tiny_generator._prefix("/some/adapter") is not prefix and tiny_generator._prefix("/some/adapter").ids == ()
+    assert prefix.start(tiny_generator.model, ids[0][3:])[1] == 0
+    assert prefix.start(tiny_generator.model, ids[0][:fixed])[1] == 0
     assert tiny_generator._fixed_prefix(items[0].messages, ids[0][3:]) == 0
     assert tiny_generator._fixed_prefix(items[0].messages[1:], ids[0]) == 0
-    assert _shared_prefix([1, 2, 3], [1, 2, 4, 5]) == 2 and _shared_prefix([], [1]) == 0
+    empty = PrefixCache()
+    empty.keep(ids[0], 0, cache)
+    assert empty.ids == () and empty.start(tiny_generator.model, ids[0])[1] == 0

@@ -3,8 +3,8 @@
 Flow: the questions (qa.py) -> resolve the adapters ft/hybrid need (train them first with `train_missing`,
 else skip the strategy with a message) -> for each strategy, one warm-up question (not timed, so model and
 adapter loading do not land in the latency numbers), then every question in the same order through
-`Workspace.ask` (the path the CLI and server use; with `batch_size` > 1, that many consecutive questions at once
-through `Workspace.ask_many`, which takes every decision as `ask` does and shares one batched generation),
+`Workspace.ask` (the path the CLI and server use; with `batch_size` > 1, runs of consecutive questions through
+`Workspace.ask_many`, which takes every decision as `ask` does, with up to `batch_size` generations at once),
 `repeats` times with different seeds when the generator samples -> per-question scores (metrics.py,
 faithfulness.py) -> per-strategy means with paired-bootstrap intervals -> paired tests and the decision (stats.py).
 
@@ -44,6 +44,9 @@ COST_ORDER = stats.COST_ORDER
 Progress = Callable[[str, int, int], None]  # (strategy, done, total)
 DEFAULT_BATCH_SIZE = 8
 """Questions per batched generation in `compare` (docs/benchmarks.md, ### Batched generation)."""
+RUN_BATCHES = 8
+"""Greedy `compare` hands `RUN_BATCHES * batch_size` consecutive questions to one `Workspace.ask_many`: continuous
+batching keeps its rows full until that run's last answers, and the progress still moves every such run."""
 
 
 # --------------------------------------------------------------------------- results
@@ -397,14 +400,15 @@ def _run_one(ws: "EvalWorkspace", item: QAItem, strategy: str, adapter: str | No
 
 
 def _run_batch(ws: "EvalWorkspace", items: Sequence[QAItem], strategy: str, adapter: str | None, k: int | None,
-               checker: ClaimChecker) -> list[StrategyRun]:
-    """`items` answered together (`Workspace.ask_many`: one batched generation); a failure of the batch falls back
+               checker: ClaimChecker, batch_size: int) -> list[StrategyRun]:
+    """`items` answered together (`Workspace.ask_many`, up to `batch_size` decoding at once); a failure falls back
     to answering its questions one by one, so one bad question is recorded as its own error, as without batching."""
     if len(items) == 1:
         return [_run_one(ws, items[0], strategy, adapter, k, checker)]
     started = time.perf_counter()
     try:
-        answers = ws.ask_many([it.question for it in items], strategy, adapter=adapter, k=k, batch_size=len(items))
+        answers = ws.ask_many([it.question for it in items], strategy, adapter=adapter, k=k,
+                              batch_size=min(batch_size, len(items)))
     except Exception:  # noqa: BLE001 - retried one by one below, each error recorded with its question
         return [_run_one(ws, it, strategy, adapter, k, checker) for it in items]
     share_ms = (time.perf_counter() - started) * 1000 / len(items)
@@ -440,17 +444,20 @@ def answer_and_score(ws: "EvalWorkspace", items: Sequence[QAItem], strategy: str
                      repeat: int = 0, on_batch: Callable[[int, list[StrategyRun]], None] | None = None
                      ) -> list[StrategyRun]:
     """`items` answered in order by `strategy` (with `adapter`) and scored as `compare` does: one run per item, a
-    failed generation kept as a run with `.error`, never raised. `batch_size` consecutive questions share one
-    `Workspace.ask_many` generation (1: one `ask` each; a failed batch is retried question by question); when the
-    generator samples, each batch is seeded with `run_seed(seed, repeat, its first index)`. `on_batch(start, runs)`
-    follows each batch. Also the f1 objective of `finetune --search` (ragft/finetune/objective.py)."""
-    step = batch_size if batch_size > 1 and hasattr(ws, "ask_many") else 1
+    failed generation kept as a run with `.error`, never raised. With `batch_size` > 1, up to `batch_size`
+    questions decode together: greedy answers through `Workspace.ask_many` on `RUN_BATCHES` batches' worth of
+    consecutive questions at a time (the bundled generator refills a finished answer's row with the next
+    question), sampled ones one batch at a time, each batch seeded with `run_seed(seed, repeat, its first
+    index)`; 1 is one `ask` each. A failed `ask_many` is retried question by question. `on_batch(start, runs)`
+    follows each `ask_many`. Also the f1 objective of `finetune --search` (ragft/finetune/objective.py)."""
     sampling = ws.settings.generator.temperature > 0
+    batched = batch_size > 1 and hasattr(ws, "ask_many")
+    step = 1 if not batched else batch_size if sampling else batch_size * RUN_BATCHES
     out: list[StrategyRun] = []
     for start in range(0, len(items), step):
         if sampling:  # one seed per batch, the same on every rerun with the same batch size
             _seed_everything(run_seed(seed, repeat, start))
-        runs = _run_batch(ws, items[start:start + step], strategy, adapter, k, checker)
+        runs = _run_batch(ws, items[start:start + step], strategy, adapter, k, checker, batch_size)
         out.extend(runs)
         if on_batch is not None:
             on_batch(start, runs)

@@ -75,12 +75,17 @@ class Generator(Protocol):
         ...
 
 
-def generate_batch(gen: Generator, items: Sequence[BatchItem], decoding: Decoding) -> list[str]:
-    """The completions of `items` (same order), all with `decoding`: one batched call when the generator has
-    `generate_batch` (GeneratorBase), else one `generate` per item (any other Protocol implementation)."""
+def generate_batch(gen: Generator, items: Sequence[BatchItem], decoding: Decoding, width: int | None = None) -> list[str]:
+    """The completions of `items` (same order), all with `decoding`, at most `width` (default: all) decoded
+    together: continuously when the generator has `generate_continuous` (the bundled one: a finished row's place
+    goes to the next item), in batches of `width` when it has `generate_batch` (GeneratorBase), else one
+    `generate` per item (any other Protocol implementation)."""
+    width = width or max(1, len(items))
+    if getattr(gen, "generate_continuous", None) is not None:
+        return list(gen.generate_batch(items, decoding, width=width))  # type: ignore[attr-defined]
     batched = getattr(gen, "generate_batch", None)
     if batched is not None:
-        return list(batched(items, decoding))
+        return [text for i in range(0, len(items), width) for text in batched(items[i:i + width], decoding)]
     return [gen.generate(it.messages, decoding.max_tokens, decoding.temperature, list(decoding.stop),
                          decoding.adapter, constrain_to=it.constrain_to) for it in items]
 

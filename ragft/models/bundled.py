@@ -8,9 +8,11 @@ by path, so a comparison between strategies isolates the strategy, not the weigh
 Prompting: the tokenizer's chat template with `add_generation_prompt=True` (SmolLM2-Instruct has one). A base
 model without a template (Gemma 3 270M) gets a plain completion prompt built from the messages, see
 `completion_prompt`. Greedy when temperature == 0. Generation holds a lock: one model on 2 cores gains nothing
-from running two generations at once; instead `generate_batch` runs many prompts in one left-padded call, and
-concurrent `generate` calls (the server's threads) are gathered into such batches by this generator's own
-coalescer, whose `arrivals` the server marks for the requests it sends here (models/batcher.py).
+from running two generations at once; instead many prompts share each forward pass: `generate_batch` and
+`open_run` decode greedy answers continuously (models/continuous.py: up to `width` rows, a finished row's place
+taken by the next prompt at the next step), and concurrent `generate` calls (the server's threads) join such
+runs through this generator's own coalescer, whose `arrivals` the server marks for the requests it sends here
+(models/batcher.py). Streams and sampled answers run HF `generate`.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ragft.errors import ConfigError, ModelError
 from ragft.models.base import BatchItem, Decoding, GeneratorBase, Message
 from ragft.models.batcher import Arrivals, Coalescer
+from ragft.models.continuous import ContinuousDecoder, DecodeStats, PrefixCache, Prompt, plain_cache
 from ragft.models.stops import cut_at_stop, stream_until_stop
 from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve, resolve_placement
 
@@ -35,7 +38,7 @@ __all__ = ["BUNDLED", "TransformersGenerator", "completion_prompt", "load_causal
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 8
-"""The most concurrent `generate` calls that share one batch (docs/benchmarks.md, ### Batched generation)."""
+"""The most concurrent `generate` calls decoded together (docs/benchmarks.md, ### Batched generation)."""
 BATCH_WINDOW_S = 2.0
 """The longest a batch waits for server requests already admitted but still retrieving (models/batcher.py); it
 only waits while such requests exist, and a generation takes several seconds."""
@@ -123,8 +126,11 @@ class TransformersGenerator(GeneratorBase):
         self._peft: Any = None  # PeftModel around self._model once an adapter is loaded
         self.copy_mode: str = "span"  # rule of `constrain_to`: "span" (contiguous copies) or "words" (bag of words)
         self._coalescer = Coalescer(self.generate_batch, max_batch=MAX_BATCH, window_s=BATCH_WINDOW_S,
-                                    follow_s=BATCH_FOLLOW_S)
-        self._last: tuple[str | None, tuple[int, ...], Any] | None = None  # (adapter, prefix ids, its KV cache)
+                                    follow_s=BATCH_FOLLOW_S, continuous=self.open_run)
+        self._prefixes: dict[str | None, PrefixCache] = {}  # adapter -> the KV cache of the fixed prompt prefix
+        self._turn = threading.Condition()  # streams waiting for `_gen_lock` go before the next continuous run
+        self._streams_waiting = 0
+        self.decoded = DecodeStats()  # totals of the continuous runs (benchmarks/batching.py reports them)
 
     # ------------------------------------------------------------------ loading
     def warm_up(self) -> None:
@@ -210,30 +216,17 @@ class TransformersGenerator(GeneratorBase):
             ids = ids[-budget:]
         return list(ids)
 
-    def _reusable_cache(self, adapter: str | None, ids: list[int]) -> Any:
-        """The KV cache to generate the one-row prompt `ids` with: the cache of the fixed prefix the previous
-        one-row generation kept (`_keep_cache`), cut to the tokens `ids` share with it, or a new empty one.
+    def _prefix(self, adapter: str | None) -> PrefixCache:
+        """The KV cache of the fixed prompt prefix for this adapter state (models/continuous.py, `PrefixCache`).
 
         The fixed prefix is every message before the last one: the system prompt (and the worked example of the
         oneshot layout), 42 of a rag prompt's ~280 tokens at the default layout, 145 of ~380 with the example.
-        Why: prefill is compute-bound on a CPU and about three quarters of an answer's time, and that prefix is the
-        same for every question. Nothing after it is kept, although a question asked again shares its whole
-        prompt (2.4x faster measured): the server answers many callers with one generator, and how fast an answer
-        comes would tell a caller whether someone else just asked the same question over the same sources.
-        Batches of several rows do not use it (left padding comes first). Greedy answers are those of a full
+        Why: prefill is compute-bound on a CPU, and that prefix is the same for every question. Nothing after it
+        is kept, although a question asked again shares its whole prompt (2.4x faster measured): the server
+        answers many callers with one generator, and how fast an answer comes would tell a caller whether
+        someone else just asked the same question over the same sources. Greedy answers are those of a full
         prefill: the logits differ by ~3e-5, far below the tie-break's 1/16."""
-        from transformers import DynamicCache
-
-        last, self._last = self._last, None  # taken: a failed generation leaves nothing half-updated behind
-        if last is not None and last[0] == adapter:
-            cache = last[2]
-            # At least the last prompt token is prefilled: generation needs its logits. The kept cache holds
-            # exactly the kept ids (`_keep_cache` cut it to them).
-            shared = min(_shared_prefix(last[1], ids), len(ids) - 1)
-            if shared > 0:
-                cache.crop(shared - cache.get_seq_length())  # a negative count: drop that many from the end
-                return cache
-        return DynamicCache(config=self.model.config)
+        return self._prefixes.setdefault(adapter, PrefixCache())
 
     def _fixed_prefix(self, messages: Sequence[Message], ids: list[int]) -> int:
         """How many leading tokens of `ids` are the messages before the last one (0 if `ids` do not start with
@@ -245,21 +238,13 @@ class TransformersGenerator(GeneratorBase):
         prefix = tok(text, add_special_tokens=False)["input_ids"]
         return len(prefix) if list(ids[:len(prefix)]) == list(prefix) else 0
 
-    def _keep_cache(self, adapter: str | None, messages: Sequence[Message], ids: list[int], cache: Any) -> None:
-        """After a one-row generation: its cache, cut to the fixed prefix of its prompt `ids`, for the next call.
-        Nothing of the caller's sources, question or answer stays behind."""
-        fixed = min(self._fixed_prefix(messages, ids), cache.get_seq_length())
-        if fixed > 0:
-            cache.crop(fixed - cache.get_seq_length())
-            self._last = (adapter, tuple(ids[:fixed]), cache)
-
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _generate_kwargs(self, rows: Sequence[list[int]], constraints: Sequence[str | None], decoding: Decoding,
                          cancel: threading.Event | None = None, cache: Any = None) -> dict:
         """`generate` arguments for prompts `rows` (token ids), left-padded to one length; `cache`: the one row's KV
-        cache (`_reusable_cache`): the tokens it holds are not prefilled again.
+        cache (`PrefixCache.start`): the tokens it holds are not prefilled again.
 
         Left padding: every row's answer starts at the same column, so the new tokens are `out[:, width:]` and the
         copy rule and stop strings see each row's own answer; the attention mask hides the padding (transformers
@@ -319,11 +304,26 @@ class TransformersGenerator(GeneratorBase):
 
     def _stream(self, messages: Sequence[Message], decoding: Decoding, constrain_to: str | None) -> Iterator[str]:
         _check(decoding)
-        with self._gen_lock, contextlib.ExitStack() as state:
+        with self._turn:
+            self._streams_waiting += 1  # a continuous run admits nothing more until this stream has the lock
+        try:
+            self._gen_lock.acquire()
+        finally:
+            with self._turn:
+                self._streams_waiting -= 1
+                self._turn.notify_all()
+        try:
+            yield from self._stream_locked(messages, decoding, constrain_to)
+        finally:
+            self._gen_lock.release()
+
+    def _stream_locked(self, messages: Sequence[Message], decoding: Decoding, constrain_to: str | None) -> Iterator[str]:
+        with contextlib.ExitStack() as state:
             runner, context = self._activate(decoding.adapter)
             state.enter_context(context)  # exits after the finally below has joined the generation thread
             ids = self.prompt_ids(messages, decoding.max_tokens)
-            cache = self._reusable_cache(decoding.adapter, ids)
+            prefix = self._prefix(decoding.adapter)
+            cache, _ = prefix.start(runner, ids)
             kwargs = self._generate_kwargs([ids], [constrain_to], decoding, cache=cache)
             t0 = time.perf_counter()
             pieces = self._stream_pieces(runner, kwargs)
@@ -341,7 +341,7 @@ class TransformersGenerator(GeneratorBase):
                 if close is not None:
                     close()  # joins the generation thread: the cache is no longer written to
                 if not failed:  # finished, or stopped by the reader between two steps
-                    self._keep_cache(decoding.adapter, messages, ids, cache)
+                    prefix.keep(ids, self._fixed_prefix(messages, ids), cache)
                 self._log_speed(len(ids), [text], time.perf_counter() - t0)
 
     def generate_one(self, item: BatchItem, decoding: Decoding) -> str:
@@ -354,24 +354,70 @@ class TransformersGenerator(GeneratorBase):
         `ModelQueue` marks each request here, so a batch waits for this generator's requests only."""
         return self._coalescer.arrivals
 
-    def generate_batch(self, items: Sequence[BatchItem], decoding: Decoding) -> list[str]:
-        """The completions of `items` from one left-padded `generate` call: the same prompts, rules and stops as
-        `generate` row by row (greedy answers match it up to float reordering, see docs/benchmarks.md)."""
+    def generate_batch(self, items: Sequence[BatchItem], decoding: Decoding, width: int | None = None) -> list[str]:
+        """The completions of `items`, in order, at most `width` (default: all) decoded together: the same prompts,
+        rules and stops as `generate` one by one (greedy answers match it up to float reordering, see
+        docs/benchmarks.md). Greedy decoding is continuous (`generate_continuous`)."""
+        texts: list[str] = [""] * len(items)
+        taken = 0
+
+        def admit(n: int) -> Sequence[BatchItem]:
+            nonlocal taken
+            more = items[taken:taken + n]
+            taken += len(more)
+            return more
+
+        while taken < len(items):  # a run also ends early to let a waiting stream go first
+            self.generate_continuous(admit, decoding, width or len(items), texts.__setitem__, offset=taken)
+        return texts
+
+    def generate_continuous(self, admit: Callable[[int], Sequence[BatchItem]], decoding: Decoding, width: int,
+                            done: Callable[[int, str], None], offset: int = 0) -> None:
+        """Decode the items `admit(n)` gives (up to n at a time, until it gives none), at most `width` together;
+        `done(offset + i, text)` gets the i-th item's text (stops cut) as soon as it has ended (`open_run`)."""
+        run = self.open_run(decoding, width)
+        try:
+            run.advance(admit, lambda i, text: done(offset + i, text))
+        finally:
+            run.close()
+
+    def open_run(self, decoding: Decoding, width: int) -> "GeneratorRun":
+        """A continuous run with `decoding`, at most `width` rows together; it holds the generator (its lock and
+        adapter state) until `close()`, and any thread may `advance` it, one at a time (models/batcher.py hands a
+        run on to another caller when the caller driving it has its answer).
+
+        Greedy decoding on a plain KV cache is continuous (models/continuous.py): a finished row's place is taken
+        by the next item at the next step. Sampling, and models with sliding-window caches, run HF `generate` on
+        up to `width` items at a time. While a stream waits for the generator, nothing more is admitted: the run
+        ends when its rows have, and the stream goes next."""
         _check(decoding)
-        if not items:
-            return []
-        with self._gen_lock, contextlib.ExitStack() as state:
-            runner, context = self._activate(decoding.adapter)
-            state.enter_context(context)
-            rows = [self.prompt_ids(it.messages, decoding.max_tokens) for it in items]
-            cache = self._reusable_cache(decoding.adapter, rows[0]) if len(rows) == 1 else None
-            kwargs = self._generate_kwargs(rows, [it.constrain_to for it in items], decoding, cache=cache)
+        with self._turn:
+            self._turn.wait_for(lambda: self._streams_waiting == 0)
+        self._gen_lock.acquire()
+        try:
+            return GeneratorRun(self, decoding, width)
+        except BaseException:
+            self._gen_lock.release()
+            raise
+
+    def _generate_chunks(self, runner: Any, prompts: Callable[[int], list[Prompt]], decoding: Decoding, width: int,
+                         finish: Callable[[int, str], None], number: int = 0) -> int:
+        """HF `generate` on up to `width` prompts at a time, left-padded (sampling, sliding-window caches); a lone
+        prompt starts from the fixed-prefix cache. Returns how many prompts it took."""
+        while batch := prompts(width):
+            rows = [p.ids for p in batch]
+            prefix = self._prefix(decoding.adapter)
+            cache = prefix.start(runner, rows[0])[0] if len(rows) == 1 else None
+            kwargs = self._generate_kwargs(rows, [p.constrain_to for p in batch], decoding, cache=cache)
             t0 = time.perf_counter()
-            texts = [cut_at_stop(t, decoding.stop)[0] for t in self._run_generate(runner, kwargs)]
+            texts = self._run_generate(runner, kwargs)
             if cache is not None:
-                self._keep_cache(decoding.adapter, items[0].messages, rows[0], cache)
+                prefix.keep(rows[0], batch[0].fixed, cache)
             self._log_speed(sum(map(len, rows)), texts, time.perf_counter() - t0)
-            return texts
+            for text in texts:
+                finish(number, text)
+                number += 1
+        return number
 
     def _log_speed(self, prompt_tokens: int, texts: Sequence[str], seconds: float) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -426,14 +472,64 @@ class TransformersGenerator(GeneratorBase):
             worker.join()
 
 
-def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading tokens `a` and `b` have in common."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+class GeneratorRun:
+    """One continuous run on a `TransformersGenerator` (`open_run`): holds the generator's lock and adapter state
+    until `close()`; `advance` decodes, and may pause for another thread to go on with it."""
+
+    def __init__(self, gen: TransformersGenerator, decoding: Decoding, width: int) -> None:
+        self.gen, self.decoding, self.width = gen, decoding, width
+        self._state = contextlib.ExitStack()
+        self.runner, context = gen._activate(decoding.adapter)
+        self._state.enter_context(context)
+        self.decoder: ContinuousDecoder | None = None
+        if decoding.temperature <= 0 and plain_cache(self.runner):
+            self.decoder = ContinuousDecoder(self.runner, gen.tokenizer, width, decoding.max_tokens, decoding.stop,
+                                             gen.copy_mode, gen._prefix(decoding.adapter), gen.placement.device,
+                                             stats=gen.decoded)
+        self._taken = 0  # prompts admitted by the HF `generate` fallback
+
+    def _prompts(self, admit: Callable[[int], Sequence[BatchItem]]) -> Callable[[int], list[Prompt]]:
+        gen = self.gen
+
+        def prompts(n: int) -> list[Prompt]:
+            if gen._streams_waiting:
+                return []
+            out = []
+            for it in admit(n):
+                ids = gen.prompt_ids(it.messages, self.decoding.max_tokens)
+                out.append(Prompt(ids, it.constrain_to, gen._fixed_prefix(it.messages, ids)))
+            return out
+
+        return prompts
+
+    def advance(self, admit: Callable[[int], Sequence[BatchItem]], done: Callable[[int, str], None],
+                pause: Callable[[], bool] | None = None) -> bool:
+        """Decode what `admit` gives until it gives nothing and every row has ended (True), or until `pause()` is
+        true at a step boundary with rows left (False: call `advance` again to go on). `done(i, text)`: the i-th
+        admitted item's text, stops cut."""
+        stop = self.decoding.stop
+
+        def finish(i: int, text: str) -> None:
+            done(i, cut_at_stop(text, stop)[0])
+
+        if self.decoder is None:
+            self._taken = self.gen._generate_chunks(self.runner, self._prompts(admit), self.decoding, self.width,
+                                                    finish, self._taken)
+            return True
+        try:
+            ended = self.decoder.run(self._prompts(admit), finish, pause)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(f"{self.gen.name}: generation failed: {exc}") from exc
+        return ended
+
+    def close(self) -> None:
+        """Give the generator back (adapter state, then the lock)."""
+        try:
+            self._state.close()
+        finally:
+            self.gen._gen_lock.release()
 
 
 def _check(decoding: Decoding) -> None:

@@ -117,9 +117,51 @@ class CopyChecker:
         return self._segment_ok(last, complete=False)
 
 
+class RowConstraint:
+    """The copy rule applied to one row's next-token scores: keeps the best-scored candidates that keep the row's
+    answer a copy (`CopyChecker`), masks the rest; forces EOS when none is valid.
+
+    Shared by the transformers `LogitsProcessor` below (HF `generate`) and the continuous decoding loop
+    (models/continuous.py), so both paths choose exactly the same tokens."""
+
+    def __init__(self, tokenizer: Any, eos_ids: set[int], top_k: int = 64, keep: int = 1) -> None:
+        self.tokenizer, self.eos_ids, self.top_k, self.keep = tokenizer, eos_ids, top_k, keep
+        self._piece: dict[int, str] = {}
+
+    def piece(self, token_id: int) -> str:
+        if token_id not in self._piece:
+            self._piece[token_id] = self.tokenizer.decode([token_id], skip_special_tokens=False)
+        return self._piece[token_id]
+
+    def apply(self, out: Any, scores: Any, checker: CopyChecker, ids: Sequence[int]) -> None:
+        """Write into `out` (one row of scores, a torch tensor) the scores the rule keeps, -inf elsewhere; `scores`
+        is the row before masking and `ids` the row's answer tokens so far."""
+        import torch
+
+        out.fill_(float("-inf"))
+        so_far = self.tokenizer.decode(list(ids), skip_special_tokens=True)
+        kept = 0
+        top = torch.topk(scores, min(self.top_k, scores.shape[-1]))
+        # Best score first, the lower token id among equal (tie-quantised, see tie_break) scores:
+        # topk's order of equal values is not specified, this one is.
+        order = sorted(zip(top.values.tolist(), top.indices.tolist()), key=lambda vt: (-vt[0], vt[1]))
+        for _, tid in order:
+            if tid in self.eos_ids:
+                valid = checker.ok(so_far, finished=True)
+            else:
+                valid = checker.ok(so_far + self.piece(tid))
+            if valid:
+                out[tid] = scores[tid]
+                kept += 1
+                if kept >= self.keep:
+                    break
+        if kept == 0:
+            for e in self.eos_ids:
+                out[e] = 0.0
+
+
 @functools.cache
 def _processor_class() -> type:
-    import torch
     from transformers import LogitsProcessor
 
     class CopyLogitsProcessor(LogitsProcessor):
@@ -132,15 +174,9 @@ def _processor_class() -> type:
 
         def __init__(self, tokenizer: Any, prompt_len: int, contexts: Sequence[str | None], mode: Mode,
                      eos_ids: set[int], top_k: int = 64, keep: int = 1) -> None:
-            self.tokenizer, self.prompt_len, self.eos_ids = tokenizer, prompt_len, eos_ids
+            self.prompt_len, self.eos_ids = prompt_len, eos_ids
             self.checkers = [None if c is None else CopyChecker(c, mode) for c in contexts]
-            self.top_k, self.keep = top_k, keep
-            self._piece: dict[int, str] = {}
-
-        def piece(self, token_id: int) -> str:
-            if token_id not in self._piece:
-                self._piece[token_id] = self.tokenizer.decode([token_id], skip_special_tokens=False)
-            return self._piece[token_id]
+            self.rule = RowConstraint(tokenizer, eos_ids, top_k, keep)
 
         def __call__(self, input_ids, scores):  # type: ignore[no-untyped-def]
             out = scores.clone()
@@ -148,26 +184,7 @@ def _processor_class() -> type:
                 ids = input_ids[row, self.prompt_len :].tolist()
                 if checker is None or self.eos_ids.intersection(ids):
                     continue
-                out[row] = float("-inf")
-                so_far = self.tokenizer.decode(ids, skip_special_tokens=True)
-                kept = 0
-                top = torch.topk(scores[row], min(self.top_k, scores.shape[-1]))
-                # Best score first, the lower token id among equal (tie-quantised, see tie_break) scores:
-                # topk's order of equal values is not specified, this one is.
-                order = sorted(zip(top.values.tolist(), top.indices.tolist()), key=lambda vt: (-vt[0], vt[1]))
-                for _, tid in order:
-                    if tid in self.eos_ids:
-                        valid = checker.ok(so_far, finished=True)
-                    else:
-                        valid = checker.ok(so_far + self.piece(tid))
-                    if valid:
-                        out[row, tid] = scores[row, tid]
-                        kept += 1
-                        if kept >= self.keep:
-                            break
-                if kept == 0:
-                    for e in self.eos_ids:
-                        out[row, e] = 0.0
+                self.rule.apply(out[row], scores[row], checker, ids)
             return out
 
     return CopyLogitsProcessor

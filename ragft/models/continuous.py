@@ -1,0 +1,284 @@
+"""Continuous batching: greedy decoding of many prompts, at most `width` at a time, a finished row's place taken by
+the next prompt at once.
+
+Why: on a CPU a 135M model's decode step is memory-bound, so 8 rows cost little more than one per step
+(docs/benchmarks.md, "### Batched generation"). A plain batched `generate` keeps stepping until its longest
+answer ends, and most copied answers end much sooner, so most of its later row-steps are padding. Here a row
+leaves the batch when it ends (its text is delivered then: a server caller gets its answer without waiting for the
+batch), and the next prompt joins at the following step.
+
+How, on HF's KV cache (`DynamicCache`, every layer a `DynamicLayer` of [rows, heads, width, head dim]):
+- a joining prompt is prefilled alone, on a copy of the fixed-prefix cache when its prompt starts with that
+  prefix (`PrefixCache`: the system prompt, the same for every question), and its first token is chosen;
+- its cache is then left-padded to the batch's width (or the batch to its) and appended as a new row; the
+  attention mask hides the padding and each row carries its own position ids, as HF `generate` does with left
+  padding, so a row is computed as the same prompt alone (up to float reordering);
+- a finished row is dropped from the cache, and padding columns every remaining row has are cut off;
+- each step feeds every row its last token and chooses the next with the same rules as the HF path of
+  `TransformersGenerator` (the 1/16-logit tie-break, then the copy rule per row, `constrain.RowConstraint`), and
+  a row ends at EOS, at a stop string in its text, or at `max_tokens`.
+
+Greedy only: sampled answers go through HF `generate` (their seeds are per batch; `TransformersGenerator`).
+Models whose cache has other layer kinds (sliding windows: Gemma 3) also do (`plain_cache`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragft.models.constrain import CopyChecker, Mode, RowConstraint, tie_break
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt to decode: its token ids, the copy rule's context (None: free), and how many leading ids are
+    the fixed prefix that `PrefixCache` may hold (0: none)."""
+
+    ids: list[int]
+    constrain_to: str | None = None
+    fixed: int = 0
+
+
+Admit = Callable[[int], Sequence[Prompt]]
+"""Up to n further prompts to start now (an empty list: none waiting); called whenever rows are free."""
+Done = Callable[[int, str], None]
+"""Prompt number i (in the order `Admit` gave them, from 0) has finished with this raw text (stops not cut)."""
+
+
+def plain_cache(model: Any) -> bool:
+    """True when every layer of the model's `DynamicCache` is a plain `DynamicLayer` (no sliding window), which
+    is what the row surgery here assumes."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+
+
+class PrefixCache:
+    """The KV cache of the fixed prompt prefix (the messages before the last one), kept for the next prompts.
+
+    Only the prefix is kept, never a caller's sources, question or answer (see `TransformersGenerator`).
+    `start(ids, fixed)` gives a fresh cache holding a copy of the kept prefix when `ids` starts with it."""
+
+    def __init__(self) -> None:
+        self.ids: tuple[int, ...] = ()
+        self.layers: list[tuple[Any, Any]] = []
+
+    def start(self, model: Any, ids: Sequence[int]) -> tuple[Any, int]:
+        """A new cache for the prompt `ids` and how many of its leading ids it already holds."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=model.config)
+        n = len(self.ids)
+        # at least the last prompt token is prefilled: its logits choose the first answer token
+        if n == 0 or n >= len(ids) or tuple(ids[:n]) != self.ids:
+            return cache, 0
+        for layer, (k, v) in zip(cache.layers, self.layers):
+            layer.lazy_initialization(k, v)
+            layer.keys, layer.values = k.clone(), v.clone()
+        return cache, n
+
+    def keep(self, ids: Sequence[int], fixed: int, cache: Any) -> None:
+        """Keep the first `fixed` positions of `cache` (a one-row cache of the prompt `ids`, no padding)."""
+        if fixed <= 0 or fixed >= len(ids) or tuple(ids[:fixed]) == self.ids:
+            return
+        self.layers = [(layer.keys[:, :, :fixed].clone(), layer.values[:, :, :fixed].clone()) for layer in cache.layers]
+        self.ids = tuple(ids[:fixed])
+
+
+@dataclass(eq=False)
+class _Row:
+    number: int
+    checker: CopyChecker | None
+    pos: int  # the position id of the next token fed
+    new: list[int] = field(default_factory=list)
+
+
+@dataclass
+class DecodeStats:
+    """What decoding did: prompts joined (and the seconds their prefills took), forward steps over the batch and
+    row-steps (their ratio is the mean rows per step), and the seconds in all."""
+
+    prompts: int = 0
+    prefill_seconds: float = 0.0
+    steps: int = 0
+    row_steps: int = 0
+    seconds: float = 0.0
+
+
+class ContinuousDecoder:
+    """Greedy decoding of prompts from `admit`, at most `width` rows at a time (module docstring).
+
+    Args:
+        runner: the model to call (the base model, or the PEFT model in the adapter state wanted).
+        tokenizer: its tokenizer (decodes answers for the stop strings and the copy rule).
+        width: the most rows decoded together.
+        max_tokens, stop: the answer budget and stop strings of every row.
+        copy_mode: the copy rule's mode (`constrain.CopyChecker`).
+        prefix: the fixed-prefix cache to start prompts from and to fill (None: prefill every prompt whole).
+        stats: counters to add this decoder's work to (a generator's totals); a fresh one by default.
+    """
+
+    def __init__(self, runner: Any, tokenizer: Any, width: int, max_tokens: int, stop: Sequence[str] = (),
+                 copy_mode: Mode = "span", prefix: PrefixCache | None = None, device: str = "cpu",
+                 stats: DecodeStats | None = None) -> None:
+        if width < 1:
+            raise ValueError(f"width must be at least 1, got {width}")
+        self.runner, self.tokenizer, self.width, self.max_tokens = runner, tokenizer, width, max_tokens
+        self.stop = [s for s in stop if s]
+        self.copy_mode, self.prefix, self.device = copy_mode, prefix, device
+        eos = tokenizer.eos_token_id
+        self.eos_ids: set[int] = set() if eos is None else {eos}
+        self.rule = RowConstraint(tokenizer, self.eos_ids, keep=1)
+        self.tie = tie_break()
+        self.stats = stats if stats is not None else DecodeStats()
+        self._rows: list[_Row] = []
+        self._cache: Any = None
+        self._mask: Any = None  # [rows, width] 1 = a real token, 0 = padding
+        self._count = 0  # prompts admitted so far
+
+    def run(self, admit: Admit, done: Done, pause: Callable[[], bool] | None = None) -> bool:
+        """Decode until `admit` has nothing more and every row has ended (True); `done` gets each text as it ends.
+
+        With `pause`, checked after each step: return False as soon as it is true and rows remain; the decoder
+        keeps its rows, and `run` (from any thread, one at a time) goes on from there."""
+        import torch
+
+        started = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                if not self._rows:
+                    self._fill(admit, done)
+                while self._rows:
+                    logits = self._step()
+                    self._advance(logits, self._rows)
+                    self._retire(done)
+                    self._fill(admit, done)
+                    if self._rows and pause is not None and pause():
+                        return False
+            return True
+        finally:
+            self.stats.seconds += time.perf_counter() - started
+
+    # ------------------------------------------------------------------ one step
+    def _step(self) -> Any:
+        import torch
+
+        rows = self._rows
+        last = torch.tensor([[r.new[-1]] for r in rows], dtype=torch.long, device=self.device)
+        pos = torch.tensor([[r.pos] for r in rows], dtype=torch.long, device=self.device)
+        self._mask = torch.cat([self._mask, torch.ones(len(rows), 1, dtype=self._mask.dtype, device=self.device)], 1)
+        out = self.runner(input_ids=last, attention_mask=self._mask, position_ids=pos, cache=self._cache,
+                          use_cache=True, logits_to_keep=1)
+        for r in rows:
+            r.pos += 1
+        self.stats.steps += 1
+        self.stats.row_steps += len(rows)
+        return out.logits[:, -1, :]
+
+    def _advance(self, logits: Any, rows: Sequence[_Row]) -> None:
+        """Choose each row's next token from its logits (the tie-break, then the row's copy rule) and append it."""
+        scores = self.tie(None, logits.float())
+        out = scores
+        if any(r.checker is not None for r in rows):
+            out = scores.clone()
+            for i, r in enumerate(rows):
+                if r.checker is not None:
+                    self.rule.apply(out[i], scores[i], r.checker, r.new)
+        for r, token in zip(rows, out.argmax(-1).tolist()):
+            r.new.append(int(token))
+
+    def _finished(self, row: _Row) -> bool:
+        if row.new[-1] in self.eos_ids or len(row.new) >= self.max_tokens:
+            return True
+        if not self.stop:
+            return False
+        text = self.tokenizer.decode(row.new, skip_special_tokens=True)
+        return any(s in text for s in self.stop)
+
+    def _retire(self, done: Done) -> None:
+        """Deliver and drop the rows that have ended; cut the padding columns every remaining row has."""
+        import torch
+
+        ended = [i for i, r in enumerate(self._rows) if self._finished(r)]
+        if not ended:
+            return
+        for i in ended:
+            r = self._rows[i]
+            done(r.number, self.tokenizer.decode(r.new, skip_special_tokens=True))
+        keep = [i for i in range(len(self._rows)) if i not in set(ended)]
+        self._rows = [self._rows[i] for i in keep]
+        if not keep:
+            self._cache = self._mask = None
+            return
+        index = torch.tensor(keep, dtype=torch.long, device=self.device)
+        self._cache.batch_select_indices(index)
+        self._mask = self._mask[index]
+        lead = int((self._mask.cumsum(1) == 0).sum(1).min())  # leading padding columns of every row
+        if lead > 0:
+            for layer in self._cache.layers:
+                layer.keys, layer.values = layer.keys[:, :, lead:], layer.values[:, :, lead:]
+            self._mask = self._mask[:, lead:]
+
+    # ------------------------------------------------------------------ joining
+    def _fill(self, admit: Admit, done: Done) -> None:
+        """Admit prompts while rows are free (a prompt may end at its first token, freeing its row again)."""
+        while len(self._rows) < self.width:
+            prompts = list(admit(self.width - len(self._rows)))
+            if not prompts:
+                return
+            for p in prompts:
+                self._join(p)
+            self._retire(done)
+
+    def _join(self, prompt: Prompt) -> None:
+        """Prefill `prompt` alone (from the kept prefix when it starts with it), choose its first token, and add
+        it as a row of the batch cache."""
+        import torch
+
+        if not prompt.ids:
+            raise ValueError("a prompt needs at least one token")
+        ids = prompt.ids
+        started = time.perf_counter()
+        if self.prefix is not None:
+            cache, held = self.prefix.start(self.runner, ids)
+        else:
+            from transformers import DynamicCache
+
+            cache, held = DynamicCache(config=self.runner.config), 0
+        rest = torch.tensor([ids[held:]], dtype=torch.long, device=self.device)
+        mask = torch.ones(1, len(ids), dtype=torch.long, device=self.device)
+        pos = torch.arange(held, len(ids), dtype=torch.long, device=self.device)[None]
+        out = self.runner(input_ids=rest, attention_mask=mask, position_ids=pos, cache=cache,
+                          use_cache=True, logits_to_keep=1)
+        if self.prefix is not None:
+            self.prefix.keep(ids, prompt.fixed, cache)
+        checker = None if prompt.constrain_to is None else CopyChecker(prompt.constrain_to, self.copy_mode)
+        row = _Row(self._count, checker, pos=len(ids))
+        self._count += 1
+        self.stats.prompts += 1
+        self.stats.prefill_seconds += time.perf_counter() - started
+        self._advance(out.logits[:, -1, :], [row])
+        self._append(row, cache, mask)
+
+    def _append(self, row: _Row, cache: Any, mask: Any) -> None:
+        """Add a one-row cache (no padding) to the batch, left-padding whichever side is narrower."""
+        import torch
+        import torch.nn.functional as F
+
+        if self._cache is None:
+            self._rows, self._cache, self._mask = [row], cache, mask
+            return
+        width, own = self._mask.shape[1], mask.shape[1]
+        grow, pad = max(0, own - width), max(0, width - own)
+        for layer, new in zip(self._cache.layers, cache.layers):
+            layer.keys = torch.cat([F.pad(layer.keys, (0, 0, grow, 0)), F.pad(new.keys, (0, 0, pad, 0))], 0)
+            layer.values = torch.cat([F.pad(layer.values, (0, 0, grow, 0)), F.pad(new.values, (0, 0, pad, 0))], 0)
+        self._mask = torch.cat([F.pad(self._mask, (grow, 0)), F.pad(mask, (pad, 0))], 0)
+        self._rows.append(row)

@@ -1,0 +1,303 @@
+"""Continuous batching (ragft/models/continuous.py, `TransformersGenerator.open_run`, the coalescer's continuous
+runs in models/batcher.py): a row ends and is delivered at its own last token, the next prompt takes its place,
+and every answer is the one the prompt gets alone; a paused run goes on from another thread; the coalescer hands
+a run on when its leader has its answer; a waiting stream goes before further rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from ragft.models.base import BatchItem, Decoding
+from ragft.models.batcher import Coalescer
+from tests.test_batching import _items
+
+STOPS = ["\n\n", "."]
+
+
+def _decoder(gen, width: int, max_tokens: int = 20):  # type: ignore[no-untyped-def]
+    from ragft.models.continuous import ContinuousDecoder
+
+    return ContinuousDecoder(gen.model, gen.tokenizer, width, max_tokens, STOPS, prefix=gen._prefix(None))
+
+
+def _prompts(gen, items):  # type: ignore[no-untyped-def]
+    from ragft.models.continuous import Prompt
+
+    out = []
+    for it in items:
+        ids = gen.prompt_ids(it.messages, 20)
+        out.append(Prompt(ids, it.constrain_to, gen._fixed_prefix(it.messages, ids)))
+    return out
+
+
+def test_rows_end_at_their_own_last_token_and_free_their_place(tiny_generator):
+    """Width 2 over 5 prompts of different lengths: each text is delivered at the step its row ends (not when the
+    longest row of a batch does), a new prompt joins at once, and the answers are those of each prompt alone."""
+    from ragft.models.bundled import cut_at_stop
+
+    items = _items(constrained=True) + _items(constrained=False)[1:4]
+    alone = [tiny_generator.generate_batch([it], Decoding.of(max_tokens=20, stop=STOPS))[0] for it in items]
+    decoder = _decoder(tiny_generator, width=2)
+    prompts = _prompts(tiny_generator, items)
+    joined: list[int] = []  # the decoder's step count when each prompt joined
+    ended: dict[int, tuple[int, str, int]] = {}
+
+    def admit(n: int):  # type: ignore[no-untyped-def]
+        more = prompts[len(joined):len(joined) + n]
+        joined.extend([decoder.stats.steps] * len(more))
+        return more
+
+    def done(i: int, text: str) -> None:
+        row = next(r for r in decoder._rows if r.number == i)  # still in the batch while delivered
+        ended[i] = (decoder.stats.steps, text, len(row.new))
+
+    assert decoder.run(admit, done) is True
+    assert [cut_at_stop(ended[i][1], STOPS)[0] for i in range(len(items))] == alone
+    for i, (step, text, n_tokens) in ended.items():
+        # the first token comes from the prompt's prefill, then one step per token, and the text is delivered at
+        # the step of its last token
+        assert step - joined[i] == n_tokens - 1, (i, text)
+    assert len({n for _, _, n in ended.values()}) > 1  # rows of different lengths
+    assert decoder.stats.prompts == len(items) and decoder.stats.row_steps <= 2 * decoder.stats.steps
+    order = sorted(ended, key=lambda i: ended[i][0])
+    assert order != sorted(order)  # some later prompt ended before an earlier one: nobody waits for the longest
+
+
+def test_a_paused_run_goes_on_from_another_thread(tiny_generator):
+    items = _items(constrained=True)
+    prompts = _prompts(tiny_generator, items)
+    whole: dict[int, str] = {}
+    assert _decoder(tiny_generator, width=3).run(_feed(prompts), whole.__setitem__)
+    decoder, texts = _decoder(tiny_generator, width=3), {}
+    admit = _feed(prompts)
+    assert decoder.run(admit, texts.__setitem__, pause=lambda: True) is False  # paused after one step
+    result: list[bool] = []
+    worker = threading.Thread(target=lambda: result.append(decoder.run(admit, texts.__setitem__)))
+    worker.start()
+    worker.join(60)
+    assert result == [True] and texts == whole
+
+
+def _feed(prompts):  # type: ignore[no-untyped-def]
+    taken = [0]
+
+    def admit(n: int):  # type: ignore[no-untyped-def]
+        more = prompts[taken[0]:taken[0] + n]
+        taken[0] += len(more)
+        return more
+
+    return admit
+
+
+def test_generator_runs_share_the_fixed_prefix_and_give_the_answers_alone(tiny_generator):
+    items = _items(constrained=True)
+    decoding = Decoding.of(max_tokens=20, stop=STOPS)
+    alone = [tiny_generator.generate_batch([it], decoding)[0] for it in items]
+    assert tiny_generator.generate_batch(items, decoding, width=3) == alone
+    # sampling takes HF generate in batches of `width` (and still answers every item, in order)
+    sampled = tiny_generator.generate_batch(items, Decoding.of(max_tokens=6, temperature=0.8), width=2)
+    assert len(sampled) == len(items) and all(isinstance(t, str) for t in sampled)
+
+
+def test_a_waiting_stream_goes_before_further_rows(tiny_generator):
+    """A stream asks for the generator while a run decodes: the run admits nothing more, ends its rows, the stream
+    runs, then the rest of the items; every answer is the one it gets alone."""
+    items = _items(constrained=True) * 2
+    decoding = Decoding.of(max_tokens=20, stop=STOPS)
+    alone = [tiny_generator.generate_batch([it], decoding)[0] for it in items]
+    events: list[str] = []
+    stream_text: list[str] = []
+    original = tiny_generator.open_run
+
+    def stream() -> None:
+        stream_text.append("".join(tiny_generator.stream(items[0].messages, 20, 0.0, STOPS,
+                                                         constrain_to=items[0].constrain_to)))
+        events.append("stream")
+
+    started = threading.Thread(target=stream)
+
+    def open_run(decoding, width):  # type: ignore[no-untyped-def]
+        run = original(decoding, width)
+        advance = run.advance
+
+        def watched(admit, done, pause=None):  # type: ignore[no-untyped-def]
+            def admit_and_start_stream(n: int):  # type: ignore[no-untyped-def]
+                more = admit(n)
+                events.extend("row" for _ in more)
+                if more and not started.is_alive() and not stream_text:
+                    started.start()
+                    deadline = time.monotonic() + 30
+                    while tiny_generator._streams_waiting == 0:  # the stream waits for the lock
+                        assert time.monotonic() < deadline, "the stream never asked for the generator"
+                        time.sleep(0.005)
+                return more
+
+            return advance(admit_and_start_stream, done, pause)
+
+        run.advance = watched  # type: ignore[method-assign]
+        return run
+
+    tiny_generator.open_run = open_run  # type: ignore[method-assign]
+    assert tiny_generator.generate_batch(items, decoding, width=2) == alone
+    started.join(60)
+    assert stream_text == [alone[0]]
+    first_rows = events.index("stream")
+    assert 0 < first_rows < len(items) and events.count("row") == len(items)  # rows before and after it
+
+
+# --------------------------------------------------------------------------- the coalescer's continuous runs
+class _FakeRun:
+    """A continuous run without a model: an item's answer is its prompt, and it takes as many steps as the
+    number in the prompt ("q3:2" -> 2 steps). Each step waits for the test to release it (`steps` semaphore)."""
+
+    def __init__(self, log: list, width: int, fail_on: str | None = None) -> None:
+        self.log, self.width, self.fail_on = log, width, fail_on
+        self.rows: list[list] = []  # [index, prompt, steps left]
+        self.count = 0
+        self.steps = threading.Semaphore(0)
+        self.closed = False
+        self.stepped_on: list[str] = []  # the thread of every step
+
+    def advance(self, admit, done, pause=None):  # type: ignore[no-untyped-def]
+        while True:
+            for it in admit(self.width - len(self.rows)):
+                prompt = it.messages[-1]["content"]
+                if prompt == self.fail_on:
+                    raise RuntimeError("decoding failed")
+                self.rows.append([self.count, prompt, int(prompt.split(":")[1])])
+                self.log.append(("join", prompt, threading.current_thread().name))
+                self.count += 1
+            if not self.rows:
+                return True
+            assert self.steps.acquire(timeout=30), "the test never released a step"
+            self.stepped_on.append(threading.current_thread().name)
+            for row in self.rows:
+                row[2] -= 1
+            for row in [r for r in self.rows if r[2] <= 0]:
+                self.rows.remove(row)
+                done(row[0], row[1].upper())
+            if self.rows and pause is not None and pause():
+                return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Runs:
+    def __init__(self, width: int = 3, fail_on: str | None = None) -> None:
+        self.log: list = []
+        self.opened: list[_FakeRun] = []
+        self.width, self.fail_on = width, fail_on
+
+    def __call__(self, decoding, width):  # type: ignore[no-untyped-def]
+        run = _FakeRun(self.log, min(width, self.width), self.fail_on)
+        self.opened.append(run)
+        return run
+
+
+def _start(co: Coalescer, prompt: str, results: dict, max_tokens: int = 8) -> threading.Thread:
+    def call() -> None:
+        try:
+            results[prompt] = co.generate(BatchItem([{"role": "user", "content": prompt}]), Decoding.of(max_tokens))
+        except RuntimeError as exc:
+            results[prompt] = exc
+
+    t = threading.Thread(target=call, name=f"caller-{prompt}")
+    t.start()
+    return t
+
+
+def _until(check, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+def test_calls_join_a_running_run_and_the_leader_hands_it_on():
+    runs = _Runs(width=3)
+    co = Coalescer(lambda items, d: pytest.fail("no plain batches with continuous runs"), max_batch=3, window_s=0.0,
+                   continuous=runs)
+    results: dict = {}
+    lead = _start(co, "a:1", results)
+    _until(lambda: runs.opened and runs.log, "the leader never opened a run")
+    run = runs.opened[0]
+    later = [_start(co, p, results) for p in ("b:3", "c:2")]
+    _until(lambda: co.queued == 3, "the callers never queued")
+    run.steps.release()  # step 1: a ends; b and c join (they arrived while the run decoded)
+    _until(lambda: len(runs.log) == 3, "b and c never joined")
+    assert results == {} and lead.is_alive()  # a's answer is done, but its thread drives the run
+    run.steps.release()  # step 2: rows remain and a's caller has its answer: it hands the run on and returns
+    lead.join(30)
+    assert not lead.is_alive() and results == {"a:1": "A:1"}
+    for _ in range(2):
+        run.steps.release()
+    for t in later:
+        t.join(30)
+    assert results == {"a:1": "A:1", "b:3": "B:3", "c:2": "C:2"}
+    assert len(runs.opened) == 1 and run.closed and co.batch_sizes == [3]
+    assert run.stepped_on[:2] == ["caller-a:1"] * 2
+    assert set(run.stepped_on[2:]) <= {"caller-b:3", "caller-c:2"} and len(run.stepped_on) == 4  # handed on
+
+
+def test_another_decoding_ends_admission_and_leads_the_next_run():
+    runs = _Runs(width=4)
+    co = Coalescer(lambda items, d: [], max_batch=4, window_s=0.0, continuous=runs)
+    results: dict = {}
+    first = _start(co, "a:2", results)
+    _until(lambda: runs.log, "no run")
+    other = _start(co, "x:1", results, max_tokens=4)  # another decoding
+    _until(lambda: co.queued == 2, "x never queued")
+    same = _start(co, "b:1", results)  # the first run's decoding, but after x: it waits for x's run
+    _until(lambda: co.queued == 3, "b never queued")
+    runs.opened[0].steps.release()
+    runs.opened[0].steps.release()
+    first.join(30)
+    _until(lambda: len(runs.opened) == 2, "x never led a run")
+    assert [p for _, p, _ in runs.log] == ["a:2", "x:1"]
+    runs.opened[1].steps.release()
+    other.join(30)
+    _until(lambda: len(runs.opened) == 3, "b never ran")
+    runs.opened[2].steps.release()
+    same.join(30)
+    assert results == {"a:2": "A:2", "x:1": "X:1", "b:1": "B:1"} and co.batch_sizes == [1, 1, 1]
+
+
+def test_a_failed_run_fails_the_calls_it_had_taken_only():
+    runs = _Runs(width=2, fail_on="boom:1")
+    co = Coalescer(lambda items, d: [], max_batch=2, window_s=0.0, continuous=runs)
+    results: dict = {}
+    first = _start(co, "a:1", results)
+    _until(lambda: runs.log, "no run")
+    boom = _start(co, "boom:1", results)
+    _until(lambda: co.queued == 2, "boom never queued")
+    runs.opened[0].steps.release()  # a ends; boom joins and the run fails
+    for t in (first, boom):
+        t.join(30)
+    assert results["a:1"] == "A:1" and isinstance(results["boom:1"], RuntimeError)
+    assert runs.opened[0].closed
+    after = _start(co, "c:1", results)
+    _until(lambda: len(runs.opened) == 2, "the next call never ran")
+    runs.opened[1].steps.release()
+    after.join(30)
+    assert results["c:1"] == "C:1"
+
+
+@pytest.mark.real_model
+def test_real_model_continuous_rows_answer_as_alone(real_generator):
+    """The bundled SmolLM2 in its default dtype, copy-constrained, 3 rows at a time over 6 prompts: each answer is
+    the one the prompt gets alone."""
+    sources = ("[1] The Trail Runner shoe costs 89.00 dollars and ships in 3 days.\n"
+               "[2] Store hours are 9 to 5 on weekdays. The warranty lasts two years.")
+    questions = ["How much does the Trail Runner cost?", "When is the store open?", "How long is the warranty?",
+                 "How fast does the Trail Runner ship?", "What are the store hours?", "What does the shoe cost?"]
+    items = [BatchItem([{"role": "system", "content": "Answer from the sources with a citation like [1]."},
+                        {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {q}"}], sources)
+             for q in questions]
+    decoding = Decoding.of(max_tokens=24, stop=["\n\n"])
+    alone = [real_generator.generate_batch([it], decoding)[0] for it in items]
+    assert real_generator.generate_batch(items, decoding, width=3) == alone
+    assert any("89.00" in a for a in alone)
