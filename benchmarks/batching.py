@@ -21,8 +21,11 @@ Run (idle machine; the figures for docs/benchmarks.md, "### Batched generation")
         --workspace /tmp/ragft-answers-bench/hybrid --data /work/shared/data \
         --n 48 --batch-sizes 1,4,8 --requests 32 --out /tmp/batching.json
 `--part compare,server` skips the profile; `--threads 1` pins torch to one thread (on a machine other jobs
-load, two spinning OpenMP threads lose most of their time waiting for each other). The JSON report carries the
-command, the date and the load average at the start, at each figure and at the end.
+load, two spinning OpenMP threads lose most of their time waiting for each other); `--rounds 3` runs every
+setting three times in turn and reports the median round (single runs of the one-at-a-time path vary by 30% on a
+shared VM). Each figure carries what the continuous decoder did (`rows_per_step`, `decode_steps`,
+`prefill_seconds`, `decode_seconds`). The JSON report carries the command, the date and the load average at the
+start, at each figure and at the end.
 """
 
 from __future__ import annotations
@@ -103,41 +106,54 @@ def _decoding(max_tokens: int):  # type: ignore[no-untyped-def]
     return Decoding.of(max_tokens)
 
 
-def part_compare(ws, qs: list[dict], sizes: list[int]) -> dict:  # type: ignore[no-untyped-def]
+def part_compare(ws, qs: list[dict], sizes: list[int], rounds: int = 1) -> dict:  # type: ignore[no-untyped-def]
+    """`rounds` rounds, each running every batch size once in turn (so a slow spell of the machine hits all
+    sizes alike); a size's figures are its median round, and `speedup_rounds` the ratios within each round."""
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as fh:
         for q in qs:
             fh.write(json.dumps(q) + "\n")
         qa_file = fh.name
-    out: dict = {}
+    runs: dict[int, list[dict]] = {bs: [] for bs in sizes}
     answers: dict[int, list[str | None]] = {}
     gen = ws.generator
-    for bs in sizes:
-        decoded = dataclasses.replace(gen.decoded) if hasattr(gen, "decoded") else None
-        t0 = time.perf_counter()
-        result = ws.compare(qa=qa_file, strategies=["rag"], batch_size=bs, seed=0)
-        wall = time.perf_counter() - t0
-        answers[bs] = [r.results["rag"].answer for r in result.questions]
-        s = result.strategies["rag"]
-        out[str(bs)] = {"seconds": round(wall, 1), "answers_per_s": round(len(qs) / wall, 3),
-                        "answer_correctness": s.answer_correctness, "abstention_rate": s.abstention_rate,
-                        "failed": s.n_failed, "load_avg": os.getloadavg()[0], **_occupancy(gen, decoded)}
-        print(f"compare batch {bs}: {out[str(bs)]}", file=sys.stderr, flush=True)
+    for _ in range(rounds):
+        for bs in sizes:
+            decoded = dataclasses.replace(gen.decoded) if hasattr(gen, "decoded") else None
+            t0 = time.perf_counter()
+            result = ws.compare(qa=qa_file, strategies=["rag"], batch_size=bs, seed=0)
+            wall = time.perf_counter() - t0
+            got = [r.results["rag"].answer for r in result.questions]
+            if answers.setdefault(bs, got) != got:
+                raise SystemExit(f"batch size {bs}: the answers changed between rounds")
+            s = result.strategies["rag"]
+            runs[bs].append({"seconds": round(wall, 1), "answers_per_s": round(len(qs) / wall, 3),
+                             "answer_correctness": s.answer_correctness, "abstention_rate": s.abstention_rate,
+                             "failed": s.n_failed, "load_avg": os.getloadavg()[0], **_occupancy(gen, decoded)})
+            print(f"compare batch {bs}: {runs[bs][-1]}", file=sys.stderr, flush=True)
+    out = {str(bs): _median_run(runs[bs]) for bs in sizes}
     base = answers[sizes[0]]
     for bs in sizes[1:]:
         diff = [{"question": q["question"], "sequential": a, "batched": b}
                 for q, a, b in zip(qs, base, answers[bs]) if a != b]
         out[str(bs)]["identical_pct"] = round(100 * (1 - len(diff) / len(qs)), 1)
         out[str(bs)]["speedup"] = round(out[str(bs)]["answers_per_s"] / out[str(sizes[0])]["answers_per_s"], 2)
+        out[str(bs)]["speedup_rounds"] = [round(b["answers_per_s"] / a["answers_per_s"], 2)
+                                          for a, b in zip(runs[sizes[0]], runs[bs])]
         out[str(bs)]["differences"] = diff
     return out
 
 
-def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int]) -> dict:  # type: ignore[no-untyped-def]
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time (the lower middle one of an even count), with every round's seconds."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return {**ordered[(len(ordered) - 1) // 2], "seconds_rounds": [r["seconds"] for r in runs]}
+
+
+def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int], rounds: int = 1) -> dict:  # type: ignore[no-untyped-def]
     import httpx
 
     from ragft.server import create_app, serve_in_thread
 
-    out: dict = {}
     gen = ws.generator
     gen.warm_up()
     with serve_in_thread(create_app(ws)) as url:
@@ -148,37 +164,41 @@ def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int]) ->
             return r.json()["choices"][0]["message"]["content"]
 
         ask(qs[0]["question"])  # warm-up
-        for clients in clients_list:
-            todo = [qs[i % len(qs)]["question"] for i in range(n_requests)]
-            lock, replies = threading.Lock(), []
-            before = len(getattr(gen, "_coalescer").batch_sizes) if hasattr(gen, "_coalescer") else 0
-            decoded = dataclasses.replace(gen.decoded) if hasattr(gen, "decoded") else None
+        runs: dict[int, list[dict]] = {c: [] for c in clients_list}
+        for _ in range(rounds):
+            for clients in clients_list:
+                todo = [qs[i % len(qs)]["question"] for i in range(n_requests)]
+                lock, replies = threading.Lock(), []
+                before = len(getattr(gen, "_coalescer").batch_sizes) if hasattr(gen, "_coalescer") else 0
+                decoded = dataclasses.replace(gen.decoded) if hasattr(gen, "decoded") else None
 
-            def client() -> None:
-                while True:
-                    with lock:
-                        if not todo:
-                            return
-                        q = todo.pop(0)
-                    text = ask(q)
-                    with lock:
-                        replies.append((q, text))
+                def client() -> None:
+                    while True:
+                        with lock:
+                            if not todo:
+                                return
+                            q = todo.pop(0)
+                        text = ask(q)
+                        with lock:
+                            replies.append((q, text))
 
-            t0 = time.perf_counter()
-            threads = [threading.Thread(target=client) for _ in range(clients)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - t0
-            sizes = gen._coalescer.batch_sizes[before:] if hasattr(gen, "_coalescer") else []
-            out[str(clients)] = {"requests": n_requests, "seconds": round(wall, 1),
-                                 "requests_per_s": round(n_requests / wall, 3), "load_avg": os.getloadavg()[0],
-                                 "mean_batch": round(sum(sizes) / len(sizes), 2) if sizes else None,
-                                 "batch_sizes": sizes, **_occupancy(gen, decoded)}
-            print(f"server {clients} client(s): {out[str(clients)]}", file=sys.stderr, flush=True)
-    first, last = str(clients_list[0]), str(clients_list[-1])
-    out["speedup"] = round(out[last]["requests_per_s"] / out[first]["requests_per_s"], 2)
+                t0 = time.perf_counter()
+                threads = [threading.Thread(target=client) for _ in range(clients)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                wall = time.perf_counter() - t0
+                sizes = gen._coalescer.batch_sizes[before:] if hasattr(gen, "_coalescer") else []
+                runs[clients].append({"requests": n_requests, "seconds": round(wall, 1),
+                                     "requests_per_s": round(n_requests / wall, 3), "load_avg": os.getloadavg()[0],
+                                     "mean_batch": round(sum(sizes) / len(sizes), 2) if sizes else None,
+                                     "batch_sizes": sizes, **_occupancy(gen, decoded)})
+                print(f"server {clients} client(s): {runs[clients][-1]}", file=sys.stderr, flush=True)
+    out = {str(c): _median_run(runs[c]) for c in clients_list}
+    first, last = clients_list[0], clients_list[-1]
+    out["speedup"] = round(out[str(last)]["requests_per_s"] / out[str(first)]["requests_per_s"], 2)
+    out["speedup_rounds"] = [round(b["requests_per_s"] / a["requests_per_s"], 2) for a, b in zip(runs[first], runs[last])]
     return out
 
 
@@ -207,6 +227,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice, all cores)")
     ap.add_argument("--dtype", default="auto", help="[generator] dtype for the run (auto = the product default)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of compare/server, each setting once per round in turn; figures are the median round")
     args = ap.parse_args()
 
     import torch
@@ -223,9 +245,9 @@ def main() -> None:
     if "profile" in parts:
         report["profile"] = part_profile(ws, qs)
     if "compare" in parts:
-        report["compare"] = part_compare(ws, qs, [int(b) for b in args.batch_sizes.split(",")])
+        report["compare"] = part_compare(ws, qs, [int(b) for b in args.batch_sizes.split(",")], args.rounds)
     if "server" in parts:
-        report["server"] = part_server(ws, qs, args.requests, [int(c) for c in args.clients.split(",")])
+        report["server"] = part_server(ws, qs, args.requests, [int(c) for c in args.clients.split(",")], args.rounds)
     report["load_avg_end"] = os.getloadavg()
     text = json.dumps(report, indent=2)
     if args.out:
