@@ -102,6 +102,24 @@ def test_generator_runs_share_the_fixed_prefix_and_give_the_answers_alone(tiny_g
     assert len(sampled) == len(items) and all(isinstance(t, str) for t in sampled)
 
 
+def test_sampled_runs_stop_between_batches_when_their_driver_has_its_answer(tiny_generator):
+    """Sampling runs HF `generate` a batch at a time; a pause after a batch ends the run (nothing in flight), so
+    the coalescer's leader is never held by callers that keep arriving."""
+    items = _items(constrained=False)[:4]
+    run = tiny_generator.open_run(Decoding.of(max_tokens=4, temperature=0.8), width=2)
+    texts: dict[int, str] = {}
+    try:
+        admit = _feed(items)
+        assert run.advance(admit, texts.__setitem__, pause=lambda: 0 in texts) is True
+        assert sorted(texts) == [0, 1]  # one batch of two, then the pause
+        assert run.advance(admit, texts.__setitem__) is True
+    finally:
+        run.close()
+    assert sorted(texts) == [0, 1, 2, 3]
+    assert tiny_generator._gen_lock.acquire(blocking=False)  # closed: the generator is free again
+    tiny_generator._gen_lock.release()
+
+
 def test_a_waiting_stream_goes_before_further_rows(tiny_generator):
     """A stream asks for the generator while a run decodes: the run admits nothing more, ends its rows, the stream
     runs, then the rest of the items; every answer is the one it gets alone."""

@@ -401,10 +401,12 @@ class TransformersGenerator(GeneratorBase):
             raise
 
     def _generate_chunks(self, runner: Any, prompts: Callable[[int], list[Prompt]], decoding: Decoding, width: int,
-                         finish: Callable[[int, str], None], number: int = 0) -> int:
+                         finish: Callable[[int, str], None], number: int = 0,
+                         pause: Callable[[], bool] | None = None) -> int:
         """HF `generate` on up to `width` prompts at a time, left-padded (sampling, sliding-window caches); a lone
-        prompt starts from the fixed-prefix cache. Returns how many prompts it took."""
-        while batch := prompts(width):
+        prompt starts from the fixed-prefix cache. Stops after a batch when `pause()` is true (nothing is in
+        flight then). Returns how many prompts it has taken in all, `number` included."""
+        while (pause is None or not pause()) and (batch := prompts(width)):
             rows = [p.ids for p in batch]
             prefix = self._prefix(decoding.adapter)
             cache = prefix.start(runner, rows[0])[0] if len(rows) == 1 else None
@@ -512,9 +514,9 @@ class GeneratorRun:
         def finish(i: int, text: str) -> None:
             done(i, cut_at_stop(text, stop)[0])
 
-        if self.decoder is None:
+        if self.decoder is None:  # HF `generate` batches: a pause ends the run (no row is left in flight)
             self._taken = self.gen._generate_chunks(self.runner, self._prompts(admit), self.decoding, self.width,
-                                                    finish, self._taken)
+                                                    finish, self._taken, pause)
             return True
         try:
             ended = self.decoder.run(self._prompts(admit), finish, pause)
