@@ -171,8 +171,8 @@ class _FakeRun:
     """A continuous run without a model: an item's answer is its prompt, and it takes as many steps as the
     number in the prompt ("q3:2" -> 2 steps). Each step waits for the test to release it (`steps` semaphore)."""
 
-    def __init__(self, log: list, width: int, fail_on: str | None = None) -> None:
-        self.log, self.width, self.fail_on = log, width, fail_on
+    def __init__(self, log: list, width: int, fail_on: str | None = None, admit_nothing: bool = False) -> None:
+        self.log, self.width, self.fail_on, self.admit_nothing = log, width, fail_on, admit_nothing
         self.rows: list[list] = []  # [index, prompt, steps left]
         self.count = 0
         self.steps = threading.Semaphore(0)
@@ -180,6 +180,8 @@ class _FakeRun:
         self.stepped_on: list[str] = []  # the thread of every step
 
     def advance(self, admit, done, pause=None):  # type: ignore[no-untyped-def]
+        if self.admit_nothing:  # as a run does while a stream waits for the generator: it admits nothing
+            return True
         while True:
             for it in admit(self.width - len(self.rows)):
                 prompt = it.messages[-1]["content"]
@@ -205,13 +207,13 @@ class _FakeRun:
 
 
 class _Runs:
-    def __init__(self, width: int = 3, fail_on: str | None = None) -> None:
+    def __init__(self, width: int = 3, fail_on: str | None = None, admit_nothing: int = 0) -> None:
         self.log: list = []
         self.opened: list[_FakeRun] = []
-        self.width, self.fail_on = width, fail_on
+        self.width, self.fail_on, self.admit_nothing = width, fail_on, admit_nothing
 
     def __call__(self, decoding, width):  # type: ignore[no-untyped-def]
-        run = _FakeRun(self.log, min(width, self.width), self.fail_on)
+        run = _FakeRun(self.log, min(width, self.width), self.fail_on, len(self.opened) < self.admit_nothing)
         self.opened.append(run)
         return run
 
@@ -302,6 +304,20 @@ def test_a_failed_run_fails_the_calls_it_had_taken_only():
     runs.opened[1].steps.release()
     after.join(30)
     assert results["c:1"] == "C:1"
+
+
+def test_calls_a_run_never_admitted_lead_the_next_one():
+    """A stream that asks for the generator while a run opens (an adapter may take seconds to load) makes the run
+    admit nothing: the calls it was opened for are not failed, they go back to the front of the queue."""
+    runs = _Runs(width=2, admit_nothing=1)
+    co = Coalescer(lambda items, d: [], max_batch=2, window_s=0.0, continuous=runs)
+    results: dict = {}
+    lead = _start(co, "a:1", results)
+    _until(lambda: len(runs.opened) == 2, "the call never led a second run")
+    runs.opened[1].steps.release()
+    lead.join(30)
+    assert results == {"a:1": "A:1"} and runs.opened[0].closed and runs.opened[1].closed
+    assert co.batch_sizes == [1] and co.queued == 0
 
 
 @pytest.mark.real_model

@@ -20,7 +20,8 @@ reaches `generate` after its own retrieval and prompt building, and the coalesce
   at a time. With `continuous` (the bundled generator's `open_run`), calls that arrive during a run join it as
   rows free up, and each caller gets its answer when its own row ends: when the leader's answer is done, it
   hands the run, at the next step, to a caller whose row still decodes, and returns. The run stops admitting
-  when a call with another decoding waits (that call leads next). Without `continuous`, a run is one
+  when a call with another decoding waits (that call leads next), or while a stream waits for the generator
+  (calls it had not admitted go back to the front of the queue). Without `continuous`, a run is one
   `run_batch` of up to `max_batch` calls. A failing run raises its error in every caller it had taken.
 """
 
@@ -153,23 +154,25 @@ class Coalescer:
         with self._cond:
             self._waiting.append(call)
             self._cond.notify_all()  # a leader in its window counts the arrivals
-            # The oldest waiting call leads the next run: a run that stopped admitting for another decoding is
-            # followed by that call's run, whichever thread wakes first.
-            while not call.done and self._driver is not call and (self._busy or self._waiting[0] is not call):
-                self._cond.wait()
-            run: _RunState | None = None
-            if self._driver is call:  # the run was handed to this call's thread
-                run, self._driver, self._run_state = self._run_state, None, None
-            elif not call.done:
-                self._busy = True  # this call leads the next run
-                batch = self._gather(call)
-        if not call.done:
-            if run is not None:
-                self._drive(call, run)
-            elif self.continuous is not None:
-                self._drive(call, self._open(batch))
-            else:
-                self._run(batch)
+        while not call.done:  # more than once only when a run ended without admitting this call
+            with self._cond:
+                # The oldest waiting call leads the next run: a run that stopped admitting for another decoding
+                # is followed by that call's run, whichever thread wakes first.
+                while not call.done and self._driver is not call and (self._busy or self._waiting[0] is not call):
+                    self._cond.wait()
+                run: _RunState | None = None
+                if self._driver is call:  # the run was handed to this call's thread
+                    run, self._driver, self._run_state = self._run_state, None, None
+                elif not call.done:
+                    self._busy = True  # this call leads the next run
+                    batch = self._gather(call)
+            if not call.done:
+                if run is not None:
+                    self._drive(call, run)
+                elif self.continuous is not None:
+                    self._drive(call, self._open(batch))
+                else:
+                    self._run(batch)
         if call.error is not None:
             raise call.error
         assert call.result is not None
@@ -273,19 +276,24 @@ class Coalescer:
                 state.run.close()
             except BaseException as exc:  # noqa: BLE001
                 state.error = state.error or exc
-        calls = state.taken + state.start  # `start` is empty unless the run failed before admitting all of it
+        # A run that ended without admitting some of the calls it was opened for (a stream asked for the
+        # generator first) gives them back, at the front of the queue; a failed run fails them.
+        failed, requeue = (state.start, []) if state.error is not None else ([], state.start)
+        calls = state.taken + failed
         for c in calls:
             if not c.done:
                 c.error = state.error or RuntimeError("the generation ended without this call's answer")
-        self._finish(calls)
+        self._finish(calls, requeue)
 
-    def _finish(self, calls: list[_Call]) -> None:
+    def _finish(self, calls: list[_Call], requeue: Sequence[_Call] = ()) -> None:
         with self._cond:
-            self.batch_sizes.append(len(calls))
-            self._last_size = len(calls)
+            if calls:
+                self.batch_sizes.append(len(calls))
+                self._last_size = len(calls)
             for c in calls:
                 c.done = True
-            self._running = [c for c in self._running if c not in calls]
+            self._running = [c for c in self._running if c not in calls and c not in requeue]
+            self._waiting[:0] = requeue
             self._busy = False
             self._cond.notify_all()
 
