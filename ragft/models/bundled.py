@@ -481,14 +481,16 @@ class GeneratorRun:
     def __init__(self, gen: TransformersGenerator, decoding: Decoding, width: int) -> None:
         self.gen, self.decoding, self.width = gen, decoding, width
         self._state = contextlib.ExitStack()
-        self.runner, context = gen._activate(decoding.adapter)
-        self._state.enter_context(context)
         self.decoder: ContinuousDecoder | None = None
-        if decoding.temperature <= 0 and plain_cache(self.runner):
-            self.decoder = ContinuousDecoder(self.runner, gen.tokenizer, width, decoding.max_tokens, decoding.stop,
-                                             gen.copy_mode, gen._prefix(decoding.adapter), gen.placement.device,
-                                             stats=gen.decoded)
         self._taken = 0  # prompts admitted by the HF `generate` fallback
+        with self._state as state:  # a failure here leaves the adapter state as it was (the caller frees the lock)
+            self.runner, context = gen._activate(decoding.adapter)
+            state.enter_context(context)
+            if decoding.temperature <= 0 and plain_cache(self.runner):
+                self.decoder = ContinuousDecoder(self.runner, gen.tokenizer, width, decoding.max_tokens,
+                                                 decoding.stop, gen.copy_mode, gen._prefix(decoding.adapter),
+                                                 gen.placement.device, stats=gen.decoded)
+            self._state = state.pop_all()  # kept open until `close()`
 
     def _prompts(self, admit: Callable[[int], Sequence[BatchItem]]) -> Callable[[int], list[Prompt]]:
         gen = self.gen
