@@ -24,7 +24,7 @@ Run (idle machine; the figures for docs/benchmarks.md, "### Batched generation")
 load, two spinning OpenMP threads lose most of their time waiting for each other); `--rounds 3` runs every
 setting three times in turn and reports the median round (single runs of the one-at-a-time path vary by 30% on a
 shared VM). Each figure carries what the continuous decoder did (`rows_per_step`, `decode_steps`,
-`prefill_seconds`, `decode_seconds`). The JSON report carries the command, the date and the load average at the
+`packed_joins`, `prefill_seconds`, `decode_seconds`). The JSON report carries the command, the date and the load average at the
 start, at each figure and at the end.
 """
 
@@ -204,13 +204,15 @@ def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int], ro
 
 def _occupancy(gen, before) -> dict:  # type: ignore[no-untyped-def]
     """What the continuous decoder did since `before` (a copy of `gen.decoded`): forward steps over the batch,
-    the mean rows per step, prompts joined, and the seconds spent decoding in all and in the prompts' prefills."""
+    the mean rows per step, prompts joined (and how many of them in a packed pass with the rows' step), and the
+    seconds spent decoding in all and in the prompts' prefills (packed passes included)."""
     if before is None:
         return {}
     now = gen.decoded
     steps, row_steps = now.steps - before.steps, now.row_steps - before.row_steps
     return {"decode_steps": steps, "rows_per_step": round(row_steps / steps, 2) if steps else None,
-            "prompts_decoded": now.prompts - before.prompts, "decode_seconds": round(now.seconds - before.seconds, 1),
+            "prompts_decoded": now.prompts - before.prompts, "packed_joins": now.packed - before.packed,
+            "decode_seconds": round(now.seconds - before.seconds, 1),
             "prefill_seconds": round(now.prefill_seconds - before.prefill_seconds, 1)}
 
 

@@ -43,17 +43,26 @@ def test_rows_end_at_their_own_last_token_and_free_their_place(tiny_generator):
     decoder = _decoder(tiny_generator, width=2)
     prompts = _prompts(tiny_generator, items)
     joined: list[int] = []  # the decoder's step count when each prompt joined
+    taken = [0]
     ended: dict[int, tuple[int, str, int]] = {}
 
     def admit(n: int):  # type: ignore[no-untyped-def]
-        more = prompts[len(joined):len(joined) + n]
-        joined.extend([decoder.stats.steps] * len(more))
+        more = prompts[taken[0]:taken[0] + n]
+        taken[0] += len(more)
         return more
+
+    joined_row = decoder._joined
+
+    def joining(*args):  # type: ignore[no-untyped-def]
+        # a prompt joining running rows shares their next step's forward pass (models/packed.py): it joins at it
+        joined.append(decoder.stats.steps)
+        return joined_row(*args)
 
     def done(i: int, text: str) -> None:
         row = next(r for r in decoder._rows if r.number == i)  # still in the batch while delivered
         ended[i] = (decoder.stats.steps, text, len(row.new))
 
+    decoder._joined = joining
     assert decoder.run(admit, done) is True
     assert [cut_at_stop(ended[i][1], STOPS)[0] for i in range(len(items))] == alone
     for i, (step, text, n_tokens) in ended.items():
@@ -318,6 +327,81 @@ def test_calls_a_run_never_admitted_lead_the_next_one():
     lead.join(30)
     assert results == {"a:1": "A:1"} and runs.opened[0].closed and runs.opened[1].closed
     assert co.batch_sizes == [1] and co.queued == 0
+
+
+def _logits_of_next(decoder, act):  # type: ignore[no-untyped-def]
+    """The logits `decoder._advance` gets during `act()`, in call order (each call's rows)."""
+    seen = []
+    advance = decoder._advance
+
+    def record(logits, rows):  # type: ignore[no-untyped-def]
+        seen.append(logits.clone())
+        return advance(logits, rows)
+
+    decoder._advance = record
+    try:
+        act()
+    finally:
+        decoder._advance = advance
+    return seen
+
+
+@pytest.mark.parametrize("prefix", [False, True])
+def test_a_packed_join_computes_the_step_and_the_prefill_it_replaces(tiny_generator, prefix):
+    """models/packed.py: one forward pass over the running rows' next tokens and a joining prompt gives the logits
+    (and the caches) of a separate decode step and a separate prefill, with padded rows of different lengths and
+    with or without the kept prefix."""
+    import torch
+
+    from ragft.models.continuous import ContinuousDecoder
+
+    gen = tiny_generator
+    prompts = _prompts(gen, _items(constrained=False)[:3])
+    assert len({len(p.ids) for p in prompts[:2]}) == 2  # the two rows are padded to each other
+
+    def decoder() -> ContinuousDecoder:
+        d = ContinuousDecoder(gen.model, gen.tokenizer, 3, 20, STOPS, prefix=gen._prefix(None) if prefix else None)
+        d.packed = False
+        for p in prompts[:2]:
+            d._join(p)
+        return d
+
+    packed, separate = decoder(), decoder()
+    assert packed.packed is False and separate._mask.tolist() == packed._mask.tolist()
+    if prefix:
+        assert separate.prefix.start(gen.model, prompts[2].ids)[1] > 0  # the joiner starts from the kept prefix
+    got = _logits_of_next(packed, lambda: packed._join_packed(prompts[2]))
+    want = _logits_of_next(separate, lambda: (separate._advance(separate._step(), separate._rows),
+                                              separate._join(prompts[2])))
+    assert [g.shape for g in got] == [w.shape for w in want] == [(2, gen.model.config.vocab_size), (1, gen.model.config.vocab_size)]
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+    assert packed._mask.tolist() == separate._mask.tolist()
+    for a, b in zip(packed._cache.layers, separate._cache.layers):
+        torch.testing.assert_close(a.keys, b.keys, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(a.values, b.values, rtol=1e-4, atol=1e-4)
+    assert [r.new for r in packed._rows] == [r.new for r in separate._rows]
+    assert [r.pos for r in packed._rows] == [r.pos for r in separate._rows]
+    assert packed.stats.steps == separate.stats.steps == 1 and packed.stats.prompts == 3
+
+
+def test_packed_joins_carry_the_adapter(tiny_generator, tiny_model_dir, tmp_path):
+    """A LoRA adapter's answers decoded together (joins packed into the rows' steps) equal its answers one by
+    one, and differ from the base model's: the packed pass goes through the adapter's layers."""
+    from tests.test_models import _lora_adapter
+
+    adapter = _lora_adapter(tiny_model_dir, tmp_path / "lora", seed=3)
+    items = _items(constrained=False)
+    decoding = Decoding.of(max_tokens=12, stop=STOPS, adapter=str(adapter))
+    alone = [tiny_generator.generate_batch([it], decoding)[0] for it in items]
+    run = tiny_generator.open_run(decoding, 2)
+    try:
+        assert run.decoder is not None and run.decoder.packed
+    finally:
+        run.close()
+    assert tiny_generator.generate_batch(items, decoding, width=2) == alone
+    base = [tiny_generator.generate_batch([it], Decoding.of(max_tokens=12, stop=STOPS))[0] for it in items]
+    assert base != alone
 
 
 @pytest.mark.real_model

@@ -8,8 +8,10 @@ leaves the batch when it ends (its text is delivered then: a server caller gets 
 batch), and the next prompt joins at the following step.
 
 How, on HF's KV cache (`DynamicCache`, every layer a `DynamicLayer` of [rows, heads, width, head dim]):
-- a joining prompt is prefilled alone, on a copy of the fixed-prefix cache when its prompt starts with that
-  prefix (`PrefixCache`: the system prompt, the same for every question), and its first token is chosen;
+- a joining prompt is prefilled on a copy of the fixed-prefix cache when its prompt starts with that prefix
+  (`PrefixCache`: the system prompt, the same for every question), and its first token is chosen; while rows
+  decode, its prefill and their next step are one forward pass (models/packed.py, for the model types listed
+  there), so the rows do not wait on it; otherwise it is prefilled alone;
 - its cache is then left-padded to the batch's width (or the batch to its) and appended as a new row; the
   attention mask hides the padding and each row carries its own position ids, as HF `generate` does with left
   padding, so a row is computed as the same prompt alone (up to float reordering);
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragft.models.constrain import CopyChecker, Mode, RowConstraint, tie_break
+from ragft.models.packed import PackedStep, packable, packed_attention
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +105,12 @@ class _Row:
 
 @dataclass
 class DecodeStats:
-    """What decoding did: prompts joined (and the seconds their prefills took), forward steps over the batch and
-    row-steps (their ratio is the mean rows per step), and the seconds in all."""
+    """What decoding did: prompts joined (and the seconds their prefills took; a packed join's pass, which also
+    steps the rows, counts there), how many joins were packed into the rows' step, forward steps over the batch
+    (packed joins included) and row-steps (their ratio is the mean rows per step), and the seconds in all."""
 
     prompts: int = 0
+    packed: int = 0
     prefill_seconds: float = 0.0
     steps: int = 0
     row_steps: int = 0
@@ -142,6 +147,7 @@ class ContinuousDecoder:
         self._cache: Any = None
         self._mask: Any = None  # [rows, width] 1 = a real token, 0 = padding
         self._count = 0  # prompts admitted so far
+        self.packed = packable(runner)  # joins share a forward pass with the rows' next step (models/packed.py)
 
     def run(self, admit: Admit, done: Done, pause: Callable[[], bool] | None = None) -> bool:
         """Decode until `admit` has nothing more and every row has ended (True); `done` gets each text as it ends.
@@ -234,38 +240,84 @@ class ContinuousDecoder:
             if not prompts:
                 return
             for p in prompts:
-                self._join(p)
-            self._retire(done)
+                if self._rows and self.packed:
+                    self._join_packed(p)
+                else:
+                    self._join(p)
+                self._retire(done)
+
+    def _start(self, prompt: Prompt) -> tuple[Any, int]:
+        """A cache for `prompt` holding its first `held` ids (a copy of the kept prefix, or nothing), and held."""
+        if not prompt.ids:
+            raise ValueError("a prompt needs at least one token")
+        if self.prefix is not None:
+            return self.prefix.start(self.runner, prompt.ids)
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.runner.config), 0
+
+    def _joined(self, prompt: Prompt, cache: Any, logits: Any, started: float) -> None:
+        """The prompt is prefilled into `cache` and `logits` are its last token's: keep the prefix, choose its
+        first token and add it as a row."""
+        import torch
+
+        if self.prefix is not None:
+            self.prefix.keep(prompt.ids, prompt.fixed, cache)
+        checker = None if prompt.constrain_to is None else CopyChecker(prompt.constrain_to, self.copy_mode)
+        row = _Row(self._count, checker, pos=len(prompt.ids))
+        self._count += 1
+        self.stats.prompts += 1
+        self.stats.prefill_seconds += time.perf_counter() - started
+        self._advance(logits, [row])
+        self._append(row, cache, torch.ones(1, len(prompt.ids), dtype=torch.long, device=self.device))
 
     def _join(self, prompt: Prompt) -> None:
         """Prefill `prompt` alone (from the kept prefix when it starts with it), choose its first token, and add
         it as a row of the batch cache."""
         import torch
 
-        if not prompt.ids:
-            raise ValueError("a prompt needs at least one token")
-        ids = prompt.ids
         started = time.perf_counter()
-        if self.prefix is not None:
-            cache, held = self.prefix.start(self.runner, ids)
-        else:
-            from transformers import DynamicCache
-
-            cache, held = DynamicCache(config=self.runner.config), 0
+        cache, held = self._start(prompt)
+        ids = prompt.ids
         rest = torch.tensor([ids[held:]], dtype=torch.long, device=self.device)
         mask = torch.ones(1, len(ids), dtype=torch.long, device=self.device)
         pos = torch.arange(held, len(ids), dtype=torch.long, device=self.device)[None]
         out = self.runner(input_ids=rest, attention_mask=mask, position_ids=pos, cache=cache,
                           use_cache=True, logits_to_keep=1)
-        if self.prefix is not None:
-            self.prefix.keep(ids, prompt.fixed, cache)
-        checker = None if prompt.constrain_to is None else CopyChecker(prompt.constrain_to, self.copy_mode)
-        row = _Row(self._count, checker, pos=len(ids))
-        self._count += 1
-        self.stats.prompts += 1
-        self.stats.prefill_seconds += time.perf_counter() - started
-        self._advance(out.logits[:, -1, :], [row])
-        self._append(row, cache, mask)
+        self._joined(prompt, cache, out.logits[:, -1, :], started)
+
+    def _join_packed(self, prompt: Prompt) -> None:
+        """Prefill `prompt` and step every running row in one forward pass (models/packed.py): the rows advance
+        one token (as `_step`), then the prompt joins (as `_join`)."""
+        import torch
+
+        started = time.perf_counter()
+        cache, held = self._start(prompt)
+        rows, ids = self._rows, prompt.ids
+        self._mask = torch.cat([self._mask, torch.ones(len(rows), 1, dtype=self._mask.dtype, device=self.device)], 1)
+        tokens = [r.new[-1] for r in rows] + list(ids[held:])
+        pos = [r.pos for r in rows] + list(range(held, len(ids)))
+        own = [(layer.keys, layer.values) for layer in cache.layers] if held else None
+        step = PackedStep(len(rows), list(self._cache.layers), self._mask, own, held)
+        keep = torch.tensor(list(range(len(rows))) + [len(tokens) - 1], device=self.device)
+        with packed_attention(self.runner):
+            out = self.runner(input_ids=torch.tensor([tokens], dtype=torch.long, device=self.device),
+                              position_ids=torch.tensor([pos], dtype=torch.long, device=self.device),
+                              cache=step, use_cache=True, logits_to_keep=keep, ragft_packed=step)
+        for r in rows:
+            r.pos += 1
+        self.stats.steps += 1
+        self.stats.row_steps += len(rows)
+        self.stats.packed += 1
+        logits = out.logits[0]
+        self._advance(logits[:len(rows)], rows)
+        from transformers import DynamicCache
+
+        joined = DynamicCache(config=self.runner.config)
+        for layer, (k, v) in zip(joined.layers, step.joiner):
+            layer.lazy_initialization(k, v)
+            layer.keys, layer.values = k, v
+        self._joined(prompt, joined, logits[len(rows):], started)
 
     def _append(self, row: _Row, cache: Any, mask: Any) -> None:
         """Add a one-row cache (no padding) to the batch, left-padding whichever side is narrower."""
