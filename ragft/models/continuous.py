@@ -298,7 +298,7 @@ class ContinuousDecoder:
         tokens = [r.new[-1] for r in rows] + list(ids[held:])
         pos = [r.pos for r in rows] + list(range(held, len(ids)))
         own = [(layer.keys, layer.values) for layer in cache.layers] if held else None
-        step = PackedStep(len(rows), list(self._cache.layers), self._mask, own, held)
+        step = PackedStep(len(rows), list(self._cache.layers), self._mask, own)
         keep = torch.tensor(list(range(len(rows))) + [len(tokens) - 1], device=self.device)
         with packed_attention(self.runner):
             out = self.runner(input_ids=torch.tensor([tokens], dtype=torch.long, device=self.device),

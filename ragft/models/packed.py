@@ -6,7 +6,7 @@ prompt joined: with copied answers of ~8 tokens and prompts of ~240, a run spent
 prefills as decoding. Here the joiner's tokens and the rows' next tokens go through the weight matrices as one
 packed sequence ([1, rows + prompt tokens]: one GEMM per projection), and only attention is split: each row
 attends to its own row of the batch cache, the prompt to its own cache (the kept prefix, then itself, causal).
-The rows advance one token for a few percent more than the prefill alone.
+In the benchmark runs a packed pass took about what a lone prefill takes (docs/benchmarks.md, "Packed joins").
 
 How, without a hand-written model: HF's decoder layers compute projections, RoPE (from per-token position ids,
 so packing is exact) and MLP per token; the two per-sequence parts are seams HF offers: the cache (`update`,
@@ -15,8 +15,9 @@ which splits the packed keys/values into the rows' cache and the joiner's) and t
 no mask for an implementation it does not know). Models whose layers follow that pattern are listed in
 `PACKED_MODELS` (Llama: SmolLM2, the tiny test model); others keep the separate prefill.
 
-HF's own continuous batching (`generate_batch`, paged attention, transformers 5.24) packs the same way but was
-4x slower here on CPU (52.5 s vs 12.7 s for 40 rag prompts) and has no per-row logits processors (the copy rule).
+HF's own continuous batching (`generate_batch`, paged attention, transformers 5.24) packs the same way, but it
+has no per-row logits processors (the copy rule), and in a probe here (2026-12-01: 40 rag prompts, 10 new
+tokens, 8 rows) it took 52.5 s on CPU against 12.7 s for `ContinuousDecoder`.
 """
 
 from __future__ import annotations
@@ -41,11 +42,11 @@ def packable(model: Any) -> bool:
 class PackedStep:
     """The per-call state a packed forward reads: `rows` running rows (their batch cache `layers` of keys and
     values [rows, kv heads, width, head dim] and `mask` [rows, width + 1], the new column included) and the
-    joiner's cache (`joiner`: per-layer keys and values [1, kv heads, held, head dim] or None), `held` tokens."""
+    joiner's cache (`joiner`: per-layer keys and values [1, kv heads, held, head dim] of the kept prefix, or
+    None); `update` extends both as the layers run."""
 
-    def __init__(self, rows: int, layers: list[Any], mask: Any, joiner: list[tuple[Any, Any]] | None,
-                 held: int) -> None:
-        self.rows, self.layers, self.held = rows, layers, held
+    def __init__(self, rows: int, layers: list[Any], mask: Any, joiner: list[tuple[Any, Any]] | None) -> None:
+        self.rows, self.layers = rows, layers
         self.mask = mask.bool()[:, None, None, :]  # [rows, 1, 1, width]: what each row's query may see
         self.joiner: list[tuple[Any, Any] | None] = list(joiner) if joiner else [None] * len(layers)
 
