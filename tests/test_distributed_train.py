@@ -197,3 +197,21 @@ def test_bad_rows_fail_fast_on_every_rank_with_one_line(tmp_path, tiny_model_dir
     assert len(errors) == 1 and "line 1" in errors[0]
     assert "ragft.errors." not in proc.stderr  # a one-line message, not a Python traceback
     assert not AdapterRegistry(ws_dir).exists("x") and not (ws_dir / "adapters" / "x").exists()
+
+
+def test_a_run_leaves_its_process_group_before_exiting():
+    """`launch.run` destroys the process group it formed (gloo left to interpreter finalisation can abort a rank,
+    pytorch/pytorch#190489); with no group it does nothing."""
+    import torch.distributed as dist
+
+    from ragft.finetune.launch import leave_process_group
+
+    leave_process_group()  # no group: a no-op
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1)
+    try:
+        assert dist.is_initialized()
+        leave_process_group()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

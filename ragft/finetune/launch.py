@@ -70,3 +70,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         prefix = f"[rank {group.rank}] " if group.world_size > 1 else ""
         print(f"{prefix}error: {exc}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        leave_process_group()
+
+
+def leave_process_group() -> None:
+    """Destroy the process group (gloo on CPU, NCCL on GPUs) before the interpreter exits. Left to interpreter
+    finalisation, gloo's worker threads can still hold work with Python references and abort the process
+    (SIGABRT, "terminate called without an active exception"; pytorch/pytorch#190489), the likely cause of a
+    two-process CPU run whose rank 1 aborted that way once in CI. No-op when no group was formed."""
+    import sys
+
+    dist = sys.modules.get("torch.distributed")  # never imports torch for a run that did not
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
