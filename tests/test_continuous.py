@@ -373,7 +373,8 @@ def test_a_packed_join_computes_the_step_and_the_prefill_it_replaces(tiny_genera
     got = _logits_of_next(packed, lambda: packed._join_packed(prompts[2]))
     want = _logits_of_next(separate, lambda: (separate._advance(separate._step(), separate._rows),
                                               separate._join(prompts[2])))
-    assert [g.shape for g in got] == [w.shape for w in want] == [(2, gen.model.config.vocab_size), (1, gen.model.config.vocab_size)]
+    vocab = gen.model.config.vocab_size
+    assert [g.shape for g in got] == [w.shape for w in want] == [(2, vocab), (1, vocab)]
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
     assert packed._mask.tolist() == separate._mask.tolist()
