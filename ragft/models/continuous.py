@@ -47,6 +47,10 @@ class Prompt:
     constrain_to: str | None = None
     fixed: int = 0
 
+    def __post_init__(self) -> None:
+        if not self.ids:
+            raise ValueError("a prompt needs at least one token")
+
 
 Admit = Callable[[int], Sequence[Prompt]]
 """Up to n further prompts to start now (an empty list: none waiting); called whenever rows are free."""
@@ -63,6 +67,18 @@ def plain_cache(model: Any) -> bool:
     return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
 
 
+def cache_of(model: Any, layers: Sequence[tuple[Any, Any]] = ()) -> Any:
+    """A `DynamicCache` for `model` holding these per-layer keys and values (the tensors themselves; none: an
+    empty cache)."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    for layer, (k, v) in zip(cache.layers, layers):
+        layer.lazy_initialization(k, v)
+        layer.keys, layer.values = k, v
+    return cache
+
+
 class PrefixCache:
     """The KV cache of the fixed prompt prefix (the messages before the last one), kept for the next prompts.
 
@@ -73,19 +89,18 @@ class PrefixCache:
         self.ids: tuple[int, ...] = ()
         self.layers: list[tuple[Any, Any]] = []
 
-    def start(self, model: Any, ids: Sequence[int]) -> tuple[Any, int]:
-        """A new cache for the prompt `ids` and how many of its leading ids it already holds."""
-        from transformers import DynamicCache
-
-        cache = DynamicCache(config=model.config)
+    def held(self, ids: Sequence[int]) -> int:
+        """How many leading ids of the prompt `ids` the kept prefix holds (0: it does not start with it)."""
         n = len(self.ids)
         # at least the last prompt token is prefilled: its logits choose the first answer token
-        if n == 0 or n >= len(ids) or tuple(ids[:n]) != self.ids:
-            return cache, 0
-        for layer, (k, v) in zip(cache.layers, self.layers):
-            layer.lazy_initialization(k, v)
-            layer.keys, layer.values = k.clone(), v.clone()
-        return cache, n
+        return n if 0 < n < len(ids) and tuple(ids[:n]) == self.ids else 0
+
+    def start(self, model: Any, ids: Sequence[int]) -> tuple[Any, int]:
+        """A new cache for the prompt `ids` and how many of its leading ids it already holds."""
+        n = self.held(ids)
+        if n == 0:
+            return cache_of(model), 0
+        return cache_of(model, [(k.clone(), v.clone()) for k, v in self.layers]), n
 
     def keep(self, ids: Sequence[int], fixed: int, cache: Any) -> None:
         """Keep the first `fixed` positions of `cache` (a one-row cache of the prompt `ids`, no padding)."""
@@ -248,13 +263,9 @@ class ContinuousDecoder:
 
     def _start(self, prompt: Prompt) -> tuple[Any, int]:
         """A cache for `prompt` holding its first `held` ids (a copy of the kept prefix, or nothing), and held."""
-        if not prompt.ids:
-            raise ValueError("a prompt needs at least one token")
         if self.prefix is not None:
             return self.prefix.start(self.runner, prompt.ids)
-        from transformers import DynamicCache
-
-        return DynamicCache(config=self.runner.config), 0
+        return cache_of(self.runner), 0
 
     def _joined(self, prompt: Prompt, cache: Any, logits: Any, started: float) -> None:
         """The prompt is prefilled into `cache` and `logits` are its last token's: keep the prefix, choose its
@@ -292,12 +303,12 @@ class ContinuousDecoder:
         import torch
 
         started = time.perf_counter()
-        cache, held = self._start(prompt)
         rows, ids = self._rows, prompt.ids
+        held = self.prefix.held(ids) if self.prefix is not None else 0
         self._mask = torch.cat([self._mask, torch.ones(len(rows), 1, dtype=self._mask.dtype, device=self.device)], 1)
         tokens = [r.new[-1] for r in rows] + list(ids[held:])
         pos = [r.pos for r in rows] + list(range(held, len(ids)))
-        own = [(layer.keys, layer.values) for layer in cache.layers] if held else None
+        own = self.prefix.layers if held and self.prefix is not None else None  # read only: the pass concatenates
         step = PackedStep(len(rows), list(self._cache.layers), self._mask, own)
         keep = torch.tensor(list(range(len(rows))) + [len(tokens) - 1], device=self.device)
         with packed_attention(self.runner):
@@ -311,13 +322,7 @@ class ContinuousDecoder:
         self.stats.packed += 1
         logits = out.logits[0]
         self._advance(logits[:len(rows)], rows)
-        from transformers import DynamicCache
-
-        joined = DynamicCache(config=self.runner.config)
-        for layer, (k, v) in zip(joined.layers, step.joiner):
-            layer.lazy_initialization(k, v)
-            layer.keys, layer.values = k, v
-        self._joined(prompt, joined, logits[len(rows):], started)
+        self._joined(prompt, cache_of(self.runner, step.joiner), logits[len(rows):], started)
 
     def _append(self, row: _Row, cache: Any, mask: Any) -> None:
         """Add a one-row cache (no padding) to the batch, left-padding whichever side is narrower."""
