@@ -107,10 +107,19 @@ def score_items(question: str, items: Sequence[Hit]) -> list[Hit]:
     return sorted(scored, key=lambda h: -h.score)
 
 
-def _generate(gen: "Generator", messages: list[dict[str, str]], max_tokens: int, temperature: float,
-              adapter: str | None, constrain_to: str | None = None) -> str:
-    return gen.generate(messages, max_tokens=max_tokens, temperature=temperature, adapter=adapter,
-                        constrain_to=constrain_to)
+def _decoding(ctx: "AnswerContext", adapter: str | None) -> Decoding:
+    """How answers are decoded: `clean_answer` keeps only the first non-empty paragraph, so generation may stop
+    once it has ended (`Decoding.paragraph`: the kept text is the same, the tokens after it are not computed)."""
+    return Decoding.of(ctx.max_new_tokens, ctx.temperature, adapter=adapter, paragraph=True)
+
+
+def _generate(gen: "Generator", messages: list[dict[str, str]], decoding: Decoding,
+              constrain_to: str | None = None) -> str:
+    one = getattr(gen, "generate_one", None)  # GeneratorBase: takes the whole Decoding, `paragraph` included
+    if one is not None:
+        return str(one(BatchItem(messages, constrain_to), decoding))
+    return gen.generate(messages, max_tokens=decoding.max_tokens, temperature=decoding.temperature,
+                        adapter=decoding.adapter, constrain_to=constrain_to)
 
 
 def emit(on_token: Callable[[str], None] | None, text: str) -> None:
@@ -223,8 +232,8 @@ def answer_question(
         emit(on_token, prep.answer.answer)
         return prep.answer
     start = time.perf_counter()
-    raw = _generate(ctx.generator, prep.messages, ctx.max_new_tokens, ctx.temperature,
-                    adapter.path if adapter else None, prep.constrain_to)
+    raw = _generate(ctx.generator, prep.messages, _decoding(ctx, adapter.path if adapter else None),
+                    prep.constrain_to)
     return finish(ctx, prep, raw, time.perf_counter() - start, on_token)
 
 
@@ -239,7 +248,7 @@ def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "r
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     preps = [prepare(ctx, q, strategy, adapter, k) for q in questions]
     todo = [i for i, p in enumerate(preps) if p.answer is None]
-    decoding = Decoding.of(ctx.max_new_tokens, ctx.temperature, adapter=adapter.path if adapter else None)
+    decoding = _decoding(ctx, adapter.path if adapter else None)
     start = time.perf_counter()
     texts = generate_batch(ctx.generator, [BatchItem(preps[i].messages, preps[i].constrain_to) for i in todo],
                            decoding, width=batch_size)

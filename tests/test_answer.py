@@ -166,6 +166,39 @@ def test_clean_answer_keeps_first_paragraph():
     assert clean_answer("Answers vary") == "Answers vary"
 
 
+def test_answers_let_the_generator_stop_after_the_kept_paragraph():
+    """`clean_answer` keeps the first non-empty paragraph, so answers decode with `Decoding.paragraph`: the rule
+    (`stops.paragraph_ended`) holds exactly when that paragraph is complete, and a generator with the whole
+    `Decoding` (GeneratorBase) gets it, one question at a time or in a batch."""
+    from ragft.answer import answer_many
+    from ragft.models.base import GeneratorBase
+    from ragft.models.stops import paragraph_ended
+
+    for text in ("30 days [1]\n\nQuestion", " \n\n30 days [1]\n\n", "a\nb\n\n"):
+        assert paragraph_ended(text) and clean_answer(text) == clean_answer(text + "more\n\nand more")
+    for text in ("", "\n\n", " \n\n 30 days", "30 days\n[1]", "30 days [1]"):
+        assert not paragraph_ended(text)
+
+    class Recording(GeneratorBase):
+        name, context_window = "recording", 2048
+
+        def __init__(self) -> None:
+            self.decodings = []
+
+        def complete(self, messages, decoding, constrain_to, streaming):  # type: ignore[no-untyped-def]
+            self.decodings.append(decoding)
+            return iter(["30 days [1]"])
+
+        def count_tokens(self, text: str) -> int:
+            return len(text.split())
+
+    gen = Recording()
+    c = ctx(gen, [RETURNS], extractive=False)
+    answer_question(c, "How long do I have to return an item?")
+    answer_many(c, ["How long do I have to return an item?"] * 2)
+    assert len(gen.decodings) == 3 and all(d.paragraph and d.max_tokens == 64 for d in gen.decodings)
+
+
 def test_support_matches_numbers_as_whole_tokens():
     row = "inventory TR-1: sku=TR-1, name=Trail Runner, stock=12, price=89.00"
     q = "How many Trail Runner are in stock?"

@@ -420,3 +420,67 @@ def test_real_model_continuous_rows_answer_as_alone(real_generator):
     alone = [real_generator.generate_batch([it], decoding)[0] for it in items]
     assert real_generator.generate_batch(items, decoding, width=3) == alone
     assert any("89.00" in a for a in alone)
+
+
+class _ParagraphEvery:
+    """The model, but every `every`-th position of each row is a paragraph break: a deterministic stand-in for a
+    tiny model that repeats its answer paragraph after paragraph (per position, so a row's text does not depend
+    on which rows share its passes)."""
+
+    def __init__(self, model, token: int, every: int) -> None:  # type: ignore[no-untyped-def]
+        self.model, self.config, self.token, self.every = model, model.config, token, every
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.model, name)
+
+    def __call__(self, **kw):  # type: ignore[no-untyped-def]
+        out = self.model(**kw)
+        pos, keep = kw["position_ids"], kw["logits_to_keep"]
+        kept = pos[:, -1:] if isinstance(keep, int) else pos[:, keep]  # positions of the tokens whose logits came
+        out.logits[..., self.token] += 1e4 * ((kept + 1) % self.every == 0).to(out.logits.dtype)
+        return out
+
+
+def test_rows_stop_once_the_kept_paragraph_has_ended(tiny_generator):
+    """`Decoding.paragraph`: a row ends at the blank line after its first non-empty paragraph; what
+    `clean_answer` keeps is the same as from the whole generation, computed in fewer steps."""
+    from ragft.answer import clean_answer
+    from ragft.models.continuous import ContinuousDecoder
+
+    gen = tiny_generator
+    (blank,) = gen.tokenizer("\n\n", add_special_tokens=False)["input_ids"]
+    runner = _ParagraphEvery(gen.model, blank, every=5)
+    items = _items(constrained=False)
+    prompts = _prompts(gen, items)
+
+    def texts(paragraph: bool):  # type: ignore[no-untyped-def]
+        decoder = ContinuousDecoder(runner, gen.tokenizer, 2, 24, (), paragraph=paragraph)
+        feed, out = list(prompts), {}
+        decoder.run(lambda n: [feed.pop(0) for _ in range(min(n, len(feed)))], out.__setitem__)
+        return [out[i] for i in range(len(prompts))], decoder.stats.row_steps
+
+    whole, whole_steps = texts(False)
+    kept, kept_steps = texts(True)
+    assert [clean_answer(t) for t in kept] == [clean_answer(t) for t in whole]
+    assert all(w.startswith(k) for k, w in zip(kept, whole))
+    assert all(k.lstrip().count("\n\n") == 1 for k in kept)  # each stopped at its first blank line after text
+    assert any(k.startswith("\n\n") for k in whole)  # a leading blank line does not end a row
+    assert kept_steps < whole_steps and all(clean_answer(t) for t in kept)
+
+
+def test_the_paragraph_rule_of_sampled_generation():
+    """The HF `generate` path (sampling) ends a row by the same rule (`_stop_criteria_class`)."""
+    import torch
+
+    from ragft.models.bundled import _stop_criteria_class
+    from tests.tiny_model import _smollm2_tokenizer
+
+    tok = _smollm2_tokenizer()
+    rows = [tok(t, add_special_tokens=False)["input_ids"] for t in ("\n\nabc def", "abc\n\ndef", "abc def.")]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[tok.eos_token_id] * (width - len(r)) + r for r in rows])
+    prompt = torch.zeros(3, 2, dtype=torch.long)  # two prompt columns, cut off by prompt_len
+    criteria = _stop_criteria_class()(tok, 2, (), threading.Event(), True)
+    assert criteria(torch.cat([prompt, ids], 1), None).tolist() == [False, True, False]
+    plain = _stop_criteria_class()(tok, 2, (), threading.Event())
+    assert plain(torch.cat([prompt, ids], 1), None).tolist() == [False, False, False]

@@ -96,6 +96,14 @@ def test_tiny_model_onnx_matches_sentence_transformers(tiny_st, cache):
     assert onnx.embed([]).shape == (0, 32)
 
 
+def test_the_session_does_not_busy_wait_between_calls(tiny_st, cache):
+    """ORT's workers spin after each run by default; a query embedded beside a generation would then take CPU
+    from torch (measured in ragft/models/onnx_embedder.py)."""
+    emb = load_embedder(EmbedderSettings(model=str(tiny_st)))
+    emb.embed(["one query"])
+    assert emb._session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_cls_pooling_and_unsupported_pooling(tmp_path, cache):
     cls = _tiny_st_folder(tmp_path / "cls", pooling="cls")
     a = load_embedder(EmbedderSettings(model=str(cls))).embed(TEXTS[:3])

@@ -36,17 +36,24 @@ class BatchItem:
 
 @dataclass(frozen=True)
 class Decoding:
-    """The decoding settings one call (or a whole batch) shares. `adapter`: a registered LoRA adapter path."""
+    """The decoding settings one call (or a whole batch) shares. `adapter`: a registered LoRA adapter path.
+
+    `paragraph`: the caller keeps only the first non-empty paragraph of the text (`answer.clean_answer`), so the
+    generator may stop once that paragraph has ended (`stops.paragraph_ended`); the kept text is the same. Why:
+    a tiny model that repeats its answer line after line ran to the 64-token cap, and in a batch that one row
+    decoded alone for seconds after the others had finished. The bundled generator honours it; a remote API
+    cannot express "a blank line after some text" as a stop string, so there it changes nothing."""
 
     max_tokens: int = 64
     temperature: float = 0.0
     stop: tuple[str, ...] = ()
     adapter: str | None = None
+    paragraph: bool = False
 
     @classmethod
     def of(cls, max_tokens: int = 64, temperature: float = 0.0, stop: Sequence[str] | None = None,
-           adapter: str | None = None) -> "Decoding":
-        return cls(max_tokens, temperature, tuple(s for s in (stop or ()) if s), adapter)
+           adapter: str | None = None, paragraph: bool = False) -> "Decoding":
+        return cls(max_tokens, temperature, tuple(s for s in (stop or ()) if s), adapter, paragraph)
 
 
 @runtime_checkable

@@ -30,7 +30,7 @@ from ragft.errors import ConfigError, ModelError
 from ragft.models.base import BatchItem, Decoding, GeneratorBase, Message
 from ragft.models.batcher import Arrivals, Coalescer
 from ragft.models.continuous import ContinuousDecoder, DecodeStats, PrefixCache, Prompt, plain_cache
-from ragft.models.stops import cut_at_stop, stream_until_stop
+from ragft.models.stops import cut_at_stop, paragraph_ended, stream_until_stop
 from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve, resolve_placement
 
 __all__ = ["BUNDLED", "TransformersGenerator", "completion_prompt", "load_causal_lm"]
@@ -73,24 +73,27 @@ def _stop_criteria_class() -> type:
     from transformers import StoppingCriteria
 
     class StopCriteria(StoppingCriteria):
-        """Per row: stop when its new text contains a stop string; every row when `cancel` is set (the stream was
-        closed).
+        """Per row: stop when its new text contains a stop string (or, with `paragraph`, once its first non-empty
+        paragraph has ended); every row when `cancel` is set (the stream was closed).
 
         Decodes only the new tokens each step: cheap for answer-length outputs, and unlike transformers'
         `stop_strings` it needs no per-call preprocessing of the whole vocabulary (seconds for a 49k vocab).
         """
 
-        def __init__(self, tokenizer: Any, prompt_len: int, stop: Sequence[str], cancel: threading.Event) -> None:
+        def __init__(self, tokenizer: Any, prompt_len: int, stop: Sequence[str], cancel: threading.Event,
+                     paragraph: bool = False) -> None:
             self.tokenizer, self.prompt_len, self.stop, self.cancel = tokenizer, prompt_len, list(stop), cancel
+            self.paragraph = paragraph
 
         def __call__(self, input_ids, scores, **kwargs):  # type: ignore[no-untyped-def]
             rows = input_ids.shape[0]
             if self.cancel.is_set():
                 return torch.ones(rows, dtype=torch.bool, device=input_ids.device)
-            if not self.stop:
+            if not self.stop and not self.paragraph:
                 return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
             texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
-            return torch.tensor([any(s in t for s in self.stop) for t in texts], dtype=torch.bool, device=input_ids.device)
+            ended = [any(s in t for s in self.stop) or (self.paragraph and paragraph_ended(t)) for t in texts]
+            return torch.tensor(ended, dtype=torch.bool, device=input_ids.device)
 
     return StopCriteria
 
@@ -279,7 +282,7 @@ class TransformersGenerator(GeneratorBase):
             from ragft.models.constrain import copy_processor
 
             processors.append(copy_processor(tok, width, constraints, self.copy_mode, keep=1 if greedy else 8))
-        stopping = _stop_criteria_class()(tok, width, decoding.stop, cancel or threading.Event())
+        stopping = _stop_criteria_class()(tok, width, decoding.stop, cancel or threading.Event(), decoding.paragraph)
         extra = {} if cache is None else {"cache": cache}
         return {
             **extra,
@@ -489,7 +492,8 @@ class GeneratorRun:
             if decoding.temperature <= 0 and plain_cache(self.runner):
                 self.decoder = ContinuousDecoder(self.runner, gen.tokenizer, width, decoding.max_tokens,
                                                  decoding.stop, gen.copy_mode, gen._prefix(decoding.adapter),
-                                                 gen.placement.device, stats=gen.decoded)
+                                                 gen.placement.device, stats=gen.decoded,
+                                                 paragraph=decoding.paragraph)
             self._state = state.pop_all()  # kept open until `close()`
 
     def _prompts(self, admit: Callable[[int], Sequence[BatchItem]]) -> Callable[[int], list[Prompt]]:

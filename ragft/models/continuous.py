@@ -34,6 +34,7 @@ from typing import Any
 
 from ragft.models.constrain import CopyChecker, Mode, RowConstraint, tie_break
 from ragft.models.packed import PackedStep, packable, packed_attention
+from ragft.models.stops import paragraph_ended
 
 log = logging.getLogger(__name__)
 
@@ -143,15 +144,17 @@ class ContinuousDecoder:
         copy_mode: the copy rule's mode (`constrain.CopyChecker`).
         prefix: the fixed-prefix cache to start prompts from and to fill (None: prefill every prompt whole).
         stats: counters to add this decoder's work to (a generator's totals); a fresh one by default.
+        paragraph: a row also ends once its first non-empty paragraph has ended (`Decoding.paragraph`).
     """
 
     def __init__(self, runner: Any, tokenizer: Any, width: int, max_tokens: int, stop: Sequence[str] = (),
                  copy_mode: Mode = "span", prefix: PrefixCache | None = None, device: str = "cpu",
-                 stats: DecodeStats | None = None) -> None:
+                 stats: DecodeStats | None = None, paragraph: bool = False) -> None:
         if width < 1:
             raise ValueError(f"width must be at least 1, got {width}")
         self.runner, self.tokenizer, self.width, self.max_tokens = runner, tokenizer, width, max_tokens
         self.stop = [s for s in stop if s]
+        self.paragraph = paragraph
         self.copy_mode, self.prefix, self.device = copy_mode, prefix, device
         eos = tokenizer.eos_token_id
         self.eos_ids: set[int] = set() if eos is None else {eos}
@@ -218,10 +221,10 @@ class ContinuousDecoder:
     def _finished(self, row: _Row) -> bool:
         if row.new[-1] in self.eos_ids or len(row.new) >= self.max_tokens:
             return True
-        if not self.stop:
+        if not self.stop and not self.paragraph:
             return False
         text = self.tokenizer.decode(row.new, skip_special_tokens=True)
-        return any(s in text for s in self.stop)
+        return any(s in text for s in self.stop) or (self.paragraph and paragraph_ended(text))
 
     def _retire(self, done: Done) -> None:
         """Deliver and drop the rows that have ended; cut the padding columns every remaining row has."""

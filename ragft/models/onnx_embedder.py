@@ -279,6 +279,11 @@ class OnnxEmbedder:
         opts.graph_optimization_level = self.level if self.level is not None else ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.threads:
             opts.intra_op_num_threads = self.threads
+        # No busy-waiting between runs: by default ORT's worker threads spin after each call, and a query embedded
+        # beside a generation (the server, `compare`) then takes CPU from torch. Measured 2026-12-01, 2 cores: 40
+        # query embeds each followed by 10 prefill-sized GEMMs took 0.8-1.1 s with spinning, 0.5-0.6 s without;
+        # a 300-abstract bulk embed was no slower (13.5 s against 14.0 s).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3  # errors only: no graph-optimiser chatter on stderr
         try:
             self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

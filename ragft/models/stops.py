@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+PARAGRAPH_BREAK = "\n\n"
+
+
+def paragraph_ended(text: str) -> bool:
+    """True once `text` has a blank line after its first non-blank character: its first non-empty paragraph,
+    all that `answer.clean_answer` keeps, is complete (`Decoding.paragraph`)."""
+    return PARAGRAPH_BREAK in text.lstrip()
+
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """`text` up to the earliest stop string, and whether one was found."""
