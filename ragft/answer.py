@@ -45,6 +45,7 @@ from ragft.prompting import (
     Prompt,
     build_prompt,
     closed_book_messages,
+    constant_head,
     copy_context,
     rank_sentences,
     split_sentences,
@@ -117,7 +118,7 @@ def _generate(gen: "Generator", messages: list[dict[str, str]], decoding: Decodi
               constrain_to: str | None = None) -> str:
     one = getattr(gen, "generate_one", None)  # GeneratorBase: takes the whole Decoding, `paragraph` included
     if one is not None:
-        return str(one(BatchItem(messages, constrain_to), decoding))
+        return str(one(BatchItem(messages, constrain_to, constant_head(messages)), decoding))
     return gen.generate(messages, max_tokens=decoding.max_tokens, temperature=decoding.temperature,
                         adapter=decoding.adapter, constrain_to=constrain_to)
 
@@ -250,8 +251,8 @@ def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "r
     todo = [i for i, p in enumerate(preps) if p.answer is None]
     decoding = _decoding(ctx, adapter.path if adapter else None)
     start = time.perf_counter()
-    texts = generate_batch(ctx.generator, [BatchItem(preps[i].messages, preps[i].constrain_to) for i in todo],
-                           decoding, width=batch_size)
+    items = [BatchItem(preps[i].messages, preps[i].constrain_to, constant_head(preps[i].messages)) for i in todo]
+    texts = generate_batch(ctx.generator, items, decoding, width=batch_size)
     share = (time.perf_counter() - start) / max(1, len(todo))
     raws = {i: (text, share) for i, text in zip(todo, texts)}
     return [p.answer if p.answer is not None else finish(ctx, p, *raws[i]) for i, p in enumerate(preps)]

@@ -108,6 +108,14 @@ PROMPT_FORMATS: dict[str, Callable[[str, Sequence[Hit]], list[Message]]] = {
 DEFAULT_FORMAT = "completion"
 
 
+def constant_head(messages: Sequence[Message]) -> str:
+    """The opening of the last message that is the same in every prompt of its layout (the data block's opening
+    line), or "" (a layout that starts with the question). Only template text: a generator may keep its KV
+    cache across callers (`BatchItem.head`) without keeping anything a caller sent or retrieved."""
+    head = _BLOCK_OPEN + "\n"
+    return head if messages and messages[-1].get("content", "").startswith(head) else ""
+
+
 def closed_book_messages(question: str) -> list[Message]:
     """The prompt of the no-context strategies (base, ft)."""
     return [{"role": "system", "content": CLOSED_BOOK_SYSTEM_PROMPT},

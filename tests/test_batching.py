@@ -432,3 +432,43 @@ def test_generations_reuse_the_kv_cache_of_the_fixed_prompt_prefix_and_nothing_a
     empty = PrefixCache()
     empty.keep(ids[0], 0, cache)
     assert empty.ids == () and empty.start(tiny_generator.model, ids[0])[1] == 0
+
+
+def test_the_kept_prefix_ends_with_the_layouts_constant_opening(tiny_generator):
+    """`BatchItem.head`: the kept prefix goes on into the last message up to the end of its layout's constant
+    opening (the data block's first line), where the caller's sources begin, and no further; the answers are
+    those of a full prefill."""
+    from ragft.prompting import PROMPT_FORMATS, build_prompt, constant_head
+    from ragft.types import Hit
+
+    gen, tok = tiny_generator, tiny_generator.tokenizer
+    sources = [[Hit(doc_id=d, chunk_id=f"{d}:0", source=f"{d}.md", score=1.0, text=t)]
+               for d, t in (("returns", "Items can be returned within 30 days."), ("ship", "Shipping takes 3 days."))]
+    questions = ["How long do I have to return an item?", "How long does shipping take?"]
+    for fmt in PROMPT_FORMATS:
+        prompts = [build_prompt(q, h, gen.count_tokens, 2048, 20, 400, fmt).messages for q, h in zip(questions, sources)]
+        head = constant_head(prompts[0])
+        assert head == ("" if fmt == "sandwich" else prompts[0][-1]["content"].split("\n")[0] + "\n"), fmt
+        ids = [gen.prompt_ids(m, 20) for m in prompts]
+        before = [gen._fixed_prefix(m, i) for m, i in zip(prompts, ids)]
+        fixed = [gen._fixed_prefix(m, i, constant_head(m)) for m, i in zip(prompts, ids)]
+        if not head:
+            assert fixed == before, fmt
+            continue
+        assert fixed[0] == fixed[1] > before[0] and ids[0][:fixed[0]] == ids[1][:fixed[0]], fmt
+        assert tok.decode(ids[0][before[0]:fixed[0]]).endswith(head) and tok.decode(ids[0][fixed[0]:]).startswith("[1]")
+        assert gen._fixed_prefix(prompts[0], ids[0], "not its opening") == before[0]
+        assert gen._fixed_prefix(prompts[0], ids[0][3:], head) == 0  # cut on the left: nothing is fixed
+
+    prompts = [build_prompt(q, h, gen.count_tokens, 2048, 20, 400).messages for q, h in zip(questions, sources)]
+    items = [BatchItem(m, None, constant_head(m)) for m in prompts]
+    decoding = Decoding.of(max_tokens=12, stop=["\n\n"])
+    full = []
+    for it in items:
+        gen._prefixes.clear()
+        full.append(gen.generate_batch([BatchItem(it.messages)], decoding)[0])  # no head: the fixed messages only
+    gen._prefixes.clear()
+    assert gen.generate_batch(items, decoding, width=2) == full
+    assert [gen.generate_batch([it], decoding)[0] for it in items] == full
+    held = gen._prefix(None).ids
+    assert tok.decode(list(held)).endswith(constant_head(prompts[0]))

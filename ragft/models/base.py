@@ -28,10 +28,15 @@ class Embedder(Protocol):
 
 @dataclass(frozen=True)
 class BatchItem:
-    """One prompt of a batched generation: its messages and its copy constraint (`constrain_to`, or None)."""
+    """One prompt of a batched generation: its messages and its copy constraint (`constrain_to`, or None).
+
+    `head`: the constant text the last message starts with (its layout's opening, `prompting.constant_head`;
+    never caller text), which a generator may keep cached with the messages before it: every prompt of that
+    layout starts with the same tokens there (the bundled generator's `PrefixCache`)."""
 
     messages: Sequence[Message]
     constrain_to: str | None = None
+    head: str = ""
 
 
 @dataclass(frozen=True)
