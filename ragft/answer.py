@@ -239,23 +239,63 @@ def answer_question(
 
 
 def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "rag",
-                adapter: ResolvedAdapter | None = None, k: int | None = None, batch_size: int = 8) -> list[Answer]:
-    """`answer_question` for each of `questions` (same order, same decisions), with the generations run
-    `batch_size` at a time through the generator's batched call (`models.base.generate_batch`; on the bundled
-    generator continuously: a finished answer's place goes to the next question at once).
-
-    Each answer's `latency_ms` is its own preparation and checks plus its share of the generation time."""
+                adapter: ResolvedAdapter | None = None, k: int | None = None, batch_size: int = 8,
+                on_answer: Callable[[int, Answer], None] | None = None) -> list[Answer]:
+    """`answer_question` for each of `questions` (same order, same decisions), `batch_size` generations at a time.
+    On a generator that decodes continuously (the bundled one), the questions are one run: each is prepared when
+    a row is free for it and finished when its generation ends (a long list has one tail, not one per slice), and
+    `on_answer(i, answer)` follows each as it is ready; elsewhere (`models.base.generate_batch`) all are prepared
+    first and `on_answer` follows each at the end. Each `latency_ms` is the answer's own preparation and checks
+    plus its share of the generation time, added to the object `on_answer` had when the run ends."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-    preps = [prepare(ctx, q, strategy, adapter, k) for q in questions]
-    todo = [i for i, p in enumerate(preps) if p.answer is None]
     decoding = _decoding(ctx, adapter.path if adapter else None)
-    start = time.perf_counter()
-    items = [BatchItem(preps[i].messages, preps[i].constrain_to, constant_head(preps[i].messages)) for i in todo]
-    texts = generate_batch(ctx.generator, items, decoding, width=batch_size)
-    share = (time.perf_counter() - start) / max(1, len(todo))
-    raws = {i: (text, share) for i, text in zip(todo, texts)}
-    return [p.answer if p.answer is not None else finish(ctx, p, *raws[i]) for i, p in enumerate(preps)]
+    answers: list[Answer | None] = [None] * len(questions)
+    preps: dict[int, Prepared] = {}
+    order: list[int] = []  # the question of each generation, in the order they went to the generator
+    nxt, own = 0, 0.0  # the next question to prepare; seconds of preparation and checks within the generation
+
+    def deliver(i: int, answer: Answer) -> None:
+        answers[i] = answer
+        if on_answer is not None:
+            on_answer(i, answer)
+
+    def take(n: int) -> list[BatchItem]:
+        """Up to `n` further questions to generate; those that need no generation are answered on the way."""
+        nonlocal nxt, own
+        started, items = time.perf_counter(), []
+        while len(items) < n and nxt < len(questions):
+            i, nxt = nxt, nxt + 1
+            p = prepare(ctx, questions[i], strategy, adapter, k)
+            if p.answer is not None:
+                deliver(i, p.answer)
+                continue
+            preps[i] = p
+            order.append(i)
+            items.append(BatchItem(p.messages, p.constrain_to, constant_head(p.messages)))
+        own += time.perf_counter() - started
+        return items
+
+    def done(n: int, text: str) -> None:
+        nonlocal own
+        started, i = time.perf_counter(), order[n]
+        answer = finish(ctx, preps[i], text)
+        own += time.perf_counter() - started
+        deliver(i, answer)
+
+    continuous, start = getattr(ctx.generator, "generate_continuous", None), time.perf_counter()
+    if continuous is not None:
+        while nxt < len(questions):  # a run may end early (a stream waits): the next one goes on from there
+            continuous(take, decoding, batch_size, done, offset=len(order))
+    else:
+        items = take(len(questions))
+        own, start = 0.0, time.perf_counter()
+        for n, text in enumerate(generate_batch(ctx.generator, items, decoding, width=batch_size)):
+            done(n, text)
+    share = (time.perf_counter() - start - own) / max(1, len(order))
+    for i in order:  # the objects `on_answer` had
+        answers[i].latency_ms = round(answers[i].latency_ms + share * 1000, 1)  # type: ignore[union-attr]
+    return answers  # type: ignore[return-value]
 
 
 def prepare(ctx: AnswerContext, question: str, strategy: str = "rag", adapter: ResolvedAdapter | None = None,

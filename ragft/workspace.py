@@ -324,16 +324,24 @@ class Workspace:
 
     def ask_many(self, questions: Sequence[str], strategy: str = "rag", adapter: str | None = None,
                  user: str | None = None, groups: Iterable[str] | None = None, k: int | None = None,
-                 max_tokens: int | None = None, quarantine: bool | None = None, batch_size: int = 8) -> list["Answer"]:
+                 max_tokens: int | None = None, quarantine: bool | None = None, batch_size: int = 8,
+                 on_answer: Callable[[int, "Answer"], None] | None = None) -> list["Answer"]:
         """`ask` for many questions (same order): every decision as `ask` takes it, the generations `batch_size` at
-        a time in one batched call (ragft/answer.py `answer_many`); used by `compare --batch-size`."""
+        a time (ragft/answer.py `answer_many`); `on_answer(i, answer)` as each is ready (its latency completed
+        when all are). Used by `compare --batch-size`."""
         from ragft.answer import answer_many, check_strategy, resolve_adapter
 
         check_strategy(strategy)
         resolved = resolve_adapter(self.registry, strategy, adapter)
         ctx = self._ask_context(user, groups, max_tokens, quarantine)
-        results = answer_many(ctx, questions, strategy=strategy, adapter=resolved, k=k, batch_size=batch_size)
-        return [self._answered(r, strategy, resolved, user, None) for r in results]
+
+        def answered(i: int, result: "Answer") -> None:  # the policy applied in place, as each answer is ready
+            self._answered(result, strategy, resolved, user, None)
+            if on_answer is not None:
+                on_answer(i, result)
+
+        return answer_many(ctx, questions, strategy=strategy, adapter=resolved, k=k, batch_size=batch_size,
+                           on_answer=answered)
 
     def _ask_context(self, user: str | None, groups: Iterable[str] | None, max_tokens: int | None,
                      quarantine: bool | None) -> "AnswerContext":

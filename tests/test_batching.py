@@ -345,6 +345,35 @@ def test_answer_many_takes_every_decision_answer_question_takes(strategy):
     assert all(m.latency_ms is not None and m.latency_ms >= 0 for m in many)
 
 
+def test_answer_many_is_one_run_that_prepares_each_question_when_a_row_is_free(tiny_generator):
+    """On the bundled generator `answer_many` is one continuous run: a question is prepared when a row is free for
+    it (so answers come back while later questions are still unprepared), each answer goes to `on_answer` once,
+    as it is ready, and the returned objects are those, their latency completed with the generation share."""
+    from ragft.answer import answer_many, prepare
+
+    questions = list(REPLIES) * 3
+    ctx = _answer_ctx(tiny_generator)
+    early = {i for i, q in enumerate(questions) if prepare(ctx, q).answer is not None}  # answered without generation
+    assert early and len(early) < len(questions)
+    events: list[tuple[str, int]] = []
+    retrieve, asked = ctx.retrieve, iter(range(len(questions)))
+    ctx.retrieve = lambda q, k: events.append(("prepare", next(asked))) or retrieve(q, k)  # type: ignore[func-returns-value]
+    reported: dict[int, tuple[object, float]] = {}
+
+    def on_answer(i: int, answer) -> None:  # type: ignore[no-untyped-def]
+        assert i not in reported
+        reported[i] = (answer, answer.latency_ms)
+        events.append(("answer", i))
+
+    many = answer_many(ctx, questions, "rag", batch_size=2, on_answer=on_answer)
+    assert [e for e in events if e[0] == "prepare"] == [("prepare", i) for i in range(len(questions))]
+    generated = events.index(next(e for e in events if e[0] == "answer" and e[1] not in early))
+    assert generated < events.index(("prepare", len(questions) - 1))  # answers came while questions waited
+    assert sorted(reported) == list(range(len(questions)))
+    assert all(many[i] is reported[i][0] and many[i].latency_ms >= reported[i][1] for i in reported)
+    assert any(many[i].latency_ms > reported[i][1] for i in reported)  # generated answers got their share
+
+
 def test_ask_many_equals_ask_on_the_tiny_model_and_batches(tmp_path, hash_embedder, tiny_generator):
     """Real transformers path: retrieval, copy-constrained batched generation, checks, PII policy and audit."""
     from ragft.workspace import Workspace
@@ -354,21 +383,23 @@ def test_ask_many_equals_ask_on_the_tiny_model_and_batches(tmp_path, hash_embedd
     ws.settings.generator.max_new_tokens = 12
     for i, text in enumerate((RETURNS, SHIPPING, WARRANTY)):
         _put(ws, f"d{i}", text, hash_embedder)
-    sizes: list[int] = []
-    batched = tiny_generator.generate_batch
+    runs: list[int] = []  # the width of each continuous run
+    continuous = tiny_generator.generate_continuous
 
-    def counting(items, decoding, width=None):  # type: ignore[no-untyped-def]
-        sizes.append(min(len(items), width or len(items)))
-        return batched(items, decoding, width=width)
+    def counting(admit, decoding, width, done, offset=0):  # type: ignore[no-untyped-def]
+        runs.append(width)
+        return continuous(admit, decoding, width, done, offset)
 
-    tiny_generator.generate_batch = counting  # type: ignore[method-assign]
+    tiny_generator.generate_continuous = counting  # type: ignore[method-assign]
     questions = list(REPLIES)
     for strategy in ("rag", "base"):
-        many = ws.ask_many(questions, strategy, batch_size=4)
+        ready: list[int] = []
+        many = ws.ask_many(questions, strategy, batch_size=4, on_answer=lambda i, a: ready.append(i))
+        assert runs.pop() == 4 and not runs  # all the questions in one run, 4 rows at most
+        assert sorted(ready) == list(range(len(questions)))  # each answer reported once, as it was ready
         one = [ws.ask(q, strategy) for q in questions]
         for a, b in zip(one, many):
             _same(a, b)
-    assert max(sizes) > 1
     assert sum(1 for line in (ws.path / "audit.jsonl").read_text().splitlines() if '"question"' in line) == 4 * len(questions)
     ws.close()
 

@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from ragft.errors import ConfigError
 from ragft.evaluate.metrics import normalize_answer
 from ragft.text import ENGLISH_STOPWORDS, fold_plural
 
 if TYPE_CHECKING:
+    from ragft.evaluate.seams import EvalWorkspace
     from ragft.models.base import Generator
 
 _CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
@@ -124,3 +126,19 @@ def faithfulness(answer: str, contexts: Sequence[str], checker: ClaimChecker) ->
     unsupported = tuple(c for c in claims if not checker.supported(c, context))
     supported = len(claims) - len(unsupported)
     return Faithfulness(supported / len(claims), len(claims), supported, unsupported)
+
+
+def make_checker(ws: "EvalWorkspace") -> ClaimChecker:
+    """The claim checker `compare.faithfulness` selects (`overlap`, or `llm` with the judge it names)."""
+    cfg = ws.settings.compare
+    if cfg.faithfulness == "overlap":
+        return OverlapChecker(cfg.support_threshold)
+    if not cfg.judge_model or not cfg.judge_base_url:
+        raise ConfigError("compare.faithfulness = \"llm\" needs compare.judge_model and compare.judge_base_url in ragft.toml")
+    from ragft.config import GeneratorSettings
+    from ragft.models.registry import load_generator
+
+    judge = load_generator(
+        GeneratorSettings(kind="openai", model=cfg.judge_model, base_url=cfg.judge_base_url, api_key_env=cfg.judge_api_key_env)
+    )
+    return LlmJudge(judge)

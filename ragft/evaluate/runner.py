@@ -30,7 +30,7 @@ from ragft.config import ADAPTER_KIND, RETRIEVAL_STRATEGIES, STRATEGIES
 from ragft.errors import ConfigError
 from ragft.evaluate import metrics as M
 from ragft.evaluate import stats
-from ragft.evaluate.faithfulness import ClaimChecker, LlmJudge, OverlapChecker, faithfulness
+from ragft.evaluate.faithfulness import ClaimChecker, faithfulness, make_checker
 from ragft.evaluate.qa import HELDOUT_FILE, QUESTIONS_FILE, QAItem, heldout_set, load_qa, resolve_sources, select, write_heldout
 from ragft.citations import strip_markers
 from ragft.wellformed import degenerate_reason
@@ -44,9 +44,6 @@ COST_ORDER = stats.COST_ORDER
 Progress = Callable[[str, int, int], None]  # (strategy, done, total)
 DEFAULT_BATCH_SIZE = 8
 """Questions per batched generation in `compare` (docs/benchmarks.md, ### Batched generation)."""
-RUN_BATCHES = 8
-"""Greedy `compare` hands `RUN_BATCHES * batch_size` consecutive questions to one `Workspace.ask_many`: continuous
-batching keeps its rows full until that run's last answers, and the progress still moves every such run."""
 
 
 # --------------------------------------------------------------------------- results
@@ -374,21 +371,6 @@ def resolve_adapter(
     return new_name, _train_seconds(info) or (time.perf_counter() - started), None
 
 
-def make_checker(ws: "EvalWorkspace") -> ClaimChecker:
-    cfg = ws.settings.compare
-    if cfg.faithfulness == "overlap":
-        return OverlapChecker(cfg.support_threshold)
-    if not cfg.judge_model or not cfg.judge_base_url:
-        raise ConfigError("compare.faithfulness = \"llm\" needs compare.judge_model and compare.judge_base_url in ragft.toml")
-    from ragft.config import GeneratorSettings
-    from ragft.models.registry import load_generator
-
-    judge = load_generator(
-        GeneratorSettings(kind="openai", model=cfg.judge_model, base_url=cfg.judge_base_url, api_key_env=cfg.judge_api_key_env)
-    )
-    return LlmJudge(judge)
-
-
 # --------------------------------------------------------------------------- runner
 def _run_one(ws: "EvalWorkspace", item: QAItem, strategy: str, adapter: str | None, k: int | None, checker: ClaimChecker) -> StrategyRun:
     started = time.perf_counter()
@@ -397,22 +379,6 @@ def _run_one(ws: "EvalWorkspace", item: QAItem, strategy: str, adapter: str | No
     except Exception as exc:  # noqa: BLE001 - a failed generation is data: recorded, counted, shown
         return StrategyRun(error=f"{type(exc).__name__}: {exc}", latency_ms=(time.perf_counter() - started) * 1000)
     return _scored_run(ws, ans, item, strategy, checker, (time.perf_counter() - started) * 1000)
-
-
-def _run_batch(ws: "EvalWorkspace", items: Sequence[QAItem], strategy: str, adapter: str | None, k: int | None,
-               checker: ClaimChecker, batch_size: int) -> list[StrategyRun]:
-    """`items` answered together (`Workspace.ask_many`, up to `batch_size` decoding at once); a failure falls back
-    to answering its questions one by one, so one bad question is recorded as its own error, as without batching."""
-    if len(items) == 1:
-        return [_run_one(ws, items[0], strategy, adapter, k, checker)]
-    started = time.perf_counter()
-    try:
-        answers = ws.ask_many([it.question for it in items], strategy, adapter=adapter, k=k,
-                              batch_size=min(batch_size, len(items)))
-    except Exception:  # noqa: BLE001 - retried one by one below, each error recorded with its question
-        return [_run_one(ws, it, strategy, adapter, k, checker) for it in items]
-    share_ms = (time.perf_counter() - started) * 1000 / len(items)
-    return [_scored_run(ws, ans, it, strategy, checker, share_ms) for ans, it in zip(answers, items)]
 
 
 def _scored_run(ws: "EvalWorkspace", ans: "Answer", item: QAItem, strategy: str, checker: ClaimChecker,
@@ -445,23 +411,56 @@ def answer_and_score(ws: "EvalWorkspace", items: Sequence[QAItem], strategy: str
                      ) -> list[StrategyRun]:
     """`items` answered in order by `strategy` (with `adapter`) and scored as `compare` does: one run per item, a
     failed generation kept as a run with `.error`, never raised. With `batch_size` > 1, up to `batch_size`
-    questions decode together: greedy answers through `Workspace.ask_many` on `RUN_BATCHES` batches' worth of
-    consecutive questions at a time (the bundled generator refills a finished answer's row with the next
-    question), sampled ones one batch at a time, each batch seeded with `run_seed(seed, repeat, its first
-    index)`; 1 is one `ask` each. A failed `ask_many` is retried question by question. `on_batch(start, runs)`
-    follows each `ask_many`. Also the f1 objective of `finetune --search` (ragft/finetune/objective.py)."""
+    questions decode together (`_run_many`): greedy answers all through one `Workspace.ask_many` (the bundled
+    generator refills a finished answer's row with the next question, so the list has one tail), sampled ones
+    one batch at a time, each batch seeded with `run_seed(seed, repeat, its first index)`; 1 is one `ask` each.
+    `on_batch(index, [run])` follows every answer as it is ready. Also the f1 objective of `finetune --search`
+    (ragft/finetune/objective.py)."""
     sampling = ws.settings.generator.temperature > 0
     batched = batch_size > 1 and hasattr(ws, "ask_many")
-    step = 1 if not batched else batch_size if sampling else batch_size * RUN_BATCHES
+    step = 1 if not batched else batch_size if sampling else max(1, len(items))
     out: list[StrategyRun] = []
     for start in range(0, len(items), step):
         if sampling:  # one seed per batch, the same on every rerun with the same batch size
             _seed_everything(run_seed(seed, repeat, start))
-        runs = _run_batch(ws, items[start:start + step], strategy, adapter, k, checker, batch_size)
-        out.extend(runs)
+        part = items[start:start + step]
+        if len(part) > 1:
+            out.extend(_run_many(ws, part, strategy, adapter, k, checker, batch_size, start, on_batch))
+            continue
+        out.append(_run_one(ws, part[0], strategy, adapter, k, checker))
         if on_batch is not None:
-            on_batch(start, runs)
+            on_batch(start, out[-1:])
     return out
+
+
+def _run_many(ws: "EvalWorkspace", items: Sequence[QAItem], strategy: str, adapter: str | None, k: int | None,
+              checker: ClaimChecker, batch_size: int, start: int,
+              on_batch: Callable[[int, list[StrategyRun]], None] | None) -> list[StrategyRun]:
+    """`items` in one `Workspace.ask_many`, each answer scored and reported (`on_batch(start + i, [run])`) as it is
+    ready, its latency completed when all are; questions a failure left unanswered go one by one."""
+    got: dict[int, tuple["Answer", StrategyRun]] = {}
+
+    def ready(i: int, ans: "Answer") -> None:
+        got[i] = (ans, _scored_run(ws, ans, items[i], strategy, checker, 0.0))
+        if on_batch is not None:
+            on_batch(start + i, [got[i][1]])
+
+    try:
+        ws.ask_many([it.question for it in items], strategy, adapter=adapter, k=k,
+                    batch_size=min(batch_size, len(items)), on_answer=ready)
+    except Exception:  # noqa: BLE001 - the rest is retried one by one below, each error recorded with its question
+        pass
+    runs = []
+    for i, it in enumerate(items):
+        if i in got:
+            ans, run = got[i]
+            run.latency_ms = ans.latency_ms if M.is_finite(ans.latency_ms) else run.latency_ms  # now with its share
+        else:
+            run = _run_one(ws, it, strategy, adapter, k, checker)
+            if on_batch is not None:
+                on_batch(start + i, [run])
+        runs.append(run)
+    return runs
 
 
 def run_seed(seed: int, repeat: int, question: int) -> int:

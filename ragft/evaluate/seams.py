@@ -7,7 +7,7 @@ pass anything with these members.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,8 +32,10 @@ class EvalWorkspace(Protocol):
         ...
 
     def ask_many(self, questions: Sequence[str], strategy: str = "rag", adapter: str | None = None, *,
-                 k: int | None = None, batch_size: int = 8) -> list["Answer"]:
-        """`ask` for many questions, generations batched (`compare --batch-size`)."""
+                 k: int | None = None, batch_size: int = 8,
+                 on_answer: Callable[[int, "Answer"], None] | None = None) -> list["Answer"]:
+        """`ask` for many questions, generations batched (`compare --batch-size`); `on_answer(i, answer)` as each
+        is ready (its `latency_ms` completed, in the same object, when all are)."""
         ...
 
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> Sequence["Hit"]:
