@@ -17,9 +17,9 @@ supporting sentence replace it, or the answer abstains.
 
 Stages: `prepare` (everything up to the prompt and its copy constraint, or a finished answer: a table cell, an
 early abstention) -> generate -> `finish` (the checks, citations, fallback). `answer_question` runs them for one
-question; `answer_many` prepares many, generates them together (`models.base.generate_batch`: on the bundled model,
-up to `batch_size` rows share each forward pass, models/continuous.py) and finishes each, so every decision is the
-one `answer_question` takes.
+question; `answer_batch.answer_many` prepares many, generates them together (on the bundled model up to
+`batch_size` rows share each forward pass, models/continuous.py) and finishes each, so every decision is the one
+`answer_question` takes.
 
 Streaming: `on_token` receives only text of the final answer, after it is checked, so the concatenated pieces
 are exactly `Answer.answer`, citation markers included (the CLI and the server's SSE deltas rely on this).
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from ragft.citations import MARKER, is_yes_no, lexical_relevance, resolve_citations, strip_markers, support, words
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
-from ragft.models.base import BatchItem, Decoding, generate_batch
+from ragft.models.base import BatchItem, Decoding
 from ragft.names import antecedent, names_each, referent_sentence, respell
 from ragft.prompting import (
     ABSTAIN_ANSWER,
@@ -108,7 +108,7 @@ def score_items(question: str, items: Sequence[Hit]) -> list[Hit]:
     return sorted(scored, key=lambda h: -h.score)
 
 
-def _decoding(ctx: "AnswerContext", adapter: str | None) -> Decoding:
+def answer_decoding(ctx: "AnswerContext", adapter: str | None) -> Decoding:
     """How answers are decoded: `clean_answer` keeps only the first non-empty paragraph, so generation may stop
     once it has ended (`Decoding.paragraph`: the kept text is the same, the tokens after it are not computed)."""
     return Decoding.of(ctx.max_new_tokens, ctx.temperature, adapter=adapter, paragraph=True)
@@ -233,69 +233,9 @@ def answer_question(
         emit(on_token, prep.answer.answer)
         return prep.answer
     start = time.perf_counter()
-    raw = _generate(ctx.generator, prep.messages, _decoding(ctx, adapter.path if adapter else None),
+    raw = _generate(ctx.generator, prep.messages, answer_decoding(ctx, adapter.path if adapter else None),
                     prep.constrain_to)
     return finish(ctx, prep, raw, time.perf_counter() - start, on_token)
-
-
-def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "rag",
-                adapter: ResolvedAdapter | None = None, k: int | None = None, batch_size: int = 8,
-                on_answer: Callable[[int, Answer], None] | None = None) -> list[Answer]:
-    """`answer_question` for each of `questions` (same order, same decisions), `batch_size` generations at a time.
-    On a generator that decodes continuously (the bundled one), the questions are one run: each is prepared when
-    a row is free for it and finished when its generation ends (a long list has one tail, not one per slice), and
-    `on_answer(i, answer)` follows each as it is ready; elsewhere (`models.base.generate_batch`) all are prepared
-    first and `on_answer` follows each at the end. Each `latency_ms` is the answer's own preparation and checks
-    plus its share of the generation time, added to the object `on_answer` had when the run ends."""
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-    decoding = _decoding(ctx, adapter.path if adapter else None)
-    answers: list[Answer | None] = [None] * len(questions)
-    preps: dict[int, Prepared] = {}
-    order: list[int] = []  # the question of each generation, in the order they went to the generator
-    nxt, own = 0, 0.0  # the next question to prepare; seconds of preparation and checks within the generation
-
-    def deliver(i: int, answer: Answer) -> None:
-        answers[i] = answer
-        if on_answer is not None:
-            on_answer(i, answer)
-
-    def take(n: int) -> list[BatchItem]:
-        """Up to `n` further questions to generate; those that need no generation are answered on the way."""
-        nonlocal nxt, own
-        started, items = time.perf_counter(), []
-        while len(items) < n and nxt < len(questions):
-            i, nxt = nxt, nxt + 1
-            p = prepare(ctx, questions[i], strategy, adapter, k)
-            if p.answer is not None:
-                deliver(i, p.answer)
-                continue
-            preps[i] = p
-            order.append(i)
-            items.append(BatchItem(p.messages, p.constrain_to, constant_head(p.messages)))
-        own += time.perf_counter() - started
-        return items
-
-    def done(n: int, text: str) -> None:
-        nonlocal own
-        started, i = time.perf_counter(), order[n]
-        answer = finish(ctx, preps[i], text)
-        own += time.perf_counter() - started
-        deliver(i, answer)
-
-    continuous, start = getattr(ctx.generator, "generate_continuous", None), time.perf_counter()
-    if continuous is not None:
-        while nxt < len(questions):  # a run may end early (a stream waits): the next one goes on from there
-            continuous(take, decoding, batch_size, done, offset=len(order))
-    else:
-        items = take(len(questions))
-        own, start = 0.0, time.perf_counter()
-        for n, text in enumerate(generate_batch(ctx.generator, items, decoding, width=batch_size)):
-            done(n, text)
-    share = (time.perf_counter() - start - own) / max(1, len(order))
-    for i in order:  # the objects `on_answer` had
-        answers[i].latency_ms = round(answers[i].latency_ms + share * 1000, 1)  # type: ignore[union-attr]
-    return answers  # type: ignore[return-value]
 
 
 def prepare(ctx: AnswerContext, question: str, strategy: str = "rag", adapter: ResolvedAdapter | None = None,

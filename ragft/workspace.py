@@ -327,9 +327,10 @@ class Workspace:
                  max_tokens: int | None = None, quarantine: bool | None = None, batch_size: int = 8,
                  on_answer: Callable[[int, "Answer"], None] | None = None) -> list["Answer"]:
         """`ask` for many questions (same order): every decision as `ask` takes it, the generations `batch_size` at
-        a time (ragft/answer.py `answer_many`); `on_answer(i, answer)` as each is ready (its latency completed
+        a time (ragft/answer_batch.py `answer_many`); `on_answer(i, answer)` as each is ready (its latency completed
         when all are). Used by `compare --batch-size`."""
-        from ragft.answer import answer_many, check_strategy, resolve_adapter
+        from ragft.answer import check_strategy, resolve_adapter
+        from ragft.answer_batch import answer_many
 
         check_strategy(strategy)
         resolved = resolve_adapter(self.registry, strategy, adapter)

@@ -170,7 +170,7 @@ def test_answers_let_the_generator_stop_after_the_kept_paragraph():
     """`clean_answer` keeps the first non-empty paragraph, so answers decode with `Decoding.paragraph`: the rule
     (`stops.paragraph_ended`) holds exactly when that paragraph is complete, and a generator with the whole
     `Decoding` (GeneratorBase) gets it, one question at a time or in a batch."""
-    from ragft.answer import answer_many
+    from ragft.answer_batch import answer_many
     from ragft.models.base import GeneratorBase
     from ragft.models.stops import paragraph_ended
 

@@ -326,7 +326,8 @@ def _same(a, b) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("strategy", ["rag", "base"])
 def test_answer_many_takes_every_decision_answer_question_takes(strategy):
-    from ragft.answer import answer_many, answer_question
+    from ragft.answer import answer_question
+    from ragft.answer_batch import answer_many
 
     def reply(messages):  # type: ignore[no-untyped-def]
         return next(r for q, r in REPLIES.items() if q in messages[-1]["content"])
@@ -345,13 +346,15 @@ def test_answer_many_takes_every_decision_answer_question_takes(strategy):
     assert all(m.latency_ms is not None and m.latency_ms >= 0 for m in many)
 
 
-def test_answer_many_is_one_run_that_prepares_each_question_when_a_row_is_free(tiny_generator):
-    """On the bundled generator `answer_many` is one continuous run: a question is prepared when a row is free for
-    it (so answers come back while later questions are still unprepared), each answer goes to `on_answer` once,
-    as it is ready, and the returned objects are those, their latency completed with the generation share."""
-    from ragft.answer import answer_many, prepare
+def test_answer_many_is_one_run_that_prepares_questions_while_it_decodes(tiny_generator):
+    """On the bundled generator `answer_many` is one continuous run that prepares the questions a block
+    (`PREPARE_AHEAD` rows' worth) at a time as rows need them, so answers come back while later questions are
+    still unprepared; each answer goes to `on_answer` once, as it is ready, and the returned objects are those,
+    their latency completed with the generation share."""
+    from ragft.answer import prepare
+    from ragft.answer_batch import PREPARE_AHEAD, answer_many
 
-    questions = list(REPLIES) * 3
+    questions = list(REPLIES) * 5
     ctx = _answer_ctx(tiny_generator)
     early = {i for i, q in enumerate(questions) if prepare(ctx, q).answer is not None}  # answered without generation
     assert early and len(early) < len(questions)
@@ -367,8 +370,11 @@ def test_answer_many_is_one_run_that_prepares_each_question_when_a_row_is_free(t
 
     many = answer_many(ctx, questions, "rag", batch_size=2, on_answer=on_answer)
     assert [e for e in events if e[0] == "prepare"] == [("prepare", i) for i in range(len(questions))]
+    block = PREPARE_AHEAD * 2
+    assert len(questions) > block
     generated = events.index(next(e for e in events if e[0] == "answer" and e[1] not in early))
-    assert generated < events.index(("prepare", len(questions) - 1))  # answers came while questions waited
+    assert generated < events.index(("prepare", block))  # answers came while the next block waited
+    assert events.index(("prepare", block - 1)) < generated  # the first block was prepared at once
     assert sorted(reported) == list(range(len(questions)))
     assert all(many[i] is reported[i][0] and many[i].latency_ms >= reported[i][1] for i in reported)
     assert any(many[i].latency_ms > reported[i][1] for i in reported)  # generated answers got their share
