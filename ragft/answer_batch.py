@@ -66,9 +66,8 @@ def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "r
     def done(n: int, text: str) -> None:
         nonlocal own
         started, i = time.perf_counter(), order[n]
-        answer = finish(ctx, preps[i], text)
-        own += time.perf_counter() - started
-        deliver(i, answer)
+        deliver(i, finish(ctx, preps[i], text))
+        own += time.perf_counter() - started  # `on_answer`'s work (compare scores there) is not generation either
 
     continuous, start = getattr(ctx.generator, "generate_continuous", None), time.perf_counter()
     if continuous is not None:

@@ -380,6 +380,25 @@ def test_answer_many_is_one_run_that_prepares_questions_while_it_decodes(tiny_ge
     assert any(many[i].latency_ms > reported[i][1] for i in reported)  # generated answers got their share
 
 
+def test_the_generation_share_leaves_out_what_on_answer_does(tiny_generator, monkeypatch):
+    """Compare scores each answer inside `on_answer`, during the run: that time is not generation, so it is not
+    in any answer's generation share (a clock that only `on_answer` moves: every share is 0)."""
+    import types
+
+    import ragft.answer_batch as batch
+
+    clock = [0.0]
+    monkeypatch.setattr(batch, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    seen: dict[int, float] = {}
+
+    def on_answer(i: int, answer) -> None:  # type: ignore[no-untyped-def]
+        seen[i] = answer.latency_ms
+        clock[0] += 100.0
+
+    many = batch.answer_many(_answer_ctx(tiny_generator), list(REPLIES), "rag", batch_size=2, on_answer=on_answer)
+    assert len(seen) == len(many) and all(m.latency_ms == seen[i] for i, m in enumerate(many))
+
+
 def test_ask_many_equals_ask_on_the_tiny_model_and_batches(tmp_path, hash_embedder, tiny_generator):
     """Real transformers path: retrieval, copy-constrained batched generation, checks, PII policy and audit."""
     from ragft.workspace import Workspace
