@@ -323,3 +323,34 @@ def _open_store_after(path, barrier, results) -> None:  # type: ignore[no-untype
         results.put("ok")
     except Exception as exc:  # noqa: BLE001 - reported to the test process
         results.put(repr(exc))
+
+
+def test_the_dense_search_multiplies_on_one_blas_thread(tmp_path, monkeypatch):
+    """`dense_scores`: the query's product runs with numpy's BLAS pool at one thread (its workers would otherwise
+    spin beside the model's next prefill) and gives the numbers of the unrestricted product; the search uses it."""
+    import ragft.store.sqlite as mod
+    from threadpoolctl import ThreadpoolController
+
+    threads: list[int] = []
+
+    class Recording(np.ndarray):
+        def __matmul__(self, other):  # type: ignore[no-untyped-def]
+            threads.append(ThreadpoolController().select(user_api="blas").info()[0]["num_threads"])
+            return np.asarray(self) @ other
+
+    pool = ThreadpoolController().select(user_api="blas")
+    before = pool.info()[0]["num_threads"]
+    matrix = np.stack([unit(i) for i in range(300)])
+    q = unit(7)
+    got = mod.dense_scores(matrix.view(Recording), q)
+    assert threads == [1] and np.array_equal(np.asarray(got), matrix @ q)
+    assert pool.info()[0]["num_threads"] == before  # restored for everything else
+
+    calls: list[int] = []
+    real = mod.dense_scores
+    monkeypatch.setattr(mod, "dense_scores", lambda m, v: calls.append(m.shape[0]) or real(m, v))
+    store = SqliteStore(tmp_path / "s.db")
+    put(store, "x", ["one", "two"])
+    assert [h.doc_id for h in store.search_dense(unit(0), 1)] == ["x"] and calls == [2]
+    store.close()
+
