@@ -345,6 +345,12 @@ def test_the_dense_search_multiplies_on_one_blas_thread(tmp_path, monkeypatch):
     got = mod.dense_scores(matrix.view(Recording), q)
     assert threads == [1] and np.array_equal(np.asarray(got), matrix @ q)
     assert pool.info()[0]["num_threads"] == before  # restored for everything else
+    workers = [threading.Thread(target=lambda: [mod.dense_scores(matrix, q) for _ in range(50)]) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert pool.info()[0]["num_threads"] == before  # concurrent searches restore it too
 
     calls: list[int] = []
     real = mod.dense_scores

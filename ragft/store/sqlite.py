@@ -110,6 +110,11 @@ class _DenseIndex:
         return allowed[self.group_key]
 
 
+_BLAS_LOCK = threading.Lock()
+"""The BLAS pool's size is the process's: concurrent searches set and restore it one at a time (interleaved, a
+search could restore another's 1 as the size for good)."""
+
+
 @functools.cache
 def _blas() -> Any:
     """numpy's BLAS thread pool (threadpoolctl finds it once: the lookup walks the loaded libraries)."""
@@ -126,7 +131,7 @@ def dense_scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
     224-token prefill of the bundled SmolLM2): 144 ms back to back, 227 ms right after a 3,000 x 384 `@`, 153 ms
     after the same on one thread; a whole hybrid search before it, 237 ms against 161 ms. The product is
     memory-bound, so one thread costs little: 0.18 against 0.10 ms at 3,000 chunks, 12 against 7 ms at 100,000."""
-    with _blas().limit(limits=1):
+    with _BLAS_LOCK, _blas().limit(limits=1):
         return matrix @ query
 
 
