@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -345,7 +346,14 @@ def test_the_dense_search_multiplies_on_one_blas_thread(tmp_path, monkeypatch):
     got = mod.dense_scores(matrix.view(Recording), q)
     assert threads == [1] and np.array_equal(np.asarray(got), matrix @ q)
     assert pool.info()[0]["num_threads"] == before  # restored for everything else
-    workers = [threading.Thread(target=lambda: [mod.dense_scores(matrix, q) for _ in range(50)]) for _ in range(4)]
+
+    class Slow(np.ndarray):  # a product long enough that concurrent searches overlap (the sleep frees the GIL)
+        def __matmul__(self, other):  # type: ignore[no-untyped-def]
+            time.sleep(0.01)
+            return np.asarray(self) @ other
+
+    slow = matrix.view(Slow)
+    workers = [threading.Thread(target=lambda: [mod.dense_scores(slow, q) for _ in range(5)]) for _ in range(4)]
     for w in workers:
         w.start()
     for w in workers:
