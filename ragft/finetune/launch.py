@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from collections.abc import Sequence
 
 from ragft.config import TRAIN_OVERRIDE_KEYS
@@ -59,8 +60,6 @@ def main(config: argparse.Namespace) -> int:
 def run(argv: Sequence[str] | None = None) -> int:
     """`main` with the CLI's error contract: a RagftError is one stderr line (prefixed with the rank under a
     launcher, since every process reports it) and its exit code, not a traceback."""
-    import sys
-
     from ragft.errors import RagftError
 
     try:
@@ -79,8 +78,6 @@ def leave_process_group() -> None:
     finalisation, gloo's worker threads can still hold work with Python references and abort the process
     (SIGABRT, "terminate called without an active exception"; pytorch/pytorch#190489), the likely cause of a
     two-process CPU run whose rank 1 aborted that way once in CI. No-op when no group was formed."""
-    import sys
-
     dist = sys.modules.get("torch.distributed")  # never imports torch for a run that did not
     if dist is not None and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

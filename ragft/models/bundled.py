@@ -30,7 +30,7 @@ from ragft.errors import ConfigError, ModelError
 from ragft.models.base import BatchItem, Decoding, GeneratorBase, Message
 from ragft.models.batcher import Arrivals, Coalescer
 from ragft.models.continuous import ContinuousDecoder, DecodeStats, PrefixCache, Prompt, plain_cache
-from ragft.models.stops import cut_at_stop, paragraph_ended, stream_until_stop
+from ragft.models.stops import cut_at_stop, stream_until_stop, text_ended
 from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve, resolve_placement
 
 __all__ = ["BUNDLED", "TransformersGenerator", "completion_prompt", "load_causal_lm"]
@@ -92,7 +92,7 @@ def _stop_criteria_class() -> type:
             if not self.stop and not self.paragraph:
                 return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
             texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
-            ended = [any(s in t for s in self.stop) or (self.paragraph and paragraph_ended(t)) for t in texts]
+            ended = [text_ended(t, self.stop, self.paragraph) for t in texts]
             return torch.tensor(ended, dtype=torch.bool, device=input_ids.device)
 
     return StopCriteria

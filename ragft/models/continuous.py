@@ -34,7 +34,7 @@ from typing import Any
 
 from ragft.models.constrain import CopyChecker, Mode, RowConstraint, tie_break
 from ragft.models.packed import PackedStep, packable, packed_attention
-from ragft.models.stops import paragraph_ended
+from ragft.models.stops import text_ended
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,8 @@ def cache_of(model: Any, layers: Sequence[tuple[Any, Any]] = ()) -> Any:
 
 
 class PrefixCache:
-    """The KV cache of the fixed prompt prefix (the messages before the last one), kept for the next prompts.
+    """The KV cache of the fixed prompt prefix (the messages before the last one and the last one's constant
+    opening, `BatchItem.head`), kept for the next prompts.
 
     Only the prefix is kept, never a caller's sources, question or answer (see `TransformersGenerator`).
     `start(ids, fixed)` gives a fresh cache holding a copy of the kept prefix when `ids` starts with it."""
@@ -224,7 +225,7 @@ class ContinuousDecoder:
         if not self.stop and not self.paragraph:
             return False
         text = self.tokenizer.decode(row.new, skip_special_tokens=True)
-        return any(s in text for s in self.stop) or (self.paragraph and paragraph_ended(text))
+        return text_ended(text, self.stop, self.paragraph)
 
     def _retire(self, done: Done) -> None:
         """Deliver and drop the rows that have ended; cut the padding columns every remaining row has."""

@@ -18,6 +18,12 @@ def paragraph_ended(text: str) -> bool:
     return PARAGRAPH_BREAK in text.lstrip()
 
 
+def text_ended(text: str, stop: Sequence[str], paragraph: bool = False) -> bool:
+    """Whether a row's generated `text` has ended by its stop rules: a stop string in it, or (with `paragraph`,
+    `Decoding.paragraph`) its first non-empty paragraph complete. One rule for every decoding path."""
+    return any(s in text for s in stop) or (paragraph and paragraph_ended(text))
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """`text` up to the earliest stop string, and whether one was found."""
     hits = [i for i in (text.find(s) for s in stop if s) if i >= 0]
