@@ -346,6 +346,29 @@ def test_small_load_10_clients_x_2_requests(tmp_path, tiny_model_dir):
     assert 0 < result["p50_ms"] <= result["p95_ms"]
 
 
+def test_serve_in_thread_answers_without_waiting_for_delayed_acks():
+    """Each connection `serve_in_thread` accepts has Nagle's algorithm off (TCP_NODELAY), as `ragft serve`'s do:
+    with it on, a response's second write waited for the client's delayed ACK, ~40 ms per request on loopback
+    (asyncio sets TCP_NODELAY only when the listening socket names IPPROTO_TCP)."""
+    import asyncio.selector_events
+    import gc
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def hello(_request):  # type: ignore[no-untyped-def]
+        return PlainTextResponse("ok")
+
+    with serve_in_thread(Starlette(routes=[Route("/", hello)])) as url, httpx.Client() as client:
+        assert client.get(url + "/").text == "ok"
+        port = int(url.rsplit(":", 1)[1])
+        accepted = [t for t in gc.get_objects() if isinstance(t, asyncio.selector_events._SelectorSocketTransport)
+                    and not t.is_closing() and t.get_extra_info("sockname")[1] == port]
+        assert accepted
+        assert all(t.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for t in accepted)
+
+
 # --------------------------------------------------------------------------- graceful shutdown (real CLI process)
 def _free_port() -> int:
     with socket.socket() as s:

@@ -22,11 +22,14 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", startup_timeout_s: float 
     """Serve `app` with uvicorn on a free port of `host`; yields the base URL; stops (draining) on exit.
 
     The socket is bound here and handed to uvicorn, so there is no window in which another process can take
-    the port between choosing and binding it.
+    the port between choosing and binding it. It is made with protocol `IPPROTO_TCP`, not the default 0:
+    asyncio turns Nagle's algorithm off (TCP_NODELAY) only on connections whose socket names TCP, and with it on,
+    each response's second write waited for the client's delayed ACK, about 40 ms per request on loopback
+    (`ragft serve`, which lets uvicorn bind, never had that delay).
     """
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
