@@ -10,7 +10,8 @@ Parts (`--part`, default all):
   warm-up question and the scoring included); every answer is checked against batch size 1's, and the
   questions whose answers differ are listed.
 - `server`: `ragft serve`'s app on loopback; `--requests` rag chat completions sent by 1 client one after
-  another, then by 8 clients concurrently (closed loop, each sends its next request when its answer arrives);
+  another, then by 8 clients concurrently (closed loop, each sends its next request when its answer arrives,
+  over one kept-alive connection per client);
   requests/s and the batch sizes the generator ran.
 
 The workspace must exist already (ingested once by benchmarks/answers.py, retrieval.mode = hybrid); its
@@ -31,6 +32,7 @@ start, at each figure and at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -176,8 +178,6 @@ def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int], ro
                 # each client keeps one connection, opened before the clock starts: a new httpx.Client per
                 # request costs ~50 ms of this process's CPU (its SSL context), which the server would pay for
                 # its load generator, not for its own work
-                https = [httpx.Client(timeout=900) for _ in range(clients)]
-
                 def client(http: httpx.Client) -> None:
                     while True:
                         with lock:
@@ -188,15 +188,15 @@ def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int], ro
                         with lock:
                             replies.append((q, text))
 
-                t0 = time.perf_counter()
-                threads = [threading.Thread(target=client, args=(http,)) for http in https]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-                wall = time.perf_counter() - t0
-                for http in https:
-                    http.close()
+                with contextlib.ExitStack() as stack:
+                    https = [stack.enter_context(httpx.Client(timeout=900)) for _ in range(clients)]
+                    t0 = time.perf_counter()
+                    threads = [threading.Thread(target=client, args=(http,)) for http in https]
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join()
+                    wall = time.perf_counter() - t0
                 sizes = gen._coalescer.batch_sizes[before:] if hasattr(gen, "_coalescer") else []
                 runs[clients].append({"requests": n_requests, "seconds": round(wall, 1),
                                      "requests_per_s": round(n_requests / wall, 3), "load_avg": os.getloadavg()[0],
