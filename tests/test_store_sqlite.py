@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -332,20 +333,29 @@ def test_the_dense_search_multiplies_on_one_blas_thread(tmp_path, monkeypatch):
     import ragft.store.sqlite as mod
     from threadpoolctl import ThreadpoolController
 
+    def numpy_blas_threads() -> int:
+        """The thread count of numpy's own BLAS, the library its `@` calls. Others may be loaded too, in any
+        order (scipy bundles its own OpenBLAS), so the first one listed is not necessarily numpy's."""
+        infos = ThreadpoolController().select(user_api="blas").info()
+        own = [i["num_threads"] for i in infos if Path(i["filepath"]).parent.name == "numpy.libs"]
+        assert len(own) == 1, infos
+        return own[0]
+
     threads: list[int] = []
 
     class Recording(np.ndarray):
         def __matmul__(self, other):  # type: ignore[no-untyped-def]
-            threads.append(ThreadpoolController().select(user_api="blas").info()[0]["num_threads"])
+            threads.append(numpy_blas_threads())
             return np.asarray(self) @ other
 
-    pool = ThreadpoolController().select(user_api="blas")
-    before = pool.info()[0]["num_threads"]
+    import scipy.linalg  # noqa: F401  (loads scipy's OpenBLAS beside numpy's, as the suite's other tests may)
+
+    before = numpy_blas_threads()
     matrix = np.stack([unit(i) for i in range(300)])
     q = unit(7)
     got = mod.dense_scores(matrix.view(Recording), q)
     assert threads == [1] and np.array_equal(np.asarray(got), matrix @ q)
-    assert pool.info()[0]["num_threads"] == before  # restored for everything else
+    assert numpy_blas_threads() == before  # restored for everything else
 
     class Slow(np.ndarray):  # a product long enough that concurrent searches overlap (the sleep frees the GIL)
         def __matmul__(self, other):  # type: ignore[no-untyped-def]
@@ -358,7 +368,7 @@ def test_the_dense_search_multiplies_on_one_blas_thread(tmp_path, monkeypatch):
         w.start()
     for w in workers:
         w.join()
-    assert pool.info()[0]["num_threads"] == before  # concurrent searches restore it too
+    assert numpy_blas_threads() == before  # concurrent searches restore it too
 
     calls: list[int] = []
     real = mod.dense_scores
