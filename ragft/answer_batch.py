@@ -16,9 +16,6 @@ from ragft.models.base import BatchItem, generate_batch
 from ragft.prompting import constant_head
 from ragft.types import Answer
 
-PREPARE_AHEAD = 8
-"""`answer_many` prepares this many rows' worth of questions at a time (8 x --batch-size 8 = 64)."""
-
 
 def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "rag",
                 adapter: ResolvedAdapter | None = None, k: int | None = None, batch_size: int = 8,
@@ -35,7 +32,6 @@ def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "r
     answers: list[Answer | None] = [None] * len(questions)
     preps: dict[int, Prepared] = {}
     order: list[int] = []  # the question of each generation, in the order they went to the generator
-    queue: list[int] = []  # prepared questions waiting for a row
     nxt, own = 0, 0.0  # the next question to prepare; seconds of preparation and checks within the generation
 
     def deliver(i: int, answer: Answer) -> None:
@@ -44,22 +40,22 @@ def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "r
             on_answer(i, answer)
 
     def take(n: int) -> list[BatchItem]:
-        """Up to `n` prepared questions for free rows. They are prepared `PREPARE_AHEAD` rows' worth at a time
-        (those that need no generation answered on the way): a retrieval before every join made each packed
-        pass a third slower (0.31 s against 0.23 s per join on 200 questions, 2026-12-01)."""
+        """Up to `n` questions for free rows, prepared now (those that need no generation are answered on the
+        way): a question's retrieval runs when a row is free for it, so the first answers come back while later
+        questions are still unprepared. Preparing 64 ahead was no faster: 200 questions at batch 8, two
+        interleaved rounds, 54.7 and 58.4 s against 55.0 and 57.6 s (2026-12-02). An earlier slowdown of
+        preparing per row was the dense search's spinning BLAS threads (store/sqlite.py, `dense_scores`)."""
         nonlocal nxt, own
-        started = time.perf_counter()
-        while not queue and nxt < len(questions):
-            for i in range(nxt, min(len(questions), nxt + max(n, PREPARE_AHEAD * batch_size))):
-                p = prepare(ctx, questions[i], strategy, adapter, k)
-                nxt = i + 1
-                if p.answer is not None:
-                    deliver(i, p.answer)
-                else:
-                    preps[i] = p
-                    queue.append(i)
+        started, taken = time.perf_counter(), []
+        while len(taken) < n and nxt < len(questions):
+            i, nxt = nxt, nxt + 1
+            p = prepare(ctx, questions[i], strategy, adapter, k)
+            if p.answer is not None:
+                deliver(i, p.answer)
+            else:
+                preps[i] = p
+                taken.append(i)
         own += time.perf_counter() - started
-        taken, queue[:] = queue[:n], queue[n:]
         order.extend(taken)
         return [BatchItem(preps[i].messages, preps[i].constrain_to, constant_head(preps[i].messages)) for i in taken]
 
@@ -71,7 +67,7 @@ def answer_many(ctx: AnswerContext, questions: Sequence[str], strategy: str = "r
 
     continuous, start = getattr(ctx.generator, "generate_continuous", None), time.perf_counter()
     if continuous is not None:
-        while nxt < len(questions) or queue:  # a run may end early (a stream waits): the next goes on from there
+        while nxt < len(questions):  # a run may end early (a stream waits): the next goes on from there
             continuous(take, decoding, batch_size, done, offset=len(order))
     else:
         items = take(len(questions))

@@ -347,12 +347,12 @@ def test_answer_many_takes_every_decision_answer_question_takes(strategy):
 
 
 def test_answer_many_is_one_run_that_prepares_questions_while_it_decodes(tiny_generator):
-    """On the bundled generator `answer_many` is one continuous run that prepares the questions a block
-    (`PREPARE_AHEAD` rows' worth) at a time as rows need them, so answers come back while later questions are
-    still unprepared; each answer goes to `on_answer` once, as it is ready, and the returned objects are those,
-    their latency completed with the generation share."""
+    """On the bundled generator `answer_many` is one continuous run that prepares each question when a row is
+    free for it, so answers come back while later questions are still unprepared; each answer goes to
+    `on_answer` once, as it is ready, and the returned objects are those, their latency completed with the
+    generation share."""
     from ragft.answer import prepare
-    from ragft.answer_batch import PREPARE_AHEAD, answer_many
+    from ragft.answer_batch import answer_many
 
     questions = list(REPLIES) * 5
     ctx = _answer_ctx(tiny_generator)
@@ -368,13 +368,14 @@ def test_answer_many_is_one_run_that_prepares_questions_while_it_decodes(tiny_ge
         reported[i] = (answer, answer.latency_ms)
         events.append(("answer", i))
 
-    many = answer_many(ctx, questions, "rag", batch_size=2, on_answer=on_answer)
+    width = 2
+    many = answer_many(ctx, questions, "rag", batch_size=width, on_answer=on_answer)
     assert [e for e in events if e[0] == "prepare"] == [("prepare", i) for i in range(len(questions))]
-    block = PREPARE_AHEAD * 2
-    assert len(questions) > block
     generated = events.index(next(e for e in events if e[0] == "answer" and e[1] not in early))
-    assert generated < events.index(("prepare", block))  # answers came while the next block waited
-    assert events.index(("prepare", block - 1)) < generated  # the first block was prepared at once
+    to_generate = [i for i in range(len(questions)) if i not in early]
+    assert len(to_generate) > width
+    # before the first generated answer: the first `width` questions that need a row were prepared, no more
+    assert events.index(("prepare", to_generate[width - 1])) < generated < events.index(("prepare", to_generate[width]))
     assert sorted(reported) == list(range(len(questions)))
     assert all(many[i] is reported[i][0] and many[i].latency_ms >= reported[i][1] for i in reported)
     assert any(many[i].latency_ms > reported[i][1] for i in reported)  # generated answers got their share
