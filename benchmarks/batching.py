@@ -175,9 +175,6 @@ def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int], ro
                 before = len(getattr(gen, "_coalescer").batch_sizes) if hasattr(gen, "_coalescer") else 0
                 decoded = dataclasses.replace(gen.decoded) if hasattr(gen, "decoded") else None
 
-                # each client keeps one connection, opened before the clock starts: a new httpx.Client per
-                # request costs ~50 ms of this process's CPU (its SSL context), which the server would pay for
-                # its load generator, not for its own work
                 def client(http: httpx.Client) -> None:
                     while True:
                         with lock:
@@ -188,6 +185,9 @@ def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int], ro
                         with lock:
                             replies.append((q, text))
 
+                # each client keeps one connection, opened before the clock starts: a new httpx.Client per
+                # request costs ~50 ms of this process's CPU (its SSL context), which the server would pay for
+                # its load generator, not for its own work
                 with contextlib.ExitStack() as stack:
                     https = [stack.enter_context(httpx.Client(timeout=900)) for _ in range(clients)]
                     t0 = time.perf_counter()
