@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
 
 from ragft.config import RetrievalMode
 from ragft.errors import ConfigError, ModelError
+from ragft.models.compute import compute_thread
 from ragft.store.base import check_embedder
 from ragft.types import Hit
 
@@ -73,11 +74,15 @@ class CrossEncoderReranker:
     def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
         if not hits:
             return []
-        self.warm_up()
-        assert self._model is not None
-        scores = self._model.predict([(query, h.text) for h in hits], batch_size=self.batch_size)
+        scores = compute_thread().run(self._scores, query, hits)
         rescored = [replace(h, score=float(s)) for h, s in zip(hits, scores)]
         return sorted(rescored, key=lambda h: -h.score)
+
+    def _scores(self, query: str, hits: Sequence[Hit]) -> Any:
+        """The cross-encoder's scores (on the process's compute thread: models/compute.py)."""
+        self.warm_up()
+        assert self._model is not None
+        return self._model.predict([(query, h.text) for h in hits], batch_size=self.batch_size)
 
 
 def load_reranker(settings: "RetrievalSettings") -> Reranker:

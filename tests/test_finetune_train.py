@@ -150,35 +150,67 @@ def test_bad_rows_fail_before_any_model_load(tmp_path, hash_embedder):
         ws.finetune("bad", data=data)
 
 
-def test_resume_after_sigkill_finishes_with_the_same_step_count(tmp_path, tiny_model_dir):
-    from ragft.workspace import Workspace
-
+def _training_with_a_checkpoint(tmp_path: Path, model_dir: Path, command: list[str], epochs: int):  # type: ignore[no-untyped-def]
+    """A workspace, `python -m <command> ... --name r` training 12 rows in a subprocess, returned once its first
+    checkpoint exists (with the workspace, the checkpoint folder and the run's full step count)."""
     ws_dir = tmp_path / "ws"
     ws_dir.mkdir()
-    settings = _settings(tiny_model_dir, batch_size=2, epochs=2, save_steps=2, val_fraction=0.0)
-    save_settings(ws_dir, settings)
+    save_settings(ws_dir, _settings(model_dir, batch_size=2, epochs=epochs, save_steps=2, val_fraction=0.0))
     data = _qa_file(tmp_path / "qa.jsonl", 12)
-    expected = steps_per_run(12, TrainArgs(batch_size=2, epochs=2))  # 12
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragft.finetune.train", "-w", str(ws_dir), "--name", "r", "--data", str(data), "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT),
-    )
+    proc = subprocess.Popen([sys.executable, "-m", *command, "-w", str(ws_dir), "--name", "r", "--data", str(data)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
     ckpts = ws_dir / "adapters" / ".runs" / "r" / "checkpoints"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and not list(ckpts.glob("checkpoint-*")):
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    return proc, ws_dir, ckpts, steps_per_run(12, TrainArgs(batch_size=2, epochs=epochs))
+
+
+def _checkpoints(ckpts: Path) -> list[int]:
+    return [int(p.name.split("-")[1]) for p in ckpts.glob("checkpoint-*")]
+
+
+def test_resume_after_sigkill_finishes_with_the_same_step_count(tmp_path, tiny_model_dir):
+    from ragft.workspace import Workspace
+
+    proc, ws_dir, ckpts, expected = _training_with_a_checkpoint(tmp_path, tiny_model_dir,
+                                                                ["ragft.finetune.train", "--json"], epochs=2)
+    assert expected == 12
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not AdapterRegistry(ws_dir).exists("r")  # killed before the end: nothing registered
-    done = [int(p.name.split("-")[1]) for p in ckpts.glob("checkpoint-*")]
+    done = _checkpoints(ckpts)
     assert done and max(done) < expected
 
     report = Workspace(ws_dir).finetune("r", resume=True)
     assert report.resumed_from_step == max(done) >= 2
     assert report.steps == expected and len(report.train_loss) == expected
     assert AdapterRegistry(ws_dir).get("r").metrics["steps"] == expected
+
+
+def test_ctrl_c_stops_training_on_the_compute_thread_and_resume_finishes(tmp_path, tiny_model_dir):
+    """A real SIGINT to `ragft finetune` while the model trains on the compute thread (models/compute.py): the
+    main thread, waiting for it, asks the training to stop at its next step and exits 130 once it has; the run
+    resumes to the full step count."""
+    from ragft.workspace import Workspace
+
+    proc, ws_dir, ckpts, expected = _training_with_a_checkpoint(tmp_path, tiny_model_dir,
+                                                                ["ragft.cli", "finetune"], epochs=4)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    stderr = err.decode()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "error: interrupted" in stderr and "Fatal Python error" not in stderr
+    assert not AdapterRegistry(ws_dir).exists("r")
+    done = _checkpoints(ckpts)
+    assert done and max(done) < expected
+    report = Workspace(ws_dir).finetune("r", resume=True)
+    assert report.resumed_from_step == max(done) and report.steps == expected
 
 
 def test_cli_finetune_json_and_adapters_list(tmp_path, tiny_model_dir):

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -35,6 +36,7 @@ from ragft.finetune.data import (QAPair, dataset_sha256, load_rows, normalise_qu
                                  read_questions, split_heldout)
 from ragft.finetune.raft import GroundedQA, build_raft_examples, find_span, ground_pairs
 from ragft.finetune.registry import AdapterInfo, AdapterRegistry, validate_name
+from ragft.models.compute import compute_thread
 from ragft.prompting import closed_book_messages, get_format
 from ragft.types import Chunk
 
@@ -271,8 +273,11 @@ def run_finetune(
     if resume or not group.is_main:
         run = _load_run(run_dir)
         notes.extend(_load_notes(run_dir))
-    result = _train(parts, run, run_dir, registry.adapter_dir(name), resume=resume, progress=progress,
-                    load_model=load_model)
+    # the base model loads and trains on the compute thread, where the generator computes too (synthesis before,
+    # answers after, in one process): one OpenMP team for the process (models/compute.py)
+    stop = threading.Event()
+    result = compute_thread().run(_train, parts, run, run_dir, registry.adapter_dir(name), resume=resume,
+                                  progress=progress, load_model=load_model, stop=stop, cancel=stop)
     if result.dropped_too_long:
         notes.append(f"{result.dropped_too_long} example(s) longer than max_length={run.args.max_length} tokens left "
                      "out; raise --max-length to keep them")
@@ -374,8 +379,9 @@ def _load_notes(run_dir: Path) -> list[str]:
 
 
 def _train(parts: FinetuneParts, run: _Run, run_dir: Path, adapter_dir: Path, *, resume: bool,
-           progress: "Progress | None", load_model: LoadModel | None) -> "TrainResult":
-    """Load the base model and train the LoRA adapter into `adapter_dir` (checkpoints in `run_dir`)."""
+           progress: "Progress | None", load_model: LoadModel | None, stop: threading.Event) -> "TrainResult":
+    """Load the base model and train the LoRA adapter into `adapter_dir` (checkpoints in `run_dir`); training
+    ends at its next step once `stop` is set."""
     from ragft.finetune.train import train_lora
 
     if parts.generator_settings.kind != "bundled":
@@ -388,7 +394,7 @@ def _train(parts: FinetuneParts, run: _Run, run_dir: Path, adapter_dir: Path, *,
     placement = resolve_placement(gs.device, gs.dtype)  # ConfigError for a GPU torch cannot see, before loading
     model, tokenizer = load_model(run.base_model)  # float32 on CPU: the Trainer places it (mixed precision on GPUs)
     return train_lora(model, tokenizer, run.train, run.val, run_dir, adapter_dir, run.args, run.lora, resume=resume,
-                      progress=progress, placement=placement)
+                      progress=progress, placement=placement, stop=stop)
 
 
 def _register(registry: AdapterRegistry, name: str, run: _Run, result: "TrainResult", run_dir: Path,

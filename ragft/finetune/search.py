@@ -33,6 +33,7 @@ import math
 import random
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragft.errors import ConfigError, NotFoundError
 from ragft.finetune.objective import DIRECTION, F1, LOSS, check_objective, describe
+from ragft.models.compute import compute_thread
 
 if TYPE_CHECKING:
     from ragft.evaluate.seams import EvalWorkspace
@@ -356,6 +358,8 @@ def run_search(
     if load_model is None:
         from ragft.models.weights import load_causal_lm as load_model  # type: ignore[assignment]
 
+    stop = threading.Event()  # set when the caller is interrupted: the trial's training ends at its next step
+
     def run_trial(trial: Any) -> float:
         from ragft.finetune.train import train_lora, steps_per_run
 
@@ -368,7 +372,7 @@ def run_search(
         trial_dir = search_dir / f"trial-{trial.number}"
         started = time.perf_counter()
         result = train_lora(model, tokenizer, run.train, run.val, run_dir / f"trial-{trial.number}", trial_dir,
-                            args, lora, callbacks=[_pruning_callback(trial, pruned, sign)])
+                            args, lora, callbacks=[_pruning_callback(trial, pruned, sign)], stop=stop)
         shutil.rmtree(run_dir / f"trial-{trial.number}", ignore_errors=True)
         value = pruned.get("last", result.val_loss[-1] if result.val_loss else math.inf)
         trial.set_user_attr("result", {"steps": result.steps, "train_loss": result.train_loss,
@@ -405,7 +409,10 @@ def run_search(
             trial_progress(record, done_before + len(durations), trials, eta)
 
     if to_run:
-        study.optimize(run_trial, n_trials=to_run, callbacks=[after_trial], catch=())
+        # trials load, train and score (answers, with --objective f1) on the compute thread: one OpenMP team for
+        # the process (models/compute.py); an interrupted caller stops the trial at its next step
+        compute_thread().run(study.optimize, run_trial, n_trials=to_run, callbacks=[after_trial], catch=(),
+                             cancel=stop)
     best = _best(study, optuna)
     if best is None:
         raise ConfigError(f"search {name!r}: no trial finished unpruned; widen --space or raise --trials")

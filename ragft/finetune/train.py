@@ -36,6 +36,7 @@ import logging
 import math
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -261,8 +262,8 @@ def _trainer_classes():
                     control.should_training_stop = True
 
     class ProgressReporter(TrainerCallback):
-        def __init__(self, progress: Progress | None) -> None:
-            self.progress = progress
+        def __init__(self, progress: Progress | None, stop: threading.Event | None = None) -> None:
+            self.progress, self.stop = progress, stop
             self.t0 = 0.0
             self.tokens0 = 0
             self.last_loss: float | None = None
@@ -282,6 +283,10 @@ def _trainer_classes():
                 self.last_loss = float(logs["loss"])
 
         def on_step_end(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
+            if self.stop is not None and self.stop.is_set():
+                # the caller waiting for this training was interrupted (models/compute.py): stop as a Ctrl-C
+                # would have, with the last checkpoint kept for --resume
+                raise KeyboardInterrupt
             if self.progress is not None and state.is_world_process_zero:
                 self.progress(state.global_step, state.max_steps, self.last_loss, self.tokens_per_s(state))
 
@@ -333,6 +338,7 @@ def train_lora(
     progress: Progress | None = None,
     callbacks: Sequence[Any] = (),
     placement: Any = None,
+    stop: threading.Event | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter on `model` and save it (PEFT format) to `adapter_dir` atomically.
 
@@ -342,7 +348,8 @@ def train_lora(
     mixed precision (bfloat16 -> bf16, float16 -> fp16, float32 -> none); the master weights stay float32 (LoRA
     updates in half precision underflow). Which GPU a process uses is accelerate's choice (its local rank), so a
     single-process run on `cuda:N` needs `CUDA_VISIBLE_DEVICES=N` (docs/scale-out.md). None = a GPU when torch
-    sees one (bf16 where supported), else CPU.
+    sees one (bf16 where supported), else CPU. `stop`: once set, training ends at the next step with
+    KeyboardInterrupt (set when the caller waiting for this training on the compute thread is interrupted).
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -366,7 +373,7 @@ def train_lora(
     on_gpu = placement.device.startswith("cuda") if placement is not None else torch.cuda.is_available()
     precision = placement.dtype if placement is not None and on_gpu else None
     targs = _training_args(run_dir, args, has_val=bool(val_rows), on_gpu=on_gpu, precision=precision)
-    reporter = ProgressReporter(progress)
+    reporter = ProgressReporter(progress, stop)
     trainer = Trainer(
         model=peft_model,
         args=targs,

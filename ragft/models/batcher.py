@@ -5,9 +5,9 @@ server with eight clients answers several times faster when their generations sh
 (docs/benchmarks.md, "### Batched generation"). The server's `ModelQueue` runs requests on several threads; each
 reaches `generate` after its own retrieval and prompt building, and the coalescer gathers them:
 
-- the first caller to find the generator idle leads a run on its own thread (no worker thread: in a probe here
-  a fresh thread decoded 10-30% slower than the main one, so a CLI `ask` keeps decoding on the main thread);
-  callers that arrive while a run decodes wait for it to take them, or for the next run;
+- the first caller to find the generator idle leads a run (its forward passes run on the process's compute
+  thread, models/compute.py, whichever caller drives it); callers that arrive while a run decodes wait for it to
+  take them, or for the next run;
 - before a run, the leader waits, at most `window_s`, for callers that are on their way: the requests counted in
   the coalescer's own `Arrivals` (marked by the server's `ModelQueue` on the generator that will serve them) that
   have neither had their generation nor ended (they are still retrieving). Outside a server nothing is marked, so

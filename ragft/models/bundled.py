@@ -12,7 +12,9 @@ from running two generations at once; instead many prompts share each forward pa
 `open_run` decode greedy answers continuously (models/continuous.py: up to `width` rows, a finished row's place
 taken by the next prompt at the next step), and concurrent `generate` calls (the server's threads) join such
 runs through this generator's own coalescer, whose `arrivals` the server marks for the requests it sends here
-(models/batcher.py). Streams and sampled answers run HF `generate`.
+(models/batcher.py). Streams and sampled answers run HF `generate`. Every computation of the model (loading,
+adapters, prefills, decode steps, streams) runs on the process's compute thread (models/compute.py), whichever
+thread calls: torch's OpenMP threads slow down for the whole process once several threads have computed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from ragft.errors import ConfigError, ModelError
 from ragft.models.base import BatchItem, Decoding, GeneratorBase, Message
 from ragft.models.batcher import Arrivals, Coalescer
+from ragft.models.compute import compute_thread
 from ragft.models.continuous import ContinuousDecoder, DecodeStats, PrefixCache, Prompt, plain_cache
 from ragft.models.stops import cut_at_stop, stream_until_stop, text_ended
 from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve, resolve_placement
@@ -137,7 +140,12 @@ class TransformersGenerator(GeneratorBase):
 
     # ------------------------------------------------------------------ loading
     def warm_up(self) -> None:
-        """Load the weights now (first call converts a GGUF into the cache, later calls are ~0.4 s)."""
+        """Load the weights now (first call converts a GGUF into the cache, later calls are ~0.4 s), on the
+        process's compute thread like every computation of the model (models/compute.py)."""
+        if self._model is None:
+            compute_thread().run(self._load)
+
+    def _load(self) -> None:
         with self._load_lock:
             if self._model is None:
                 t0 = time.perf_counter()
@@ -340,14 +348,23 @@ class TransformersGenerator(GeneratorBase):
         finally:
             self._gen_lock.release()
 
+    def _stream_setup(self, state: contextlib.ExitStack, messages: Sequence[Message], decoding: Decoding,
+                      constrain_to: str | None) -> tuple[Any, list[int], PrefixCache, Any, dict]:
+        """The model in the decoding's adapter state (entered into `state`), the prompt, its kept prefix prefilled
+        and the `generate` arguments of a stream (on the compute thread)."""
+        runner, context = self._activate(decoding.adapter)
+        state.enter_context(context)
+        ids = self.prompt_ids(messages, decoding.max_tokens)
+        prefix = self._prefix(decoding.adapter)
+        cache, _ = prefix.start(runner, ids)
+        return runner, ids, prefix, cache, self._generate_kwargs([ids], [constrain_to], decoding, cache=cache)
+
     def _stream_locked(self, messages: Sequence[Message], decoding: Decoding, constrain_to: str | None) -> Iterator[str]:
-        with contextlib.ExitStack() as state:
-            runner, context = self._activate(decoding.adapter)
-            state.enter_context(context)  # exits after the finally below has joined the generation thread
-            ids = self.prompt_ids(messages, decoding.max_tokens)
-            prefix = self._prefix(decoding.adapter)
-            cache, _ = prefix.start(runner, ids)
-            kwargs = self._generate_kwargs([ids], [constrain_to], decoding, cache=cache)
+        compute = compute_thread()
+        state = contextlib.ExitStack()  # the adapter state: left after the finally below has joined the generation
+        try:
+            runner, ids, prefix, cache, kwargs = compute.run(self._stream_setup, state, messages, decoding,
+                                                             constrain_to)
             t0 = time.perf_counter()
             pieces = self._stream_pieces(runner, kwargs)
             text = ""
@@ -364,8 +381,10 @@ class TransformersGenerator(GeneratorBase):
                 if close is not None:
                     close()  # joins the generation thread: the cache is no longer written to
                 if not failed:  # finished, or stopped by the reader between two steps
-                    prefix.keep(ids, self._fixed_prefix(messages, ids), cache)
+                    compute.run(prefix.keep, ids, self._fixed_prefix(messages, ids), cache)
                 self._log_speed(len(ids), [text], time.perf_counter() - t0)
+        finally:
+            compute.run(state.close)
 
     def generate_one(self, item: BatchItem, decoding: Decoding) -> str:
         """One completion; calls from several threads at once (the server) share batches (models/batcher.py)."""
@@ -418,7 +437,7 @@ class TransformersGenerator(GeneratorBase):
             self._turn.wait_for(lambda: self._streams_waiting == 0)
         self._gen_lock.acquire()
         try:
-            return GeneratorRun(self, decoding, width)
+            return compute_thread().run(GeneratorRun, self, decoding, width)
         except BaseException:
             self._gen_lock.release()
             raise
@@ -463,7 +482,8 @@ class TransformersGenerator(GeneratorBase):
         return self.tokenizer.batch_decode(out[:, n_prompt:], skip_special_tokens=True)
 
     def _stream_pieces(self, runner: Any, kwargs: dict) -> Iterator[str]:
-        """Run generate in a thread feeding a TextIteratorStreamer; closing this iterator cancels generation."""
+        """Run generate on the compute thread feeding a TextIteratorStreamer; closing this iterator cancels
+        generation."""
         import torch
         from transformers import TextIteratorStreamer
 
@@ -479,8 +499,10 @@ class TransformersGenerator(GeneratorBase):
                 errors.append(exc)
                 streamer.end()
 
-        worker = threading.Thread(target=run, name=f"generate-{self.name}", daemon=True)
-        worker.start()
+        compute = compute_thread()
+        if compute.on_it():  # read on the compute thread itself: it cannot also generate
+            raise ModelError(f"{self.name}: a stream cannot be read on the compute thread")
+        worker = compute.submit(run)
         finished = False
         try:
             for piece in streamer:
@@ -494,7 +516,7 @@ class TransformersGenerator(GeneratorBase):
             if not finished:  # drain to the end signal so the worker never blocks on the queue
                 for _ in streamer:
                     pass
-            worker.join()
+            worker.result()
 
 
 class GeneratorRun:
@@ -534,7 +556,17 @@ class GeneratorRun:
                 pause: Callable[[], bool] | None = None) -> bool:
         """Decode what `admit` gives until it gives nothing and every row has ended (True), or until `pause()` is
         true at a step boundary with rows left (False: call `advance` again to go on). `done(i, text)`: the i-th
-        admitted item's text, stops cut."""
+        admitted item's text, stops cut. The decoding runs on the compute thread (models/compute.py), `admit` and
+        `done` with it; a caller interrupted meanwhile (Ctrl-C) makes it pause at the next step."""
+        cancel = threading.Event()
+
+        def stop() -> bool:
+            return cancel.is_set() or (pause is not None and pause())
+
+        return compute_thread().run(self._advance, admit, done, stop, cancel=cancel)
+
+    def _advance(self, admit: Callable[[int], Sequence[BatchItem]], done: Callable[[int, str], None],
+                 pause: Callable[[], bool]) -> bool:
         stop = self.decoding.stop
 
         def finish(i: int, text: str) -> None:
@@ -555,7 +587,7 @@ class GeneratorRun:
     def close(self) -> None:
         """Give the generator back (adapter state, then the lock)."""
         try:
-            self._state.close()
+            compute_thread().run(self._state.close)
         finally:
             self.gen._gen_lock.release()
 

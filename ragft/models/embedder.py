@@ -32,6 +32,7 @@ import numpy as np
 
 from ragft.config import EmbedderSettings
 from ragft.errors import ConfigError, ModelError
+from ragft.models.compute import compute_thread
 from ragft.models.precision import BF16_MIN_TEXTS, bulk_dtype
 
 if TYPE_CHECKING:
@@ -98,7 +99,8 @@ class SentenceTransformerEmbedder:
             return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(self.model, texts)
+        """Float32 L2-normalised rows, computed on the process's compute thread (models/compute.py)."""
+        return compute_thread().run(lambda: self._encode(self.model, texts))
 
     def _encode(self, model: Any, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
@@ -123,6 +125,9 @@ class SentenceTransformerEmbedder:
         faster than float32 in two encode runs, ingest 1.8x, within cosine 0.99997 of float32 (docs/benchmarks.md
         ## Ingest); rows come back float32 and L2-normalised like `embed`'s. ragft.models.precision says when.
         """
+        return compute_thread().run(self._embed_bf16, texts)  # autocast is per thread: entered there
+
+    def _embed_bf16(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
         model = self.model  # loads under self._lock, which is not re-entrant: take it before the copy's turn

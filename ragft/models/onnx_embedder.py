@@ -34,6 +34,7 @@ import numpy as np
 
 from ragft.config import cache_dir
 from ragft.errors import ConfigError, ModelError
+from ragft.models.compute import compute_thread
 
 log = logging.getLogger(__name__)
 
@@ -253,10 +254,11 @@ class OnnxEmbedder:
         return onnx_file(self.name, self.folder)
 
     def prepare(self) -> Path:
-        """The exported ONNX file, exporting it now if the cache has none (imports torch that one time)."""
+        """The exported ONNX file, exporting it now if the cache has none (imports torch that one time; on the
+        compute thread, like every torch computation: models/compute.py)."""
         path = self.onnx_path
         if not path.is_file():
-            export_onnx(self.folder, path)
+            compute_thread().run(export_onnx, self.folder, path)
         return path
 
     def _load(self) -> None:
