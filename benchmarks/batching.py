@@ -23,7 +23,7 @@ Run (idle machine; the figures for docs/benchmarks.md, "### Batched generation")
         --n 48 --batch-sizes 1,4,8 --requests 32 --out /tmp/batching.json
 `--part compare,server` skips the profile; `--threads 1` pins torch to one thread (on a machine other jobs
 load, two spinning OpenMP threads lose most of their time waiting for each other); `--rounds 3` runs every
-setting three times in turn and reports the median round (single runs of the one-at-a-time path vary by 30% on a
+setting three times in turn (in reverse order every other round) and reports the median round (single runs of the one-at-a-time path vary by 30% on a
 shared VM). Each figure carries what the continuous decoder did (`rows_per_step`, `decode_steps`,
 `packed_joins`, `prefill_seconds`, `decode_seconds`). The JSON report carries the command, the date and the load average at the
 start, at each figure and at the end.
@@ -108,9 +108,18 @@ def _decoding(max_tokens: int):  # type: ignore[no-untyped-def]
     return Decoding.of(max_tokens)
 
 
+def _in_turn(settings: list[int], round_no: int) -> list[int]:
+    """The settings in the order round `round_no` runs them: as given, then reversed every other round. The first
+    setting of a process's first round pays what is cold there (the query embeddings, the first prompts' kernels:
+    a first pass over 48 questions took 29.6 s of generation against 27.6 and 26.7 s for the next two, and their
+    retrievals 1.19 s against 0.60 and 0.51 s); alternating spreads that over both sides of a ratio."""
+    return list(settings) if round_no % 2 == 0 else list(reversed(settings))
+
+
 def part_compare(ws, qs: list[dict], sizes: list[int], rounds: int = 1) -> dict:  # type: ignore[no-untyped-def]
     """`rounds` rounds, each running every batch size once in turn (so a slow spell of the machine hits all
-    sizes alike); a size's figures are its median round, and `speedup_rounds` the ratios within each round."""
+    sizes alike), in reverse order every other round (`_in_turn`); a size's figures are its median round, and
+    `speedup_rounds` the ratios within each round."""
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as fh:
         for q in qs:
             fh.write(json.dumps(q) + "\n")
@@ -118,8 +127,8 @@ def part_compare(ws, qs: list[dict], sizes: list[int], rounds: int = 1) -> dict:
     runs: dict[int, list[dict]] = {bs: [] for bs in sizes}
     answers: dict[int, list[str | None]] = {}
     gen = ws.generator
-    for _ in range(rounds):
-        for bs in sizes:
+    for r in range(rounds):
+        for bs in _in_turn(sizes, r):
             decoded = dataclasses.replace(gen.decoded) if hasattr(gen, "decoded") else None
             t0 = time.perf_counter()
             result = ws.compare(qa=qa_file, strategies=["rag"], batch_size=bs, seed=0)
@@ -168,8 +177,8 @@ def part_server(ws, qs: list[dict], n_requests: int, clients_list: list[int], ro
         with httpx.Client(timeout=900) as http:
             ask(http, qs[0]["question"])  # warm-up
         runs: dict[int, list[dict]] = {c: [] for c in clients_list}
-        for _ in range(rounds):
-            for clients in clients_list:
+        for r in range(rounds):
+            for clients in _in_turn(clients_list, r):
                 todo = [qs[i % len(qs)]["question"] for i in range(n_requests)]
                 lock, replies = threading.Lock(), []
                 before = len(getattr(gen, "_coalescer").batch_sizes) if hasattr(gen, "_coalescer") else 0
