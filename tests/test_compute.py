@@ -7,7 +7,9 @@ the contract that prevents it: which thread computes, not how fast.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 
@@ -114,3 +116,27 @@ def test_the_generator_computes_only_on_the_compute_thread(tiny_generator):
         hook.remove()
     assert idents and set(idents) == {compute_thread().ident}
     assert compute_thread().ident not in {t.ident for t in threads} | {threading.get_ident()}
+
+
+def _in_child(out) -> None:  # type: ignore[no-untyped-def]
+    out.put(compute_thread().run(lambda: (os.getpid(), threading.get_ident())))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_forked_child_gets_its_own_compute_thread():
+    """A child forked after the thread started inherits the object but not the thread: its calls must not wait
+    on a queue nobody serves."""
+    import multiprocessing
+
+    parent = compute_thread().run(lambda: (os.getpid(), threading.get_ident()))
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_in_child, args=(out,))
+    child.start()
+    try:
+        got = out.get(timeout=30)
+    finally:
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+    assert got[0] == child.pid != parent[0]

@@ -26,6 +26,7 @@ without waiting for a long computation (`run(..., cancel=...)` lets the computat
 from __future__ import annotations
 
 import functools
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class ComputeThread:
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[Future, Callable[[], Any]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._pid = 0  # the process that started the thread (a forked child inherits this object, not the thread)
 
     @property
     def ident(self) -> int | None:
@@ -51,14 +53,15 @@ class ComputeThread:
 
     def on_it(self) -> bool:
         """True when the calling thread is this one."""
-        return self._thread is not None and threading.current_thread() is self._thread
+        return self._thread is not None and self._pid == os.getpid() and threading.current_thread() is self._thread
 
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> "Future[T]":
         """Queue `fn(*args, **kwargs)`; its future holds the result or the exception."""
         future: Future[T] = Future()
         with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+            if self._thread is None or self._pid != os.getpid():  # none yet, or a forked child: start its own
+                self._queue, self._pid = queue.SimpleQueue(), os.getpid()
+                self._thread = threading.Thread(target=self._serve, args=(self._queue,), name=self.name, daemon=True)
                 self._thread.start()
             self._queue.put((future, functools.partial(fn, *args, **kwargs)))
         return future
@@ -84,9 +87,10 @@ class ComputeThread:
                     pass
             raise
 
-    def _serve(self) -> None:
+    @staticmethod
+    def _serve(calls: "queue.SimpleQueue[tuple[Future, Callable[[], Any]]]") -> None:
         while True:
-            future, call = self._queue.get()
+            future, call = calls.get()
             if not future.set_running_or_notify_cancel():
                 continue
             try:
