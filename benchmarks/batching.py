@@ -23,8 +23,8 @@ Run (idle machine; the figures for docs/benchmarks.md, "### Batched generation")
         --n 48 --batch-sizes 1,4,8 --requests 32 --out /tmp/batching.json
 `--part compare,server` skips the profile; `--threads 1` pins torch to one thread (on a machine other jobs
 load, two spinning OpenMP threads lose most of their time waiting for each other); `--rounds 3` runs every
-setting three times in turn (in reverse order every other round) and reports the median round (single runs of the one-at-a-time path vary by 30% on a
-shared VM). Each figure carries what the continuous decoder did (`rows_per_step`, `decode_steps`,
+setting three times in turn (in reverse order every other round) and reports the median round (single runs of
+the one-at-a-time path vary by 30% on a shared VM). Each figure carries what the continuous decoder did (`rows_per_step`, `decode_steps`,
 `packed_joins`, `prefill_seconds`, `decode_seconds`). The JSON report carries the command, the date and the load average at the
 start, at each figure and at the end.
 """

@@ -89,6 +89,23 @@ def test_an_interrupted_caller_cancels_the_computation_and_waits_for_it_to_stop(
     assert cancel.is_set() and state["stopped"]  # the caller re-raised only once the computation had stopped
 
 
+def test_a_computation_runs_with_its_callers_torch_thread_count():
+    """OpenMP keeps the thread count per thread: `torch.set_num_threads(1)` on the caller must still reach the
+    computation it hands over (tests/test_answer.py compares answers at 1 and 2 threads through it)."""
+    import torch
+
+    ct = ComputeThread("test-compute")
+    before = torch.get_num_threads()
+    try:
+        seen = []
+        for threads in (1, 2, 1):
+            torch.set_num_threads(threads)
+            seen.append(ct.run(torch.get_num_threads))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 2, 1]
+
+
 def test_the_generator_computes_only_on_the_compute_thread(tiny_generator):
     """Loading, one-by-one answers from several threads (the server's coalesced runs, handed from caller to
     caller), a stream and a sampled answer: every forward pass of the model runs on the compute thread."""

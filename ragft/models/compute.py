@@ -15,6 +15,9 @@ busy server ran throttled. Here every model computation of a generator goes to o
 thread asks, so the process holds one team. A call made on that thread (a computation that needs another) runs
 inline.
 
+A computation runs with its caller's torch thread count (`torch.set_num_threads`): OpenMP keeps that count per
+thread, so a caller that set it (a test, `--threads`) would otherwise not reach the compute thread.
+
 One thread for the whole process, not one per generator, because the limit is the process's: two generators
 with a thread each would throttle each other again; for the same reason fine-tuning loads and trains its model
 here (finetune/pipeline.py, finetune/search.py), since a process that synthesises questions, trains, then answers
@@ -28,12 +31,21 @@ from __future__ import annotations
 import functools
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+_Call = tuple[Future, Callable[[], Any], "int | None"]  # the future, the call, the caller's torch thread count
+
+
+def _torch_threads() -> int | None:
+    """The calling thread's torch thread count; None while torch is not imported, or still being imported on
+    another thread (a cold `ragft search` never imports it, and nothing computes with it then)."""
+    get = getattr(sys.modules.get("torch"), "get_num_threads", None)
+    return None if get is None else int(get())
 
 
 class ComputeThread:
@@ -42,7 +54,7 @@ class ComputeThread:
     def __init__(self, name: str = "ragft-compute") -> None:
         self.name = name
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[Future, Callable[[], Any]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Call] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pid = 0  # the process that started the thread (a forked child inherits this object, not the thread)
 
@@ -63,7 +75,7 @@ class ComputeThread:
                 self._queue, self._pid = queue.SimpleQueue(), os.getpid()
                 self._thread = threading.Thread(target=self._serve, args=(self._queue,), name=self.name, daemon=True)
                 self._thread.start()
-            self._queue.put((future, functools.partial(fn, *args, **kwargs)))
+            self._queue.put((future, functools.partial(fn, *args, **kwargs), _torch_threads()))
         return future
 
     def run(self, fn: Callable[..., T], *args: Any, cancel: threading.Event | None = None, **kwargs: Any) -> T:
@@ -88,12 +100,14 @@ class ComputeThread:
             raise
 
     @staticmethod
-    def _serve(calls: "queue.SimpleQueue[tuple[Future, Callable[[], Any]]]") -> None:
+    def _serve(calls: "queue.SimpleQueue[_Call]") -> None:
         while True:
-            future, call = calls.get()
+            future, call, threads = calls.get()
             if not future.set_running_or_notify_cancel():
                 continue
             try:
+                if threads is not None and threads != _torch_threads():
+                    sys.modules["torch"].set_num_threads(threads)
                 result = call()
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 future.set_exception(exc)
