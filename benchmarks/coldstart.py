@@ -1,13 +1,14 @@
-"""Cold start: wall time of fresh `ragft` processes (--help of every command, search) vs `python -c "import torch"`.
+"""Cold start: wall time of fresh `ragft` processes (--help of every command, search, ask) vs `python -c "import torch"`.
 
 Run from the project root:
 
     .venv/bin/python benchmarks/coldstart.py --repeats 3
 
 Each figure is the median of --repeats fresh interpreters (`python -m ragft.cli ...`, so the console-script
-shim is not counted; warm OS file cache: one unmeasured run first). `search` runs on a small workspace, the demo
-corpus ingested once into --workspace (51 chunks) with the configured embedder, so its ONNX export is done
-before timing. Also lists which heavy packages each process imported (torch, transformers,
+shim is not counted; warm OS file cache: one unmeasured run first). `search` and `ask` run on a small workspace,
+the demo corpus ingested once into --workspace (51 chunks) with the configured embedder, so its ONNX export is
+done before timing; `ask` once with a question the sources cannot answer (it abstains before generating) and
+once with one the bundled generator answers. Also lists which heavy packages each process imported (torch, transformers,
 sentence_transformers, onnxruntime, scipy, bm25s, numpy, pydantic) from `python -X importtime`, and the largest
 cumulative imports of `search` (--top). The load average is printed with every figure: the machine may be shared.
 """
@@ -119,6 +120,11 @@ def main() -> None:
         rows += [(f"ragft {' '.join(path + ['--help'])}", [*cli, *path, "--help"]) for path in commands()]
     search = [*cli, "search", "How long do I have to return an item?", "-k", "3", "-w", str(args.workspace), "--json"]
     rows.append(("ragft search (demo workspace, hybrid)", search))
+    # `ask` twice: a question the sources cannot answer (abstains before any generation: no generator load, no
+    # torch) and one the bundled generator answers (imports torch + transformers and loads the weights).
+    for label, question in (("ragft ask, abstains before generating", "Who won the 1998 football World Cup?"),
+                            ("ragft ask, generated answer", "How long do I have to return an item?")):
+        rows.append((label, [*cli, "ask", question, "-w", str(args.workspace), "--json"]))
     worst_help = (0.0, 0.0, "")  # (wall s, CPU s, label) of the slowest --help by wall time
     for label, argv in rows:
         secs, cpu = run(argv, args.repeats)

@@ -206,6 +206,27 @@ def test_search_after_ingest_never_imports_torch(tiny_st, tmp_path, cache):
     assert proc.returncode == 0 and heavy == []
 
 
+def test_an_ask_that_abstains_before_generating_never_imports_torch(tiny_st, tiny_model_dir, tmp_path, cache):
+    """The generator is built (its spec checked) but its placement is resolved on first use: resolving needs
+    torch, ~2 s of a cold `ragft ask` whose question the sources cannot answer (bundled.TransformersGenerator)."""
+    from ragft.config import load_settings, save_settings
+
+    ws = tmp_path / "ws"
+    _write_settings(ws, model=str(tiny_st))
+    settings = load_settings(ws)
+    settings.generator.model = str(tiny_model_dir)
+    save_settings(ws, settings)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "returns.md").write_text("# Returns\n\nYou may return an item within 30 days of delivery.\n")
+    proc, _ = _run_cli_probe(tmp_path, "ingest", str(docs), "-w", str(ws), "--json")
+    assert proc.returncode == 0, proc.stderr
+    proc, heavy = _run_cli_probe(tmp_path, "ask", "Which zebra painted the lighthouse?", "-w", str(ws), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["abstained"] is True
+    assert heavy == []
+
+
 def test_torch_workspace_searches_with_onnx_without_reembed(tiny_st, tmp_path, cache):
     """Vectors of both backends agree, so a workspace ingested with torch keeps working after the switch."""
     from ragft.config import Settings

@@ -34,7 +34,8 @@ from ragft.models.batcher import Arrivals, Coalescer
 from ragft.models.compute import compute_thread
 from ragft.models.continuous import ContinuousDecoder, DecodeStats, PrefixCache, Prompt, plain_cache
 from ragft.models.stops import cut_at_stop, stream_until_stop, text_ended
-from ragft.models.weights import BUNDLED, float_folder, load_causal_lm, quiet_peft, resolve, resolve_placement
+from ragft.models.weights import (BUNDLED, DTYPES, Placement, float_folder, load_causal_lm, quiet_peft, resolve,
+                                  resolve_placement)
 
 __all__ = ["BUNDLED", "TransformersGenerator", "completion_prompt", "load_causal_lm"]
 
@@ -109,17 +110,21 @@ class TransformersGenerator(GeneratorBase):
         context_window: prompt + answer token budget; prompts longer than `context_window - max_tokens` keep
             their last tokens (a warning is logged; callers should budget the prompt, see answer.py).
         name: display name; defaults to the spec.
-        device, dtype: `[generator] device` / `dtype` (auto: a CUDA GPU in bfloat16 when there is one, else CPU
-            float32; see `weights.resolve_placement`).
+        device, dtype: `[generator] device` / `dtype` (auto: a CUDA GPU when there is one, else the CPU, in
+            bfloat16 where it has bfloat16 units; see `weights.resolve_placement`).
 
-    The constructor only checks the spec and the placement; weights load on first use (`warm_up()` to force it).
+    The constructor only checks the spec (and a GPU placement asked for by name); weights load on first use
+    (`warm_up()` to force it).
     """
 
     def __init__(self, model: str = "smollm2-135m", context_window: int = 2048, name: str | None = None,
                  device: str = "auto", dtype: str = "auto") -> None:
         self.spec = model
         self._source = resolve(model)  # raises ConfigError now for an unknown name / bad path
-        self.placement = resolve_placement(device, dtype)  # ConfigError now for a GPU torch cannot see
+        self._asked = (device, dtype)
+        self._placement: Placement | None = None
+        if device not in ("auto", "cpu") or dtype not in ("auto", *DTYPES):
+            self._placement = resolve_placement(device, dtype)  # ConfigError now for a GPU torch cannot see
         self.name = name or (model if model in BUNDLED else self._source.name)
         self.context_window = context_window
         self._load_lock = threading.RLock()
@@ -138,6 +143,17 @@ class TransformersGenerator(GeneratorBase):
         self._streams_waiting = 0
         self.decoded = DecodeStats()  # totals of the continuous runs (benchmarks/batching.py reports them)
 
+    @property
+    def placement(self) -> Placement:
+        """The resolved device and dtype. A GPU asked for by name is resolved (and refused when torch cannot see
+        it) in the constructor; `auto` and `cpu` only here, on first use: resolving needs torch (~2 s to import
+        on a laptop CPU), and a `ragft ask` whose question the sources cannot answer never generates."""
+        if self._placement is None:
+            with self._load_lock:
+                if self._placement is None:
+                    self._placement = resolve_placement(*self._asked)
+        return self._placement
+
     # ------------------------------------------------------------------ loading
     def warm_up(self) -> None:
         """Load the weights now (first call converts a GGUF into the cache, later calls are ~0.4 s), on the
@@ -149,7 +165,8 @@ class TransformersGenerator(GeneratorBase):
         with self._load_lock:
             if self._model is None:
                 t0 = time.perf_counter()
-                self._model, self._tokenizer = load_causal_lm(self.spec, self.placement)
+                # the tokenizer `count_tokens` already loaded (prompts are fitted before generating) is kept
+                self._model, self._tokenizer = load_causal_lm(self.spec, self.placement, self._tokenizer)
                 max_pos = getattr(self._model.config, "max_position_embeddings", None)
                 if max_pos and self.context_window > max_pos:
                     log.warning("context_window %d > model maximum %d; using %d", self.context_window, max_pos, max_pos)
