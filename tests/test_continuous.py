@@ -469,10 +469,10 @@ def test_rows_stop_once_the_kept_paragraph_has_ended(tiny_generator):
 
 
 def test_the_paragraph_rule_of_sampled_generation():
-    """The HF `generate` path (sampling) ends a row by the same rule (`_stop_criteria_class`)."""
+    """The HF `generate` path (sampling) ends a row by the same rule (`stops.stop_criteria_class`)."""
     import torch
 
-    from ragft.models.bundled import _stop_criteria_class
+    from ragft.models.stops import stop_criteria_class
     from tests.tiny_model import _smollm2_tokenizer
 
     tok = _smollm2_tokenizer()
@@ -480,7 +480,7 @@ def test_the_paragraph_rule_of_sampled_generation():
     width = max(len(r) for r in rows)
     ids = torch.tensor([[tok.eos_token_id] * (width - len(r)) + r for r in rows])
     prompt = torch.zeros(3, 2, dtype=torch.long)  # two prompt columns, cut off by prompt_len
-    criteria = _stop_criteria_class()(tok, 2, (), threading.Event(), True)
+    criteria = stop_criteria_class()(tok, 2, (), threading.Event(), True)
     assert criteria(torch.cat([prompt, ids], 1), None).tolist() == [False, True, False]
-    plain = _stop_criteria_class()(tok, 2, (), threading.Event())
+    plain = stop_criteria_class()(tok, 2, (), threading.Event())
     assert plain(torch.cat([prompt, ids], 1), None).tolist() == [False, False, False]

@@ -20,7 +20,6 @@ thread calls: torch's OpenMP threads slow down for the whole process once severa
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 import time
@@ -33,7 +32,7 @@ from ragft.models.base import BatchItem, Decoding, GeneratorBase, Message
 from ragft.models.batcher import Arrivals, Coalescer
 from ragft.models.compute import compute_thread
 from ragft.models.continuous import ContinuousDecoder, DecodeStats, PrefixCache, Prompt, plain_cache
-from ragft.models.stops import cut_at_stop, stream_until_stop, text_ended
+from ragft.models.stops import cut_at_stop, stop_criteria_class, stream_until_stop
 from ragft.models.weights import (BUNDLED, DTYPES, Placement, float_folder, load_causal_lm, quiet_peft, resolve,
                                   resolve_placement)
 
@@ -69,37 +68,6 @@ def completion_prompt(messages: Sequence[Message]) -> str:
     if not messages or messages[-1].get("role") != "assistant":
         prompt = prompt if prompt.rstrip().endswith("Answer:") else f"{prompt}\nAnswer:"
     return prompt.rstrip()
-
-
-@functools.cache  # the class is built on first use so importing this module does not import transformers
-def _stop_criteria_class() -> type:
-    import torch
-    from transformers import StoppingCriteria
-
-    class StopCriteria(StoppingCriteria):
-        """Per row: stop when its new text contains a stop string (or, with `paragraph`, once its first non-empty
-        paragraph has ended); every row when `cancel` is set (the stream was closed).
-
-        Decodes only the new tokens each step: cheap for answer-length outputs, and unlike transformers'
-        `stop_strings` it needs no per-call preprocessing of the whole vocabulary (seconds for a 49k vocab).
-        """
-
-        def __init__(self, tokenizer: Any, prompt_len: int, stop: Sequence[str], cancel: threading.Event,
-                     paragraph: bool = False) -> None:
-            self.tokenizer, self.prompt_len, self.stop, self.cancel = tokenizer, prompt_len, list(stop), cancel
-            self.paragraph = paragraph
-
-        def __call__(self, input_ids, scores, **kwargs):  # type: ignore[no-untyped-def]
-            rows = input_ids.shape[0]
-            if self.cancel.is_set():
-                return torch.ones(rows, dtype=torch.bool, device=input_ids.device)
-            if not self.stop and not self.paragraph:
-                return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
-            texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
-            ended = [text_ended(t, self.stop, self.paragraph) for t in texts]
-            return torch.tensor(ended, dtype=torch.bool, device=input_ids.device)
-
-    return StopCriteria
 
 
 class TransformersGenerator(GeneratorBase):
@@ -327,7 +295,7 @@ class TransformersGenerator(GeneratorBase):
             from ragft.models.constrain import copy_processor
 
             processors.append(copy_processor(tok, width, constraints, self.copy_mode, keep=1 if greedy else 8))
-        stopping = _stop_criteria_class()(tok, width, decoding.stop, cancel or threading.Event(), decoding.paragraph)
+        stopping = stop_criteria_class()(tok, width, decoding.stop, cancel or threading.Event(), decoding.paragraph)
         extra = {} if cache is None else {"cache": cache}
         return {
             **extra,
