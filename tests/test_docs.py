@@ -206,7 +206,7 @@ def test_command_checker_rejects_what_does_not_exist():
     assert "no command" in check_command(["sources", "add-mongo", "x", "y"])
     assert check_command(["ask", "q", "--temperature", "0.2"]) is not None
     assert check_command(["ask", "q", "-k", "many"]) is not None
-    assert check_command(["ask"]) is not None
+    assert check_command(["search"]) is not None  # QUERY is required (ask takes QUESTION or --questions)
     assert check_command(["finetune", "--help", "--bogus"]) is not None
     calls = ragft_invocations('n=$("$RAGFT" search "a | b" --json -w "$WS" | jq .)\nragft ask "x" 2>/dev/null', {"WS": "/tmp/w"})
     assert calls == [(calls[0][0], ["search", "a | b", "--json", "-w", "/tmp/w"]), ('ragft ask "x" 2>/dev/null', ["ask", "x"])]
