@@ -81,7 +81,7 @@ def parse_questions(text: str) -> tuple[list[FileQuestion], list[BadLine]]:
 @dataclass
 class AskedFile:
     """`ragft ask --questions` result: every answer in file order (with its line and question), the lines that
-    were not questions or failed (exit 1 when there are any), and the wall time of the answering."""
+    were not questions or failed, in line order (exit 1 when there are any), and the wall time of the answering."""
 
     answers: list[tuple[FileQuestion, "Answer"]] = field(default_factory=list)
     failed: list[BadLine] = field(default_factory=list)
@@ -90,7 +90,7 @@ class AskedFile:
     def to_dict(self) -> dict[str, Any]:
         return {
             "answers": [{"line": q.line, "question": q.question, **a.to_dict()} for q, a in self.answers],
-            "failed": [b.to_dict() for b in sorted(self.failed, key=lambda b: b.line)],
+            "failed": [b.to_dict() for b in self.failed],
             "questions": len(self.answers) + len(self.failed),
             "seconds": round(self.seconds, 2),
         }
@@ -138,7 +138,7 @@ def ask_file(ws: Asker, questions: Sequence[FileQuestion], bad: Sequence[BadLine
         if progress is not None:
             progress(len(got) + len(failed) - len(bad), len(questions))
     answers = [(q, got[i]) for i, q in enumerate(questions) if i in got]
-    return AskedFile(answers=answers, failed=failed, seconds=time.perf_counter() - started)
+    return AskedFile(answers=answers, failed=sorted(failed, key=lambda b: b.line), seconds=time.perf_counter() - started)
 
 
 def read_question_file(path: str, stdin: Callable[[], str]) -> tuple[list[FileQuestion], list[BadLine]]:
