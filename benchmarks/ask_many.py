@@ -7,8 +7,9 @@ Run from the project root (idle machine):
         --workspace /tmp/ragft-answers-bench/hybrid --data /work/shared/data --n 32 --out /tmp/ask_many.json
 
 `--data` takes `--n` answerable rag-mini-wikipedia questions (benchmarks/answers.py, seed 0, as
-benchmarks/batching.py does); without it, `--questions FILE` is read as `ragft ask --questions` reads it (e.g.
-examples/demo/qa.jsonl on the demo workspace). Each side runs `python -m ragft.cli` in fresh processes with the
+benchmarks/batching.py does); without it, `--questions FILE` is read as `ragft ask --questions` reads it (default
+examples/demo/qa.jsonl). A `--workspace` without an index gets the demo corpus ingested first (the default,
+/tmp/ragft-bench-ask-many, so `make bench` runs it on the demo data). Each side runs `python -m ragft.cli` in fresh processes with the
 workspace's own ragft.toml; the loop side runs the questions one after another, as a shell loop would. The JSON
 report carries the command, the date, the load average at the start and the end, and the questions whose
 answers differ (one at a time vs `--batch-size`, which may flip a float-level tie: docs/benchmarks.md,
@@ -45,9 +46,10 @@ def _cli(args: list[str]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workspace", type=Path, required=True)
+    ap.add_argument("--workspace", type=Path, default=Path("/tmp/ragft-bench-ask-many"))
     ap.add_argument("--data", type=Path, help="shared data folder: take --n answerable rag-mini-wikipedia questions")
-    ap.add_argument("--questions", type=Path, help="a questions file instead of --data")
+    ap.add_argument("--questions", type=Path, default=ROOT / "examples" / "demo" / "qa.jsonl",
+                    help="a questions file, when there is no --data")
     ap.add_argument("--n", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--out", type=Path)
@@ -56,13 +58,13 @@ def main() -> None:
         from benchmarks.batching import questions as sample
 
         texts = [q["question"] for q in sample(args.data, args.n, 0)]
-    elif args.questions is not None:
+    else:
         from ragft.question_file import parse_questions
 
         texts = [q.question for q in parse_questions(args.questions.read_text(encoding="utf-8"))[0]][: args.n]
-    else:
-        raise SystemExit("pass --data DIR or --questions FILE")
     ws = str(args.workspace)
+    if not (args.workspace / "ragft.db").is_file():
+        _cli(["ingest", str(ROOT / "examples" / "demo" / "corpus"), "-w", ws])
     report: dict = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                     "load_avg_start": os.getloadavg()[0], "cpus": os.cpu_count(), "questions": len(texts)}
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
