@@ -83,6 +83,8 @@ def main() -> None:
         print(f"cold ask {i + 1}/{len(texts)}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     loop_s = time.perf_counter() - t0
 
+    if many["questions"] != len(texts) or many["failed"]:
+        raise SystemExit(f"`ask --questions` read {many['questions']} questions of {len(texts)}: {many['failed'][:3]}")
     by_line = {a["line"]: a for a in many["answers"]}
     differ = [{"question": q, "one_process": by_line.get(i + 1, {}).get("answer"), "cold_ask": one["answer"]}
               for i, (q, one) in enumerate(zip(texts, loop)) if by_line.get(i + 1, {}).get("answer") != one["answer"]]

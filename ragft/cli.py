@@ -271,8 +271,8 @@ def ask(
     from ragft.errors import ConfigError
 
     if (question is None) == (questions is None):
-        raise ConfigError("pass one QUESTION, or --questions FILE (one question per line), not both" if question
-                          else "pass the QUESTION to answer, or --questions FILE (one question per line)")
+        raise ConfigError("pass one QUESTION, or --questions FILE (one question per line), not both"
+                          if question is not None else "pass the QUESTION to answer, or --questions FILE (one question per line)")
     if questions is not None:
         _ask_file(questions, strategy, adapter, user, groups, k, batch_size, workspace, json_out)
         return
@@ -303,7 +303,7 @@ def _ask_file(path: str, strategy: str, adapter: Optional[str], user: Optional[s
     from ragft.evaluate.runner import DEFAULT_BATCH_SIZE
     from ragft.question_file import ask_file, read_question_file
 
-    items, bad = read_question_file(path, sys.stdin.read)
+    items, bad = read_question_file(path, sys.stdin.buffer.read)
     ws = open_workspace(workspace)
     try:
         with Bars(not json_out, "answering") as bars:

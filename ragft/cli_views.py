@@ -256,30 +256,34 @@ def stream_token(piece: str) -> None:
 def show_answer(result: "Answer", streamed: list[str]) -> None:
     """After `ask`: the final answer (when streaming showed a raw form that post-processing changed), abstention,
     citations and a status line."""
+    from rich.markup import escape  # answers, sources and document text are literal: "[/b]" in one is no style
+
     if streamed:
         sys.stdout.write("\n")
         # The streamed text is the raw generation; show the final form when post-processing changed it.
         if " ".join("".join(streamed).split()) != result.answer:
-            out.print(f"[dim]answer:[/dim] {result.answer}", highlight=False)
+            out.print(f"[dim]answer:[/dim] {escape(result.answer)}", highlight=False)
     else:
-        out.print(result.answer, highlight=False)
+        out.print(result.answer, highlight=False, markup=False)
     if result.abstained:
         err.print("[yellow]abstained[/yellow]: the retrieved sources do not support an answer", highlight=False)
     for c in result.citations:
         snippet = " ".join(c.text.split())[:160]
-        out.print(f"[bold][{c.n}][/bold] {c.source}  [dim]{snippet}[/dim]", highlight=False)
+        out.print(f"[bold][{c.n}][/bold] {escape(c.source)}  [dim]{escape(snippet)}[/dim]", highlight=False)
     err.print(f"[dim]{result.strategy} · {result.model} · {result.latency_ms:.0f} ms[/dim]", highlight=False)
 
 
 def show_asked_file(path: str, result: "AskedFile") -> None:
     """After `ask --questions`: each question (with its line) and its answer as `show_answer` prints it, then
     the lines that failed and a summary."""
+    from rich.markup import escape
+
     for q, answer in result.answers:
-        out.print(f"[bold]{path}:{q.line}[/bold] {q.question}", highlight=False)
+        out.print(f"[bold]{escape(path)}:{q.line}[/bold] {escape(q.question)}", highlight=False)
         show_answer(answer, [])
         out.print()
     for b in result.failed:
-        err.print(f"[red]failed[/red] {path}:{b.line}: " + b.error.replace("[", "\\["), highlight=False)
+        err.print(f"[red]failed[/red] {escape(path)}:{b.line}: {escape(b.error)}", highlight=False)
     err.print(f"{len(result.answers)} answered, {len(result.failed)} failed in {result.seconds:.1f} s", highlight=False)
 
 

@@ -13,6 +13,7 @@ not an object with a non-empty "question" is reported with its line number and t
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from ragft.errors import AccessDenied, ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from ragft.types import Answer
+
+log = logging.getLogger(__name__)
 
 
 class Asker(Protocol):
@@ -37,6 +40,9 @@ class Asker(Protocol):
 
 _CALL_ERRORS = (ConfigError, AccessDenied, NotFoundError)
 """Errors about the call (strategy, adapter, user), not about one question: raised, since every line would fail."""
+SAME_FAILURES = 3
+"""After this many questions in a row fail alone with the same error, the rest are not tried: the cause is not one
+question (e.g. weights that do not load), and each try could take as long as a load."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ def parse_questions(text: str) -> tuple[list[FileQuestion], list[BadLine]]:
     """The questions of a file's text, and the lines that are not questions (each with what is wrong)."""
     good: list[FileQuestion] = []
     bad: list[BadLine] = []
-    for n, raw in enumerate(text.splitlines(), 1):
+    for n, raw in enumerate(text.removeprefix("\ufeff").split("\n"), 1):  # line numbers as editors count them
         line = raw.strip()
         if not line:
             continue
@@ -105,10 +111,12 @@ def ask_file(ws: Asker, questions: Sequence[FileQuestion], bad: Sequence[BadLine
              groups: Sequence[str] | None = None, k: int | None = None, batch_size: int = 8,
              progress: Callable[[int, int], None] | None = None) -> AskedFile:
     """Answer `questions` with `ws.ask_many` (`batch_size` generations at a time); when that fails part-way,
-    the questions it left unanswered go one by one through `ws.ask`, and each that fails is reported with its
-    line, never aborting the others. Errors about the call itself (`_CALL_ERRORS`) are raised at once."""
-    if not questions:
-        raise ConfigError("no questions to answer: the file has no non-empty line that is a question")
+    every question it left unanswered goes one by one through `ws.ask`, and each that fails is reported with its
+    line, never aborting the others (until `SAME_FAILURES` in a row fail alike). Errors about the call itself
+    (`_CALL_ERRORS`) are raised at once. An answer delivered before such a failure keeps the latency of its own
+    work, without a share of the generation."""
+    if not questions and not bad:
+        raise ConfigError("no questions to answer: the file has no non-empty line")
     started = time.perf_counter()
     got: dict[int, "Answer"] = {}
     failed = list(bad)
@@ -120,38 +128,48 @@ def ask_file(ws: Asker, questions: Sequence[FileQuestion], bad: Sequence[BadLine
 
     texts = [q.question for q in questions]
     try:
-        ws.ask_many(texts, strategy, adapter=adapter, user=user, groups=groups, k=k, batch_size=batch_size,
-                    on_answer=ready)
+        if texts:
+            ws.ask_many(texts, strategy, adapter=adapter, user=user, groups=groups, k=k, batch_size=batch_size,
+                        on_answer=ready)
     except _CALL_ERRORS:
         raise
-    except Exception:  # noqa: BLE001 - the rest go one by one below, each failure reported with its line
-        pass
+    except Exception as exc:  # noqa: BLE001 - the rest go one by one below, each failure reported with its line
+        log.warning("answering together failed (%s: %s); the %d questions left go one by one",
+                    type(exc).__name__, exc, len(questions) - len(got))
+    streak: list[str] = []  # the errors of the last questions that failed alone, since the last answer
     for i, q in enumerate(questions):
         if i in got:
             continue
+        if len(streak) >= SAME_FAILURES and len(set(streak[-SAME_FAILURES:])) == 1:
+            failed.append(BadLine(q.line, f"not tried: the {SAME_FAILURES} questions before it failed with {streak[-1]}"))
+            continue
         try:
             got[i] = ws.ask(q.question, strategy, adapter=adapter, user=user, groups=groups, k=k)
+            streak.clear()
         except _CALL_ERRORS:
             raise
         except Exception as exc:  # noqa: BLE001 - one question's failure is data for its line
-            failed.append(BadLine(q.line, f"{type(exc).__name__}: {exc}"))
+            streak.append(f"{type(exc).__name__}: {exc}")
+            failed.append(BadLine(q.line, streak[-1]))
         if progress is not None:
             progress(len(got) + len(failed) - len(bad), len(questions))
     answers = [(q, got[i]) for i, q in enumerate(questions) if i in got]
     return AskedFile(answers=answers, failed=sorted(failed, key=lambda b: b.line), seconds=time.perf_counter() - started)
 
 
-def read_question_file(path: str, stdin: Callable[[], str]) -> tuple[list[FileQuestion], list[BadLine]]:
-    """`parse_questions` of the file at `path` ("-": the text `stdin()` returns); ConfigError (exit 2) when it
-    cannot be read as UTF-8 text."""
+def read_question_file(path: str, stdin: Callable[[], bytes]) -> tuple[list[FileQuestion], list[BadLine]]:
+    """`parse_questions` of the file at `path` ("-": the bytes `stdin()` returns), read the same way from both:
+    UTF-8, a byte-order mark dropped; ConfigError (exit 2) when it is not UTF-8 text or not there."""
     from pathlib import Path
 
     if path == "-":
-        return parse_questions(stdin())
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"questions file {path} not found; pass a text file with one question per line (- = stdin)")
+        data = stdin()
+    else:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"questions file {path} not found; pass a text file with one question per line (- = stdin)")
+        data = file.read_bytes()
     try:
-        return parse_questions(file.read_text(encoding="utf-8"))
+        return parse_questions(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"questions file {path} is not UTF-8 text (byte {exc.start}); pass one question per line") from None

@@ -4,6 +4,7 @@ tiny real model, the same answers at --batch-size 1 and 3 (the continuous path).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def test_parse_questions_keeps_line_numbers_and_reports_bad_lines():
     assert [b.line for b in bad] == [4, 5, 6]
     assert "not JSON" in bad[1].error and "\"question\"" in bad[0].error
     assert parse_questions("") == ([], [])
+    # a byte-order mark (JSONL saved on Windows) and CRLF line ends; line numbers as an editor counts them
+    bom = parse_questions("\ufeff" + json.dumps({"question": "Q1?"}) + "\r\nQ2?\r\n\x0cQ3?\u2028still Q3")
+    assert bom == ([FileQuestion(1, "Q1?"), FileQuestion(2, "Q2?"), FileQuestion(3, "Q3?\u2028still Q3")], [])
 
 
 def _workspace(tmp_path: Path, generator, name: str = "ws"):  # type: ignore[no-untyped-def]
@@ -93,6 +97,38 @@ def test_cli_answers_every_line_in_order_and_reports_failures(tmp_path, monkeypa
     assert "-:1 How long are gift cards valid?" in res.stdout and "three years" in res.stdout
 
 
+def test_a_file_of_bad_lines_reports_each_line_and_nothing_is_lost_on_a_markup_like_question(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "open_workspace", lambda path: _workspace(tmp_path, FakeGenerator(_reply)))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"q": 1}\n\n{"question": 5}\n', encoding="utf-8")
+    res = CliRunner().invoke(cli.app, ["ask", "--questions", str(bad), "--json"])
+    assert res.exit_code == 1, res.output
+    data = json.loads(res.stdout)
+    assert data["answers"] == [] and [f["line"] for f in data["failed"]] == [1, 3] and data["questions"] == 2
+    # text that looks like rich markup is printed as it is, not parsed (a "[/b]" would raise after all the work)
+    res = CliRunner().invoke(cli.app, ["ask", "--questions", "-"], input="Is [/b] a [red]gift card[/red]?\n")
+    assert res.exit_code == 0, res.output
+    assert "-:1 Is [/b] a [red]gift card[/red]?" in res.stdout
+
+
+def test_the_same_failure_again_and_again_stops_the_retries(tmp_path, monkeypatch):
+    """A generator that fails on every prompt (say, weights that do not load): three questions fail alone with the
+    same error, the others are reported as not tried instead of each paying for another attempt."""
+    def broken(messages):  # type: ignore[no-untyped-def]
+        raise RuntimeError("weights do not load")
+
+    gen = FakeGenerator(broken)
+    monkeypatch.setattr(cli, "open_workspace", lambda path: _workspace(tmp_path, gen))
+    res = CliRunner().invoke(cli.app, ["ask", "--questions", "-", "--json"],
+                             input="".join(f"How long can I return item {i}?\n" for i in range(6)))
+    assert res.exit_code == 1, res.output
+    failed = json.loads(res.stdout)["failed"]
+    assert [f["line"] for f in failed] == [1, 2, 3, 4, 5, 6]
+    assert all("weights do not load" in f["error"] for f in failed)
+    assert [f["error"].startswith("not tried") for f in failed] == [False] * 3 + [True] * 3
+    assert gen.n_calls <= 6 + 3  # the batched tries and three alone, not one per question
+
+
 @pytest.mark.parametrize("args, message", [
     (["ask"], "pass the QUESTION"),
     (["ask", "q", "--questions", "f.txt"], "not both"),
@@ -100,6 +136,7 @@ def test_cli_answers_every_line_in_order_and_reports_failures(tmp_path, monkeypa
     (["ask", "--questions", "{missing}"], "not found"),
     (["ask", "--questions", "{empty}"], "no questions"),
     (["ask", "--questions", "{binary}"], "not UTF-8"),
+    (["ask", "--questions", "-"], "not UTF-8"),  # stdin is read as the file is (its input below)
 ])
 def test_usage_errors_exit_2(tmp_path, monkeypatch, args, message):
     monkeypatch.setattr(cli, "open_workspace", lambda path: _workspace(tmp_path, FakeGenerator("x")))
@@ -107,7 +144,7 @@ def test_usage_errors_exit_2(tmp_path, monkeypatch, args, message):
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00question")
     args = [a.format(missing=tmp_path / "missing.txt", empty=tmp_path / "empty.txt", binary=tmp_path / "binary.txt")
             for a in args]
-    res = CliRunner().invoke(cli.app, [*args, "--json"])
+    res = CliRunner().invoke(cli.app, [*args, "--json"], input=b"\xff\xfe\x00question\n")
     assert res.exit_code == 2, res.output
     assert message in json.loads(res.stdout)["error"]["message"]
 
@@ -123,9 +160,13 @@ def test_batched_and_one_at_a_time_answers_are_the_same_on_the_tiny_model(tmp_pa
          "Who?", "How long are gift cards valid and can they be used online?"])]
     try:
         one = ask_file(ws, items, strategy="base", batch_size=1)
+        before = dataclasses.replace(tiny_generator.decoded)
         many = ask_file(ws, items, [BadLine(9, "x")], strategy="base", batch_size=3)
+        after = tiny_generator.decoded
     finally:
         ws.close()
+    # the batched run really shared its steps (not the one-by-one fallback): more than one row per step
+    assert after.row_steps - before.row_steps > after.steps - before.steps > 0
     assert [a.answer for _, a in one.answers] == [a.answer for _, a in many.answers]
     assert len(one.answers) == 5 and any(a.answer.strip() for _, a in one.answers)
     assert one.exit_code == 0 and many.exit_code == 1 and many.to_dict()["questions"] == 6
