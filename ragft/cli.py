@@ -547,11 +547,14 @@ def serve(
     """Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models), the document API and the web UI at /.
 
     A bearer API key is required once the workspace has users (`ragft users add`). SIGTERM/Ctrl-C finish
-    in-flight answers before exiting.
+    in-flight answers before exiting. The models load in the background as it starts.
     """
+    import threading
+
     import uvicorn
 
     from ragft.server import create_app
+    from ragft.server.app import warm_up
 
     ws = open_workspace(workspace)
     cli_adapters.check_before_serve(ws)  # kind = openai: the engine must serve every servable adapter
@@ -562,7 +565,9 @@ def serve(
         emit_json({"url": url, "workspace": str(ws.path), "auth": ws.users.exists()})
     else:
         err.print(f"serving {ws.path} at {url} (auth {'on' if ws.users.exists() else 'off: no users yet'})", highlight=False)
-    uvicorn.run(create_app(ws), host=bind_host, port=bind_port, log_level="warning" if json_out else "info",
+    app = create_app(ws)
+    threading.Thread(target=warm_up, args=(ws,), name="ragft-warm-up", daemon=True).start()
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning" if json_out else "info",
                 timeout_graceful_shutdown=120)
 
 

@@ -376,6 +376,46 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_serve_loads_the_models_in_the_background_as_it_starts(tmp_path, tiny_model_dir, monkeypatch):
+    """`ragft serve` starts `warm_up` beside uvicorn: the generator's weights and the embedder are loaded with no
+    request (the first chat request would otherwise pay the imports and the load)."""
+    from typer.testing import CliRunner
+
+    import ragft.cli as cli
+    from ragft.models.bundled import TransformersGenerator
+
+    gen = TransformersGenerator(str(tiny_model_dir), context_window=512, dtype="float32")
+    emb = HashEmbedder()
+    ws = Workspace(tmp_path / "served", embedder=emb, generator=gen)
+    served: list[object] = []
+    embedded: list[list[str]] = []
+    embed = emb.embed
+    monkeypatch.setattr(emb, "embed", lambda texts: (embedded.append(list(texts)), embed(texts))[1])
+    monkeypatch.setattr(cli, "open_workspace", lambda path: ws)
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: served.append(app))  # no server: only what serve starts
+    res = CliRunner().invoke(cli.app, ["serve", "--json"])
+    assert res.exit_code == 0, res.output
+    assert served, "uvicorn.run was not reached"
+    for t in [t for t in threading.enumerate() if t.name == "ragft-warm-up"]:
+        t.join(timeout=120)
+    assert gen._model is not None and embedded  # both loaded without any request
+    ws.close()
+
+
+def test_warm_up_failures_are_logged_not_raised(tmp_path, caplog):
+    from ragft.server.app import warm_up
+
+    class Broken(FakeGenerator):
+        def warm_up(self) -> None:
+            raise RuntimeError("no weights here")
+
+    ws = Workspace(tmp_path / "ws", embedder=HashEmbedder(), generator=Broken("x"))
+    with caplog.at_level("WARNING", logger="ragft.server.app"):
+        warm_up(ws)
+    assert "the generator did not load: RuntimeError: no weights here" in caplog.text
+    ws.close()
+
+
 def test_sigterm_finishes_the_in_flight_stream(tmp_path, tiny_model_dir):
     ws_dir = tmp_path / "served"
     ws = Workspace(ws_dir)

@@ -25,6 +25,8 @@ Every error is the OpenAI error JSON `{"error": {"message", "type", "code"}}`.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,27 @@ __all__ = ["create_app", "latest_report", "list_models", "parse_meta", "parse_mo
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": "OpenAI error shape"} for code in (400, 401, 403, 404, 413, 429, 503)
 }
+
+
+log = logging.getLogger(__name__)
+
+
+def warm_up(ws: "Workspace") -> None:
+    """Load what a first request would otherwise wait for: the query embedder and the generator's weights (on
+    the compute thread, models/compute.py). `ragft serve` runs this on a background thread as it starts, so
+    the first chat request does not pay the library imports and the load (several seconds on a laptop CPU,
+    docs/benchmarks.md ## Server); a request that comes sooner waits for the load in progress. A failure is
+    only logged here: the request that needs the model raises it with the usual error."""
+    started = time.perf_counter()
+    steps = (("embedder", lambda: ws.embedder.embed(["warm up"])),
+             ("generator", lambda: getattr(ws.generator, "warm_up", lambda: None)()))
+    for name, load in steps:
+        try:
+            load()
+        except Exception as exc:  # noqa: BLE001 - reported again, with its error, by the request that needs it
+            log.warning("warm-up: the %s did not load: %s: %s", name, type(exc).__name__, exc)
+            return
+    log.info("models ready in %.1f s", time.perf_counter() - started)
 
 
 def create_app(ws: "Workspace") -> FastAPI:
