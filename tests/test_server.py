@@ -409,10 +409,26 @@ def test_warm_up_failures_are_logged_not_raised(tmp_path, caplog):
         def warm_up(self) -> None:
             raise RuntimeError("no weights here")
 
+    class Warmed(FakeGenerator):
+        loaded = False
+
+        def warm_up(self) -> None:
+            self.loaded = True
+
+    class NoEmbedder(HashEmbedder):
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            raise OSError("embedder folder missing")
+
     ws = Workspace(tmp_path / "ws", embedder=HashEmbedder(), generator=Broken("x"))
     with caplog.at_level("WARNING", logger="ragft.server.app"):
         warm_up(ws)
     assert "the generator did not load: RuntimeError: no weights here" in caplog.text
+    ws.close()
+    gen = Warmed("x")  # an embedder that fails does not keep the generator from loading
+    ws = Workspace(tmp_path / "ws2", embedder=NoEmbedder(), generator=gen)
+    with caplog.at_level("WARNING", logger="ragft.server.app"):
+        warm_up(ws)
+    assert "the embedder did not load: OSError: embedder folder missing" in caplog.text and gen.loaded
     ws.close()
 
 

@@ -64,16 +64,17 @@ def warm_up(ws: "Workspace") -> None:
     the first chat request does not pay the library imports and the load (several seconds on a laptop CPU,
     docs/benchmarks.md ## Server); a request that comes sooner waits for the load in progress. A failure is
     only logged here: the request that needs the model raises it with the usual error."""
-    started = time.perf_counter()
+    started, ready = time.perf_counter(), True
     steps = (("embedder", lambda: ws.embedder.embed(["warm up"])),
              ("generator", lambda: getattr(ws.generator, "warm_up", lambda: None)()))
-    for name, load in steps:
+    for name, load in steps:  # each on its own: search needs only the embedder, a remote generator loads nothing
         try:
             load()
         except Exception as exc:  # noqa: BLE001 - reported again, with its error, by the request that needs it
             log.warning("warm-up: the %s did not load: %s: %s", name, type(exc).__name__, exc)
-            return
-    log.info("models ready in %.1f s", time.perf_counter() - started)
+            ready = False
+    if ready:
+        log.info("models ready in %.1f s", time.perf_counter() - started)
 
 
 def create_app(ws: "Workspace") -> FastAPI:
