@@ -282,9 +282,16 @@ def show_asked_file(path: str, result: "AskedFile") -> None:
         out.print(f"[bold]{escape(path)}:{q.line}[/bold] {escape(q.question)}", highlight=False)
         show_answer(answer, [])
         out.print()
+    from ragft.question_file import INTERRUPTED
+
+    left = [b.line for b in result.failed if b.error == INTERRUPTED]
     for b in result.failed:
-        err.print(f"[red]failed[/red] {escape(path)}:{b.line}: {escape(b.error)}", highlight=False)
-    err.print(f"{len(result.answers)} answered, {len(result.failed)} failed in {result.seconds:.1f} s", highlight=False)
+        if b.error != INTERRUPTED:
+            err.print(f"[red]failed[/red] {escape(path)}:{b.line}: {escape(b.error)}", highlight=False)
+    if left:
+        err.print(f"[yellow]interrupted[/yellow]: {len(left)} questions not answered, from line {left[0]}", highlight=False)
+    err.print(f"{len(result.answers)} answered, {len(result.failed) - len(left)} failed in {result.seconds:.1f} s",
+              highlight=False)
 
 
 # --------------------------------------------------------------------------- sources and store

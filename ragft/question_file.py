@@ -40,6 +40,7 @@ class Asker(Protocol):
 
 _CALL_ERRORS = (ConfigError, AccessDenied, NotFoundError)
 """Errors about the call (strategy, adapter, user), not about one question: raised, since every line would fail."""
+INTERRUPTED = "not answered: interrupted (Ctrl-C)"
 SAME_FAILURES = 3
 """After this many questions in a row fail alone with the same error, the rest are not tried: the cause is not one
 question (e.g. weights that do not load), and each try could take as long as a load."""
@@ -92,6 +93,7 @@ class AskedFile:
     answers: list[tuple[FileQuestion, "Answer"]] = field(default_factory=list)
     failed: list[BadLine] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: bool = False  # Ctrl-C: the answers so far are kept, the rest are failed lines (`INTERRUPTED`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,11 +101,12 @@ class AskedFile:
             "failed": [b.to_dict() for b in self.failed],
             "questions": len(self.answers) + len(self.failed),
             "seconds": round(self.seconds, 2),
+            "interrupted": self.interrupted,
         }
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        return 130 if self.interrupted else 1 if self.failed else 0
 
 
 def ask_file(ws: Asker, questions: Sequence[FileQuestion], bad: Sequence[BadLine] = (), *,
@@ -127,18 +130,24 @@ def ask_file(ws: Asker, questions: Sequence[FileQuestion], bad: Sequence[BadLine
             progress(len(got), len(questions))
 
     texts = [q.question for q in questions]
+    interrupted = False
     try:
         if texts:
             ws.ask_many(texts, strategy, adapter=adapter, user=user, groups=groups, k=k, batch_size=batch_size,
                         on_answer=ready)
     except _CALL_ERRORS:
         raise
+    except KeyboardInterrupt:  # keep what is answered (models/compute.py stops the run at its next step)
+        interrupted = True
     except Exception as exc:  # noqa: BLE001 - the rest go one by one below, each failure reported with its line
         log.warning("answering together failed (%s: %s); the %d questions left go one by one",
                     type(exc).__name__, exc, len(questions) - len(got))
     streak: list[str] = []  # the errors of the last questions that failed alone, since the last answer
     for i, q in enumerate(questions):
         if i in got:
+            continue
+        if interrupted:
+            failed.append(BadLine(q.line, INTERRUPTED))
             continue
         if len(streak) >= SAME_FAILURES and len(set(streak[-SAME_FAILURES:])) == 1:
             failed.append(BadLine(q.line, f"not tried: the {SAME_FAILURES} questions before it failed with {streak[-1]}"))
@@ -148,13 +157,17 @@ def ask_file(ws: Asker, questions: Sequence[FileQuestion], bad: Sequence[BadLine
             streak.clear()
         except _CALL_ERRORS:
             raise
+        except KeyboardInterrupt:
+            interrupted = True
+            failed.append(BadLine(q.line, INTERRUPTED))
         except Exception as exc:  # noqa: BLE001 - one question's failure is data for its line
             streak.append(f"{type(exc).__name__}: {exc}")
             failed.append(BadLine(q.line, streak[-1]))
         if progress is not None:
             progress(len(got) + len(failed) - len(bad), len(questions))
     answers = [(q, got[i]) for i, q in enumerate(questions) if i in got]
-    return AskedFile(answers=answers, failed=sorted(failed, key=lambda b: b.line), seconds=time.perf_counter() - started)
+    return AskedFile(answers=answers, failed=sorted(failed, key=lambda b: b.line), seconds=time.perf_counter() - started,
+                     interrupted=interrupted)
 
 
 def read_question_file(path: str, stdin: Callable[[], bytes]) -> tuple[list[FileQuestion], list[BadLine]]:

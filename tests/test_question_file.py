@@ -129,6 +129,26 @@ def test_the_same_failure_again_and_again_stops_the_retries(tmp_path, monkeypatc
     assert gen.n_calls <= 6 + 3  # the batched tries and three alone, not one per question
 
 
+def test_ctrl_c_keeps_the_answers_so_far_and_exits_130(tmp_path, monkeypatch):
+    """Ctrl-C while the generations run: the questions answered by then are printed, the others are failed lines
+    ("not answered: interrupted"), and the exit code is 130, as for any interrupted command."""
+    def reply(messages):  # type: ignore[no-untyped-def]
+        if "gift" in messages[-1]["content"].lower():
+            raise KeyboardInterrupt
+        return "within 30 days of delivery [1]"
+
+    monkeypatch.setattr(cli, "open_workspace", lambda path: _workspace(tmp_path, FakeGenerator(reply)))
+    lines = ["Which planet has the most moons?",  # abstains before any generation: answered before the interrupt
+             "How long can I return an item?", "How long are gift cards valid?", "Can an item be returned with the receipt?"]
+    res = CliRunner().invoke(cli.app, ["ask", "--questions", "-", "--json"], input="\n".join(lines) + "\n")
+    assert res.exit_code == 130, res.output
+    data = json.loads(res.stdout)
+    assert data["interrupted"] is True and [a["line"] for a in data["answers"]] == [1]
+    assert [(f["line"], f["error"]) for f in data["failed"]] == [(n, "not answered: interrupted (Ctrl-C)") for n in (2, 3, 4)]
+    res = CliRunner().invoke(cli.app, ["ask", "--questions", "-"], input="\n".join(lines) + "\n")
+    assert res.exit_code == 130 and "3 questions not answered, from line 2" in res.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["ask"], "pass the QUESTION"),
     (["ask", "q", "--questions", "f.txt"], "not both"),
