@@ -30,14 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false"}
+from benchmarks._proc import offline_env  # noqa: E402
 
 
 def _cli(args: list[str]) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "ragft.cli", *args, "--json"], env=_env(), cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "ragft.cli", *args, "--json"], env=offline_env(ROOT), cwd=ROOT,
                           capture_output=True, text=True, timeout=3600)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"ragft {' '.join(args[:3])} ... failed ({proc.returncode}): {proc.stderr[-800:]}")

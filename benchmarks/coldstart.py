@@ -25,17 +25,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._proc import offline_env  # noqa: E402
+
 CODE = ROOT  # the ragft checkout whose code is timed (--code: e.g. an older commit unpacked elsewhere)
 HEAVY = ("torch", "transformers", "sentence_transformers", "onnxruntime", "scipy", "bm25s", "numpy", "pydantic")
 
 
 def load() -> str:
     return "load %.2f %.2f %.2f" % os.getloadavg()
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(CODE), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false"}
 
 
 def _child_cpu() -> float:
@@ -51,7 +50,7 @@ def run(argv: list[str], repeats: int) -> tuple[float, float]:
     times, cpus = [], []
     for i in range(repeats + 1):
         t0, c0 = time.perf_counter(), _child_cpu()
-        proc = subprocess.run(argv, env=_env(), cwd=CODE, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(argv, env=offline_env(CODE), cwd=CODE, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr[-500:]}")
         if i:
@@ -62,7 +61,7 @@ def run(argv: list[str], repeats: int) -> tuple[float, float]:
 
 def imports(argv: list[str]) -> tuple[list[str], list[tuple[float, str]]]:
     """(heavy top-level packages imported, [(cumulative s, module)] of top-level imports) from -X importtime."""
-    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=_env(), cwd=CODE, capture_output=True, text=True,
+    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=offline_env(CODE), cwd=CODE, capture_output=True, text=True,
                           timeout=600)
     cumulative: list[tuple[float, str]] = []
     seen = set()
@@ -111,7 +110,7 @@ def main() -> None:
     cli = [py, "-m", "ragft.cli"]
     if not (args.workspace / "ragft.db").exists():
         subprocess.run([*cli, "ingest", str(ROOT / "examples" / "demo" / "corpus"), "-w", str(args.workspace), "--json"],
-                       env=_env(), cwd=CODE, check=True, capture_output=True)
+                       env=offline_env(CODE), cwd=CODE, check=True, capture_output=True)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {load()}")
     print("| process | median wall s | median CPU s | heavy packages imported | load |")
     print("|---|---|---|---|---|")

@@ -25,7 +25,6 @@ import datetime as dt
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._proc import free_port  # noqa: E402
+
 DEFAULT_QA = ROOT.parent / "shared" / "data" / "rag-mini-wikipedia" / "qa.jsonl"
 SECTION = "## Multi-process training"
 MODEL = "smollm2-135m"
@@ -67,12 +69,6 @@ def make_workspace(root: Path, epochs: float) -> Path:
     return ws
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --------------------------------------------------------------------------- worker (every rank runs this)
 def worker(argv: list[str], rss_dir: Path) -> int:
     """Run the real training entry point, then record this process's peak RSS (one file per rank)."""
@@ -99,7 +95,7 @@ def run_config(label: str, procs: int, batch: int, threads: int, qa_file: Path, 
         else:
             cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(procs),
                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                   "--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port()), *me, *train_argv]
+                   "--main_process_ip", "127.0.0.1", "--main_process_port", str(free_port()), *me, *train_argv]
         env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}}
         env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore",
                    OMP_NUM_THREADS=str(threads), CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))

@@ -28,6 +28,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._proc import offline_env  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data"
 
 # name -> arguments for a short run (paths are filled in by `small_args`). Order = run order: quick ones first.
@@ -130,7 +134,7 @@ def uptime() -> str:
 
 def run_one(name: str, script: Path, args: list[str], out: Path, timeout: float) -> dict:
     cmd = [sys.executable, str(script), *args]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env = offline_env()
     row = {"name": name, "command": " ".join(cmd), "args": args, "uptime_before": uptime()}
     print(f"== {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()

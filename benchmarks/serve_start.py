@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,18 +25,11 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._proc import free_port, offline_env  # noqa: E402
+
 QUESTION = "How long do I have to return an item?"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env(code: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(code), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false"}
 
 
 def _ask(url: str) -> float:
@@ -49,11 +41,11 @@ def _ask(url: str) -> float:
 
 
 def one(code: Path, ws: Path, idle: float) -> dict[str, float]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "ragft.cli", "serve", "-w", str(ws), "--port", str(port), "--json"],
-                            cwd=code, env=_env(code), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            cwd=code, env=offline_env(code), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -89,7 +81,7 @@ def main() -> None:
     code = args.code.resolve()
     if not (args.workspace / "ragft.db").is_file():
         subprocess.run([sys.executable, "-m", "ragft.cli", "ingest", str(ROOT / "examples" / "demo" / "corpus"), "-w",
-                        str(args.workspace), "--json"], cwd=code, env=_env(code), check=True, capture_output=True)
+                        str(args.workspace), "--json"], cwd=code, env=offline_env(code), check=True, capture_output=True)
     report: dict = {"command": " ".join(sys.argv), "code": str(code), "idle_s": args.idle,
                     "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "load_avg_start": os.getloadavg()[0]}
     runs = []
