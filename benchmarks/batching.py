@@ -5,10 +5,14 @@ hybrid retrieval over rag-mini-wikipedia.
 Parts (`--part`, default all):
 - `profile`: where a generation's time goes on this CPU: prefill (the prompt) vs decode (one token per step) at
   batch 1 and 8, on a real rag prompt of the workspace (why batching pays: decode steps are memory-bound).
-- `compare`: `Workspace.compare(strategies=["rag"], batch_size=B)` on the same `--n` answerable questions for
-  each B of `--batch-sizes`; answers/s = questions / wall time of the whole compare (one untimed-by-compare
-  warm-up question and the scoring included); every answer is checked against batch size 1's, and the
-  questions whose answers differ are listed.
+- `compare`: `Workspace.compare(strategies=S, batch_size=B)` on the same `--n` answerable questions for
+  each B of `--batch-sizes`; answers/s = questions x strategies / wall time of the whole compare (one
+  untimed-by-compare warm-up question and the scoring included); every answer is checked against batch size 1's,
+  and the questions whose answers differ are listed. `--strategies` defaults to `rag` alone, the slowest case for
+  batching (every prompt carries five retrieved chunks, and batching shares decode steps, never a prefill);
+  `--strategies base,rag,ft,hybrid` is what `ragft compare` runs at its defaults, and `--train-rows N` first
+  trains the ft and RAFT adapters ft/hybrid need (as benchmarks/compare.py --train does: N other questions of
+  the set, never an evaluation one) when the workspace has none.
 - `server`: `ragft serve`'s app on loopback; `--requests` rag chat completions sent by 1 client one after
   another, then by 8 clients concurrently (closed loop, each sends its next request when its answer arrives,
   over one kept-alive connection per client);
@@ -116,14 +120,36 @@ def _in_turn(settings: list[int], round_no: int) -> list[int]:
     return list(settings) if round_no % 2 == 0 else list(reversed(settings))
 
 
-def part_compare(ws, qs: list[dict], sizes: list[int], rounds: int = 1) -> dict:  # type: ignore[no-untyped-def]
-    """`rounds` rounds, each running every batch size once in turn (so a slow spell of the machine hits all
-    sizes alike), in reverse order every other round (`_in_turn`); a size's figures are its median round, and
-    `speedup_rounds` the ratios within each round."""
+def train_adapters(ws, rows: list[dict], qa_file: str, epochs: float) -> dict:  # type: ignore[no-untyped-def]
+    """Train the ft and RAFT adapters `compare` picks for ft/hybrid on `rows` (none of the evaluation questions,
+    which `exclude_qa` also keeps out of the training data); skipped for a kind the workspace already has."""
+    kinds = {a.kind for a in ws.registry.list()}
+    out: dict = {}
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as fh:
+        fh.write("".join(json.dumps({"question": r["question"], "answer": r["answer"]}) + "\n" for r in rows))
+    for name, raft in (("bench-ft", False), ("bench-raft", True)):
+        if ("raft" if raft else "ft") in kinds:
+            continue
+        t0 = time.perf_counter()
+        rep = ws.finetune(name=name, data=fh.name, raft=raft, epochs=epochs, exclude_qa=qa_file)
+        out[name] = {"steps": rep.steps, "seconds": round(time.perf_counter() - t0, 1)}
+        print(f"trained {name}: {out[name]}", file=sys.stderr, flush=True)
+    return out
+
+
+def write_qa(qs: list[dict]) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as fh:
         for q in qs:
             fh.write(json.dumps(q) + "\n")
-        qa_file = fh.name
+    return fh.name
+
+
+def part_compare(ws, qs: list[dict], sizes: list[int], rounds: int = 1,  # type: ignore[no-untyped-def]
+                 strategies: tuple[str, ...] = ("rag",)) -> dict:
+    """`rounds` rounds, each running every batch size once in turn (so a slow spell of the machine hits all
+    sizes alike), in reverse order every other round (`_in_turn`); a size's figures are its median round, and
+    `speedup_rounds` the ratios within each round."""
+    qa_file = write_qa(qs)
     runs: dict[int, list[dict]] = {bs: [] for bs in sizes}
     answers: dict[int, list[str | None]] = {}
     gen = ws.generator
@@ -131,22 +157,26 @@ def part_compare(ws, qs: list[dict], sizes: list[int], rounds: int = 1) -> dict:
         for bs in _in_turn(sizes, r):
             decoded = dataclasses.replace(gen.decoded) if hasattr(gen, "decoded") else None
             t0 = time.perf_counter()
-            result = ws.compare(qa=qa_file, strategies=["rag"], batch_size=bs, seed=0)
+            result = ws.compare(qa=qa_file, strategies=list(strategies), batch_size=bs, seed=0)
             wall = time.perf_counter() - t0
-            got = [r.results["rag"].answer for r in result.questions]
+            ran = [s for s in strategies if s in result.strategies]
+            if ran != list(strategies):
+                raise SystemExit(f"compare skipped {sorted(set(strategies) - set(ran))}: {result.skipped}")
+            got = [(s, r.results[s].answer) for s in ran for r in result.questions]
             if answers.setdefault(bs, got) != got:
                 raise SystemExit(f"batch size {bs}: the answers changed between rounds")
-            s = result.strategies["rag"]
-            runs[bs].append({"seconds": round(wall, 1), "answers_per_s": round(len(qs) / wall, 3),
-                             "answer_correctness": s.answer_correctness, "abstention_rate": s.abstention_rate,
-                             "failed": s.n_failed, "load_avg": os.getloadavg()[0], **_occupancy(gen, decoded)})
+            runs[bs].append({"seconds": round(wall, 1), "answers_per_s": round(len(got) / wall, 3),
+                             "answer_correctness": {s: result.strategies[s].answer_correctness for s in ran},
+                             "abstention_rate": {s: result.strategies[s].abstention_rate for s in ran},
+                             "failed": sum(result.strategies[s].n_failed for s in ran),
+                             "load_avg": os.getloadavg()[0], **_occupancy(gen, decoded)})
             print(f"compare batch {bs}: {runs[bs][-1]}", file=sys.stderr, flush=True)
     out = {str(bs): _median_run(runs[bs]) for bs in sizes}
     base = answers[sizes[0]]
     for bs in sizes[1:]:
-        diff = [{"question": q["question"], "sequential": a, "batched": b}
-                for q, a, b in zip(qs, base, answers[bs]) if a != b]
-        out[str(bs)]["identical_pct"] = round(100 * (1 - len(diff) / len(qs)), 1)
+        diff = [{"strategy": s, "question": q["question"], "sequential": a, "batched": b}
+                for q, (s, a), (_, b) in zip(qs * len(strategies), base, answers[bs]) if a != b]
+        out[str(bs)]["identical_pct"] = round(100 * (1 - len(diff) / len(base)), 1)
         out[str(bs)]["speedup"] = round(out[str(bs)]["answers_per_s"] / out[str(sizes[0])]["answers_per_s"], 2)
         out[str(bs)]["speedup_rounds"] = [round(b["answers_per_s"] / a["answers_per_s"], 2)
                                           for a, b in zip(runs[sizes[0]], runs[bs])]
@@ -239,6 +269,10 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     ap.add_argument("--part", default="all", help="all, or a comma-separated subset of profile,compare,server")
     ap.add_argument("--n", type=int, default=48, help="questions for compare")
+    ap.add_argument("--strategies", default="rag", help="compare: strategies (base,rag,ft,hybrid = compare's default)")
+    ap.add_argument("--train-rows", type=int, default=0,
+                    help="compare: train the ft/RAFT adapters on this many other questions when the workspace has none")
+    ap.add_argument("--epochs", type=float, default=2.0, help="epochs for --train-rows")
     ap.add_argument("--batch-sizes", default="1,4,8")
     ap.add_argument("--requests", type=int, default=32, help="server requests per client setting")
     ap.add_argument("--clients", default="1,8")
@@ -256,7 +290,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     ws = open_ws(args.workspace, args.dtype)
-    qs = questions(args.data, args.n, args.seed)
+    pool = questions(args.data, args.n + args.train_rows, args.seed)
+    qs = pool[: args.n]
     report: dict = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "load_avg_start": os.getloadavg(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "questions": len(qs)}
@@ -264,7 +299,11 @@ def main() -> None:
     if "profile" in parts:
         report["profile"] = part_profile(ws, qs)
     if "compare" in parts:
-        report["compare"] = part_compare(ws, qs, [int(b) for b in args.batch_sizes.split(",")], args.rounds)
+        strategies = tuple(s for s in args.strategies.split(",") if s)
+        if args.train_rows and {"ft", "hybrid"} & set(strategies):
+            report["trained"] = train_adapters(ws, pool[args.n :], write_qa(qs), args.epochs)
+        report["compare"] = part_compare(ws, qs, [int(b) for b in args.batch_sizes.split(",")], args.rounds,
+                                         strategies)
     if "server" in parts:
         report["server"] = part_server(ws, qs, args.requests, [int(c) for c in args.clients.split(",")], args.rounds)
     report["load_avg_end"] = os.getloadavg()

@@ -68,9 +68,9 @@ def tiny_model_dir(tmp_path_factory):
 def tiny_generator(tiny_model_dir):
     """A fresh TransformersGenerator on the tiny model (real transformers/PEFT code paths, gibberish output).
 
-    float32 whatever the CPU: `dtype = "auto"` is bfloat16 on CPUs with bfloat16 units, and a random model's
-    near-tied logits would then flip with the batch's padding (knife-edge, machine-dependent). These tests check
-    logic; the bfloat16 path runs in the real-model tests and tests/test_device.py.
+    float32 whatever the CPU: `dtype = "auto"` is bfloat16 on CPUs with bfloat16 units, where bfloat16 is then
+    the hardware's; these tests check logic on every machine. The bfloat16 path runs in the real-model tests,
+    tests/test_device.py, and tests/test_continuous.py's exact batch-invariance tests.
     """
     from ragft.models.bundled import TransformersGenerator
 

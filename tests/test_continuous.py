@@ -422,6 +422,114 @@ def test_real_model_continuous_rows_answer_as_alone(real_generator):
     assert any("89.00" in a for a in alone)
 
 
+def _logits_by_prompt(gen, prompts, width: int, max_tokens: int = 20) -> dict:  # type: ignore[no-untyped-def]
+    """Every logits row each prompt's choices were made from, step by step, decoding `prompts` `width` at a time."""
+    decoder = _decoder(gen, width, max_tokens)
+    seen: dict[int, list] = {}
+    advance = decoder._advance
+
+    def record(logits, rows):  # type: ignore[no-untyped-def]
+        for i, r in enumerate(rows):
+            seen.setdefault(r.number, []).append(logits[i].clone())
+        return advance(logits, rows)
+
+    decoder._advance = record
+    queue = list(prompts)
+    decoder.run(lambda n: [queue.pop(0) for _ in range(min(n, len(queue)))], lambda i, text: None)
+    return seen
+
+
+def _assert_same_logits(alone: dict, together: dict) -> None:
+    import torch
+
+    assert alone.keys() == together.keys()
+    for number in alone:
+        assert len(alone[number]) == len(together[number]), f"prompt {number}: another number of steps"
+        for step, (a, b) in enumerate(zip(alone[number], together[number])):
+            assert torch.equal(a, b), f"prompt {number}, step {step}: logits differ by {float((a - b).abs().max())}"
+
+
+def test_row_groups_put_rows_of_the_same_padding_together():
+    """models/packed.py `row_groups`: rows by their leading padding, a slice for adjacent rows, and the order
+    that puts the groups' outputs back in row order."""
+    import torch
+
+    from ragft.models.packed import row_groups
+
+    mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1], [0, 1, 1, 1], [0, 0, 1, 1]])
+    groups, order = row_groups(mask)
+    assert [start for start, _ in groups] == [0, 1, 2]
+    assert groups[0][1] == slice(1, 2) and groups[2][1] == slice(3, 4)
+    assert groups[1][1].tolist() == [0, 2]
+    # outputs come grouped as rows 1, 0, 2, 3; `order` restores 0, 1, 2, 3
+    assert torch.tensor([1, 0, 2, 3]).index_select(0, order).tolist() == [0, 1, 2, 3]
+    assert row_groups(torch.ones(3, 5, dtype=torch.long)) == ([(0, slice(0, 3))], None)
+
+
+def test_a_lone_row_never_runs_a_one_row_matrix_product(tiny_generator):
+    """`packed.FILLER`: a lone row's decode step carries a filler token, so every projection multiplies at least
+    two rows, as it does beside other rows (oneDNN rounds a one-row bfloat16 product differently)."""
+    import torch
+
+    gen = tiny_generator
+    decoder = _decoder(gen, 1)
+    rows_seen: list[tuple[int, str]] = []
+
+    def seen(name: str):  # type: ignore[no-untyped-def]
+        return lambda mod, args: rows_seen.append((args[0].reshape(-1, args[0].shape[-1]).shape[0], name))
+
+    hooks = [m.register_forward_pre_hook(seen(name)) for name, m in gen.model.named_modules()
+             if isinstance(m, torch.nn.Linear)]
+    try:
+        queue = _prompts(gen, _items(constrained=False)[:2])
+        decoder.run(lambda n: [queue.pop(0) for _ in range(min(n, len(queue)))], lambda i, text: None)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert decoder.stats.steps > 2 and rows_seen and min(rows_seen)[0] >= 2, min(rows_seen)
+
+
+def _bf16_or_skip(gen) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from ragft.models.precision import native_bf16
+
+    if not native_bf16() or gen.model.dtype != torch.bfloat16:
+        pytest.skip("exact batch invariance is the bfloat16 path's on a CPU with bfloat16 units: float32 GEMMs "
+                    "round a row by the size of its row block (docs/benchmarks.md)")
+
+
+def test_rows_decode_exactly_as_alone_on_the_tiny_model(tiny_model_dir):
+    """Free rows of different lengths decoded 3 at a time (packed joins, padded rows, rows leaving and joining)
+    choose every token from exactly the logits they get alone: bit for bit, not within a tolerance (bfloat16)."""
+    from ragft.models.bundled import TransformersGenerator
+
+    gen = TransformersGenerator(str(tiny_model_dir), context_window=512, dtype="bfloat16")
+    _bf16_or_skip(gen)
+    prompts = _prompts(gen, _items(constrained=False))
+    assert len({len(p.ids) for p in prompts}) > 1
+    alone, together = _logits_by_prompt(gen, prompts, 1), _logits_by_prompt(gen, prompts, 3)
+    assert sum(map(len, alone.values())) > 2 * len(prompts)  # the rows decode for several steps
+    _assert_same_logits(alone, together)
+
+
+@pytest.mark.real_model
+def test_real_model_free_rows_decode_exactly_as_alone(real_generator):
+    """The bundled SmolLM2 in its default dtype (bfloat16 on a CPU with bfloat16 units), free answers, 6 prompts
+    of different lengths 3 at a time: every step's logits equal the prompt's alone, bit for bit. Before each row
+    attended to its own columns and lone rows got a filler token, a free answer decoded beside others differed
+    from its answer alone on 12 of 48 questions (docs/benchmarks.md, "Answers that do not depend on the batch")."""
+    questions = ["Where do leopards hide their kills?", "Who died in 1832?", "What happened in recent years?",
+                 "Is Santiago a name in Spanish, and where is it used most often today?",
+                 "What do turtles use to breathe in the water?", "Could Malay have originated from Sumatra?"]
+    items = [BatchItem([{"role": "system", "content": "Answer the question."}, {"role": "user", "content": q}], None)
+             for q in questions]
+    _bf16_or_skip(real_generator)
+    prompts = _prompts(real_generator, items)
+    _assert_same_logits(_logits_by_prompt(real_generator, prompts, 1, 24),
+                        _logits_by_prompt(real_generator, prompts, 3, 24))
+
+
 class _ParagraphEvery:
     """The model, but every `every`-th position of each row is a paragraph break: a deterministic stand-in for a
     tiny model that repeats its answer paragraph after paragraph (per position, so a row's text does not depend

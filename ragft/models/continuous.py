@@ -12,9 +12,12 @@ How, on HF's KV cache (`DynamicCache`, every layer a `DynamicLayer` of [rows, he
   (`PrefixCache`: the system prompt, the same for every question), and its first token is chosen; while rows
   decode, its prefill and their next step are one forward pass (models/packed.py, for the model types listed
   there), so the rows do not wait on it; otherwise it is prefilled alone;
-- its cache is then left-padded to the batch's width (or the batch to its) and appended as a new row; the
-  attention mask hides the padding and each row carries its own position ids, as HF `generate` does with left
-  padding, so a row is computed as the same prompt alone (up to float reordering);
+- its cache is then left-padded to the batch's width (or the batch to its) and appended as a new row, and each
+  row carries its own position ids, as HF `generate` does with left padding. For the model types of
+  models/packed.py every step goes through its packed pass, where each row attends to its own columns only
+  (`row_groups`) and no matrix product has a single row (`FILLER`), so in bfloat16 a row's logits are bit for bit
+  those of the same prompt alone: a greedy answer does not depend on which questions share its batch. Other
+  models attend through HF's mask over the padding, equal to alone only up to float reordering;
 - a finished row is dropped from the cache, and padding columns every remaining row has are cut off;
 - each step feeds every row its last token and chooses the next with the same rules as the HF path of
   `TransformersGenerator` (the 1/16-logit tie-break, then the copy rule per row, `constrain.RowConstraint`), and
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragft.models.constrain import CopyChecker, Mode, RowConstraint, tie_break
-from ragft.models.packed import PackedStep, packable, packed_attention
+from ragft.models.packed import FILLER, PackedStep, packable, packed_attention
 from ragft.models.stops import text_ended
 
 log = logging.getLogger(__name__)
@@ -196,16 +199,28 @@ class ContinuousDecoder:
         import torch
 
         rows = self._rows
-        last = torch.tensor([[r.new[-1]] for r in rows], dtype=torch.long, device=self.device)
-        pos = torch.tensor([[r.pos] for r in rows], dtype=torch.long, device=self.device)
         self._mask = torch.cat([self._mask, torch.ones(len(rows), 1, dtype=self._mask.dtype, device=self.device)], 1)
-        out = self.runner(input_ids=last, attention_mask=self._mask, position_ids=pos, cache=self._cache,
-                          use_cache=True, logits_to_keep=1)
+        if self.packed:  # each row attends to its own columns (models/packed.py), as it would alone
+            filler = FILLER if len(rows) == 1 else 0
+            tokens = [r.new[-1] for r in rows] + [rows[0].new[-1]] * filler
+            step = PackedStep(len(rows), list(self._cache.layers), self._mask, None, filler)
+            with packed_attention(self.runner):
+                out = self.runner(input_ids=torch.tensor([tokens], device=self.device),
+                                  position_ids=torch.tensor([[r.pos for r in rows] + [rows[0].pos] * filler],
+                                                            device=self.device),
+                                  cache=step, use_cache=True, logits_to_keep=0, ragft_packed=step)
+            logits = out.logits[0, :len(rows)]
+        else:
+            last = torch.tensor([[r.new[-1]] for r in rows], dtype=torch.long, device=self.device)
+            pos = torch.tensor([[r.pos] for r in rows], dtype=torch.long, device=self.device)
+            out = self.runner(input_ids=last, attention_mask=self._mask, position_ids=pos, cache=self._cache,
+                              use_cache=True, logits_to_keep=1)
+            logits = out.logits[:, -1, :]
         for r in rows:
             r.pos += 1
         self.stats.steps += 1
         self.stats.row_steps += len(rows)
-        return out.logits[:, -1, :]
+        return logits
 
     def _advance(self, logits: Any, rows: Sequence[_Row]) -> None:
         """Choose each row's next token from its logits (the tie-break, then the row's copy rule) and append it."""
@@ -294,12 +309,15 @@ class ContinuousDecoder:
         started = time.perf_counter()
         cache, held = self._start(prompt)
         ids = prompt.ids
-        rest = torch.tensor([ids[held:]], dtype=torch.long, device=self.device)
-        mask = torch.ones(1, len(ids), dtype=torch.long, device=self.device)
-        pos = torch.arange(held, len(ids), dtype=torch.long, device=self.device)[None]
+        filler = FILLER if len(ids) - held == 1 else 0  # no one-row products (packed.FILLER); cut off below
+        rest = torch.tensor([ids[held:] + ids[-1:] * filler], dtype=torch.long, device=self.device)
+        mask = torch.ones(1, len(ids) + filler, dtype=torch.long, device=self.device)
+        pos = torch.arange(held, len(ids) + filler, dtype=torch.long, device=self.device)[None]
         out = self.runner(input_ids=rest, attention_mask=mask, position_ids=pos, cache=cache,
-                          use_cache=True, logits_to_keep=1)
-        self._joined(prompt, cache, out.logits[:, -1, :], started)
+                          use_cache=True, logits_to_keep=2)  # two rows for the same reason
+        if filler:
+            cache.crop(len(ids))
+        self._joined(prompt, cache, out.logits[:, -1 - filler, :], started)
 
     def _join_packed(self, prompt: Prompt) -> None:
         """Prefill `prompt` and step every running row in one forward pass (models/packed.py): the rows advance

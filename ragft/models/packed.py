@@ -7,6 +7,9 @@ prefills as decoding. Here the joiner's tokens and the rows' next tokens go thro
 packed sequence ([1, rows + prompt tokens]: one GEMM per projection), and only attention is split: each row
 attends to its own row of the batch cache, the prompt to its own cache (the kept prefix, then itself, causal).
 In the benchmark runs a packed pass took about what a lone prefill takes (docs/benchmarks.md, "Packed joins").
+A decode step without a joiner is the same pass with no joiner tokens (`ContinuousDecoder._step`), so rows never
+attend over padding (`row_groups`) and a lone row gets a filler token (`FILLER`): a row's numbers are then those
+of its prompt alone (docs/benchmarks.md, "Answers that do not depend on the batch").
 
 How, without a hand-written model: HF's decoder layers compute projections, RoPE (from per-token position ids,
 so packing is exact) and MLP per token; the two per-sequence parts are seams HF offers: the cache (`update`,
@@ -39,15 +42,48 @@ def packable(model: Any) -> bool:
     return getattr(config, "model_type", None) in PACKED_MODELS
 
 
+FILLER = 1
+"""Tokens added to a forward pass of a single token (a lone row's decode step) so that no matrix product runs with
+one row. Why: on this CPU's oneDNN bfloat16 path a [1, 1536] x [1536, 576] product (the MLP's down projection)
+rounds differently from the same row in a product of 2 or more rows (7 of 36,864 outputs over 64 random rows; 2 to
+512 rows all agree), and that flip made a lone answer differ from the same question decoded beside others."""
+
+
+def row_groups(mask: Any) -> tuple[list[tuple[int, Any]], Any]:
+    """The rows of a batch cache grouped by their leading padding, `[(first real column, the rows)]` (a slice when
+    the rows are adjacent), and the order that puts the groups' outputs back in row order (None: already in it).
+
+    Why: a row's attention is computed over its own columns only, never over padding under a mask. The masked
+    product sums the same numbers in other blocks, and in bfloat16 that moved a row's logits by up to 0.6 (a
+    greedy answer then depended on which other questions shared its batch); rows of one group are exactly the
+    computation of each row alone (the kernel runs each batch row and head on its own)."""
+    import torch
+
+    lead = (mask.cumsum(1) == 0).sum(1).tolist()
+    starts = sorted(set(lead))
+    groups: list[tuple[int, Any]] = []
+    for start in starts:
+        rows = [i for i, s in enumerate(lead) if s == start]
+        adjacent = rows == list(range(rows[0], rows[-1] + 1))
+        groups.append((start, slice(rows[0], rows[-1] + 1) if adjacent
+                       else torch.tensor(rows, device=mask.device)))
+    flat = [i for s in starts for i, x in enumerate(lead) if x == s]
+    order = None if flat == sorted(flat) else torch.tensor(sorted(range(len(flat)), key=flat.__getitem__),
+                                                             device=mask.device)
+    return groups, order
+
+
 class PackedStep:
     """The per-call state a packed forward reads: `rows` running rows (their batch cache `layers` of keys and
     values [rows, kv heads, width, head dim] and `mask` [rows, width + 1], the new column included) and the
     joiner's cache (`joiner`: per-layer keys and values [1, kv heads, held, head dim] of the kept prefix, or
-    None); `update` extends both as the layers run."""
+    None); `update` extends both as the layers run. `filler` trailing tokens are neither a row nor the joiner's
+    (`FILLER`): they are not cached, and their attention output is zero."""
 
-    def __init__(self, rows: int, layers: list[Any], mask: Any, joiner: list[tuple[Any, Any]] | None) -> None:
-        self.rows, self.layers = rows, layers
-        self.mask = mask.bool()[:, None, None, :]  # [rows, 1, 1, width]: what each row's query may see
+    def __init__(self, rows: int, layers: list[Any], mask: Any, joiner: list[tuple[Any, Any]] | None,
+                 filler: int = 0) -> None:
+        self.rows, self.layers, self.filler = rows, layers, filler
+        self.groups, self.order = row_groups(mask)
         self.joiner: list[tuple[Any, Any] | None] = list(joiner) if joiner else [None] * len(layers)
 
     # the cache seam: HF's attention layer hands the packed keys/values of its tokens here
@@ -59,8 +95,11 @@ class PackedStep:
         # a decode token per row: [1, heads, rows, dim] -> [rows, heads, 1, dim], one new column of the batch
         layer.keys = torch.cat([layer.keys, key_states[0, :, :r].transpose(0, 1).unsqueeze(2)], dim=2)
         layer.values = torch.cat([layer.values, value_states[0, :, :r].transpose(0, 1).unsqueeze(2)], dim=2)
+        end = key_states.shape[2] - self.filler
+        if end == r:  # a step without a joiner
+            return key_states, value_states
         own = self.joiner[layer_idx]
-        k, v = key_states[:, :, r:], value_states[:, :, r:]
+        k, v = key_states[:, :, r:end], value_states[:, :, r:end]
         if own is not None:
             k, v = torch.cat([own[0], k], dim=2), torch.cat([own[1], v], dim=2)
         self.joiner[layer_idx] = (k, v)
@@ -79,17 +118,33 @@ def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any
 
     step = ragft_packed
     r, layer = step.rows, step.layers[module.layer_idx]
-    k_own, v_own = step.joiner[module.layer_idx]
     gqa = query.shape[1] != layer.keys.shape[1]
-    rows = F.scaled_dot_product_attention(query[0, :, :r].transpose(0, 1).unsqueeze(2), layer.keys, layer.values,
-                                          attn_mask=step.mask, scale=scaling, enable_gqa=gqa)  # [rows, heads, 1, dim]
-    tokens, total = query.shape[2] - r, k_own.shape[2]
+    q_rows = query[0, :, :r].transpose(0, 1).unsqueeze(2)  # [rows, heads, 1, dim]
+    parts = [F.scaled_dot_product_attention(q_rows[at], layer.keys[at, :, start:], layer.values[at, :, start:],
+                                            scale=scaling, enable_gqa=gqa) for start, at in step.groups]
+    rows = torch.cat(parts) if len(parts) > 1 else parts[0]
+    if step.order is not None:
+        rows = rows.index_select(0, step.order)
+    tokens = query.shape[2] - r - step.filler
+    out = [rows.squeeze(2).transpose(0, 1).unsqueeze(0)]  # [1, heads, rows, dim]
+    if tokens:
+        k_own, v_own = step.joiner[module.layer_idx]
+        out.append(_causal(query[:, :, r:r + tokens], k_own, v_own, scaling, gqa))
+    if step.filler:
+        out.append(query.new_zeros(1, query.shape[1], step.filler, query.shape[3]))
+    return torch.cat(out, dim=2).transpose(1, 2).contiguous(), None
+
+
+def _causal(query: Any, k_own: Any, v_own: Any, scaling: float | None, gqa: bool) -> Any:
+    """The joiner's `tokens` queries over its own cache (the kept prefix, then itself), causal."""
+    import torch
+    import torch.nn.functional as F
+
+    tokens, total = query.shape[2], k_own.shape[2]
     seen = torch.arange(total, device=query.device)[None, :] <= torch.arange(total - tokens, total,
                                                                              device=query.device)[:, None]
-    own = F.scaled_dot_product_attention(query[:, :, r:], k_own, v_own, attn_mask=seen, scale=scaling,
-                                         enable_gqa=gqa)  # [1, heads, tokens, dim]
-    out = torch.cat([rows.squeeze(2).transpose(0, 1).unsqueeze(0), own], dim=2)
-    return out.transpose(1, 2).contiguous(), None
+    return F.scaled_dot_product_attention(query, k_own, v_own, attn_mask=seen, scale=scaling,
+                                          enable_gqa=gqa)  # [1, heads, tokens, dim]
 
 
 @functools.cache
