@@ -449,21 +449,29 @@ def _assert_same_logits(alone: dict, together: dict) -> None:
             assert torch.equal(a, b), f"prompt {number}, step {step}: logits differ by {float((a - b).abs().max())}"
 
 
-def test_row_groups_put_rows_of_the_same_padding_together():
-    """models/packed.py `row_groups`: rows by their leading padding, a slice for adjacent rows, and the order
-    that puts the groups' outputs back in row order."""
+def test_row_attention_reads_each_rows_own_columns():
+    """models/packed.py `row_attention`: a row's output is attention over its own columns (the padding before
+    them unseen), query heads paired with kv heads as HF's `repeat_kv` does, and equal to that row alone."""
     import torch
+    import torch.nn.functional as F
 
-    from ragft.models.packed import row_groups
+    from ragft.models.packed import row_attention, row_starts
 
-    mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1], [0, 1, 1, 1], [0, 0, 1, 1]])
-    groups, order = row_groups(mask)
-    assert [start for start, _ in groups] == [0, 1, 2]
-    assert groups[0][1] == slice(1, 2) and groups[2][1] == slice(3, 4)
-    assert groups[1][1].tolist() == [0, 2]
-    # outputs come grouped as rows 1, 0, 2, 3; `order` restores 0, 1, 2, 3
-    assert torch.tensor([1, 0, 2, 3]).index_select(0, order).tolist() == [0, 1, 2, 3]
-    assert row_groups(torch.ones(3, 5, dtype=torch.long)) == ([(0, slice(0, 3))], None)
+    torch.manual_seed(0)
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1], [0, 0, 0, 0, 1]])
+    starts = row_starts(mask)
+    assert starts == [2, 0, 4]
+    query, keys, values = torch.randn(3, 6, 8), torch.randn(3, 2, 5, 8), torch.randn(3, 2, 5, 8)
+    pad = (mask == 0)[:, None, :, None].expand_as(keys)
+    keys[pad] = values[pad] = 1e3  # padding that would dominate any row that attended to it
+    got = row_attention(query, keys, values, starts, 0.5)
+    for i, start in enumerate(starts):
+        want = F.scaled_dot_product_attention(query[i][None, :, None], keys[i, :, start:][None],
+                                              values[i, :, start:][None], scale=0.5, enable_gqa=True)
+        torch.testing.assert_close(got[i], want[0, :, 0])
+        alone = row_attention(query[i:i + 1], keys[i:i + 1, :, start:].clone(), values[i:i + 1, :, start:].clone(),
+                              [0], 0.5)
+        assert torch.equal(got[i], alone[0])
 
 
 def test_a_lone_row_never_runs_a_one_row_matrix_product(tiny_generator):
@@ -517,8 +525,9 @@ def test_rows_decode_exactly_as_alone_on_the_tiny_model(tiny_model_dir):
 def test_real_model_free_rows_decode_exactly_as_alone(real_generator):
     """The bundled SmolLM2 in its default dtype (bfloat16 on a CPU with bfloat16 units), free answers, 6 prompts
     of different lengths 3 at a time: every step's logits equal the prompt's alone, bit for bit. Before each row
-    attended to its own columns and lone rows got a filler token, a free answer decoded beside others differed
-    from its answer alone on 12 of 48 questions (docs/benchmarks.md, "Answers that do not depend on the batch")."""
+    attended to its own columns and lone rows got a filler token, 22 of 96 free answers (base and ft, 48 questions
+    each) decoded beside others differed from alone (docs/benchmarks.md, "Answers that do not depend on the
+    batch")."""
     questions = ["Where do leopards hide their kills?", "Who died in 1832?", "What happened in recent years?",
                  "Is Santiago a name in Spanish, and where is it used most often today?",
                  "What do turtles use to breathe in the water?", "Could Malay have originated from Sumatra?"]

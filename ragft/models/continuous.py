@@ -15,9 +15,9 @@ How, on HF's KV cache (`DynamicCache`, every layer a `DynamicLayer` of [rows, he
 - its cache is then left-padded to the batch's width (or the batch to its) and appended as a new row, and each
   row carries its own position ids, as HF `generate` does with left padding. For the model types of
   models/packed.py every step goes through its packed pass, where each row attends to its own columns only
-  (`row_groups`) and no matrix product has a single row (`FILLER`), so in bfloat16 a row's logits are bit for bit
-  those of the same prompt alone: a greedy answer does not depend on which questions share its batch. Other
-  models attend through HF's mask over the padding, equal to alone only up to float reordering;
+  (`packed.row_attention`) and no matrix product has a single row (`FILLER`), so in bfloat16 a row's logits are
+  bit for bit those of the same prompt alone: a greedy answer does not depend on which questions share its batch.
+  Other models attend through HF's mask over the padding, equal to alone only up to float reordering;
 - a finished row is dropped from the cache, and padding columns every remaining row has are cut off;
 - each step feeds every row its last token and chooses the next with the same rules as the HF path of
   `TransformersGenerator` (the 1/16-logit tie-break, then the copy rule per row, `constrain.RowConstraint`), and
