@@ -539,6 +539,27 @@ def test_real_model_free_rows_decode_exactly_as_alone(real_generator):
                         _logits_by_prompt(real_generator, prompts, 3, 24))
 
 
+@pytest.mark.real_model
+def test_real_model_streams_are_the_whole_answers(real_generator):
+    """models/streaming.py: a greedy stream is decoded by the continuous decoder, so its pieces join to exactly the
+    whole answer `generate_batch` gives (free and copy-constrained). Through HF `generate`, 4 of 16 free answers
+    of the bundled SmolLM2 in bfloat16 streamed other text than they answered whole."""
+    from ragft.models.streaming import stable_text
+
+    sources = "[1] The Trail Runner shoe costs 89.00 dollars and ships in 3 days. Store hours are 9 to 5."
+    questions = ["Where do leopards hide their kills?", "Could Malay have originated from Sumatra?",
+                 "What happened in recent years?", "How much does the Trail Runner cost?"]
+    decoding = Decoding.of(max_tokens=32, stop=["\n\n"])
+    for i, q in enumerate(questions):
+        constrain = sources if i == 3 else None
+        messages = [{"role": "system", "content": "Answer the question."},
+                    {"role": "user", "content": f"Sources: {sources}\n\nQuestion: {q}" if constrain else q}]
+        whole = real_generator.generate_batch([BatchItem(messages, constrain)], decoding)[0]
+        pieces = list(real_generator.complete(messages, decoding, constrain, streaming=True))
+        assert len(pieces) > 1 and "".join(pieces) == whole, q
+    assert stable_text("caf\ufffd") == "caf" and stable_text("café") == "café"
+
+
 class _ParagraphEvery:
     """The model, but every `every`-th position of each row is a paragraph break: a deterministic stand-in for a
     tiny model that repeats its answer paragraph after paragraph (per position, so a row's text does not depend

@@ -12,9 +12,10 @@ from running two generations at once; instead many prompts share each forward pa
 `open_run` decode greedy answers continuously (models/continuous.py: up to `width` rows, a finished row's place
 taken by the next prompt at the next step), and concurrent `generate` calls (the server's threads) join such
 runs through this generator's own coalescer, whose `arrivals` the server marks for the requests it sends here
-(models/batcher.py). Streams and sampled answers run HF `generate`. Every computation of the model (loading,
-adapters, prefills, decode steps, streams) runs on the process's compute thread (models/compute.py), whichever
-thread calls: torch's OpenMP threads slow down for the whole process once several threads have computed.
+(models/batcher.py). Greedy streams take the same decoder, one row (models/streaming.py); sampled answers run HF
+`generate`. Every computation of the model (loading, adapters, prefills, decode steps, streams) runs on the
+process's compute thread (models/compute.py), whichever thread calls: torch's OpenMP threads slow down for the
+whole process once several threads have computed.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ragft.models.batcher import Arrivals, Coalescer
 from ragft.models.compute import compute_thread
 from ragft.models.continuous import ContinuousDecoder, DecodeStats, PrefixCache, Prompt, plain_cache
 from ragft.models.stops import cut_at_stop, stop_criteria_class, stream_until_stop
+from ragft.models.streaming import continuous_pieces
 from ragft.models.weights import (BUNDLED, DTYPES, Placement, float_folder, load_causal_lm, quiet_peft, resolve,
                                   resolve_placement)
 
@@ -351,7 +353,10 @@ class TransformersGenerator(GeneratorBase):
             runner, ids, prefix, cache, kwargs = compute.run(self._stream_setup, state, messages, decoding,
                                                              constrain_to)
             t0 = time.perf_counter()
-            pieces = self._stream_pieces(runner, kwargs)
+            greedy = decoding.temperature <= 0 and plain_cache(runner)  # the decoder keeps the prefix itself
+            prompt = Prompt(ids, constrain_to, self._fixed_prefix(messages, ids))
+            pieces = (continuous_pieces(self._decoder(runner, decoding, 1), prompt) if greedy
+                      else self._stream_pieces(runner, kwargs))
             text = ""
             failed = False
             try:
@@ -365,11 +370,17 @@ class TransformersGenerator(GeneratorBase):
                 close = getattr(pieces, "close", None)
                 if close is not None:
                     close()  # joins the generation thread: the cache is no longer written to
-                if not failed:  # finished, or stopped by the reader between two steps
+                if not failed and not greedy:  # finished, or stopped by the reader between two steps
                     compute.run(prefix.keep, ids, self._fixed_prefix(messages, ids), cache)
                 self._log_speed(len(ids), [text], time.perf_counter() - t0)
         finally:
             compute.run(state.close)
+
+    def _decoder(self, runner: Any, decoding: Decoding, width: int) -> ContinuousDecoder:
+        """A continuous decoder of greedy `decoding` on `runner` (a run's or a stream's)."""
+        return ContinuousDecoder(runner, self.tokenizer, width, decoding.max_tokens, decoding.stop, self.copy_mode,
+                                 self._prefix(decoding.adapter), self.placement.device, stats=self.decoded,
+                                 paragraph=decoding.paragraph)
 
     def generate_one(self, item: BatchItem, decoding: Decoding) -> str:
         """One completion; calls from several threads at once (the server) share batches (models/batcher.py)."""
@@ -517,10 +528,7 @@ class GeneratorRun:
             self.runner, context = gen._activate(decoding.adapter)
             state.enter_context(context)
             if decoding.temperature <= 0 and plain_cache(self.runner):
-                self.decoder = ContinuousDecoder(self.runner, gen.tokenizer, width, decoding.max_tokens,
-                                                 decoding.stop, gen.copy_mode, gen._prefix(decoding.adapter),
-                                                 gen.placement.device, stats=gen.decoded,
-                                                 paragraph=decoding.paragraph)
+                self.decoder = gen._decoder(self.runner, decoding, width)
             self._state = state.pop_all()  # kept open until `close()`
 
     def _prompts(self, admit: Callable[[int], Sequence[BatchItem]]) -> Callable[[int], list[Prompt]]:

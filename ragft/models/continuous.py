@@ -194,6 +194,10 @@ class ContinuousDecoder:
         finally:
             self.stats.seconds += time.perf_counter() - started
 
+    def partial(self) -> dict[int, list[int]]:
+        """Each running row's new tokens so far, by admission number (copies): what a stream has decoded."""
+        return {r.number: list(r.new) for r in self._rows}
+
     # ------------------------------------------------------------------ one step
     def _step(self) -> Any:
         import torch
