@@ -336,13 +336,15 @@ class TransformersGenerator(GeneratorBase):
             self._gen_lock.release()
 
     def _stream_setup(self, state: contextlib.ExitStack, messages: Sequence[Message], decoding: Decoding,
-                      constrain_to: str | None) -> tuple[Any, list[int], PrefixCache, Any, dict]:
-        """The model in the decoding's adapter state (entered into `state`), the prompt, its kept prefix prefilled
-        and the `generate` arguments of a stream (on the compute thread)."""
+                      constrain_to: str | None) -> tuple[Any, list[int], PrefixCache, Any, dict | None]:
+        """The model in the decoding's adapter state (entered into `state`), the prompt, and for HF `generate` (a
+        sampled stream) its kept prefix prefilled and its arguments, else None (on the compute thread)."""
         runner, context = self._activate(decoding.adapter)
         state.enter_context(context)
         ids = self.prompt_ids(messages, decoding.max_tokens)
         prefix = self._prefix(decoding.adapter)
+        if decoding.temperature <= 0 and plain_cache(runner):  # the continuous decoder starts from the prefix itself
+            return runner, ids, prefix, None, None
         cache, _ = prefix.start(runner, ids)
         return runner, ids, prefix, cache, self._generate_kwargs([ids], [constrain_to], decoding, cache=cache)
 
@@ -353,10 +355,10 @@ class TransformersGenerator(GeneratorBase):
             runner, ids, prefix, cache, kwargs = compute.run(self._stream_setup, state, messages, decoding,
                                                              constrain_to)
             t0 = time.perf_counter()
-            greedy = decoding.temperature <= 0 and plain_cache(runner)  # the decoder keeps the prefix itself
+            greedy = kwargs is None  # models/streaming.py; the decoder keeps the prefix itself
             prompt = Prompt(ids, constrain_to, self._fixed_prefix(messages, ids))
-            pieces = (continuous_pieces(self._decoder(runner, decoding, 1), prompt) if greedy
-                      else self._stream_pieces(runner, kwargs))
+            pieces = (continuous_pieces(self._decoder(runner, decoding, 1), prompt) if kwargs is None
+                      else self._stream_pieces(runner, kwargs))  # kwargs: HF `generate`'s, for a sampled stream
             text = ""
             failed = False
             try:
