@@ -9,6 +9,7 @@ pieces. Sampled streams still run HF `generate` (the continuous decoder is greed
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Iterator
@@ -18,13 +19,16 @@ from ragft.errors import ModelError
 from ragft.models.compute import compute_thread
 from ragft.models.continuous import ContinuousDecoder, Prompt
 
+log = logging.getLogger(__name__)
 _END = object()
 
 
 def stable_text(text: str) -> str:
-    """`text` without a trailing partial character: a token may end inside a multi-byte character, which the
-    tokenizer decodes as U+FFFD until the next token completes it."""
-    return text.rstrip("\ufffd")
+    """The part of a growing answer's `text` that later tokens cannot change: without a trailing partial
+    character (a token may end inside a multi-byte character, decoded as U+FFFD until the next token completes it)
+    and without trailing whitespace (a tokenizer that cleans up spaces turns "word ," into "word," once the comma
+    comes)."""
+    return text.rstrip("\ufffd").rstrip()
 
 
 def continuous_pieces(decoder: ContinuousDecoder, prompt: Prompt, timeout_s: float = 300.0) -> Iterator[str]:
@@ -38,10 +42,13 @@ def continuous_pieces(decoder: ContinuousDecoder, prompt: Prompt, timeout_s: flo
     cancel = threading.Event()
     sent = [""]
 
-    def hand_over(text: str) -> None:
+    def hand_over(text: str, final: bool = False) -> None:
         if text.startswith(sent[0]) and len(text) > len(sent[0]):
             pieces.put(text[len(sent[0]):])
             sent[0] = text
+        elif final and not text.startswith(sent[0]):
+            log.warning("stream: the tokenizer changed text it had already streamed; the stream shows %r, the "
+                        "answer is %r", sent[0], text)
 
     def step() -> bool:  # after every step: the running row's text so far; True stops the decoding
         for tokens in decoder.partial().values():
@@ -58,7 +65,7 @@ def continuous_pieces(decoder: ContinuousDecoder, prompt: Prompt, timeout_s: flo
             return [prompt]
 
         try:
-            decoder.run(admit, lambda i, text: hand_over(text), pause=step)
+            decoder.run(admit, lambda i, text: hand_over(text, final=True), pause=step)
         except BaseException as exc:  # noqa: BLE001 - raised in the reader's thread below
             pieces.put(exc)
         finally:
