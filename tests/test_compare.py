@@ -485,6 +485,11 @@ def test_make_unanswerable_swaps_the_named_entity_for_an_invented_one():
     assert swap_entity("Fill in the blank: Ada Lovelace wrote ____ in 1843.", "X Y") == "Fill in the blank: X Y wrote ____ in 1843."
     assert swap_entity("how tall is it?", "X") is None
     assert swap_entity("Did the Voltaic pile make Alessandro Volta famous?", "X Y") == "Did the Voltaic pile make X Y famous?"
+    # a name spelt with two spaces between its words, as 4 rag-mini-wikipedia questions have it (it raised
+    # ValueError, so `compare` without --qa failed on such a held-out question)
+    assert swap_entity("Was his father ,  Henri  Coulomb , inspector of the Royal  Fields  in Montpellier?",
+                       "X Y") == "Was his father ,  X Y , inspector of the Royal  Fields  in Montpellier?"
+    assert swap_entity("Is the  Danube in Europe?", "X Y") == "Is the  X Y in Europe?"
     donors = [QAItem("1", "how tall is it?", "8"), QAItem("2", "Where is the Danube?", "Europe", doc_id="danube")]
     fakes = make_unanswerable(donors, 5, random.Random(0))
     assert len(fakes) == 1 and fakes[0].answer is None and fakes[0].doc_id is None

@@ -304,6 +304,9 @@ _NOT_ENTITY = frozenset({"What", "Which", "Who", "Where", "When", "Why", "How", 
                          "Do", "The", "In", "On", "At", "Fill", "According", "Can", "Could", "Has", "Have", "Name"})
 
 
+_FIRST_WORD = re.compile(r"(\S+)\s*")
+
+
 def invented_name(rng: random.Random) -> str:
     """A made-up proper name (seeded): two invented parts, e.g. "Quenthira Vaskelund"."""
     return f"{rng.choice(_SYLLABLES)}{rng.choice(_ENDINGS)} {rng.choice(_SYLLABLES)}{rng.choice(_ENDINGS)}"
@@ -314,12 +317,11 @@ def swap_entity(question: str, name: str) -> str | None:
     question (a full name before a lone capitalised adjective), the first of equals; None when it names none."""
     found: list[tuple[int, int, str]] = []
     for m in _ENTITY.finditer(question):
-        words = m.group(1).split()
-        while words and words[0] in _NOT_ENTITY:
-            words = words[1:]
-        if words:
-            entity = " ".join(words)
-            found.append((-len(words), question.index(entity, m.start()), entity))
+        entity, start = m.group(1), m.start(1)
+        while (lead := _FIRST_WORD.match(entity)) is not None and lead.group(1) in _NOT_ENTITY:
+            entity, start = entity[lead.end():], start + lead.end()
+        if entity:  # the run as the question spells it (two spaces between its words stay two)
+            found.append((-len(entity.split()), start, entity))
     if not found:
         return None
     _, start, entity = min(found)
