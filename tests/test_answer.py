@@ -556,6 +556,22 @@ def test_a_fragment_is_never_returned_the_best_sentence_or_abstention_replaces_i
     assert a.abstained
 
 
+def test_a_yes_no_question_is_answered_yes_by_a_sentence_that_states_it_else_abstains():
+    """`answer.yes_sentence`: the model's own "No"/"Yes" is not accepted; a sentence holding every content word of
+    the question (by stem) and no negation answers "Yes" with its citation; a sentence that misses a word, or
+    negates, leaves the question abstained (the small model's "no" is not trusted)."""
+    tesla = hit(1, "Tesla was born in Smiljan. Edison hired Tesla to work for his company in 1884.", doc="tesla")
+    for generated in ("No [1]", "Yes [1]", "( [1]"):
+        a = answer_question(ctx(FakeGenerator(generated), [tesla]), "Was Tesla hired by Edison?")
+        assert a.answer == "Yes: Edison hired Tesla to work for his company in 1884. [1]", (generated, a)
+        assert not a.abstained and a.citations[0].doc_id == "tesla"
+    assert answer_question(ctx(FakeGenerator("No [1]"), [tesla]), "Was Tesla hired by Westinghouse?").abstained
+    ghana = hit(1, "Ghana is a country in West Africa. Ghana is not in Asia.", doc="ghana")
+    assert answer_question(ctx(FakeGenerator("Yes [1]"), [ghana]), "Is Ghana in Asia?").abstained
+    off = answer_question(ctx(FakeGenerator("No [1]"), [tesla], fallback="abstain"), "Was Tesla hired by Edison?")
+    assert off.abstained
+
+
 def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():
     from ragft.answer import focus_clause
 
@@ -726,14 +742,16 @@ def test_a_question_offering_alternatives_is_not_a_yes_no_question():
                         "Did Fillmore form a law partnership before or after he founded the University of Buffalo?")
     assert not a.abstained and a.citations[0].doc_id == "bio"
     b = answer_question(ctx(FakeGenerator("( [1]"), [founding]),
-                        "Did Fillmore form a law partnership in 1834 in Buffalo?")
-    assert b.abstained  # a yes/no question: a sentence does not say yes or no
+                        "Did Fillmore form a law partnership in 1834 in Albany?")
+    assert b.abstained  # a yes/no question: a sentence that does not state all of it says neither yes nor no
     c = answer_question(ctx(FakeGenerator("No [1]"), [founding]), "When did Fillmore form a law partnership?")
     assert c.answer != "No [1]" and c.citations[0].doc_id == "bio"  # "No" does not answer "when"
     # a copied yes/no is not accepted from the bundled model (it says "No" to nearly everything); a free one is,
     # also for an auxiliary-first question with "or" in it
     q = "Did Fillmore form a law partnership before he founded the University of Buffalo?"
-    assert answer_question(ctx(FakeGenerator("Yes [1]"), [founding]), q).abstained
+    stated = answer_question(ctx(FakeGenerator("Yes [1]"), [founding]), q)  # the sentence that states it says yes
+    assert stated.answer == ("Yes: In 1834 Fillmore formed a law partnership before he founded the University of "
+                             "Buffalo. [1]")
     free = ctx(FakeGenerator("Yes [1]"), [founding], extractive=False)
     assert answer_question(free, q).answer == "Yes [1]"
     assert answer_question(free, q.replace(" before ", " or a firm before ")).answer == "Yes [1]"
