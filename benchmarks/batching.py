@@ -151,7 +151,7 @@ def part_compare(ws, qs: list[dict], sizes: list[int], rounds: int = 1,  # type:
     `speedup_rounds` the ratios within each round."""
     qa_file = write_qa(qs)
     runs: dict[int, list[dict]] = {bs: [] for bs in sizes}
-    answers: dict[int, list[str | None]] = {}
+    answers: dict[int, list[tuple[str, str | None]]] = {}  # (strategy, answer) per question
     gen = ws.generator
     for r in range(rounds):
         for bs in _in_turn(sizes, r):

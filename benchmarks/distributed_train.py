@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._proc import free_port  # noqa: E402
+from benchmarks._proc import free_port, offline_env  # noqa: E402
 
 DEFAULT_QA = ROOT.parent / "shared" / "data" / "rag-mini-wikipedia" / "qa.jsonl"
 SECTION = "## Multi-process training"
@@ -96,9 +96,9 @@ def run_config(label: str, procs: int, batch: int, threads: int, qa_file: Path, 
             cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(procs),
                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                    "--main_process_ip", "127.0.0.1", "--main_process_port", str(free_port()), *me, *train_argv]
-        env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}}
-        env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore",
-                   OMP_NUM_THREADS=str(threads), CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
+        env = {k: v for k, v in offline_env(ROOT).items()
+               if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}}
+        env.update(PYTHONWARNINGS="ignore", OMP_NUM_THREADS=str(threads), CUDA_VISIBLE_DEVICES="")
         load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(ROOT))

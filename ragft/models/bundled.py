@@ -343,7 +343,7 @@ class TransformersGenerator(GeneratorBase):
         state.enter_context(context)
         ids = self.prompt_ids(messages, decoding.max_tokens)
         prefix = self._prefix(decoding.adapter)
-        if decoding.temperature <= 0 and plain_cache(runner):  # the continuous decoder starts from the prefix itself
+        if continuous(runner, decoding):  # the continuous decoder starts from the kept prefix itself
             return runner, ids, prefix, None, None
         cache, _ = prefix.start(runner, ids)
         return runner, ids, prefix, cache, self._generate_kwargs([ids], [constrain_to], decoding, cache=cache)
@@ -356,8 +356,8 @@ class TransformersGenerator(GeneratorBase):
                                                              constrain_to)
             t0 = time.perf_counter()
             greedy = kwargs is None  # models/streaming.py; the decoder keeps the prefix itself
-            prompt = Prompt(ids, constrain_to, self._fixed_prefix(messages, ids))
-            pieces = (continuous_pieces(self._decoder(runner, decoding, 1), prompt) if kwargs is None
+            pieces = (continuous_pieces(self._decoder(runner, decoding, 1),
+                                        Prompt(ids, constrain_to, self._fixed_prefix(messages, ids))) if greedy
                       else self._stream_pieces(runner, kwargs))  # kwargs: HF `generate`'s, for a sampled stream
             text = ""
             failed = False
@@ -517,6 +517,12 @@ class TransformersGenerator(GeneratorBase):
             worker.result()
 
 
+def continuous(runner: Any, decoding: Decoding) -> bool:
+    """True when `decoding` runs on the continuous decoder (greedy, on a model with a plain KV cache), False when
+    it runs HF `generate` (sampled, or sliding-window caches)."""
+    return decoding.temperature <= 0 and plain_cache(runner)
+
+
 class GeneratorRun:
     """One continuous run on a `TransformersGenerator` (`open_run`): holds the generator's lock and adapter state
     until `close()`; `advance` decodes, and may pause for another thread to go on with it."""
@@ -529,7 +535,7 @@ class GeneratorRun:
         with self._state as state:  # a failure here leaves the adapter state as it was (the caller frees the lock)
             self.runner, context = gen._activate(decoding.adapter)
             state.enter_context(context)
-            if decoding.temperature <= 0 and plain_cache(self.runner):
+            if continuous(self.runner, decoding):
                 self.decoder = gen._decoder(self.runner, decoding, width)
             self._state = state.pop_all()  # kept open until `close()`
 

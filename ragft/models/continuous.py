@@ -206,14 +206,9 @@ class ContinuousDecoder:
         self._mask = torch.cat([self._mask, torch.ones(len(rows), 1, dtype=self._mask.dtype, device=self.device)], 1)
         if self.packed:  # each row attends to its own columns (models/packed.py), as it would alone
             filler = FILLER if len(rows) == 1 else 0
-            tokens = [r.new[-1] for r in rows] + [rows[0].new[-1]] * filler
-            step = PackedStep(len(rows), list(self._cache.layers), self._mask, None, filler)
-            with packed_attention(self.runner):
-                out = self.runner(input_ids=torch.tensor([tokens], device=self.device),
-                                  position_ids=torch.tensor([[r.pos for r in rows] + [rows[0].pos] * filler],
-                                                            device=self.device),
-                                  cache=step, use_cache=True, logits_to_keep=0, ragft_packed=step)
-            logits = out.logits[0, :len(rows)]
+            logits, _ = self._packed_pass([r.new[-1] for r in rows] + [rows[0].new[-1]] * filler,
+                                          [r.pos for r in rows] + [rows[0].pos] * filler, None, filler, 0)
+            logits = logits[:len(rows)]
         else:
             last = torch.tensor([[r.new[-1]] for r in rows], dtype=torch.long, device=self.device)
             pos = torch.tensor([[r.pos] for r in rows], dtype=torch.long, device=self.device)
@@ -335,20 +330,27 @@ class ContinuousDecoder:
         tokens = [r.new[-1] for r in rows] + list(ids[held:])
         pos = [r.pos for r in rows] + list(range(held, len(ids)))
         own = self.prefix.layers if held and self.prefix is not None else None  # read only: the pass concatenates
-        step = PackedStep(len(rows), list(self._cache.layers), self._mask, own)
         keep = torch.tensor(list(range(len(rows))) + [len(tokens) - 1], device=self.device)
-        with packed_attention(self.runner):
-            out = self.runner(input_ids=torch.tensor([tokens], dtype=torch.long, device=self.device),
-                              position_ids=torch.tensor([pos], dtype=torch.long, device=self.device),
-                              cache=step, use_cache=True, logits_to_keep=keep, ragft_packed=step)
+        logits, step = self._packed_pass(tokens, pos, own, 0, keep)
         for r in rows:
             r.pos += 1
         self.stats.steps += 1
         self.stats.row_steps += len(rows)
         self.stats.packed += 1
-        logits = out.logits[0]
         self._advance(logits[:len(rows)], rows)
         self._joined(prompt, cache_of(self.runner, step.joiner), logits[len(rows):], started)
+
+    def _packed_pass(self, tokens: list[int], pos: list[int], joiner: Any, filler: int, keep: Any) -> tuple[Any, Any]:
+        """One packed forward pass (models/packed.py) of the rows' next tokens, then a joiner's and `filler` tokens
+        (`tokens`, at positions `pos`): the logits of the kept positions (`logits_to_keep`) and the pass's state."""
+        import torch
+
+        step = PackedStep(len(self._rows), list(self._cache.layers), self._mask, joiner, filler)
+        with packed_attention(self.runner):
+            out = self.runner(input_ids=torch.tensor([tokens], dtype=torch.long, device=self.device),
+                              position_ids=torch.tensor([pos], dtype=torch.long, device=self.device),
+                              cache=step, use_cache=True, logits_to_keep=keep, ragft_packed=step)
+        return out.logits[0], step
 
     def _append(self, row: _Row, cache: Any, mask: Any) -> None:
         """Add a one-row cache (no padding) to the batch, left-padding whichever side is narrower."""
