@@ -1,4 +1,4 @@
-"""Yes/no questions under `rag` (the `answer.yes_sentence` rule): answered, right and abstained on two disjoint
+"""Yes/no questions under `rag` (the rules of `ragft/yes_no.py`): answered, right and abstained on two disjoint
 slices of rag-mini-wikipedia's yes/no questions, and how often an entity-swapped unanswerable one gets an answer.
 
 The questions: `benchmarks.answers.answerable` (gold answer found in the passages), shuffled with seed 0, those
@@ -60,8 +60,11 @@ def main() -> None:
         report[name] = {
             "questions": len(qs), "gold_yes": sum(1 for q in qs if q["answer"] and answer_tokens(q["answer"])[0] == "yes"),
             "abstained": len(qs) - len(given), "answered": len(given),
-            "answered_by_yes_rule": sum(1 for _, a in given if a.answer.startswith("Yes: ")),
-            "right": len(right), "seconds": round(time.perf_counter() - t0, 1),
+            "answered_yes": sum(1 for _, a in given if a.answer.startswith("Yes: ")),
+            "answered_no": sum(1 for _, a in given if a.answer.startswith("No: ")),
+            "right": len(right),
+            "right_yes": sum(1 for _, a in right if a.answer.startswith("Yes: ")),
+            "right_no": sum(1 for _, a in right if a.answer.startswith("No: ")), "seconds": round(time.perf_counter() - t0, 1),
             "wrong": [{"question": q["question"], "gold": q["answer"], "answer": a.answer}
                       for q, a in given if (q, a) not in right]}
         print(name, {k: v for k, v in report[name].items() if k != "wrong"}, file=sys.stderr, flush=True)

@@ -54,6 +54,7 @@ from ragft.prompting import (
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
 from ragft.wellformed import answer_kind, asked_topic, degenerate_reason, named_phrases, offers_kind
+from ragft.yes_no import asks_yes_no, auxiliary_first, labelled, reply
 
 if TYPE_CHECKING:
     from ragft.config import AnswerSettings, GeneratorSettings
@@ -323,7 +324,9 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
             if good is not None:
                 break
     if good is not None:
-        text = focus_copy(question, good[0]) if copied else good[0]
+        # a copy answering a yes/no question leads with what it says to it, and stays whole as the evidence
+        said = labelled(question, good[0]) if copied and asks_yes_no(question) else None
+        text = said or (focus_copy(question, good[0]) if copied else good[0])
         emit(on_token, text)
         return _done(answer=text, citations=good[1], **common)
     # The generation is a fragment or is not supported: the best supporting sentence, if it is clearly about
@@ -354,7 +357,7 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
     if not text or degenerate_reason(text, question) is not None:
         return None
     yes_no = is_yes_no(strip_markers(text))
-    if yes_no and not _auxiliary_first(question):
+    if yes_no and not auxiliary_first(question):
         return None  # the copy rule lets "Yes"/"No" through freely; they do not answer "who", "when" or "what"
     if yes_no and copied and ctx.check_copies:
         # Measured on 40 yes/no questions of rag-mini-wikipedia: the bundled 135M model under the copy rule says
@@ -398,26 +401,6 @@ absent from the corpus: a relevant-looking sentence is quoted (with its citation
 both sides."""
 SOURCE_MARGIN = 0.25
 """A copied answer must come from a sentence at most this much less relevant than the best sentence of the prompt."""
-_YES_NO_START = frozenset({"is", "was", "are", "were", "do", "does", "did", "can", "could", "has", "have", "had",
-                           "will", "would", "should", "shall", "may", "might", "must"})
-
-
-def asks_yes_no(question: str) -> bool:
-    """A question an auxiliary opens ("Did ...", "Is ...") asks yes or no, unless it offers alternatives ("Did he
-    found the school before or after ...?", "Do ants eat plants, meat, or both?"): the answer is then one of them,
-    which a sentence can hold."""
-    return _auxiliary_first(question) and not _ALTERNATIVES.search(question)
-
-
-def _auxiliary_first(question: str) -> bool:
-    """The question opens with an auxiliary verb: it may be answered "Yes"/"No" (with "or" in it too: 9 of the 15
-    such rag-mini-wikipedia questions, "Are there seven verb paradigms or speech levels in Korean?", want yes/no)."""
-    first = question.strip().split(maxsplit=1)[:1]
-    return not first or first[0].lower() in _YES_NO_START
-
-
-_ALTERNATIVES = re.compile(r"\w\s*,?\s+or\s+(?!not\b)\w", re.IGNORECASE)
-"""Two options joined by "or" ("... or not" still asks yes or no)."""
 
 
 def copied_from_best(answer: str, question: str, items: Sequence[Hit]) -> bool:
@@ -452,9 +435,9 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     A sentence that only restates a "who" question with a pronoun gives way to the name that pronoun stands for
     (`names.antecedent`); one that restates a "what"/"which" question so gives way to the sentence before it
     (`names.referent_sentence`); the item then carries the whole chunk's text. A yes/no question gets
-    `yes_sentence`'s "Yes: <sentence>" or None. None also when no sentence is relevant enough."""
+    `yes_no.reply`'s "Yes: <sentence>" or None. None also when no sentence is relevant enough."""
     if asks_yes_no(question):
-        return yes_sentence(question, items)
+        return reply(question, items)
     asked = asked_topic(question)
     names = named_phrases(question)  # a sentence from an item that names none of a name's words is off-topic
     whole, about = chunk_texts or {}, subjects or {}
@@ -482,25 +465,6 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
                 return None
             return before, replace(item, text=chunk)
     return text, items[best.item]
-
-
-_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|cannot)\b|n't\b", re.IGNORECASE)
-
-
-def yes_sentence(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | None:
-    """For a yes/no question whose generation failed: "Yes: <sentence>" when a sentence of the prompt's items holds
-    every content word of the question (stems, `lexical_relevance` 1.0) and no negation, else None (abstain).
-
-    Why: a sentence that states the whole question says yes to it; one that does not (or negates it) says
-    nothing a small model can be trusted to turn into "no", so those still abstain. Measured on 387 yes/no
-    questions of rag-mini-wikipedia, 187 of them held out, and 100 unanswerable ones (docs/benchmarks.md
-    ## Answers, "Yes/no questions"); the bundled model's own "Yes"/"No" is not accepted (`accepted`)."""
-    for r in rank_sentences(question, items):
-        if r.relevance < 1.0:
-            return None
-        if not _NEGATION.search(r.text):
-            return f"Yes: {r.text}", items[r.item]
-    return None
 
 
 FOCUS_WORDS = 20

@@ -557,8 +557,8 @@ def test_a_fragment_is_never_returned_the_best_sentence_or_abstention_replaces_i
 
 
 def test_a_yes_no_question_is_answered_yes_by_a_sentence_that_states_it_else_abstains():
-    """`answer.yes_sentence`: the model's own "No"/"Yes" is not accepted; a sentence holding every content word of
-    the question (by stem) and no negation answers "Yes" with its citation; a sentence that misses a word, or
+    """`yes_no.reply`: the model's own "No"/"Yes" is not accepted; a sentence holding every content word of the
+    question (by stem) and no negation answers "Yes" with its citation; a sentence that misses a word, or
     negates, leaves the question abstained (the small model's "no" is not trusted)."""
     tesla = hit(1, "Tesla was born in Smiljan. Edison hired Tesla to work for his company in 1884.", doc="tesla")
     for generated in ("No [1]", "Yes [1]", "( [1]"):
@@ -570,6 +570,28 @@ def test_a_yes_no_question_is_answered_yes_by_a_sentence_that_states_it_else_abs
     assert answer_question(ctx(FakeGenerator("Yes [1]"), [ghana]), "Is Ghana in Asia?").abstained
     off = answer_question(ctx(FakeGenerator("No [1]"), [tesla], fallback="abstain"), "Was Tesla hired by Edison?")
     assert off.abstained
+    # an FAQ's own question holds every word of the user's and answers nothing; the answer after it does
+    faq = hit(1, "Is the store open on Sundays and holidays? The store is open on Sundays from 10 to 16.", doc="faq")
+    a = answer_question(ctx(FakeGenerator("( [1]"), [faq]), "Is the store open on Sundays?")
+    assert a.answer == "Yes: The store is open on Sundays from 10 to 16. [1]", a
+    only_question = hit(1, "Do you ship to Norway and Switzerland? Ask our team.", doc="faq")
+    assert answer_question(ctx(FakeGenerator("( [1]"), [only_question]), "Do you ship to Norway?").abstained
+    # a question that denies ("Did ... not ...?") gets no verdict: which answer it expects is ambiguous
+    assert answer_question(ctx(FakeGenerator("( [1]"), [tesla]), "Was Tesla not hired by Edison?").abstained
+
+
+def test_a_copied_sentence_that_states_a_yes_no_question_leads_with_yes():
+    """`yes_no.labelled`: the model copied a sentence stating the whole question: the answer says "Yes" first and
+    keeps the whole sentence as its evidence; a copy that does not state it all stays as copied."""
+    uruguay = hit(1, "The climate in Uruguay is temperate: it has warm summers and cold winters.", doc="uy")
+    sentence = "The climate in Uruguay is temperate: it has warm summers and cold winters."
+    a = answer_question(ctx(FakeGenerator(f"{sentence} [1]"), [uruguay]), "Is the climate in Uruguay temperate?")
+    assert a.answer == f"Yes: {sentence} [1]" and a.citations[0].doc_id == "uy", a
+    b = answer_question(ctx(FakeGenerator(f"{sentence} [1]"), [uruguay]), "Is the climate in Uruguay tropical?")
+    assert not b.answer.startswith("Yes"), b
+    # not a yes/no question: the copy is never labelled
+    c = answer_question(ctx(FakeGenerator(f"{sentence} [1]"), [uruguay]), "What is the climate in Uruguay like?")
+    assert not c.answer.startswith("Yes"), c
 
 
 def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():

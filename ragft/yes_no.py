@@ -1,0 +1,75 @@
+"""Yes/no questions answered from the sources: "Yes: <sentence>" with the sentence's citation, or no verdict (the
+answer path then keeps a copied sentence as it is, or abstains).
+
+Why a rule and not the model: under the copy rule the bundled 135M model says "No" to nearly every yes/no question
+(1 right of 40, docs/benchmarks.md ## Answers), so its own "Yes"/"No" is never accepted (`answer.accepted`). A
+sentence of the sources that states the whole question, every content word of it (by stem) and nothing that denies
+or contrasts, says yes to it. Nothing here says "No": a sentence that states everything but a name, and another
+name in its slot ("The capital city is Helsinki." for "Is the capital city Oslo?"), was right 7 times of 8 on
+real questions, but it also said "No" to 14 of 100 questions about invented names, mostly without grounds ("Are
+elephant populations in <invented place> small?" -> "No: Elephant populations in West Africa ... are small"):
+the sources not saying a thing is not the sources denying it. Measured on rag-mini-wikipedia's yes/no questions,
+a dev and a held-out slice (docs/benchmarks.md ## Answers, "Yes/no questions"; benchmarks/yes_no.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ragft.citations import lexical_relevance, strip_markers
+from ragft.prompting import rank_sentences
+from ragft.types import Hit
+
+NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|cannot)\b|n't\b", re.IGNORECASE)
+"""Words that deny: a sentence holding one says something a word count cannot read as yes. Contrast words ("but",
+"however", "instead", "unlike", ...) were tried too: on the dev slice they cost 2 right answers for 1 wrong one
+fewer (docs/benchmarks.md, "Yes/no questions")."""
+_YES_NO_START = frozenset({"is", "was", "are", "were", "do", "does", "did", "can", "could", "has", "have", "had",
+                           "will", "would", "should", "shall", "may", "might", "must"})
+_ALTERNATIVES = re.compile(r"\w\s*,?\s+or\s+(?!not\b)\w", re.IGNORECASE)
+"""Two options joined by "or" ("... or not" still asks yes or no)."""
+
+
+def auxiliary_first(question: str) -> bool:
+    """The question opens with an auxiliary verb: it may be answered "Yes"/"No" (with "or" in it too: 9 of the 15
+    such rag-mini-wikipedia questions, "Are there seven verb paradigms or speech levels in Korean?", want yes/no)."""
+    first = question.strip().split(maxsplit=1)[:1]
+    return not first or first[0].lower() in _YES_NO_START
+
+
+def asks_yes_no(question: str) -> bool:
+    """A question an auxiliary opens ("Did ...", "Is ...") asks yes or no, unless it offers alternatives ("Did he
+    found the school before or after ...?", "Do ants eat plants, meat, or both?"): the answer is then one of them,
+    which a sentence can hold."""
+    return auxiliary_first(question) and not _ALTERNATIVES.search(question)
+
+
+def says_yes(question: str, sentence: str) -> bool:
+    """True when `sentence` states the whole yes/no `question`: every content word by stem (`lexical_relevance`
+    1.0), no word that denies or contrasts (NEGATION), and it is a statement, not a question ("Do you ship to
+    Norway and Switzerland?" in an FAQ holds every word of "Do you ship to Norway?" and says nothing). A question
+    that itself denies ("Did he not ...?") gets no verdict: which answer it expects is ambiguous (even the
+    dataset's answers disagree)."""
+    text = sentence.strip()
+    if not text or text.endswith("?") or NEGATION.search(question) or NEGATION.search(text):
+        return False
+    return lexical_relevance(question, text) == 1.0
+
+
+def reply(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | None:
+    """For a yes/no question whose generation failed: "Yes: <sentence>" from the most relevant sentence of the
+    prompt's items that `says_yes`, and its item; None (abstain) when none does."""
+    for r in rank_sentences(question, items):
+        if r.relevance < 1.0:
+            return None
+        if says_yes(question, r.text):
+            return f"Yes: {r.text}", items[r.item]
+    return None
+
+
+def labelled(question: str, answer: str) -> str | None:
+    """A copied answer to a yes/no question with "Yes: " in front when it `says_yes` ("Yes: The leopard is solitary
+    ... [1]"), else None. Why: "The climate in Uruguay is temperate. [1]" does answer "Is the climate in Uruguay
+    temperate?", but a reader (and `evaluate.metrics.answer_correct`) looks for the yes or no first."""
+    return f"Yes: {answer}" if says_yes(question, strip_markers(answer)) else None
