@@ -38,6 +38,7 @@ MODES_HELP = " | ".join(RETRIEVAL_MODES)
 STRATEGIES_HELP = " | ".join(STRATEGIES)
 
 app = typer.Typer(
+    rich_markup_mode=None,  # help texts are plain: with Rich markup, "[embedder]" or "ragft[search]" vanished as tags
     cls=ErrorHandlingGroup,
     help="ragft: build, fine-tune, measure and serve RAG, fine-tuning and hybrid strategies over your documents.",
     no_args_is_help=True,
