@@ -81,7 +81,8 @@ def sources_add_sql(
     workspace: Optional[Path] = WorkspaceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """Register a live SQL source (read-only; rows fetched at answer time, never copied)."""
+    """Register a live SQL source (read-only; rows fetched at answer time, never copied). Re-adding a name replaces
+    that source, and the output says so ("replaced source NAME (tables were: ...)"; JSON: replaced, previous)."""
     ws = open_workspace(workspace)
     info = ws.add_sql_source(name, url, table, password_env=password_env,
                              groups=[g.strip() for g in groups.split(",") if g.strip()])

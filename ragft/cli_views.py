@@ -296,8 +296,13 @@ def show_asked_file(path: str, result: "AskedFile") -> None:
 
 # --------------------------------------------------------------------------- sources and store
 def show_source_added(name: str, info: dict[str, Any]) -> None:
-    out.print(f"added source {name}: " + "; ".join(f"{t}({', '.join(c)})" for t, c in info["columns"].items()),
-              highlight=False)
+    columns = "; ".join(f"{t}({', '.join(c)})" for t, c in info["columns"].items())
+    previous = info.get("previous")
+    if previous is None:
+        out.print(f"added source {name}: {columns}", highlight=False, markup=False)
+        return
+    was = ", ".join(previous.get("tables") or []) or "all"
+    out.print(f"replaced source {name} (tables were: {was}): {columns}", highlight=False, markup=False)
 
 
 def show_rows(rows: Sequence[Any], empty: str, line: Callable[[Any], str]) -> None:

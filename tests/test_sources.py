@@ -92,8 +92,10 @@ def test_registry_add_list_remove(tmp_path, db):
     stored = json.loads((tmp_path / "sources.json").read_text())
     assert stored["sources"][0]["url"] == f"sqlite:///{db}" and stored["sources"][0]["tables"] == ["inventory"]
     assert [s["name"] for s in reg.list()] == ["shop"]
-    reg.add_sql("shop", f"sqlite:///{db}", [])  # re-adding replaces, no duplicate
+    assert info["replaced"] is False and info["previous"] is None
+    again = reg.add_sql("shop", f"sqlite:///{db}", [])  # re-adding replaces, no duplicate, and says so
     assert len(reg.list()) == 1 and reg.list()[0]["tables"] == []
+    assert again["replaced"] is True and again["previous"]["tables"] == ["inventory"]
     reg.remove("shop")
     assert reg.list() == []
     with pytest.raises(NotFoundError, match="sources list"):
@@ -131,6 +133,10 @@ def test_cli_sources_commands(tmp_path, db):
     res = runner.invoke(app, ["sources", "add-sql", "shop", f"sqlite:///{db}", "--table", "inventory", "-w", ws, "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["columns"]["inventory"][0] == "sku"
+    res = runner.invoke(app, ["sources", "add-sql", "shop", f"sqlite:///{db}", "-w", ws])  # again, all tables
+    assert res.exit_code == 0 and res.stdout.startswith("replaced source shop (tables were: inventory): "), res.output
+    res = runner.invoke(app, ["sources", "add-sql", "shop", f"sqlite:///{db}", "--table", "inventory", "-w", ws])
+    assert res.stdout.startswith("replaced source shop (tables were: all): "), res.output
     res = runner.invoke(app, ["sources", "list", "-w", ws, "--json"])
     assert [s["name"] for s in json.loads(res.stdout)["sources"]] == ["shop"]
     res = runner.invoke(app, ["sources", "list", "-w", ws])

@@ -49,7 +49,9 @@ class SourceRegistry:
                 max_rows: int | None = None, timeout_s: float | None = None,
                 groups: list[str] | None = None) -> dict[str, Any]:
         """Register (or replace) a SQL source after checking it connects read-only and the tables exist.
-        `groups`: who may see its rows at answer time (none = public), the rule documents follow."""
+        `groups`: who may see its rows at answer time (none = public), the rule documents follow. The result says
+        whether a source of that name was replaced (`replaced`, and what it was: `previous`), so a re-run that
+        changes the tables does not pass for a first registration."""
         if not _NAME.match(name):
             raise ConfigError(f"source name {name!r} is invalid; use letters, digits, '_', '-' or '.' (max 64)")
         check_url(url)
@@ -69,9 +71,10 @@ class SourceRegistry:
             raise ConfigError(f"tables not found in {name}: {', '.join(missing)}")
         if not described:
             raise ConfigError(f"source {name!r} has no tables to query; check the URL or pass --table")
-        rows = [r for r in self._load() if r.get("name") != name] + [cfg.to_dict()]
-        self._save(rows)
-        return {**cfg.to_dict(), "columns": described}
+        before = self._load()
+        previous = next((r for r in before if r.get("name") == name), None)
+        self._save([r for r in before if r.get("name") != name] + [cfg.to_dict()])
+        return {**cfg.to_dict(), "columns": described, "replaced": previous is not None, "previous": previous}
 
     def list(self) -> list[dict[str, Any]]:
         return [c.to_dict() for c in self.configs()]
