@@ -194,8 +194,10 @@ audit_app = typer.Typer(cls=FastHelpGroup, help="The hash-chained audit log (aud
 
 @audit_app.command("verify")
 def audit_verify(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
-    """Check every record's hash chain and the head file; exit 1 when anything was edited, deleted or moved."""
-    report = open_listing(workspace).audit.verify()
+    """Check every record's hash chain and the head file; exit 1 when anything was edited, deleted or moved (the
+    whole log too: a workspace that holds documents has an audited ingest)."""
+    ws = open_listing(workspace)
+    report = ws.audit.verify(documents=len(ws.documents()))
     if json_out:
         emit_json(report.to_dict())
     else:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from ragft.cli import app
 from ragft.errors import ConfigError
-from ragft.governance.audit import AuditLog, record_hash
+from ragft.governance.audit import AUDIT_FILE, HEAD_FILE, AuditLog, record_hash
 
 
 def _log(tmp_path, n=5) -> AuditLog:
@@ -148,3 +148,25 @@ def test_cli_verify_and_export(tmp_path):
     assert res.exit_code == 1
     data = json.loads(res.stdout)
     assert data["ok"] is False and data["first_bad_line"] == 2 and data["records"] == 1
+
+
+def test_a_deleted_log_beside_ingested_documents_fails_verify(fast_ws, tmp_path):
+    """Both audit files deleted: the chain is empty, as in a new workspace, but this one holds documents whose
+    ingest was audited, so `audit verify` fails (exit 1); a workspace with no documents and no log stays ok."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.md").write_text("# Returns\n\nItems can be returned within 30 days.\n", encoding="utf-8")
+    fast_ws.ingest([src])
+    path = fast_ws.path
+    fast_ws.close()
+    runner = CliRunner()
+    assert runner.invoke(app, ["audit", "verify", "-w", str(path)]).exit_code == 0
+    (path / AUDIT_FILE).unlink()
+    (path / HEAD_FILE).unlink()
+    res = runner.invoke(app, ["audit", "verify", "-w", str(path), "--json"])
+    assert res.exit_code == 1, res.output
+    data = json.loads(res.stdout)
+    assert data["ok"] is False and data["records"] == 0 and "holds 1 document(s)" in data["reason"]
+    (path / AUDIT_FILE).write_text("", encoding="utf-8")  # emptied rather than deleted: the same
+    assert runner.invoke(app, ["audit", "verify", "-w", str(path)]).exit_code == 1
+    assert AuditLog(tmp_path / "new").verify(documents=0).ok

@@ -9,6 +9,9 @@ Editing any line breaks its hash; deleting or reordering lines breaks `seq` and 
 line leaves a valid shorter chain, so the last `seq` and `hash` are also kept in `<workspace>/audit.head`
 (written atomically after every append): a log shorter than its head is a truncated log.
 
+Deleting both files leaves no chain at all: `verify(documents=...)` then fails when the workspace holds documents
+(every ingest is audited), so an emptied log is told from a new workspace.
+
 Limits (stated in docs/security.md): the chain has no secret, so someone who can rewrite *both* files and
 recompute every hash can forge a consistent history. Anchor the head outside the machine (ship
 `ragft audit verify --json` output, which carries the head hash, to another system) to close that gap.
@@ -140,8 +143,11 @@ class AuditLog:
                 if line.strip():
                     yield json.loads(line)
 
-    def verify(self) -> VerifyReport:
-        """Walk the chain: seq, prev and hash of every line, then the head. Stops at the first bad line."""
+    def verify(self, documents: int = 0) -> VerifyReport:
+        """Walk the chain: seq, prev and hash of every line, then the head. Stops at the first bad line.
+
+        `documents`: how many documents the workspace holds. Every ingest is audited, so an empty chain (both
+        files deleted or emptied) beside documents is a deleted log, not a fresh one."""
         prev, n = GENESIS, 0
         lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
         for lineno, line in enumerate(lines, 1):
@@ -164,6 +170,9 @@ class AuditLog:
         if head is None:
             if n:
                 return VerifyReport(False, n, n + 1, f"{HEAD_FILE} missing: the tail of the log cannot be checked", prev)
+            if documents:
+                return VerifyReport(False, 0, 1, f"{AUDIT_FILE} and {HEAD_FILE} are missing or empty, yet the workspace "
+                                    f"holds {documents} document(s), whose ingest was audited: the log was deleted", prev)
             return VerifyReport(True, 0, None, "", prev)
         head_seq, head_hash = head
         if head_seq > n:
