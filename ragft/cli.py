@@ -125,6 +125,7 @@ def search(
     json_out: bool = JsonOpt,
 ) -> None:
     """Search the knowledge base."""
+    admin.note_new_workspace(workspace)
     ws = open_workspace(workspace)
     group_list = _comma_list(groups)
     hits = ws.search(query, k=k, mode=mode, user=user, groups=group_list)
@@ -157,6 +158,7 @@ def delete(
     json_out: bool = JsonOpt,
 ) -> None:
     """Delete one document: its chunks, full-text rows and vectors."""
+    admin.note_new_workspace(workspace)
     ws = open_workspace(workspace)
     report = ws.delete(doc_id)
     if json_out:
@@ -234,6 +236,7 @@ def compare(
     json_out: bool = JsonOpt,
 ) -> None:
     """Run base, RAG, fine-tuned and hybrid on the same held-out questions and compare them."""
+    admin.note_new_workspace(workspace)
     ws = open_workspace(workspace)
     kwargs: dict[str, Any] = dict(
         qa=qa, strategies=None if strategies is None else [s for s in strategies.split(",") if s.strip()],
@@ -279,6 +282,7 @@ def ask(
         return
     if batch_size is not None:
         raise ConfigError("--batch-size applies to --questions FILE; one QUESTION is answered alone")
+    admin.note_new_workspace(workspace)
     ws = open_workspace(workspace)
     group_list = _comma_list(groups)
     streamed: list[str] = []
@@ -476,6 +480,7 @@ def forget(
 ) -> None:
     """Erase a data subject: documents, chunks, full-text rows, vectors, derived training rows; compact the store;
     list adapters trained on the data (tainted: refused until retrained or approved)."""
+    admin.note_new_workspace(workspace)
     report = open_workspace(workspace).forget(subject)
     if json_out:
         emit_json(report.to_dict())
@@ -557,6 +562,7 @@ def serve(
     from ragft.server import create_app
     from ragft.server.app import warm_up
 
+    admin.note_new_workspace(workspace)
     ws = open_workspace(workspace)
     cli_adapters.check_before_serve(ws)  # kind = openai: the engine must serve every servable adapter
     bind_host = host or ws.settings.server.host

@@ -28,6 +28,17 @@ def open_workspace(path: Optional[Path], create: bool = True):  # -> Workspace (
     return Workspace(path, create=create)
 
 
+def note_new_workspace(path: Optional[Path]) -> None:
+    """A warning on stderr when the workspace a reading command opens does not exist yet: it is still created (as
+    always), but a mistyped `-w` would otherwise read as an empty knowledge base with exit 0."""
+    from ragft.config import CONFIG_FILE, default_workspace
+
+    folder = path if path is not None else default_workspace()
+    if not folder.is_file() and not (folder / CONFIG_FILE).exists():  # a file: opening it is the error to show
+        views.err.print(f"warning: no workspace at {folder} yet; an empty one is created there (nothing is ingested: "
+                        "check -w or $RAGFT_WORKSPACE)", highlight=False, markup=False)
+
+
 def open_listing(path: Optional[Path]):  # -> Workspace
     """For listing commands: never creates the workspace folder or its ragft.toml."""
     return open_workspace(path, create=False)

@@ -185,6 +185,9 @@ def show_delete(report: "DeleteReport") -> None:
 
 def show_forget(report: "DeleteReport", subject: str) -> None:
     out.print(f"erased {report.documents} document(s), {report.chunks} chunk(s) of subject {subject}", highlight=False)
+    if not report.documents:
+        err.print(f"warning: no document of subject {subject!r} here: nothing was erased (a subject is the id given "
+                  "at ingest: `ragft ingest --subject ID`)", highlight=False, markup=False)
     if report.tainted_adapters:
         out.print(f"tainted adapters (retrain with `ragft finetune --retrain NAME`): {', '.join(report.tainted_adapters)}",
                   highlight=False)

@@ -185,3 +185,22 @@ def test_listing_an_existing_workspace_still_reads_it(tmp_path, hash_embedder):
     res = CliRunner().invoke(app, ["documents", "-w", str(tmp_path / "ws"), "--json"])
     assert res.exit_code == 0
     assert [d["source"] for d in json.loads(res.stdout)["documents"]] == [str(doc)]
+
+
+def test_a_reading_command_on_a_missing_workspace_warns_and_an_unknown_subject_is_named(tmp_path):
+    """A mistyped -w used to read as an empty knowledge base with no word about it, and `forget` of a subject
+    nobody ingested printed "erased 0 document(s)" alone. Both still succeed (exit 0: nothing to find, nothing to
+    erase), with one warning line on stderr; stdout stays the result (JSON under --json)."""
+    from typer.testing import CliRunner
+
+    from ragft.cli import app
+
+    missing = tmp_path / "typo"
+    res = CliRunner().invoke(app, ["search", "hello", "-w", str(missing), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout) == {"hits": []}, res.output
+    assert res.stderr.startswith(f"warning: no workspace at {missing} yet"), res.stderr
+    res = CliRunner().invoke(app, ["search", "hello", "-w", str(missing), "--json"])  # it exists now
+    assert res.exit_code == 0 and "no workspace" not in res.stderr
+    res = CliRunner().invoke(app, ["forget", "--subject", "nobody", "-w", str(missing)])
+    assert res.exit_code == 0 and res.stdout.startswith("erased 0 document(s)")
+    assert "no document of subject 'nobody' here: nothing was erased" in res.stderr
