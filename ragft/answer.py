@@ -47,13 +47,15 @@ from ragft.prompting import (
     closed_book_messages,
     constant_head,
     copy_context,
+    in_source_order,
     rank_sentences,
     split_sentences,
     select_sentences,
 )
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
-from ragft.wellformed import answer_kind, asked_topic, degenerate_reason, named_phrases, offers_kind
+from ragft.wellformed import (about_the_asked, answer_kind, asked_topic, beyond_names, degenerate_reason,
+                              named_phrases, offers_kind)
 from ragft.yes_no import asks_yes_no, auxiliary_first, labelled, reply
 
 if TYPE_CHECKING:
@@ -299,6 +301,9 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
 
     def _done(**kw) -> Answer:  # type: ignore[no-untyped-def]
         seconds = prep.seconds + generate_seconds + time.perf_counter() - start
+        whole = prep.chunk_texts  # a citation quotes its sentences in the order its chunk has them
+        kw["citations"] = [replace(c, text=in_source_order(c.text, whole.get(c.chunk_id)))
+                           for c in kw.get("citations", [])]
         return Answer(strategy=prep.strategy, model=prep.model, latency_ms=round(seconds * 1000, 1), **kw)
 
     text = clean_answer(raw)
@@ -426,12 +431,15 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     """The sentence of the prompt's items that stands as the answer when the generation fails, and its item: among
     the sentences relevant enough (FALLBACK_RELEVANCE) and within SOURCE_MARGIN of the best, the most relevant one
     that holds the kind of answer the question asks for (`wellformed.offers_kind`: a year for "when", a number for
-    "how many", a name for "who"), else the most relevant. Only sentences of items that name each name of the
-    question count (`wellformed.named_phrases`: a sentence about another person or place can share most of the
-    question's words). The names are looked for in the whole retrieved chunk (`chunk_texts`, by chunk id) when
-    given: a sentence-level context keeps "In 1820 he became a professor of physics at the University of Turin."
-    but not the sentence of the same chunk that says whose life it is; and in the chunk's document title and
-    heading path (`subjects`, by chunk id), which name the subject of a chunk that never does ("Amedeo Avogadro").
+    "how many", a name for "who"), else the most relevant; for a "how many/much/long" question, none (a sentence
+    without a number does not answer it; a "when" can be answered by an event: "during pairing"). A sentence must
+    hold a word of what is asked beyond the question's names (`wellformed.about_the_asked`: "born" does not answer
+    "When did Isaac Newton die?"). Only sentences of items that name each name of the question count
+    (`wellformed.named_phrases`: a sentence about another person or place can share most of the question's words).
+    The names are looked for in the whole retrieved chunk (`chunk_texts`, by chunk id) when given: a sentence-level
+    context keeps "In 1820 he became a professor of physics at the University of Turin." but not the sentence of the
+    same chunk that says whose life it is; and in the chunk's document title and heading path (`subjects`, by chunk
+    id), which name the subject of a chunk that never does ("Amedeo Avogadro").
     A sentence that only restates a "who" question with a pronoun gives way to the name that pronoun stands for
     (`names.antecedent`); one that restates a "what"/"which" question so gives way to the sentence before it
     (`names.referent_sentence`); the item then carries the whole chunk's text. A yes/no question gets
@@ -443,11 +451,15 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     whole, about = chunk_texts or {}, subjects or {}
     naming = [names_each(names, f"{about.get(it.chunk_id, '')}\n{whole.get(it.chunk_id, it.text)}")
               for it in items]  # once per item, not per sentence
-    ranked = [r for r in rank_sentences(asked, items) if naming[r.item]]
+    beyond = beyond_names(asked)
+    ranked = [r for r in rank_sentences(asked, items) if naming[r.item] and about_the_asked(beyond, r.text)]
     if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
         return None
     near = [r for r in ranked if r.relevance >= max(FALLBACK_RELEVANCE, ranked[0].relevance - SOURCE_MARGIN)]
-    best = next((r for r in near if offers_kind(r.text, question)), ranked[0])
+    offering = [r for r in near if offers_kind(r.text, question)]
+    if not offering and answer_kind(question) == "count":
+        return None  # a sentence with no number does not answer "how many/much/long" ("when": "during pairing" does)
+    best = offering[0] if offering else ranked[0]
     text = focus_clause(asked, best.text)
     if degenerate_reason(text, question) is not None:
         text = best.text

@@ -243,6 +243,26 @@ def split_sentences(text: str) -> list[str]:
     return [" ".join(s.split()) for s in out if s.strip()]
 
 
+def in_source_order(text: str, whole: str | None) -> str:
+    """`text`, sentences of the chunk `whole` (the sentence-level context puts them most relevant first), in the
+    chunk's own order, with " … " where the chunk's sentences between them were left out. Why: a citation is read
+    as a quote; "Gift cards are valid for three years ... Do gift cards expire?" put an FAQ's answer before its
+    question. Unchanged when `whole` is not given or a sentence of `text` is not one of its sentences."""
+    if not whole:
+        return text
+    sentences, chunk = split_sentences(text), split_sentences(whole)
+    if len(sentences) < 2:
+        return text
+    first = {s: i for i, s in reversed(list(enumerate(chunk)))}
+    if any(s not in first for s in sentences):
+        return text
+    order = sorted({first[s] for s in sentences})
+    out = [chunk[order[0]]]
+    for before, i in zip(order, order[1:]):
+        out.append(f"… {chunk[i]}" if i > before + 1 else chunk[i])
+    return " ".join(out)
+
+
 @dataclass(frozen=True)
 class RankedSentence:
     text: str

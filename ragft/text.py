@@ -1,5 +1,5 @@
-"""Shared text primitives: word tokens, English stopwords, month names and number words, the plural fold,
-whitespace normalisation.
+"""Shared text primitives: word tokens, English stopwords, month names, number words and irregular verb forms, the
+plural fold, whitespace normalisation.
 
 One home for what several modules need to agree on: the SQLite and PostgreSQL stores must turn a query into the
 same terms (a search must not change with the backend), and citation checks must fold words the same way
@@ -33,6 +33,33 @@ NUMBER_WORDS: frozenset[str] = frozenset({
     "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion", "trillion", "dozen",
 })
 """Cardinal number words (quantities in answer spans, finetune/spans.py; count answers, wellformed.py)."""
+
+
+IRREGULAR_FORMS: dict[str, str] = {
+    form: base
+    for base, forms in {
+        "arise": "arose arisen", "be": "was were been", "bear": "bore borne born", "beat": "beaten",
+        "become": "became", "begin": "began begun", "bind": "bound", "bite": "bit bitten", "blow": "blew blown",
+        "break": "broke broken", "bring": "brought", "build": "built", "buy": "bought", "catch": "caught",
+        "choose": "chose chosen", "come": "came", "dig": "dug", "do": "did done", "draw": "drew drawn",
+        "drink": "drank drunk", "drive": "drove driven", "eat": "ate eaten", "fall": "fell fallen", "feed": "fed",
+        "feel": "felt", "fight": "fought", "find": "found", "flee": "fled", "fly": "flew flown",
+        "forbid": "forbade forbidden", "forget": "forgot forgotten", "freeze": "froze frozen", "get": "got gotten",
+        "give": "gave given", "go": "went gone", "grow": "grew grown", "hang": "hung", "have": "had", "hear": "heard",
+        "hide": "hid hidden", "hold": "held", "keep": "kept", "know": "knew known", "lay": "laid", "lead": "led",
+        "leave": "left", "lend": "lent", "lie": "lay lain", "lose": "lost", "make": "made", "mean": "meant",
+        "meet": "met", "pay": "paid", "ride": "rode ridden", "rise": "rose risen", "run": "ran", "say": "said",
+        "see": "saw seen", "seek": "sought", "sell": "sold", "send": "sent", "shake": "shook shaken",
+        "shine": "shone", "shoot": "shot", "sing": "sang sung", "sink": "sank sunk", "sit": "sat", "sleep": "slept",
+        "speak": "spoke spoken", "spend": "spent", "stand": "stood", "steal": "stole stolen", "strike": "struck",
+        "swim": "swam swum", "take": "took taken", "teach": "taught", "tear": "tore torn", "tell": "told",
+        "think": "thought", "throw": "threw thrown", "understand": "understood", "wake": "woke woken",
+        "wear": "wore worn", "win": "won", "write": "wrote written",
+    }.items()
+    for form in forms.split()
+}
+"""Past forms of common irregular English verbs -> the verb ("won" -> "win", "made" -> "make"): a stemmer leaves
+them apart, so "He won the 1903 Nobel Prize" did not hold the "win" of "Why did he win the Nobel Prize?"."""
 
 
 def query_terms(text: str, drop_stopwords: bool = True) -> list[str]:

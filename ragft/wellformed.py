@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import re
 
-from ragft.citations import STOPWORDS, content_words, strip_markers, words as citation_words
-from ragft.text import ENGLISH_STOPWORDS, MONTHS as MONTH_NAMES, NUMBER_WORDS as CARDINALS
+from ragft.citations import STOPWORDS, content_words, stems, strip_markers, words as citation_words
+from ragft.text import ENGLISH_STOPWORDS, IRREGULAR_FORMS, MONTHS as MONTH_NAMES, NUMBER_WORDS as CARDINALS
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _NUMBER = re.compile(r"^[\d.,:/%$€£-]+$")
@@ -234,3 +234,24 @@ def offers_kind(text: str, question: str) -> bool:
     # A sentence's first word is capitalised anyway: it counts only when it is no function word ("The", "He").
     return any(t[:1].isupper() and (i > 0 or t.lower() not in OPENERS)
                for i, t in enumerate(tokens) if t.lower() not in asked)
+
+
+def beyond_names(question: str) -> set[str]:
+    """Stems of the question's content words that are not words of its names (`named_phrases`): what it asks about
+    the named thing ("die" in "When did Isaac Newton die?"). Pass `asked_topic(question)` to leave out the words
+    that only name the kind of answer ("how long")."""
+    named = {w for phrase in named_phrases(question) for w in phrase}
+    return stems(content_words(question) - named)
+
+
+def about_the_asked(asked: set[str], sentence: str) -> bool:
+    """True when `sentence` holds one of the `asked` stems (`beyond_names`), or there are none (the question is
+    all names). A past form of an irregular verb counts as its verb ("won" holds "win", `text.IRREGULAR_FORMS`).
+    Why: a sentence that shares only the names is about the named thing, not about what is asked of it:
+    "Isaac Newton was born on January 4, 1643" holds a date and two thirds of "When did Isaac Newton die?", and
+    stood as its fallback answer when the sources hold no death date at all (docs/benchmarks.md, "Fallback
+    sentences that hold what is asked")."""
+    if not asked:
+        return True
+    said = set(citation_words(sentence))
+    return bool(asked & stems(said | {IRREGULAR_FORMS[w] for w in said if w in IRREGULAR_FORMS}))
