@@ -3,8 +3,8 @@ answer path then keeps a copied sentence as it is, or abstains).
 
 Why a rule and not the model: under the copy rule the bundled 135M model says "No" to nearly every yes/no question
 (1 right of 40, docs/benchmarks.md ## Answers), so its own "Yes"/"No" is never accepted (`answer.accepted`). A
-sentence of the sources that states the whole question, every content word of it (by stem) and nothing that denies
-or contrasts, says yes to it. Nothing here says "No": a sentence that states everything but a name, and another
+sentence of the sources that states the whole question, every content word of it (by stem), and no word that
+denies it, says yes to it. Nothing here says "No": a sentence that states everything but a name, and another
 name in its slot ("The capital city is Helsinki." for "Is the capital city Oslo?"), was right 7 times of 8 on
 real questions, but it also said "No" to 14 of 100 questions about invented names, mostly without grounds ("Are
 elephant populations in <invented place> small?" -> "No: Elephant populations in West Africa ... are small"):
