@@ -3,8 +3,9 @@
 the batch"), scored with `compare`'s metric. For checking an answer rule on every slice in minutes; the one-at-a-time
 `benchmarks/answers.py --part before-after` measures the same questions with the per-question timings.
 
-Slices: the factoid questions (`answers.answerable`, gold answer not yes/no) shuffled with seed 0, as
-`benchmarks/answers.py --part before-after` takes them: test = 0-199, holdout = 200-399, dev = 400-599.
+Slices: the factoid questions (`answers.answerable`, gold answer not yes/no) shuffled with seed 0, taken by the
+same `answers.factoid_slice` as `benchmarks/answers.py --part before-after`: test = 0-199, holdout = 200-399,
+dev = 400 on (127 questions).
 Each answer goes to `--log` (JSONL); `--against OLD.jsonl` (a log of another checkout) lists the questions whose
 answer changed and counts right/wrong/abstained among them.
 
@@ -26,11 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.answers import answerable, load_data  # noqa: E402
+from benchmarks.answers import SLICE_START, answerable, factoid_slice, load_data  # noqa: E402
 from benchmarks.batching import open_ws  # noqa: E402
-
-SLICES = {"test": 0, "holdout": 200, "dev": 400}
-
 
 def main() -> None:
     from ragft.evaluate.metrics import answer_correct
@@ -39,8 +37,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workspace", type=Path, default=Path("/tmp/ragft-answers-bench/hybrid"))
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
-    ap.add_argument("--slices", default="dev,test,holdout")
-    ap.add_argument("--n", type=int, default=200, help="questions per slice (at most 200)")
+    ap.add_argument("--slices", default="dev,test,holdout",
+                    help=f"a comma-separated subset of {', '.join(SLICE_START)}")
+    ap.add_argument("--n", type=int, default=200, help="questions per slice (test and holdout: at most 200)")
     ap.add_argument("--log", type=Path, required=True, help="write every answer here (JSONL)")
     ap.add_argument("--against", type=Path, default=None, help="a --log of another checkout to diff against")
     ap.add_argument("--out", type=Path, default=None)
@@ -49,19 +48,19 @@ def main() -> None:
     passages, qa = load_data(args.data)
     pool = answerable(qa, passages)
     random.Random(0).shuffle(pool)
-    fact = [q for q in pool if q["answer"].strip().lower().strip(".!") not in ("yes", "no")]
     ws = open_ws(args.workspace)
     report: dict = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "load_avg_start": os.getloadavg()}
     rows = []
     for name in args.slices.split(","):
-        qs = fact[SLICES[name]: SLICES[name] + min(args.n, 200)]
+        qs = factoid_slice(pool, name, args.n)
         t0 = time.perf_counter()
         answers = ws.ask_many([q["question"] for q in qs], "rag")
         for q, a in zip(qs, answers):
+            given = not a.abstained
             rows.append({"slice": name, "question": q["question"], "gold": q["answer"], "answer": a.answer,
-                         "abstained": a.abstained, "right": bool(not a.abstained and answer_correct(a.answer, q["answer"])),
-                         "degenerate": bool(not a.abstained and degenerate_reason(a.answer, q["question"]) is not None)})
+                         "abstained": a.abstained, "right": bool(given and answer_correct(a.answer, q["answer"])),
+                         "degenerate": given and degenerate_reason(a.answer, q["question"]) is not None})
         mine = [r for r in rows if r["slice"] == name]
         report[name] = {"questions": len(mine), "right": sum(r["right"] for r in mine),
                         "abstained": sum(r["abstained"] for r in mine),

@@ -53,6 +53,19 @@ def load_data(data: Path) -> tuple[dict[str, str], list[dict]]:
     return passages, qa
 
 
+SLICE_START = {"test": 0, "holdout": 200, "dev": 400}
+"""Where each slice of the shuffled factoid questions starts (`factoid_slice`)."""
+
+
+def factoid_slice(pool: list[dict], name: str, n: int) -> list[dict]:
+    """Slice `name` (test, holdout or dev) of the factoid questions of `pool` (answerable, shuffled): at most `n`;
+    test and holdout stop where the next slice starts. Yes/no questions are scored elsewhere (benchmarks/yes_no.py)."""
+    fact = [q for q in pool if q["answer"].strip().lower().strip(".!") not in ("yes", "no")]
+    start = SLICE_START[name]
+    size = n if name == "dev" else min(n, 200)
+    return fact[start : start + size]
+
+
 def answerable(qa: list[dict], passages: dict[str, str]) -> list[dict]:
     """Questions with a usable gold answer: yes/no, or a factoid whose normalised answer occurs in a passage."""
     from ragft.evaluate.metrics import normalize_answer
@@ -401,11 +414,7 @@ def main() -> None:
     if args.part in ("answers", "all"):
         results["answers"] = part_answers(ws, pool[: args.n], args.k)
     if args.part == "before-after":
-        # Factoid questions only (the answer occurs in a passage); yes/no questions are scored elsewhere.
-        fact = [q for q in pool if q["answer"].strip().lower().strip(".!") not in ("yes", "no")]
-        start = {"test": 0, "holdout": 200, "dev": 400}[args.slice]
-        size = args.n if args.slice == "dev" else min(args.n, 200)  # test and holdout stop where the next starts
-        qs = fact[start : start + size]
+        qs = factoid_slice(pool, args.slice, args.n)
         results["before_after"] = part_before_after(ws, qs, args.k, args.configs.split(","), args.log,
                                                     fact_relevance(qs, passages))
         results["slice"] = args.slice

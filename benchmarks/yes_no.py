@@ -64,7 +64,8 @@ def main() -> None:
             "answered_no": sum(1 for _, a in given if a.answer.startswith("No: ")),
             "right": len(right),
             "right_yes": sum(1 for _, a in right if a.answer.startswith("Yes: ")),
-            "right_no": sum(1 for _, a in right if a.answer.startswith("No: ")), "seconds": round(time.perf_counter() - t0, 1),
+            "right_no": sum(1 for _, a in right if a.answer.startswith("No: ")),
+            "seconds": round(time.perf_counter() - t0, 1),
             "wrong": [{"question": q["question"], "gold": q["answer"], "answer": a.answer}
                       for q, a in given if (q, a) not in right]}
         print(name, {k: v for k, v in report[name].items() if k != "wrong"}, file=sys.stderr, flush=True)

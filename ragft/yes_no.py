@@ -47,23 +47,27 @@ def asks_yes_no(question: str) -> bool:
 
 def says_yes(question: str, sentence: str) -> bool:
     """True when `sentence` states the whole yes/no `question`: every content word by stem (`lexical_relevance`
-    1.0), no word that denies or contrasts (NEGATION), and it is a statement, not a question ("Do you ship to
-    Norway and Switzerland?" in an FAQ holds every word of "Do you ship to Norway?" and says nothing). A question
-    that itself denies ("Did he not ...?") gets no verdict: which answer it expects is ambiguous (even the
-    dataset's answers disagree)."""
+    1.0) and `_affirms` (a statement with no word that denies, for a question that denies nothing)."""
+    return _affirms(question, sentence) and lexical_relevance(question, sentence) == 1.0
+
+
+def _affirms(question: str, sentence: str) -> bool:
+    """The checks of `says_yes` besides relevance: `sentence` is a statement, not a question ("Do you ship to
+    Norway and Switzerland?" in an FAQ holds every word of "Do you ship to Norway?" and says nothing), and neither
+    it nor the question holds a word that denies (NEGATION). A question that itself denies ("Did he not ...?") gets
+    no verdict: which answer it expects is ambiguous (even the dataset's answers disagree)."""
     text = sentence.strip()
-    if not text or text.endswith("?") or NEGATION.search(question) or NEGATION.search(text):
-        return False
-    return lexical_relevance(question, text) == 1.0
+    return bool(text) and not text.endswith("?") and not NEGATION.search(question) and not NEGATION.search(text)
 
 
 def reply(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | None:
     """For a yes/no question whose generation failed: "Yes: <sentence>" from the most relevant sentence of the
-    prompt's items that `says_yes`, and its item; None (abstain) when none does."""
+    prompt's items that `says_yes`, and its item; None (abstain) when none does. The ranking already measured each
+    sentence's relevance, so only the other checks (`_affirms`) run here."""
     for r in rank_sentences(question, items):
         if r.relevance < 1.0:
             return None
-        if says_yes(question, r.text):
+        if _affirms(question, r.text):
             return f"Yes: {r.text}", items[r.item]
     return None
 
