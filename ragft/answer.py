@@ -51,6 +51,8 @@ from ragft.prompting import (
     rank_sentences,
     split_sentences,
     select_sentences,
+    subject_lines,
+    with_subject,
 )
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
@@ -102,12 +104,16 @@ def resolve_adapter(registry: "AdapterRegistry", strategy: str, adapter: str | N
     return ResolvedAdapter(name=adapter, path=str(info.path))
 
 
-def score_items(question: str, items: Sequence[Hit]) -> list[Hit]:
-    """Items with `score` replaced by the calibrated relevance (lexical_relevance), most relevant first.
+def score_items(question: str, items: Sequence[Hit], subjects: Mapping[str, str] | None = None) -> list[Hit]:
+    """Items with `score` replaced by the calibrated relevance (lexical_relevance), most relevant first; an item
+    is read with its section heading and the question's names in its title when `subjects` (title and heading
+    path by chunk id) has them (`prompting.subject_lines`).
 
     The sort is stable, so among equally relevant items the retrieval order is kept.
     """
-    scored = [replace(it, score=round(lexical_relevance(question, it.text), 4)) for it in items]
+    about = subject_lines(question, subjects)
+    scored = [replace(it, score=round(lexical_relevance(question, with_subject(it.text, about.get(it.chunk_id, ""))), 4))
+              for it in items]
     return sorted(scored, key=lambda h: -h.score)
 
 
@@ -172,7 +178,8 @@ class AnswerContext:
     fallback: str = "sentence"  # a fragment or unsupported answer: "sentence" (best supporting sentence) | "abstain"
     table_cells: bool = True  # answer a named cell of a live row directly (sources/cells.py)
     check_copies: bool = True  # copied spans must be of the asked kind and from a near-best sentence (copied_from_best)
-    # chunk id -> its document title and heading path (retrieval.chunk_subjects): read by the fallback's names rule
+    # chunk id -> its document title and heading path (retrieval.chunk_subjects): relevance reads a chunk and its
+    # sentences with them, and the fallback's names rule looks for the question's names there
     subjects: Callable[[Sequence[str]], Mapping[str, str]] | None = None
 
 
@@ -220,6 +227,7 @@ class Prepared:
     constrain_to: str | None = None  # copy-constrained decoding (rag/hybrid with ctx.extractive)
     prompt: Prompt | None = None  # rag/hybrid: the prompt and its items; None for base/ft
     chunk_texts: dict[str, str] = field(default_factory=dict)  # rag/hybrid: chunk id -> the whole retrieved text
+    subjects: dict[str, str] = field(default_factory=dict)  # rag/hybrid: chunk id -> its title and heading path
 
 
 def answer_question(
@@ -265,7 +273,9 @@ def prepare(ctx: AnswerContext, question: str, strategy: str = "rag", adapter: R
     found = [*ctx.retrieve(question, k), *ctx.live_rows(question)]
     # From here on the question as its sources spell it ("larest" -> "largest"): every check below compares words.
     question = respell(question, [it.text for it in found])
-    items = score_items(question, found)
+    # what each chunk is about (title, heading path): relevance reads it with the chunk's text and sentences
+    about = dict(ctx.subjects([it.chunk_id for it in found])) if ctx.subjects is not None else {}
+    items = score_items(question, found, about)
     cell = cell_answer(question, [it for it in items if isinstance(it, RowHit)]) if ctx.table_cells else None
     if cell is not None:  # the question names a row and one of its columns: the value is read, not generated
         row = cell.row
@@ -277,7 +287,7 @@ def prepare(ctx: AnswerContext, question: str, strategy: str = "rag", adapter: R
     if best < ctx.abstain_threshold:
         return _early(answer=ABSTAIN_ANSWER, abstained=True, retrieved=[it.chunk_id for it in items])
     window = getattr(gen, "context_window", 2048)
-    focused = (select_sentences(question, items, gen.count_tokens, ctx.sentence_tokens)
+    focused = (select_sentences(question, items, gen.count_tokens, ctx.sentence_tokens, about)
                if ctx.context == "sentences" else items)
     prompt: Prompt = build_prompt(question, focused, gen.count_tokens, window, ctx.max_new_tokens,
                                   ctx.max_context_tokens, ctx.prompt_format)
@@ -289,7 +299,7 @@ def prepare(ctx: AnswerContext, question: str, strategy: str = "rag", adapter: R
     on_topic_items = [it for it in prompt.items if it.score >= bar] or prompt.items
     constrain = copy_context(on_topic_items) if ctx.extractive else None
     return _prepared(messages=prompt.messages, constrain_to=constrain, prompt=prompt,
-                     chunk_texts={it.chunk_id: it.text for it in items})
+                     chunk_texts={it.chunk_id: it.text for it in items}, subjects=about)
 
 
 def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float = 0.0,
@@ -338,8 +348,7 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
     # the question, else abstain. Never the fragment.
     fallback = None
     if ctx.fallback == "sentence":
-        subjects = ctx.subjects([it.chunk_id for it in prompt.items]) if ctx.subjects is not None else {}
-        fallback = fallback_sentence(question, prompt.items, prep.chunk_texts, subjects)
+        fallback = fallback_sentence(question, prompt.items, prep.chunk_texts, prep.subjects)
     if fallback is None:
         return _abstain(**common)
     sentence, item = fallback
@@ -374,11 +383,13 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
     # The cited text must also be about the question: a bare "3" copied from an unrelated chunk is not support.
     # Judged on the whole cited chunk, as the early abstention judges it: the sentence-level context keeps only
     # a chunk's most relevant sentences, which can hold fewer of the question's words than the chunk does.
-    on_topic = max((lexical_relevance(question, prep.chunk_texts.get(c.chunk_id, c.text))
+    lines = subject_lines(question, prep.subjects)
+    on_topic = max((lexical_relevance(question, with_subject(prep.chunk_texts.get(c.chunk_id, c.text),
+                                                             lines.get(c.chunk_id, "")))
                     for c in resolved.citations), default=0.0)
     if not resolved.citations or supported < ctx.support_threshold or on_topic < ctx.abstain_threshold:
         return None
-    if copied and ctx.check_copies and not copied_from_best(resolved.answer, question, items):
+    if copied and ctx.check_copies and not copied_from_best(resolved.answer, question, items, prep.subjects):
         return None
     return resolved.answer, resolved.citations
 
@@ -408,7 +419,8 @@ SOURCE_MARGIN = 0.25
 """A copied answer must come from a sentence at most this much less relevant than the best sentence of the prompt."""
 
 
-def copied_from_best(answer: str, question: str, items: Sequence[Hit]) -> bool:
+def copied_from_best(answer: str, question: str, items: Sequence[Hit],
+                     subjects: Mapping[str, str] | None = None) -> bool:
     """Checks on a copy-constrained answer (the bundled model copies a span; which span is its choice, and a 135M
     model often picks a nearby fact): the span must be of the kind the question asks for when the form says so
     ("when" -> a year, month or century; "how many/much/old..." -> a number; `wellformed.offers_kind`), and it must
@@ -419,7 +431,7 @@ def copied_from_best(answer: str, question: str, items: Sequence[Hit]) -> bool:
     if answer_kind(question) in ("time", "count") and not offers_kind(span, question):
         return False
     asked = asked_topic(question)
-    ranked = rank_sentences(asked, items)
+    ranked = rank_sentences(asked, items, subjects)
     if not ranked or not span:
         return False
     holding = [r.relevance for r in ranked if span in " ".join(r.text.split()).lower()]
@@ -439,7 +451,9 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     The names are looked for in the whole retrieved chunk (`chunk_texts`, by chunk id) when given: a sentence-level
     context keeps "In 1820 he became a professor of physics at the University of Turin." but not the sentence of the
     same chunk that says whose life it is; and in the chunk's document title and heading path (`subjects`, by chunk
-    id), which name the subject of a chunk that never does ("Amedeo Avogadro").
+    id), which name the subject of a chunk that never does ("Amedeo Avogadro"); relevance and the asked-word check
+    read a sentence with its chunk's section heading and the question's names in its title too
+    (`prompting.subject_lines`).
     A sentence that only restates a "who" question with a pronoun gives way to the name that pronoun stands for
     (`names.antecedent`); one that restates a "what"/"which" question so gives way to the sentence before it
     (`names.referent_sentence`); the item then carries the whole chunk's text. A yes/no question gets
@@ -452,7 +466,9 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     naming = [names_each(names, f"{about.get(it.chunk_id, '')}\n{whole.get(it.chunk_id, it.text)}")
               for it in items]  # once per item, not per sentence
     beyond = beyond_names(asked)
-    ranked = [r for r in rank_sentences(asked, items) if naming[r.item] and about_the_asked(beyond, r.text)]
+    lines = subject_lines(asked, about)
+    ranked = [r for r in rank_sentences(asked, items, about)
+              if naming[r.item] and about_the_asked(beyond, with_subject(r.text, lines.get(items[r.item].chunk_id, "")))]
     if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
         return None
     near = [r for r in ranked if r.relevance >= max(FALLBACK_RELEVANCE, ranked[0].relevance - SOURCE_MARGIN)]

@@ -15,7 +15,7 @@ Formats: tiny models are very sensitive to the wording, so several layouts live 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ragft.errors import ConfigError
@@ -271,26 +271,68 @@ class RankedSentence:
     position: int  # position inside the item
 
 
-def rank_sentences(question: str, items: Sequence[Hit]) -> list[RankedSentence]:
+def subject_lines(question: str, subjects: Mapping[str, str] | None) -> dict[str, str]:
+    """Per chunk id, the words of its document title and heading path (`subjects`, retrieval.chunk_subjects) that
+    relevance reads with the chunk's text and with each of its sentences (`with_subject`): the section's own
+    heading (the last part of a path of two or more), and the words of the question's names
+    (`wellformed.named_phrases`) that the title or a higher heading holds.
+
+    Why the section heading: "Every product is covered ... for two years" under "What the warranty covers"
+    answers "What is the warranty period?" without the word "warranty"; read alone it lost to a side sentence
+    that has the word ("Repairs under warranty take about three weeks"). Why the names: a title says whose
+    document every sentence is ("According to legend, Tesla was born ... in Smiljan" under "Nikola Tesla"
+    answers "Where was Nikola Tesla born?"). Why not the rest of the path: the title "Returns and refunds" would
+    give every sentence of its document "refunds", and "1. Open the order ..." tied with the refunds sentence
+    for "How long do refunds take?"; a one-section document's title ("Return policy") gave every sentence
+    "return", and the retail demo's "How many days do I have to return an item?" was answered "14" (the refund
+    delay) instead of "30"."""
+    if not subjects:
+        return {}
+    from ragft.citations import words
+    from ragft.wellformed import named_phrases
+
+    names = {w for phrase in named_phrases(question) for w in phrase}
+    out: dict[str, str] = {}
+    for chunk_id, subject in subjects.items():
+        parts = subject.split(" > ")
+        section = parts[-1] if len(parts) > 1 else ""  # a lone title names the document, not a section
+        named = [w for w in dict.fromkeys(words(subject)) if w in names]
+        line = " ".join([section, *named]).strip()
+        if line:
+            out[chunk_id] = line
+    return out
+
+
+def with_subject(text: str, line: str) -> str:
+    """`text` as relevance reads it: after its chunk's `subject_lines` line, when it has one."""
+    return f"{line}\n{text}" if line else text
+
+
+def rank_sentences(question: str, items: Sequence[Hit],
+                   subjects: Mapping[str, str] | None = None) -> list[RankedSentence]:
     """Every sentence of `items`, most relevant first. Relevance is the one that scored the items
-    (citations.lexical_relevance); ties go to the more relevant item, then the earlier sentence, so the order
-    is a pure function of the texts (no floating-point tie can flip it)."""
+    (citations.lexical_relevance), read with the item's section heading and the question's names in its title
+    when `subjects` (title and heading path by chunk id) has them (`subject_lines`); ties go to the more
+    relevant item, then the earlier sentence, so the order is a pure function of the texts (no floating-point
+    tie can flip it)."""
     from ragft.citations import lexical_relevance
 
-    ranked = [RankedSentence(s, round(lexical_relevance(question, s), 4), i, j)
+    about = subject_lines(question, subjects)
+    ranked = [RankedSentence(s, round(lexical_relevance(question, with_subject(s, about.get(it.chunk_id, ""))), 4), i, j)
               for i, it in enumerate(items) for j, s in enumerate(split_sentences(it.text))]
     return sorted(ranked, key=lambda r: (-r.relevance, r.item, r.position))
 
 
 def select_sentences(question: str, items: Sequence[Hit], count_tokens: CountTokens,
-                     budget: int = DEFAULT_SENTENCE_TOKENS) -> list[Hit]:
+                     budget: int = DEFAULT_SENTENCE_TOKENS, subjects: Mapping[str, str] | None = None) -> list[Hit]:
     """A short, focused context for small generators: the most relevant sentences of `items` within `budget`
     tokens. Each kept sentence stays with the item it came from (same doc/chunk ids, so the citation points at
     the chunk), sentences of one item are ordered most relevant first (a tiny model copies the first phrase that
 fits: "60 days" of the general rule instead of "90 days" of the members' sentence), items by their best sentence.
     Live rows (one line each) are whole sentences already. The best sentence is always kept (cut to the budget
-    only if it alone exceeds it)."""
-    ranked = rank_sentences(question, items)
+    only if it alone exceeds it). Relevance reads each sentence with its item's title and heading path
+    (`subjects`, by chunk id; `subject_lines`)."""
+    ranked = rank_sentences(question, items, subjects)
     keep: dict[int, list[RankedSentence]] = {}
     used = 0
     for r in ranked:

@@ -154,12 +154,26 @@ _KIND_FORM = re.compile(
     re.IGNORECASE)
 
 
+_DURATION_FORM = re.compile(r"^\W*how\s+(?:long|much\s+time)\b", re.IGNORECASE)
+_PRICE_FORM = re.compile(r"^\W*how\s+much\b(?!\s+time)", re.IGNORECASE)
+_TAKE = re.compile(r"\b(?:take|takes|took|taken|taking)\b", re.IGNORECASE)
+_COST = re.compile(r"\b(?:cost|costs|costing)\b", re.IGNORECASE)
+
+
 def asked_topic(question: str) -> str:
     """The question without the words of its form that name the *kind* of answer rather than its topic: "how
-    long/many/old", "what kind/type/sort of", "what year/date/colour". A sentence that answers need not repeat
-    them ("Darting and foot hold traps are the tools of choice" answers "What type of tools ...?", "died in 1908"
-    answers "In what year did he die?"), so the relevance of a sentence as an answer is measured on the rest."""
-    return _KIND_FORM.sub(" ", question)
+    long/many/old", "what kind/type/sort of", "what year/date/colour", and the verb of "how long does X take" and
+    "how much does X cost". A sentence that answers need not repeat them ("Darting and foot hold traps are the
+    tools of choice" answers "What type of tools ...?", "died in 1908" answers "In what year did he die?",
+    "Refunds go back ... within 5 business days" answers "How long do refunds take?"), so the relevance of a
+    sentence as an answer is measured on the rest: with "take" kept, "Repairs under warranty take about three
+    weeks" was as relevant to the refunds question as the refunds sentence."""
+    rest = _KIND_FORM.sub(" ", question)
+    if _DURATION_FORM.match(question):
+        rest = _TAKE.sub(" ", re.sub(r"^\s*time\b", " ", rest, flags=re.IGNORECASE))  # "how much time"
+    elif _PRICE_FORM.match(question):
+        rest = _COST.sub(" ", rest)
+    return rest
 
 
 _TOKEN = re.compile(r"[^\W_][\w'\u2019.-]*")

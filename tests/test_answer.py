@@ -725,6 +725,43 @@ def test_sentence_context_keeps_the_most_relevant_sentences_and_cites_their_chun
     assert all("Gift cards" not in h.text for h in out)
 
 
+def test_relevance_reads_the_section_heading_and_the_names_in_the_title():
+    """A sentence is read with its section's heading and with the question's names where its title holds them
+    (prompting.subject_lines), never with the rest of the title: "refunds" in the title "Returns and refunds"
+    says nothing about a sentence of its "How to return an item" section."""
+    from ragft.prompting import rank_sentences, subject_lines
+    from ragft.wellformed import asked_topic
+
+    subjects = {"w:0": "Northwind warranty > What the warranty covers", "w:2": "Northwind warranty > How to make a claim",
+                "r:1": "Returns and refunds > How to return an item", "r:4": "Returns and refunds > Refunds",
+                "t:4": "Nikola Tesla > Early years"}
+    lines = subject_lines("Where was Nikola Tesla born?", subjects)
+    assert lines["w:0"] == "What the warranty covers" and lines["r:1"] == "How to return an item"
+    assert lines["t:4"] == "Early years nikola tesla"
+    assert subject_lines("Where was Nikola Tesla born?", None) == {}
+    assert subject_lines("Where was Nikola Tesla born?", {"t:0": "Nikola Tesla", "p:0": "Return policy"}) == {
+        "t:0": "nikola tesla"}  # a lone title: only the question's names in it
+
+    def item(chunk_id: str, text: str) -> Hit:
+        return Hit(doc_id=chunk_id[0], chunk_id=chunk_id, source=f"{chunk_id[0]}.md", score=1.0, text=text)
+
+    cover = item("w:0", "Every product is covered against defects for two years from the date of purchase.")
+    claim = item("w:2", "We repair the item when we can. Repairs under warranty take about three weeks.")
+    question = "What is the warranty period?"
+    assert rank_sentences(question, [cover, claim])[0].text.startswith("Repairs")  # read alone
+    assert rank_sentences(question, [cover, claim], subjects)[0].text.startswith("Every product")
+
+    how_to = item("r:1", '1. Open the order and choose "Start a return". 2. Print the prepaid label.')
+    refunds = item("r:4", "Refunds go back to the original payment method within 5 business days.")
+    asked = asked_topic("How long do refunds take?")
+    assert rank_sentences(asked, [claim, how_to, refunds], subjects)[0].text.startswith("Refunds go back")
+
+    legend = item("t:4", "Tesla is honoured in Serbia. According to legend, Tesla was born at midnight in Smiljan. "
+                         "Milutin was born in Meduc as son of Nikola Tesla.")
+    ranked = rank_sentences("Where was Nikola Tesla born?", [legend], subjects)
+    assert ranked[0].text.startswith("According to legend") and ranked[0].relevance == ranked[1].relevance == 1.0
+
+
 # ------------------------------------------------------------------- issue 25, real bundled model
 DEMO_HANDBOOK = Path(__file__).resolve().parents[1] / "examples" / "demo" / "corpus" / "handbook"
 
@@ -752,6 +789,16 @@ def test_real_getting_started_question_answers_60_days_from_the_returns_page(dem
     a = demo_ws.ask("How long do I have to return an item?", on_token=pieces.append)
     assert "60 days" in a.answer and a.citations[0].source.endswith("returns.md"), a
     assert "".join(pieces) == a.answer
+
+
+@pytest.mark.real_model
+def test_real_answers_come_from_the_section_that_is_about_the_question(demo_ws):
+    """Answered from the sentence under the heading that names what is asked ("Refunds", "What the warranty
+    covers"), not from a side sentence that shares a word ("Repairs under warranty take about three weeks")."""
+    refunds = demo_ws.ask("How long do refunds take?")
+    assert "5 business days" in refunds.answer and refunds.citations[0].source.endswith("returns.md"), refunds
+    warranty = demo_ws.ask("What is the warranty period?")
+    assert "two years" in warranty.answer and warranty.citations[0].source.endswith("warranty.docx"), warranty
 
 
 @pytest.mark.real_model
