@@ -431,9 +431,11 @@ class Advice:
         if not d or d.get("significant") or not d.get("runner_up"):
             return []
         more = f"; about {d['n_needed']} questions would separate them" if d.get("n_needed") else ""
+        said = (f"too few questions to tell {d['recommended']} and {d['runner_up']} apart on {d['metric']}"
+                if d.get("verdict") == "undecided"
+                else f"{d['recommended']} and {d['runner_up']} are indistinguishable on {d['metric']}")
         return [f"the compare report's decision is not significant (n = {d['n_questions']}, p = {d['p_value']}): "
-                f"{d['recommended']} and {d['runner_up']} are indistinguishable on {d['metric']}{more}; measured "
-                f"differences below significance are treated as noise"]
+                f"{said}{more}; measured differences below significance are treated as noise"]
 
     def to_dict(self) -> dict[str, Any]:
         return {

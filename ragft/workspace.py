@@ -575,6 +575,7 @@ class Workspace:
             train_missing=train_missing, limit=limit, seed=seed, k=k, progress=progress, repeats=repeats,
             batch_size=DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
         )
+        result.named = strategies is not None
         if freshness:
             result.freshness = freshness_probe(self, result, k=k, seed=seed)
         if report is not None:

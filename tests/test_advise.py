@@ -343,7 +343,7 @@ def _compare_report(tmp_path, correct: dict[str, list[float]], name="cmp"):
 
 
 def test_from_report_warns_and_ignores_differences_that_are_not_significant(tmp_path):
-    # 40 questions: ft right on 12, rag on 10 (2 discordant): indistinguishable, so measurements prefer none.
+    # 40 questions: ft right on 12, rag on 10 (2 discordant): too few to tell, so measurements prefer none.
     rag = [1.0] * 10 + [0.0] * 30
     ft = [1.0] * 12 + [0.0] * 28
     report, d = _compare_report(tmp_path, {"rag": rag, "ft": ft})
@@ -351,7 +351,7 @@ def test_from_report_warns_and_ignores_differences_that_are_not_significant(tmp_
     a = advise(make_inputs(), report=report)
     f = next(f for f in a.findings if f.rule == "measured_f1")
     assert f.deltas == {} and "not significant" in f.reason
-    assert a.warnings and "not significant" in a.warnings[0] and "indistinguishable" in a.warnings[0]
+    assert a.warnings and "not significant" in a.warnings[0] and "too few questions to tell" in a.warnings[0]
     assert a.to_dict()["warnings"] == a.warnings
     assert a.to_dict()["from_report"]["decision"]["recommended"] == d.recommended
 

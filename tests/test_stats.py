@@ -45,6 +45,28 @@ def test_identical_strategies_are_not_significant_and_the_cheaper_wins():
     assert d.n_needed is None
     assert d.recommended == "rag"
     assert "indistinguishable at n = 40" in d.reason and "choosing rag, the cheaper" in d.reason
+    assert d.verdict == "tied" and d.to_dict()["verdict"] == "tied"
+
+
+def test_a_lead_on_too_few_questions_is_undecided_not_indistinguishable():
+    """rag right on 5 of 6, base on none: p = 0.0625, so the cheaper base stays the choice, but the verdict and
+    the reason say that the questions are too few, and name the lead with its means."""
+    rag, base = np.array([1.0] * 5 + [0.0]), np.zeros(6)
+    d = decide({"base": base, "rag": rag}, {"base": base, "rag": rag}, {"base": 0.1, "rag": 0.2})
+    assert d.recommended == "base" and d.runner_up == "rag" and d.best == "rag" and not d.significant
+    assert d.n_needed is not None and d.n_needed > 6 and d.verdict == "undecided"
+    assert d.reason.startswith("rag leads base (answer_correctness 0.833 vs 0.000) but n = 6 is too few to tell")
+    assert d.reason.endswith("choosing base, the cheaper")
+    more = np.tile(rag, 3), np.tile(base, 3)  # the same lead on 18 questions: significant, rag
+    d = decide({"base": more[1], "rag": more[0]}, {"base": more[1], "rag": more[0]}, {"base": 0.1, "rag": 0.2})
+    assert d.recommended == "rag" and d.verdict == "significant"
+    # A lead under MEANINGFUL_LEAD: one answer in 200 (11 only rag, 10 only base) is a tie, not a call for more
+    rag, base = np.zeros(200), np.zeros(200)
+    rag[:11] = 1
+    base[11:21] = 1
+    d = decide({"base": base, "rag": rag}, {"base": base, "rag": rag}, {"base": 0.1, "rag": 0.2})
+    assert d.recommended == "base" and d.n_needed is not None and d.n_needed > 200 and d.verdict == "tied"
+    assert d.reason.startswith("rag and base are indistinguishable at n = 200")
 
 
 def test_small_difference_keeps_the_cheaper_and_says_how_many_questions_would_decide():

@@ -214,7 +214,8 @@ def decision_lines(comparison: "Comparison") -> list[str]:
     d = comparison.decision
     if d is None or d.recommended is None:
         return [f"recommendation: [bold]{comparison.recommendation or 'none'}[/bold]"]
-    verdict = "significant" if d.significant else "[yellow]not significant[/yellow]"
+    verdict = {"significant": "significant", "undecided": "[yellow]undecided: too few questions[/yellow]"}.get(
+        d.verdict or "", "[yellow]not significant[/yellow]")
     lines = [f"recommendation: [bold]{d.recommended}[/bold] ({verdict}) — {d.reason}"]
     for name, s in comparison.strategies.items():
         shown = ", ".join(f"{m} [{lo:.3f}, {hi:.3f}]" for m, (lo, hi) in s.ci.items()

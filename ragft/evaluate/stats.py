@@ -248,15 +248,29 @@ class Decision:
     best: str | None = None
     tests: list[PairTest] = field(default_factory=list)
     excluded: dict[str, str] = field(default_factory=dict)
+    verdict: str | None = None
+    """How far to trust the choice. "significant": it beats the runner-up. "undecided": the pair is not
+    separated, the leader is ahead by at least `MEANINGFUL_LEAD` and fewer questions were asked than `n_needed`
+    (rag right on 5 of 6, base on none: p = 0.06; the cheaper base stays the choice until more questions say
+    otherwise). "tied": not separated, and the lead is smaller than that (or there is none). None when there is
+    no runner-up."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"recommended": self.recommended, "runner_up": self.runner_up, "metric": self.metric,
                 "significant": self.significant, "p_value": None if self.p_value is None else round(self.p_value, 4),
-                "n_questions": self.n_questions, "n_needed": self.n_needed, "reason": self.reason}
+                "n_questions": self.n_questions, "n_needed": self.n_needed, "verdict": self.verdict,
+                "reason": self.reason}
 
     def significance(self) -> dict[str, Any]:
         return {"best": self.best, "metric": self.metric, "alpha": ALPHA, "power": POWER,
                 "tests": [t.to_dict() for t in self.tests], "excluded": self.excluded}
+
+
+MEANINGFUL_LEAD = 0.05
+"""A lead in mean correctness (5 points) that a user would act on. A gap that is not significant and smaller than
+this reads "indistinguishable" (`Decision.verdict` "tied"): a gap of a few answers in 200 (p = 0.75) needed ~3,900
+questions to decide (docs/benchmarks.md, ## Compare), which nobody should run for it. A larger one reads "too few to
+tell" ("undecided")."""
 
 
 def _fmt_p(p: float) -> str:
@@ -324,20 +338,36 @@ def decide(
                       f"{pool[best]:.3f} vs {pool[runner]:.3f})")
         else:
             cheaper = "the cheaper" if cost(best) < cost(runner) else "the simpler" if cost(best) == cost(runner) else "the better"
-            reason = (f"{best} and {runner} are indistinguishable at n = {n_questions} (p = {_fmt_p(t.p_value)})"
-                      f"{_more(t)}; choosing {best}, {cheaper}")
+            reason = f"{_undecided(best, runner, t, pool, metric, n_questions)}; choosing {best}, {cheaper}"
     else:
         runner, t = best, by_name[chosen]
         why = "the cheaper" if cost(chosen) < cost(best) else "the simpler"
-        reason = (f"{chosen} and {best} are indistinguishable at n = {n_questions} (p = {_fmt_p(t.p_value)})"
-                  f"{_more(t)}; choosing {chosen}, {why}")
+        reason = f"{_undecided(best, chosen, t, pool, metric, n_questions)}; choosing {chosen}, {why}"
     worse = [x.other for x in tests if x.significant and not (chosen == best and x.other == runner)]
     if worse:
         reason += f"; {', '.join(worse)} significantly worse than {best}"
     if excluded:
         reason += "; not a candidate: " + ", ".join(f"{s} ({r})" for s, r in excluded.items())
     significant = chosen == best and t.significant
-    return Decision(chosen, runner, metric, significant, t.p_value, n_questions, t.n_needed, reason, best, tests, excluded)
+    verdict = "significant" if significant else "undecided" if _too_few(t, pool[best] - pool[t.other], n_questions) else "tied"
+    return Decision(chosen, runner, metric, significant, t.p_value, n_questions, t.n_needed, reason, best, tests, excluded,
+                    verdict)
+
+
+def _undecided(best: str, other: str, t: PairTest, means: Mapping[str, float], metric: str, n: int) -> str:
+    """Why a pair that the test does not separate is not separated: too few questions for a meaningful lead
+    (`Decision.verdict` "undecided": the lead is named with its means, so "base" chosen at 0/6 against rag's 5/6
+    does not read as "rag is no better"), or a lead too small to matter ("indistinguishable", "tied")."""
+    if _too_few(t, means[best] - means[other], n):
+        return (f"{best} leads {other} ({metric} {means[best]:.3f} vs {means[other]:.3f}) but n = {n} is too few to "
+                f"tell (p = {_fmt_p(t.p_value)}){_more(t)}")
+    return f"{best} and {other} are indistinguishable at n = {n} (p = {_fmt_p(t.p_value)}){_more(t)}"
+
+
+def _too_few(t: PairTest, lead: float, n: int) -> bool:
+    """The pair `t` is not separated only for want of questions: a meaningful lead (`MEANINGFUL_LEAD`) that more
+    questions than the `n` asked would separate."""
+    return not t.significant and lead >= MEANINGFUL_LEAD - 1e-12 and t.n_needed is not None and t.n_needed > n
 
 
 def _more(t: PairTest) -> str:
