@@ -23,12 +23,14 @@ from ragft import cli_adapters
 from ragft import cli_admin as admin
 from ragft import cli_views as views
 from ragft.cli_admin import JsonOpt, WorkspaceOpt
-from ragft.cli_errors import ErrorHandlingGroup, FastHelpGroup, Interrupted, flags_without_type_label
+from ragft.cli_errors import (ErrorHandlingGroup, FastHelpGroup, Interrupted, arguments_in_capitals, flags_without_type_label,
+                              notices_to_stderr)
 from ragft.cli_views import Bars, emit_json, err, out
 from ragft.vocab import RETRIEVAL_MODES, STRATEGIES
 
 
 flags_without_type_label()
+arguments_in_capitals()
 
 # Model loading must not draw its own tqdm bars ("Loading weights") into the terminal or around --json output;
 # long work shows ragft's own rich bars on stderr instead. Read by huggingface_hub/transformers at import.
@@ -224,7 +226,7 @@ def compare(
     adapter: Optional[str] = typer.Option(None, "--adapter", help="Adapter for ft (default: the newest 'ft' adapter)."),
     hybrid_adapter: Optional[str] = typer.Option(None, "--hybrid-adapter", help="Adapter for hybrid (default: the newest 'raft' adapter)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write index.html and results.json into this folder."),
-    train_missing: bool = typer.Option(False, "--train-missing", help="Train the adapters ft/hybrid need when none exist (else those strategies are skipped)."),
+    train_missing: bool = typer.Option(False, "--train-missing", help="Train the adapters ft/hybrid need when none exist (else those strategies are skipped, and the exit code is 1 when --strategies named them)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use a seeded sample of N questions.", min=1),
     seed: int = typer.Option(0, "--seed", help="Seed for question sampling and generation."),
     k: Optional[int] = typer.Option(None, "-k", help="Chunks given to rag/hybrid (default from ragft.toml).", min=1, max=100),
@@ -581,6 +583,7 @@ def serve(
 # --------------------------------------------------------------------------- entry point
 def main() -> None:
     """Console-script entry point (usage errors exit 2, as click does)."""
+    notices_to_stderr()
     app()
 
 

@@ -149,9 +149,54 @@ def flags_without_type_label() -> None:
     TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
+def arguments_in_capitals() -> None:
+    """typer 0.29 names a positional argument in lower case, in braces when required: `ragft search [OPTIONS]
+    {query}`. Show click's (and docs/cli.md's, and every man page's) form instead: `QUERY`, `[QUESTION]`,
+    `PATHS...`, in the usage line and the Arguments list. A shim over `typer.core.TyperArgument`'s two display
+    methods; other typer versions are left as they are."""
+    from typer.core import TyperArgument
+
+    usage = getattr(TyperArgument, "_usage_display_name", None)
+    listed = getattr(TyperArgument, "_rich_display_name", None)
+    if usage is None or listed is None or getattr(usage, "_ragft_shim", False):
+        return
+
+    def _name(self) -> str:  # type: ignore[no-untyped-def]
+        return self.metavar if self.metavar is not None else self.name.upper()
+
+    def _usage_display_name(self) -> str:  # type: ignore[no-untyped-def]
+        if self.metavar is not None:  # as written (click does the same): "[NAME]... DIR"
+            return self.metavar
+        name = _name(self) + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    def _rich_display_name(self) -> str:  # type: ignore[no-untyped-def]
+        return _name(self) + ("..." if self.metavar is None and self.nargs != 1 else "")
+
+    _usage_display_name._ragft_shim = True  # type: ignore[attr-defined]
+    TyperArgument._usage_display_name = _usage_display_name  # type: ignore[method-assign]
+    TyperArgument._rich_display_name = _rich_display_name  # type: ignore[method-assign]
+
+
 
 class Interrupted(RagftError):
     """Ctrl-C during a long command: exit 130 (128 + SIGINT, the shell convention) with what to run next."""
 
     exit_code = 130
     hint = "the message names the command that continues the work"
+
+
+def notices_to_stderr() -> None:
+    """Say on stderr, TTY or not, what the library logs at INFO: the one-time work of a first start (the
+    GGUF conversion of the bundled generator, ~30 s; the embedder's ONNX export) and the server's "models ready".
+    Why: Python's default shows only warnings, so a first `ragft ask` in a script or CI sat silent for half a
+    minute. Library callers keep their own logging setup: this runs for the console script only."""
+    import logging
+
+    logger = logging.getLogger("ragft")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("ragft: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -139,6 +139,8 @@ def render_cli() -> str:
         "Listing commands (`documents`, `models list`, `adapters list`, `sources list`, `users list`, `audit`) never",
         "create the workspace; `search`, `ask`, `compare`, `delete`, `forget` and `serve` create an empty one where none",
         "exists, with a `warning: no workspace at DIR yet` line on stderr (a mistyped `-w` is not silent).",
+        "One-time work is announced on stderr, TTY or not, as `ragft: ...` lines: the first start's conversion of the",
+        "bundled generator (~30 s) and the embedder's ONNX export.",
         "`ragft COMMAND --help` prints the same texts as below.",
         "",
         "| command | what it does |",
@@ -162,7 +164,7 @@ def render_cli() -> str:
             continue
         ctx = cmd.make_context(" ".join(("ragft",) + path), [], resilient_parsing=True)
         pieces = ["[OPTIONS]"] + [
-            (p.name.upper() + ("..." if p.nargs == -1 else "")) if p.required else f"[{p.name.upper()}]"
+            p.metavar or ((p.name.upper() + ("..." if p.nargs == -1 else "")) if p.required else f"[{p.name.upper()}]")
             for p in cmd.params if p.param_type_name == "argument"
         ]
         usage = " ".join(["ragft", *path, *pieces])

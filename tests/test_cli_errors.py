@@ -204,3 +204,26 @@ def test_a_reading_command_on_a_missing_workspace_warns_and_an_unknown_subject_i
     res = CliRunner().invoke(app, ["forget", "--subject", "nobody", "-w", str(missing)])
     assert res.exit_code == 0 and res.stdout.startswith("erased 0 document(s)")
     assert "no document of subject 'nobody' here: nothing was erased" in res.stderr
+
+
+def test_the_console_script_says_the_librarys_notices_on_stderr(capsys):
+    """`ragft` (the console script's `main`) shows INFO notices, TTY or not: the first start's ~30 s GGUF
+    conversion is logged at INFO, which Python's default drops, so a first `ragft ask` in a script sat silent."""
+    import logging
+
+    from ragft.cli_errors import notices_to_stderr
+
+    logger = logging.getLogger("ragft")
+    saved = (list(logger.handlers), logger.level)
+    logger.handlers.clear()
+    try:
+        logging.getLogger("ragft.models.weights").info("converting %s (first start only)", "model.gguf")
+        assert capsys.readouterr().err == ""  # a library caller's default: INFO is not shown
+        notices_to_stderr()
+        notices_to_stderr()  # once: a second call adds no second handler
+        logging.getLogger("ragft.models.weights").info("converting %s (first start only)", "model.gguf")
+        logging.getLogger("other").info("not ours")
+        assert capsys.readouterr().err == "ragft: converting model.gguf (first start only)\n"
+    finally:
+        logger.handlers[:] = saved[0]
+        logger.setLevel(saved[1])

@@ -44,11 +44,16 @@ for path, cmd in paths:
             code = exc.code
     text = buf.getvalue()
     shown = [p for p in cmd.params if not getattr(p, "hidden", False)]
-    wanted = [p.opts[0] if p.param_type_name == "option" else (p.metavar or p.name) for p in shown]
+    wanted = [p.opts[0] if p.param_type_name == "option" else (p.metavar or p.name.upper()) for p in shown]
     flat = "".join(text.split())  # wrapped lines joined: each help text must be there whole, "[store]" included
     lost = [p.name for p in shown if "".join((getattr(p, "help", None) or "").split()) not in flat]
+    usage = ("Usage: ragft " + " ".join(path)).rstrip()
+    if not getattr(cmd, "commands", None):  # a command: its arguments as docs/cli.md writes them (QUERY, [QUESTION])
+        usage = " ".join([usage, "[OPTIONS]", *(
+            p.metavar or ((p.name.upper() + ("..." if p.nargs == -1 else "")) if p.required else f"[{p.name.upper()}]")
+            for p in cmd.params if p.param_type_name == "argument")]) + "\\n"
     results.append({"path": path, "exit": code, "missing": [w for w in wanted if w not in text], "lost": lost,
-                    "usage": ("Usage: ragft " + " ".join(path)).rstrip() in text})
+                    "usage": usage in text})
 json.dump({"results": results, "heavy": sorted(m for m in HEAVY if m in sys.modules)}, sys.stdout)
 """
 
