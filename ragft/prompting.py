@@ -330,8 +330,8 @@ def select_sentences(question: str, items: Sequence[Hit], count_tokens: CountTok
     the chunk), sentences of one item are ordered most relevant first (a tiny model copies the first phrase that
 fits: "60 days" of the general rule instead of "90 days" of the members' sentence), items by their best sentence.
     Live rows (one line each) are whole sentences already. The best sentence is always kept (cut to the budget
-    only if it alone exceeds it). Relevance reads each sentence with its item's title and heading path
-    (`subjects`, by chunk id; `subject_lines`)."""
+    only if it alone exceeds it). Relevance reads each sentence with its item's `subject_lines` line (from
+    `subjects`, the title and heading path by chunk id)."""
     ranked = rank_sentences(question, items, subjects)
     keep: dict[int, list[RankedSentence]] = {}
     used = 0
