@@ -35,6 +35,9 @@ def test_large_true_difference_is_significant_with_small_p():
     assert d.n_questions == 200
     assert "beats rag" in d.reason
     assert d.tests[0].p_f1 < 1e-3
+    # JSON keeps 4 significant digits, never 0: the terminal's "p = 7.6e-06" and the report's p_value agree
+    assert 0 < d.to_dict()["p_value"] == float(f"{d.p_value:.4g}")
+    assert 0 < d.tests[0].to_dict()["p_value"] == float(f"{d.tests[0].p_value:.4g}")
 
 
 def test_identical_strategies_are_not_significant_and_the_cheaper_wins():

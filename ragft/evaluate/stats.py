@@ -198,7 +198,7 @@ class PairTest:
 
     def to_dict(self) -> dict[str, Any]:
         return {"other": self.other, "diff": round(self.diff, 4), "best_only": self.b, "other_only": self.c,
-                "p_value": round(self.p_value, 4), "p_f1": None if self.p_f1 is None else round(self.p_f1, 4),
+                "p_value": round_p(self.p_value), "p_f1": None if self.p_f1 is None else round_p(self.p_f1),
                 "n_needed": self.n_needed, "significant": self.significant}
 
 
@@ -257,7 +257,7 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         return {"recommended": self.recommended, "runner_up": self.runner_up, "metric": self.metric,
-                "significant": self.significant, "p_value": None if self.p_value is None else round(self.p_value, 4),
+                "significant": self.significant, "p_value": None if self.p_value is None else round_p(self.p_value),
                 "n_questions": self.n_questions, "n_needed": self.n_needed, "verdict": self.verdict,
                 "reason": self.reason}
 
@@ -271,6 +271,12 @@ MEANINGFUL_LEAD = 0.05
 this reads "indistinguishable" (`Decision.verdict` "tied"): a gap of a few answers in 200 (p = 0.75) needed ~3,900
 questions to decide (docs/benchmarks.md, ## Compare), which nobody should run for it. A larger one reads "too few to
 tell" ("undecided")."""
+
+
+def round_p(p: float) -> float:
+    """A p-value for JSON: 4 significant digits, never rounded to 0 (7.6e-06 stays 7.6e-06; `round(p, 4)` had
+    written 0.0 beside the terminal's "p = 7.6e-06")."""
+    return float(f"{p:.4g}")
 
 
 def _fmt_p(p: float) -> str:
