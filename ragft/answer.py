@@ -459,7 +459,7 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     (`names.referent_sentence`); the item then carries the whole chunk's text. A yes/no question gets
     `yes_no.reply`'s "Yes: <sentence>" or None. None also when no sentence is relevant enough."""
     if asks_yes_no(question):
-        return reply(question, items)
+        return reply(question, items, chunk_texts)
     asked = asked_topic(question)
     names = named_phrases(question)  # a sentence from an item that names none of a name's words is off-topic
     whole, about = chunk_texts or {}, subjects or {}

@@ -347,6 +347,10 @@ fits: "60 days" of the general rule instead of "90 days" of the members' sentenc
             break
     out: list[Hit] = []
     for i, sents in keep.items():  # dict order = order of each item's best sentence
-        body = " ".join(s.text for s in sents)  # most relevant first: tiny models copy the first fitting phrase
+        # most relevant first: tiny models copy the first fitting phrase. Joined at blank lines, so that every
+        # check that splits the item again finds these very sentences: joined by spaces, two CSV rows ("...;
+        # repair workshop: yes" and "store: Northwind Lille; ...") read as one sentence, and a copy across them
+        # passed as if one row said it. The prompt and the copy constraint collapse the blank lines.
+        body = "\n\n".join(s.text for s in sents)
         out.append(replace(items[i], text=body, score=max(s.relevance for s in sents)))
     return out

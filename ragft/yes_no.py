@@ -4,8 +4,10 @@ answer path then keeps a copied sentence as it is, or abstains).
 Why a rule and not the model: under the copy rule the bundled 135M model says "No" to nearly every yes/no question
 (1 right of 40, docs/benchmarks.md ## Answers), so its own "Yes"/"No" is never accepted (`answer.accepted`). A
 sentence of the sources that states the whole question, every content word of it (by stem), and no word that
-denies it, says yes to it. Nothing here says "No": a sentence that states everything but a name, and another
-name in its slot ("The capital city is Helsinki." for "Is the capital city Oslo?"), was right 7 times of 8 on
+denies it, says yes to it; an FAQ entry whose question holds the whole question answers it with its own answer
+(`faq_answer`: "Yes."/"No." as the source words it). Nothing here reads a "No" into a statement: a sentence
+that states everything but a name, and another name in its slot ("The capital city is Helsinki." for "Is the
+capital city Oslo?"), was right 7 times of 8 on
 real questions, but it also said "No" to 14 of 100 questions about invented names, mostly without grounds ("Are
 elephant populations in <invented place> small?" -> "No: Elephant populations in West Africa ... are small"):
 the sources not saying a thing is not the sources denying it. Measured on rag-mini-wikipedia's yes/no questions,
@@ -15,10 +17,11 @@ a dev and a held-out slice (docs/benchmarks.md ## Answers, "Yes/no questions"; b
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from ragft.citations import lexical_relevance, strip_markers
-from ragft.prompting import rank_sentences
+from ragft.prompting import rank_sentences, split_sentences
 from ragft.types import Hit
 
 NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|cannot)\b|n't\b", re.IGNORECASE)
@@ -60,16 +63,60 @@ def _affirms(question: str, sentence: str) -> bool:
     return bool(text) and not text.endswith("?") and not NEGATION.search(question) and not NEGATION.search(text)
 
 
-def reply(question: str, items: Sequence[Hit]) -> tuple[str, Hit] | None:
+def reply(question: str, items: Sequence[Hit], chunk_texts: Mapping[str, str] | None = None) -> tuple[str, Hit] | None:
     """For a yes/no question whose generation failed: "Yes: <sentence>" from the most relevant sentence of the
-    prompt's items that `says_yes`, and its item; None (abstain) when none does. The ranking already measured each
+    prompt's items that `says_yes`, and its item; or, where that sentence is a question (an FAQ's), the answer the
+    source gives right after it (`faq_answer`); None (abstain) when neither. The ranking already measured each
     sentence's relevance, so only the other checks (`_affirms`) run here."""
-    for r in rank_sentences(question, items):
-        if r.relevance < 1.0:
-            return None
+    whole = [r for r in rank_sentences(question, items) if r.relevance >= 1.0]
+    for r in whole:
         if _affirms(question, r.text):
             return f"Yes: {r.text}", items[r.item]
+    for r in whole:  # a statement first: it says yes in so many words; an FAQ's answer may only imply it
+        found = faq_answer(question, r.text, items[r.item], chunk_texts)
+        if found is not None:
+            return found
     return None
+
+
+_VERDICT = re.compile(r"^(?P<word>yes|no)\b[\s.,;:!-]*", re.IGNORECASE)
+
+
+def faq_answer(question: str, asked: str, item: Hit, chunk_texts: Mapping[str, str] | None = None) -> tuple[str, Hit] | None:
+    """The source's own answer to `asked`, a question sentence of `item` that holds every word of the user's
+    `question` (an FAQ entry: "Do you ship to Norway and Switzerland? Yes. Orders to Norway and Switzerland ship
+    with DHL Express ..."), read in the whole retrieved chunk (`chunk_texts`): the sentence after it, labelled
+    "Yes: "/"No: " when the source opens its answer so ("Yes." or "No, ..."), as it is otherwise ("Do gift cards
+    expire?" -> "Gift cards are valid for three years ..."). The item then carries the whole chunk, which holds
+    the question and its answer. None when `asked` is no question, the user's question denies (NEGATION), or
+    nothing answers it before the next question.
+
+    Why: an FAQ's question holds every word of the user's and says nothing (`_affirms` refuses it), and its
+    answer rarely repeats the question's words, so the demo abstained on "Do you ship to Switzerland?" with the
+    answer retrieved first. A "No" here is the source's own word, unlike the "No" rule left out above."""
+    if not asked.rstrip().endswith("?") or NEGATION.search(question):
+        return None
+    whole = (chunk_texts or {}).get(item.chunk_id, item.text)
+    sentences = split_sentences(whole)
+    target = " ".join(asked.split())
+    at = next((i for i, s in enumerate(sentences) if s == target), None)
+    if at is None:
+        return None
+    after = []
+    for s in sentences[at + 1:]:
+        if s.rstrip().endswith("?"):
+            break  # the next question of the FAQ
+        after.append(s)
+        if len(after) == 2:
+            break
+    if not after:
+        return None
+    m = _VERDICT.match(after[0])
+    if m is None:
+        return after[0], replace(item, text=whole)
+    rest = after[0][m.end():].strip() or (after[1] if len(after) > 1 else "")
+    label = m["word"].capitalize()
+    return (f"{label}: {rest}" if rest else label), replace(item, text=whole)
 
 
 def labelled(question: str, answer: str) -> str | None:

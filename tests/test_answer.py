@@ -578,8 +578,19 @@ def test_a_yes_no_question_is_answered_yes_by_a_sentence_that_states_it_else_abs
     faq = hit(1, "Is the store open on Sundays and holidays? The store is open on Sundays from 10 to 16.", doc="faq")
     a = answer_question(ctx(FakeGenerator("( [1]"), [faq]), "Is the store open on Sundays?")
     assert a.answer == "Yes: The store is open on Sundays from 10 to 16. [1]", a
-    only_question = hit(1, "Do you ship to Norway and Switzerland? Ask our team.", doc="faq")
-    assert answer_question(ctx(FakeGenerator("( [1]"), [only_question]), "Do you ship to Norway?").abstained
+    # ... and no sentence states it: the FAQ's answer to the very question is quoted (yes_no.faq_answer), with
+    # the verdict the FAQ gives ("Yes." / "No, ...") or none, and the whole chunk as the citation
+    asked = "Do you ship to Norway and Switzerland?"
+    for body, said in (("Yes. Orders ship with DHL Express.", "Yes: Orders ship with DHL Express. [1]"),
+                       ("No, we ship inside the EU only.", "No: we ship inside the EU only. [1]"),
+                       ("Ask our team.", "Ask our team. [1]")):
+        faq = hit(1, f"Can I pay by card? Yes. {asked} {body} Do you ship to Iceland? No.", doc="faq")
+        a = answer_question(ctx(FakeGenerator("( [1]"), [faq]), "Do you ship to Norway?")
+        assert a.answer == said and a.citations[0].text == faq.text, a
+    nothing = hit(1, f"{asked} Do you ship to Iceland? No.", doc="faq")  # the next question comes first
+    assert answer_question(ctx(FakeGenerator("( [1]"), [nothing]), "Do you ship to Norway?").abstained
+    faq = hit(1, f"{asked} No, we ship inside the EU only.", doc="faq")
+    assert answer_question(ctx(FakeGenerator("( [1]"), [faq]), "Do you not ship to Norway?").abstained
     # a question that denies ("Did ... not ...?") gets no verdict: which answer it expects is ambiguous
     assert answer_question(ctx(FakeGenerator("( [1]"), [tesla]), "Was Tesla not hired by Edison?").abstained
 
@@ -725,6 +736,25 @@ def test_sentence_context_keeps_the_most_relevant_sentences_and_cites_their_chun
     assert all("Gift cards" not in h.text for h in out)
 
 
+def test_the_sentence_context_keeps_its_sentence_boundaries_so_a_copy_cannot_join_two_rows():
+    """Rows of a CSV file end without a full stop. Joined by spaces, the context's "...; repair workshop: yes" and
+    "store: Northwind Lille; ..." read as one sentence, and a copy across them ("repair workshop: yes store:
+    Northwind Lille") passed the copy check as if one row said it (a newcomer's "Which stores have a repair
+    workshop?" was answered so)."""
+    from ragft.answer import copied_from_best
+    from ragft.prompting import copy_context, select_sentences, split_sentences
+
+    rows = ["store: Northwind Cologne; city: Cologne; phone desk: yes; repair workshop: yes",
+            "store: Northwind Lille; city: Lille; phone desk: no; repair workshop: no"]
+    table = hit(1, "\n\n".join(rows), doc="stores")
+    question = "Which stores have a repair workshop?"
+    out = select_sentences(question, [table], words_count, budget=100)
+    assert split_sentences(out[0].text) == rows  # the boundaries survive
+    assert copy_context(out) == " ".join(rows)  # the prompt and the copy rule see one line, as before
+    assert copied_from_best("repair workshop: yes [1]", question, out)
+    assert not copied_from_best("repair workshop: yes store: Northwind Lille [1]", question, out)
+
+
 def test_relevance_reads_the_section_heading_and_the_names_in_the_title():
     """A sentence is read with its section's heading and with the question's names where its title holds them
     (prompting.subject_lines), never with the rest of the title: "refunds" in the title "Returns and refunds"
@@ -799,6 +829,16 @@ def test_real_answers_come_from_the_section_that_is_about_the_question(demo_ws):
     assert "5 business days" in refunds.answer and refunds.citations[0].source.endswith("returns.md"), refunds
     warranty = demo_ws.ask("What is the warranty period?")
     assert "two years" in warranty.answer and warranty.citations[0].source.endswith("warranty.docx"), warranty
+
+
+@pytest.mark.real_model
+def test_real_faq_questions_are_answered_with_the_faqs_answer(demo_ws):
+    """An FAQ entry that asks what the user asks answers it (yes_no.faq_answer): these abstained with the answer
+    retrieved first."""
+    ship = demo_ws.ask("Do you ship to Switzerland?")
+    assert ship.answer.startswith("Yes: Orders to Norway and Switzerland ship") and ship.citations[0].source.endswith("faq.txt"), ship
+    cards = demo_ws.ask("Do gift cards expire?")
+    assert "three years" in cards.answer and cards.citations[0].source.endswith("faq.txt"), cards
 
 
 @pytest.mark.real_model
