@@ -97,7 +97,8 @@ def resolve_adapter(registry: "AdapterRegistry", strategy: str, adapter: str | N
             flag = " --raft" if kind == "raft" else ""
             raise ConfigError(
                 f"strategy {strategy!r} needs a {kind} adapter and this workspace has none; train one with "
-                f"`ragft finetune{flag} --name NAME` or pass --adapter NAME"
+                f"`ragft finetune{flag} --name NAME`, or name one: --adapter NAME (over HTTP, the model "
+                f"\"{strategy}:NAME\")"
             )
         adapter = listed[-1].name
     info = registry.get_servable(adapter)
