@@ -58,7 +58,7 @@ from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
 from ragft.wellformed import (about_the_asked, answer_kind, asked_topic, beyond_names, degenerate_reason,
                               named_phrases, offers_kind)
-from ragft.yes_no import asks_yes_no, auxiliary_first, labelled, reply
+from ragft.yes_no import asks_yes_no, auxiliary_first, faq_answer, labelled, reply
 
 if TYPE_CHECKING:
     from ragft.config import AnswerSettings, GeneratorSettings
@@ -458,7 +458,8 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     A sentence that only restates a "who" question with a pronoun gives way to the name that pronoun stands for
     (`names.antecedent`); one that restates a "what"/"which" question so gives way to the sentence before it
     (`names.referent_sentence`); the item then carries the whole chunk's text. A yes/no question gets
-    `yes_no.reply`'s "Yes: <sentence>" or None. None also when no sentence is relevant enough."""
+    `yes_no.reply`'s "Yes: <sentence>" or None. A sentence that is itself a question (an FAQ's) gives way to the
+    answer after it (`yes_no.faq_answer`). None also when no sentence is relevant enough."""
     if asks_yes_no(question):
         return reply(question, items, chunk_texts)
     asked = asked_topic(question)
@@ -477,6 +478,8 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     if not offering and answer_kind(question) == "count":
         return None  # a sentence with no number does not answer "how many/much/long" ("when": "during pairing" does)
     best = offering[0] if offering else ranked[0]
+    if best.text.rstrip().endswith("?"):  # an FAQ's question: its answer follows it (`yes_no.faq_answer`)
+        return faq_answer(question, best.text, items[best.item], whole)
     text = focus_clause(asked, best.text)
     if degenerate_reason(text, question) is not None:
         text = best.text

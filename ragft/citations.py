@@ -37,7 +37,11 @@ YES_NO = frozenset({"yes", "no"})
 # Question words and fillers carry no fact; "many"/"much" come from "how many"/"how much".
 STOPWORDS = ENGLISH_STOPWORDS | {
     "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "did", "does", "do", "was",
-    "were", "is", "are", "has", "have", "had", "can", "could", "would", "should", "yes", "no"}
+    "were", "is", "are", "has", "have", "had", "can", "could", "would", "should", "yes", "no",
+    # The asker and the one asked ("How long do I have ...?", "Do you ship ...?"): never the topic, so never a
+    # word a sentence must hold. An FAQ heading "How do I wash the Merino Socks?" shared "I" with every such
+    # question and put the washing instructions into the context of "How many days do I have to return an item?".
+    "i", "me", "my", "mine", "myself", "you", "your", "yours", "yourself", "we", "us", "our", "ours"}
 _fold = fold_plural
 
 

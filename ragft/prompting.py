@@ -47,9 +47,20 @@ def neutralise(text: str) -> str:
     return _TAG.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
 
 
+def prompt_source(source: str) -> str:
+    """How the prompt names a source: a file by its name ("return-policy.md"), anything else as it is ("sql:shop/
+    inventory#TR-1"). Why not the absolute path the store keeps: the answer must not depend on the folder the
+    documents were ingested from. The tiny model read the path as context, and the retail demo ingested from a
+    clone in /tmp answered "14" where the same files from the checkout answered "30". Nor should a remote
+    generator learn the server's directory layout. Citations still carry the full `source`."""
+    if source.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", source):
+        return re.split(r"[\\/]", source)[-1] or source
+    return source
+
+
 def render_item(n: int, item: Hit) -> str:
     body = " ".join(neutralise(item.text).split())
-    return f"[{n}] ({item.source}) {body}"
+    return f"[{n}] ({prompt_source(item.source)}) {body}"
 
 
 def render_block(items: Sequence[Hit]) -> str:

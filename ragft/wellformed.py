@@ -12,6 +12,8 @@ Pure string rules, no model:
 - ends on a word that cannot end an English phrase (an article, a preposition, a conjunction);
 - a lone number (or a number and a marker) answering a who/where question, or a what/which question that does not
   ask for a quantity, a date or a code; a bare number without a unit for a "how long" question.
+- a question ("How do I care for a down sleeping bag?", an FAQ's own question copied for "How do I wash a down
+  sleeping bag?"): it asks, it does not answer;
 - an answer that only repeats words of the question (`Tesla was born` for "When was Tesla born?"): it names
   nothing the question did not, so it answers nothing (a choice question, "X or Y?", may answer with its words).
 A bare "Yes"/"No" is well-formed.
@@ -119,6 +121,8 @@ def degenerate_reason(answer: str, question: str = "") -> str | None:
         return "more punctuation than words"
     if len(words) > 1 and words[-1].lower() in DANGLING_ENDINGS and text.rstrip()[-1:].isalnum():
         return f"ends on {words[-1]!r}, mid-phrase"
+    if text.rstrip().endswith("?"):
+        return "a question, not an answer"
     if question and _only_repeats(text, question):
         return "repeats the question without answering it"
     if len(words) == 1 and _NUMBER.match(text.strip(" .")):

@@ -14,6 +14,7 @@ from ragft.citations import (attribute, content_words, fact_tokens, is_yes_no, l
                              resolve_citations, support)
 from ragft.errors import ConfigError
 from ragft.prompting import (
+    prompt_source,
     ABSTAIN_ANSWER,
     PROMPT_FORMATS,
     SYSTEM_PROMPT,
@@ -495,7 +496,7 @@ def test_real_citations_only_reference_chunks_in_the_prompt(real_ws):
         prompt = "\n".join(m["content"] for m in real_ws.generator.prompts[before][-1:])
         for c in a.citations:
             assert c.chunk_id in a.retrieved
-            assert f"({c.source}) " in prompt
+            assert f"({prompt_source(c.source)}) " in prompt  # the file's name: no absolute path in a prompt
             # the citation quotes the prompt's sentences of its chunk, in the chunk's order (`in_source_order`)
             for sentence in split_sentences(c.text.replace("… ", "")):
                 assert " ".join(sentence.split())[:80] in " ".join(prompt.split()), (sentence, prompt)
@@ -587,6 +588,12 @@ def test_a_yes_no_question_is_answered_yes_by_a_sentence_that_states_it_else_abs
         faq = hit(1, f"Can I pay by card? Yes. {asked} {body} Do you ship to Iceland? No.", doc="faq")
         a = answer_question(ctx(FakeGenerator("( [1]"), [faq]), "Do you ship to Norway?")
         assert a.answer == said and a.citations[0].text == faq.text, a
+    # not a yes/no question: a copied FAQ question is no answer (wellformed), its answer stands in as the fallback
+    care = hit(1, "How do I care for a down sleeping bag? Wash it at 30 degrees with down soap. Do gift cards "
+                  "expire? Gift cards are valid for three years.", doc="faq")
+    a = answer_question(ctx(FakeGenerator("How do I care for a down sleeping bag? [1]"), [care]),
+                        "How do I wash a down sleeping bag?")
+    assert a.answer == "Wash it at 30 degrees with down soap. [1]" and a.citations[0].text == care.text, a
     nothing = hit(1, f"{asked} Do you ship to Iceland? No.", doc="faq")  # the next question comes first
     assert answer_question(ctx(FakeGenerator("( [1]"), [nothing]), "Do you ship to Norway?").abstained
     faq = hit(1, f"{asked} No, we ship inside the EU only.", doc="faq")
@@ -734,6 +741,38 @@ def test_sentence_context_keeps_the_most_relevant_sentences_and_cites_their_chun
     assert out[0].chunk_id == long_chunk.chunk_id and out[0].text.startswith("You have 60 days to return")
     assert sum(words_count(h.text) for h in out) <= 20 + len(out)
     assert all("Gift cards" not in h.text for h in out)
+
+
+def test_the_prompt_names_a_file_by_its_name_so_answers_do_not_depend_on_where_it_was_ingested_from(
+        tmp_path, hash_embedder):
+    """The same files ingested from two folders give the same prompt, byte for byte: the absolute path used to be
+    part of it, and the retail demo answered "14" from a clone in /tmp and "30" from the checkout."""
+    import shutil
+
+    from ragft.prompting import prompt_source
+    from ragft.workspace import Workspace
+
+    assert prompt_source("/srv/docs/return-policy.md") == "return-policy.md"
+    assert prompt_source("C:\\docs\\faq.md") == "faq.md"
+    assert prompt_source("sql:shop/inventory#TR-1") == "sql:shop/inventory#TR-1"
+    from ragft.citations import content_words  # the asker and the one asked are never the topic
+    assert content_words("How many days do I have to return my item?") == {"day", "return", "item"}
+    assert content_words("Do you ship to Norway?") == {"ship", "norway"}
+    first = tmp_path / "a" / "docs"
+    first.mkdir(parents=True)
+    (first / "return-policy.md").write_text("# Return policy\n\nYou can return any item within 30 days.\n")
+    second = tmp_path / "somewhere" / "else" / "docs"
+    shutil.copytree(first, second)
+    prompts = []
+    for folder in (first, second):
+        gen = FakeGenerator("30 days [1]")
+        ws = Workspace(tmp_path / f"ws-{len(prompts)}", embedder=hash_embedder, generator=gen)
+        ws.ingest([folder])
+        a = ws.ask("How many days do I have to return an item?")
+        assert a.citations[0].source == str(folder / "return-policy.md")  # citations keep the whole path
+        prompts.append(gen.calls[0])
+        ws.close()
+    assert prompts[0] == prompts[1] and "(return-policy.md)" in prompts[0][-1]["content"]
 
 
 def test_the_sentence_context_keeps_its_sentence_boundaries_so_a_copy_cannot_join_two_rows():

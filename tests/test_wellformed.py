@@ -32,6 +32,8 @@ from ragft.wellformed import degenerate_reason, is_degenerate
         ("She died in 1832. [1]", "Who died in 1832?"),
         ("This traps a layer of air [1]", "What traps a layer of air?"),
         ("He [1]", "Who wrote Hamlet?"),
+        # An FAQ's own question, copied: it asks, it does not answer.
+        ("How do I care for a down sleeping bag? [1]", "How do I wash a down sleeping bag?"),
     ],
 )
 def test_fragments_are_degenerate(answer, question):
