@@ -71,7 +71,9 @@ def reply(question: str, items: Sequence[Hit], chunk_texts: Mapping[str, str] | 
     whole = [r for r in rank_sentences(question, items) if r.relevance >= 1.0]
     for r in whole:
         if _affirms(question, r.text):
-            return f"Yes: {r.text}", items[r.item]
+            opening = _VERDICT.match(r.text)  # "Yes. Orders to Norway ...": one sentence to the splitter
+            rest = r.text[opening.end():].strip() if opening is not None else r.text
+            return f"Yes: {rest or r.text}", items[r.item]
     for r in whole:  # a statement first: it says yes in so many words; an FAQ's answer may only imply it
         found = faq_answer(question, r.text, items[r.item], chunk_texts)
         if found is not None:
@@ -122,5 +124,10 @@ def faq_answer(question: str, asked: str, item: Hit, chunk_texts: Mapping[str, s
 def labelled(question: str, answer: str) -> str | None:
     """A copied answer to a yes/no question with "Yes: " in front when it `says_yes` ("Yes: The leopard is solitary
     ... [1]"), else None. Why: "The climate in Uruguay is temperate. [1]" does answer "Is the climate in Uruguay
-    temperate?", but a reader (and `evaluate.metrics.answer_correct`) looks for the yes or no first."""
+    temperate?", but a reader (and `evaluate.metrics.answer_correct`) looks for the yes or no first. A copy that
+    opens with the source's own "Yes."/"No." (an FAQ's answer) leads with it the same way ("Yes: Orders to Norway
+    ..."), never "Yes: Yes. ...", and is not read again."""
+    opening = _VERDICT.match(answer)
+    if opening is not None and answer[opening.end():].strip():
+        return f"{opening['word'].capitalize()}: {answer[opening.end():].strip()}"
     return f"Yes: {answer}" if says_yes(question, strip_markers(answer)) else None

@@ -611,6 +611,14 @@ def test_a_copied_sentence_that_states_a_yes_no_question_leads_with_yes():
     assert a.answer == f"Yes: {sentence} [1]" and a.citations[0].doc_id == "uy", a
     b = answer_question(ctx(FakeGenerator(f"{sentence} [1]"), [uruguay]), "Is the climate in Uruguay tropical?")
     assert not b.answer.startswith("Yes"), b
+    # a copy that opens with the source's own "Yes." leads with it once ("Yes: ...", never "Yes: Yes. ...")
+    faq = hit(1, "Do you ship to Norway? Yes. Orders to Norway ship with DHL Express.", doc="faq")
+    d = answer_question(ctx(FakeGenerator("Yes. Orders to Norway ship with DHL Express. [1]"), [faq]),
+                        "Do you ship to Norway?")
+    assert d.answer == "Yes: Orders to Norway ship with DHL Express. [1]", d
+    # ... and so does the fallback's yes: "Yes. Orders ..." is one sentence to the splitter ("Yes." reads like "Dr.")
+    e = answer_question(ctx(FakeGenerator("( [1]"), [faq]), "Do you ship to Norway?")
+    assert e.answer == "Yes: Orders to Norway ship with DHL Express. [1]", e
     # not a yes/no question: the copy is never labelled
     c = answer_question(ctx(FakeGenerator(f"{sentence} [1]"), [uruguay]), "What is the climate in Uruguay like?")
     assert not c.answer.startswith("Yes"), c
