@@ -128,6 +128,6 @@ def labelled(question: str, answer: str) -> str | None:
     opens with the source's own "Yes."/"No." (an FAQ's answer) leads with it the same way ("Yes: Orders to Norway
     ..."), never "Yes: Yes. ...", and is not read again."""
     opening = _VERDICT.match(answer)
-    if opening is not None and answer[opening.end():].strip():
+    if opening is not None and strip_markers(answer[opening.end():]).strip():  # not a bare "Yes [1]"
         return f"{opening['word'].capitalize()}: {answer[opening.end():].strip()}"
     return f"Yes: {answer}" if says_yes(question, strip_markers(answer)) else None

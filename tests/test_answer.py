@@ -616,6 +616,8 @@ def test_a_copied_sentence_that_states_a_yes_no_question_leads_with_yes():
     d = answer_question(ctx(FakeGenerator("Yes. Orders to Norway ship with DHL Express. [1]"), [faq]),
                         "Do you ship to Norway?")
     assert d.answer == "Yes: Orders to Norway ship with DHL Express. [1]", d
+    from ragft.yes_no import labelled
+    assert labelled("Do you ship to Norway?", "Yes [1]") is None  # a bare yes is not relabelled "Yes: [1]"
     # ... and so does the fallback's yes: "Yes. Orders ..." is one sentence to the splitter ("Yes." reads like "Dr.")
     e = answer_question(ctx(FakeGenerator("( [1]"), [faq]), "Do you ship to Norway?")
     assert e.answer == "Yes: Orders to Norway ship with DHL Express. [1]", e
