@@ -256,9 +256,10 @@ def stream_token(piece: str) -> None:
     sys.stdout.flush()
 
 
-def show_answer(result: "Answer", streamed: list[str]) -> None:
+def show_answer(result: "Answer", streamed: list[str], where: str = "") -> None:
     """After `ask`: the final answer (when streaming showed a raw form that post-processing changed), abstention,
-    citations and a status line."""
+    citations and a status line. `where` ("questions.txt:3") leads the lines that go to stderr, so that they still
+    say which question they are about when stdout goes elsewhere."""
     from rich.markup import escape  # answers, sources and document text are literal: "[/b]" in one is no style
 
     if streamed:
@@ -268,12 +269,14 @@ def show_answer(result: "Answer", streamed: list[str]) -> None:
             out.print(f"[dim]answer:[/dim] {escape(result.answer)}", highlight=False)
     else:
         out.print(result.answer, highlight=False, markup=False)
+    lead = f"{where} " if where else ""
     if result.abstained:
-        err.print("[yellow]abstained[/yellow]: the retrieved sources do not support an answer", highlight=False)
+        err.print(f"{escape(lead)}[yellow]abstained[/yellow]: the retrieved sources do not support an answer",
+                  highlight=False)
     for c in result.citations:
         snippet = " ".join(c.text.split())[:160]
         out.print(f"[bold][{c.n}][/bold] {escape(c.source)}  [dim]{escape(snippet)}[/dim]", highlight=False)
-    err.print(f"[dim]{result.strategy} · {result.model} · {result.latency_ms:.0f} ms[/dim]", highlight=False)
+    err.print(f"[dim]{escape(lead)}{result.strategy} · {result.model} · {result.latency_ms:.0f} ms[/dim]", highlight=False)
 
 
 def show_asked_file(path: str, result: "AskedFile") -> None:
@@ -283,7 +286,7 @@ def show_asked_file(path: str, result: "AskedFile") -> None:
 
     for q, answer in result.answers:
         out.print(f"[bold]{escape(path)}:{q.line}[/bold] {escape(q.question)}", highlight=False)
-        show_answer(answer, [])
+        show_answer(answer, [], where=f"{path}:{q.line}")
         out.print()
     from ragft.question_file import INTERRUPTED
 

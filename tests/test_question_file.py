@@ -92,9 +92,12 @@ def test_cli_answers_every_line_in_order_and_reports_failures(tmp_path, monkeypa
     ws.close()
     assert data["answers"][0]["answer"].startswith("within 30 days") and data["answers"][2]["abstained"]
     # human output names each question's file and line; stdin works the same
-    res = CliRunner().invoke(cli.app, ["ask", "--questions", "-"], input="How long are gift cards valid?\n")
+    res = CliRunner().invoke(cli.app, ["ask", "--questions", "-"],
+                             input="How long are gift cards valid?\nWhich planet has the most moons?\n")
     assert res.exit_code == 0, res.output
     assert "-:1 How long are gift cards valid?" in res.stdout and "three years" in res.stdout
+    # the lines on stderr say which question they are about too (stdout may go to a file)
+    assert "-:2 abstained: " in res.stderr and "-:1 rag · " in res.stderr and "-:1 abstained" not in res.stderr
 
 
 def test_a_file_of_bad_lines_reports_each_line_and_nothing_is_lost_on_a_markup_like_question(tmp_path, monkeypatch):
