@@ -1,9 +1,11 @@
 """Throughput numbers behind the `ragft advise` cost model: prompt processing (prefill) and decoding speed of the
-bundled generator, at the short prompt of `base`/`ft` and the long prompt of `rag`/`hybrid`.
+bundled generator, at the short prompt of `base`/`ft`, the `rag`/`hybrid` prompt of the bundled generator's
+sentence-level context (`[answer] context = "sentences"`, 160 tokens of sources) and of whole chunks (5 x 200).
 
-Run from the project root (loads SmolLM2-135M-Instruct from the float cache; ~20 s on 2 cores):
+Run from the project root (loads SmolLM2-135M-Instruct from the float cache in the dtype `ragft ask` uses on this
+machine, `--dtype auto`; ~20 s on 2 cores):
 
-    .venv/bin/python benchmarks/advise_throughput.py [--repeats 3]
+    .venv/bin/python benchmarks/advise_throughput.py [--repeats 3] [--dtype auto|float32|bfloat16]
 
 Prints one JSON document: prefill tokens/s per prompt length and greedy decode tokens/s, each from wall time and
 from process CPU time / 2 threads (the estimate for an idle machine when other jobs share the cores), plus the
@@ -29,19 +31,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--decode-tokens", type=int, default=32)
+    parser.add_argument("--dtype", default="auto", help="auto = what `ragft ask` uses here (weights.resolve_placement)")
     args = parser.parse_args()
 
     import torch
 
-    from ragft.models.weights import load_causal_lm
+    from ragft.models.weights import load_causal_lm, resolve_placement
 
     torch.set_num_threads(2)
-    model, tok = load_causal_lm("smollm2-135m")
+    placement = resolve_placement("cpu", args.dtype)
+    model, tok = load_causal_lm("smollm2-135m", placement)
     model.eval()
     filler = "The warehouse in Lyon stores spare parts for the 2024 catalogue and ships them within two days. "
-    result: dict[str, object] = {"model": "SmolLM2-135M-Instruct (float cache)", "threads": 2, "prefill": {}}
+    result: dict[str, object] = {"model": "SmolLM2-135M-Instruct (float cache)", "dtype": placement.dtype,
+                                 "threads": 2, "prefill": {}}
     with torch.inference_mode():
-        for target in (70, 1070):  # base/ft prompt vs rag/hybrid prompt (5 chunks x 200 tokens + 70)
+        for target in (70, 230, 1070):  # base/ft; rag/hybrid with 160 tokens of sentences, or 5 chunks x 200
             ids = tok(filler * (target // 15 + 2), return_tensors="pt").input_ids[:, :target]
             model(ids)  # warm-up
             times, cpu = [], []

@@ -468,6 +468,9 @@ def workload_for(inputs: AdviceInputs, settings: Settings) -> Workload:
         chunk_overlap=settings.chunking.overlap_tokens,
         k=settings.retrieval.k,
         max_context_tokens=settings.answer.max_context_tokens,
+        # the bundled generator reads the best sentences of the chunks; a remote one whole chunks (answer.py)
+        sentence_tokens=(settings.answer.sentence_tokens if settings.answer.context == "sentences"
+                         and settings.generator.kind != "openai" and serving == "self-hosted" else None),
         answer_tokens=settings.generator.max_new_tokens,
         training_examples=inputs.training_examples,
         epochs=settings.train.epochs,

@@ -45,13 +45,14 @@ EMBED_SENTENCES_PER_S = 120.0
 EMBED_WORDS_PER_SENTENCE = 40.0
 TOKENS_PER_WORD = 1.3
 CPU_EMBED_TOKENS_PER_S = EMBED_SENTENCES_PER_S * EMBED_WORDS_PER_SENTENCE * TOKENS_PER_WORD
-# Generator decoding: SmolLM2-135M-Instruct greedy ~10 generated tokens/s (DESIGN.md "Models", 2026-11-25).
-CPU_DECODE_TOKENS_PER_S = 10.0
-# Generator prompt processing: benchmarks/advise_throughput.py (docs/benchmarks.md "advise", 2026-11-25): a
-# 1,070-token prompt costs 25-33 decode-token times in three runs under shared load; at the idle 10 tok/s decode
-# that is 330-430 prompt tokens/s. Long RAG prompts are not free on a CPU (~3 s each): that is what makes ft
-# cheaper per query, and what the ft-vs-rag break-even rests on.
-CPU_PREFILL_TOKENS_PER_S = 350.0
+# Generator, measured with benchmarks/advise_throughput.py (docs/benchmarks.md "advise", 2026-12-02, idle, 2 threads):
+# float32, the dtype of a CPU without bfloat16 units (weights.resolve_placement), so the figures hold for any
+# 2-core CPU; one with AVX512-BF16/AMX runs bfloat16, ~2x faster prefill (921 tok/s) and 18 tok/s decoding.
+# Decoding: greedy, one row, 16.7 tokens/s (was 10, measured 2026-11-25 under shared load).
+CPU_DECODE_TOKENS_PER_S = 17.0
+# Prompt processing: a 230-token prompt (the rag prompt of the bundled generator's sentence-level context) in
+# 0.50 s = 459 tokens/s; a 1,070-token prompt (5 whole chunks) 424 tokens/s (was 350, 2026-11-25 under load).
+CPU_PREFILL_TOKENS_PER_S = 460.0
 # LoRA training (r=8, q/k/v/o) on SmolLM2: TRL SFTTrainer 105 tokens/s, a plain loop ~145 (notes/stack.md,
 # 2026-11-25). The cost model uses the slower TRL figure, which is what `ragft finetune` runs.
 CPU_TRAIN_TOKENS_PER_S = 105.0
@@ -119,6 +120,7 @@ class Workload:
     chunk_overlap: int = 40
     k: int = 5
     max_context_tokens: int = 1200
+    sentence_tokens: int | None = None  # the bundled generator's sentence-level context budget, when it is used
     answer_tokens: int = 64
     training_examples: int | None = None
     epochs: float = 3.0
@@ -138,8 +140,12 @@ class Workload:
 
     @property
     def context_tokens(self) -> int:
-        """Retrieved text in a rag/hybrid prompt: k chunks, capped by the answer context budget."""
-        return min(self.k * self.chunk_tokens, self.max_context_tokens)
+        """Retrieved text in a rag/hybrid prompt: k chunks, capped by the answer context budget; with the bundled
+        generator's sentence-level context (`[answer] context = "sentences"`, the default), at most
+        `sentence_tokens` of their most relevant sentences (whole chunks were priced before: a 1,070-token prompt
+        for the 230 tokens the bundled generator is sent)."""
+        chunks = min(self.k * self.chunk_tokens, self.max_context_tokens)
+        return chunks if self.sentence_tokens is None else min(chunks, self.sentence_tokens)
 
     @property
     def examples(self) -> int:
