@@ -71,8 +71,7 @@ def reply(question: str, items: Sequence[Hit], chunk_texts: Mapping[str, str] | 
     whole = [r for r in rank_sentences(question, items) if r.relevance >= 1.0]
     for r in whole:
         if _affirms(question, r.text):
-            opening = _VERDICT.match(r.text)  # "Yes. Orders to Norway ...": one sentence to the splitter
-            rest = r.text[opening.end():].strip() if opening is not None else r.text
+            rest = split_verdict(r.text)[1]  # "Yes, orders to Norway ...": the source's own yes is said once
             return f"Yes: {rest or r.text}", items[r.item]
     for r in whole:  # a statement first: it says yes in so many words; an FAQ's answer may only imply it
         found = faq_answer(question, r.text, items[r.item], chunk_texts)
@@ -82,6 +81,14 @@ def reply(question: str, items: Sequence[Hit], chunk_texts: Mapping[str, str] | 
 
 
 _VERDICT = re.compile(r"^(?P<word>yes|no)\b[\s.,;:!-]*", re.IGNORECASE)
+
+
+def split_verdict(text: str) -> tuple[str | None, str]:
+    """("Yes" or "No", the rest) when `text` opens with the word ("Yes. Orders ship ...", "No, gift cards ..."),
+    else (None, `text`): the one reading of a source's or a copy's own verdict that `reply`, `faq_answer` and
+    `labelled` share."""
+    m = _VERDICT.match(text)
+    return (None, text) if m is None else (m["word"].capitalize(), text[m.end():].strip())
 
 
 def faq_answer(question: str, asked: str, item: Hit, chunk_texts: Mapping[str, str] | None = None) -> tuple[str, Hit] | None:
@@ -113,11 +120,10 @@ def faq_answer(question: str, asked: str, item: Hit, chunk_texts: Mapping[str, s
             break
     if not after:
         return None
-    m = _VERDICT.match(after[0])
-    if m is None:
+    label, rest = split_verdict(after[0])
+    if label is None:
         return after[0], replace(item, text=whole)
-    rest = after[0][m.end():].strip() or (after[1] if len(after) > 1 else "")
-    label = m["word"].capitalize()
+    rest = rest or (after[1] if len(after) > 1 else "")
     return (f"{label}: {rest}" if rest else label), replace(item, text=whole)
 
 
@@ -127,7 +133,7 @@ def labelled(question: str, answer: str) -> str | None:
     temperate?", but a reader (and `evaluate.metrics.answer_correct`) looks for the yes or no first. A copy that
     opens with the source's own "Yes."/"No." (an FAQ's answer) leads with it the same way ("Yes: Orders to Norway
     ..."), never "Yes: Yes. ...", and is not read again."""
-    opening = _VERDICT.match(answer)
-    if opening is not None and strip_markers(answer[opening.end():]).strip():  # not a bare "Yes [1]"
-        return f"{opening['word'].capitalize()}: {answer[opening.end():].strip()}"
+    label, rest = split_verdict(answer)
+    if label is not None and strip_markers(rest).strip():  # not a bare "Yes [1]"
+        return f"{label}: {rest}"
     return f"Yes: {answer}" if says_yes(question, strip_markers(answer)) else None
