@@ -346,3 +346,25 @@ def test_pypdf_warnings_do_not_reach_stderr(tmp_path, capfd):
     doc = _load(damaged)
     assert "lighthouses" in doc.text
     assert "startxref" not in capfd.readouterr().err
+
+
+def test_pdf_headings_are_read_from_short_lines_between_sentences(tmp_path):
+    """A PDF has no heading markup; a short line that ends no sentence, between sentences, is a heading: its text
+    starts a section (heading path "page N > Heading") instead of running into the paragraph after it ("Store
+    routines The store opens ..."). A section runs on across a page break; wrapped lines of a paragraph, a line
+    that ends a sentence and a short line that runs on ("chaired by") are text."""
+    p = write_pdf(tmp_path / "guide.pdf", [
+        ["Staff onboarding guide", "Welcome to Northwind. Every new colleague shadows an experienced colleague for",
+         "three shifts before working alone.", "Safety first", "Climbing ropes are safety equipment. Never sell",
+         "Returned equipment again.", "The meeting is chaired by", "John Smith every Monday."],
+        ["Helmets go to the quarantine shelf.", "Store routines", "The store opens 15 minutes after staff arrive."],
+    ])
+    blocks = [(b.headings, b.text) for b in _load(p).blocks]
+    assert blocks == [
+        (("page 1", "Staff onboarding guide"), "Welcome to Northwind. Every new colleague shadows an experienced "
+                                               "colleague for three shifts before working alone."),
+        (("page 1", "Safety first"), "Climbing ropes are safety equipment. Never sell Returned equipment again. "
+                                     "The meeting is chaired by John Smith every Monday."),
+        (("page 2", "Safety first"), "Helmets go to the quarantine shelf."),
+        (("page 2", "Store routines"), "The store opens 15 minutes after staff arrive."),
+    ]

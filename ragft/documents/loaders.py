@@ -144,12 +144,48 @@ def load_pdf(data: bytes, path: Path) -> LoadedDocument:
     except Exception as exc:  # noqa: BLE001 - pypdf raises many types on malformed files
         raise IngestError(f"malformed PDF ({_one_line(exc)}); re-export it or convert it to text") from None
     blocks: list[Block] = []
+    section: str | None = None  # a section runs on across a page break until the next heading
     for number, text in enumerate(pages, 1):
         text = re.sub(r"(\w)-\n(\w)", r"\1\2", text)  # undo end-of-line hyphenation
-        blocks.extend(Block(p, (f"page {number}",)) for p in _paragraphs(text))
+        for heading, part in _pdf_sections(text):
+            section = heading or section
+            where = (f"page {number}", section) if section else (f"page {number}",)
+            blocks.extend(Block(p, where) for p in _paragraphs(part))
     if not blocks:
         raise IngestError("PDF has no extractable text (scanned images?); run OCR first, e.g. `ocrmypdf`")
     return LoadedDocument(title=str(meta_title).strip() or path.stem, format="pdf", blocks=blocks)
+
+
+_ENDS_SENTENCE = re.compile(r"[.!?:;,\"')\]]$")
+_HEADING_WORDS = 8
+_RUNS_ON = frozenset({"a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "and", "or", "but",
+                      "as", "than", "that", "which", "whose", "is", "are", "was", "were"})
+
+
+def _pdf_sections(text: str) -> list[tuple[str | None, str]]:
+    """A page's text cut at its headings: (heading or None, the text under it). A PDF's text has no structure
+    (pypdf gives lines), and a heading line read into the paragraph after it ("Store routines The store opens 15
+    minutes ...") was quoted in answers and citations as one sentence. A heading here is a short line (at most
+    _HEADING_WORDS words, under 60% of the page's longest line, so no wrapped line of a paragraph) that ends no
+    sentence and runs on into nothing (no closing punctuation, no "of"/"the" at its end), opens with a capital,
+    follows the page's start or a line that ends a sentence, and is followed by a line that opens with a
+    capital: what a reader takes for a heading without seeing its font."""
+    lines = [line.strip() for line in text.splitlines()]
+    longest = max((len(line) for line in lines), default=0)
+    out: list[tuple[str | None, list[str]]] = [(None, [])]
+    previous = ""
+    for i, line in enumerate(lines):
+        following = next((ln for ln in lines[i + 1:] if ln), "")
+        words = line.split()
+        if (words and len(words) <= _HEADING_WORDS and len(line) < 0.6 * longest and line[0].isupper()
+                and not _ENDS_SENTENCE.search(line) and words[-1].lower() not in _RUNS_ON
+                and (not previous or _ENDS_SENTENCE.search(previous)) and following[:1].isupper()):
+            out.append((line, []))
+        else:
+            out[-1][1].append(line)
+        if line:
+            previous = line
+    return [(heading, "\n".join(body)) for heading, body in out if heading or any(body)]
 
 
 # ---------------------------------------------------------------------------- docx
