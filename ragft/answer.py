@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from ragft.citations import MARKER, is_yes_no, lexical_relevance, resolve_citations, strip_markers, support, words
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
+from ragft.measures import rival_sentence, with_unit
 from ragft.models.base import BatchItem, Decoding
 from ragft.names import antecedent, names_each, referent_sentence, respell
 from ragft.prompting import (
@@ -343,6 +344,7 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         # a copy answering a yes/no question leads with what it says to it, and stays whole as the evidence
         said = labelled(question, good[0]) if copied and asks_yes_no(question) else None
         text = said or (focus_copy(question, good[0]) if copied else good[0])
+        text = measured(question, text, [prep.chunk_texts.get(c.chunk_id, c.text) for c in good[1]])
         emit(on_token, text)
         return _done(answer=text, citations=good[1], **common)
     # The generation is a fragment or is not supported: the best supporting sentence, if it is clearly about
@@ -393,6 +395,24 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
     if copied and ctx.check_copies and not copied_from_best(resolved.answer, question, items, prep.subjects):
         return None
     return resolved.answer, resolved.citations
+
+
+def measured(question: str, answer: str, cited: Sequence[str]) -> str:
+    """A number answered with what its cited source writes beside it (`measures.with_unit`): "2 [1]" -> "2 pm [1]",
+    "1.9 [1]" -> "weight_kg: 1.9 [1]"; and a measure that is one of several in the same unit in its sentence
+    ("10 percent" of "30 percent on full-price items, 10 percent on sale items") gives way to that sentence
+    (`measures.rival_sentence`, cut as a fallback sentence is), which says what tells the amounts apart; unless
+    the cut leaves the amount out (it would no longer answer with it)."""
+    text = with_unit(answer, cited, question)
+    sentence = rival_sentence(text, cited)
+    if sentence is None:
+        return text
+    m = _TRAILING_MARKERS.match(text.strip())
+    body, markers = (m["text"], m["markers"]) if m else (text.strip(), "")
+    focused = focus_clause(asked_topic(question), sentence)
+    if body.rstrip(".") not in focused:
+        return text
+    return f"{focused} {markers}".strip()
 
 
 def whole_sentences(text: str) -> list[str]:

@@ -235,7 +235,16 @@ def build_prompt(
 
 # ----------------------------------------------------------------------------- sentence-level context
 _BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*#]|\d+\.)\s)")
-_NO_END = re.compile(r"(?:^|\s)(?:\d{1,3}|[A-Z]|[A-Z][a-z]{0,2}|e\.g|i\.e|etc|vs|No|St|Dr|Mr|Mrs|Ms)\.$")
+_NO_END = re.compile(
+    r"(?:^|[\s(])(?:\d{1,3}|[A-Z]|(?:[A-Z]\.)+[A-Z]"  # "1." of a list, an initial ("John F."), "U.S.", "N.Y."
+    r"|Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Rev|Gen|Col|Lt|Sgt|Capt|Maj|Adm|Gov|Sen|Rep|Pres|Hon|Fr"
+    r"|Co|Inc|Ltd|Corp|Bros|Mt|Ft|Ave|Blvd|Rd|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+    r"|e\.g|i\.e|etc|vs|viz|cf|ca|approx|al)\.$")
+"""What ends in a full stop without ending a sentence: list numbers, initials, dotted initialisms and a closed list
+of abbreviations. A list and not "any capitalised word of up to three letters": that rule also read "Yes." ("Yes.
+Orders to Norway ship ..." stayed one sentence), "Sun." and "War." as abbreviations."""
+_NUMBERED = re.compile(r"(?:^|[\s(])(?:No|Nos|Vol|Fig|Art|Ch|Sec|Eq|pp?)\.$")
+"""Abbreviations that stand before a number ("No. 5", "Fig. 2"); before a word, "No." ends a sentence."""
 DEFAULT_SENTENCE_TOKENS = 160
 """Token budget of the sentence-level context (answer.context = "sentences"); measured in docs/benchmarks.md."""
 
@@ -245,8 +254,10 @@ def split_sentences(text: str) -> list[str]:
     out, start = [], 0
     for m in _BOUNDARY.finditer(text):
         head = text[start:m.start() + 1].rstrip()
-        if m.group(0)[0] in ".!?" and _NO_END.search(text[max(start, m.start() - 8):m.start() + 1]):
-            continue  # "1." of a list, "N.Y.", "Dr.": not the end of a sentence
+        before = text[max(start, m.start() - 12):m.start() + 1]
+        if m.group(0)[0] == "." and (_NO_END.search(before)
+                                     or (_NUMBERED.search(before) and text[m.end():m.end() + 1].isdigit())):
+            continue  # "1." of a list, "U.S.", "Dr.", "No. 5": not the end of a sentence
         if head.strip():
             out.append(text[start:m.end()])
         start = m.end()
@@ -264,10 +275,15 @@ def in_source_order(text: str, whole: str | None) -> str:
     sentences, chunk = split_sentences(text), split_sentences(whole)
     if len(sentences) < 2:
         return text
-    first = {s: i for i, s in reversed(list(enumerate(chunk)))}
-    if any(s not in first for s in sentences):
-        return text
-    order = sorted({first[s] for s in sentences})
+    places: dict[str, list[int]] = {}
+    for i, s in enumerate(chunk):
+        places.setdefault(s, []).append(i)
+    order = []
+    for s in sentences:  # a sentence the chunk has twice ("Yes." of two FAQ answers) takes its next place
+        if not places.get(s):
+            return text
+        order.append(places[s].pop(0))
+    order.sort()
     out = [chunk[order[0]]]
     for before, i in zip(order, order[1:]):
         out.append(f"… {chunk[i]}" if i > before + 1 else chunk[i])

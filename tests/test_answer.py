@@ -665,6 +665,21 @@ def test_a_citation_quotes_its_sentences_in_the_order_of_its_chunk():
     assert in_source_order("Gamma came third. Alpha came first.", whole) == "Alpha came first. … Gamma came third."
     assert in_source_order("Beta came next. Alpha came first.", whole) == "Alpha came first. Beta came next."
     assert in_source_order("Omega came never. Alpha came first.", whole) == "Omega came never. Alpha came first."
+    # a sentence the chunk has twice ("Yes." of two FAQ answers) is quoted at each of its places
+    faq = "Can I pay by card? Yes. Do you ship to Norway? Yes. Orders ship with DHL."
+    assert in_source_order(faq, faq) == faq
+
+
+def test_sentences_end_at_a_full_stop_unless_it_closes_an_abbreviation_an_initial_or_a_list_number():
+    assert split_sentences("He joined the U.S. Army in 1917. Then he left.") == [
+        "He joined the U.S. Army in 1917.", "Then he left."]
+    assert split_sentences("Dr. Smith met John F. Kennedy in Washington. They talked.") == [
+        "Dr. Smith met John F. Kennedy in Washington.", "They talked."]
+    assert split_sentences("1. Open the order. 2. Print the label.") == ["1. Open the order.", "2. Print the label."]
+    # "No." before a number is an abbreviation; before a word it is an answer, and so is "Yes."
+    assert split_sentences("See No. 5 for details. Yes. Orders ship with DHL. No. Gift cards never expire.") == [
+        "See No. 5 for details.", "Yes.", "Orders ship with DHL.", "No.", "Gift cards never expire."]
+    assert split_sentences("It orbits the Sun. The Moon does too.") == ["It orbits the Sun.", "The Moon does too."]
 
 
 def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():

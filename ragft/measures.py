@@ -1,0 +1,126 @@
+"""A number is answered with what its source writes beside it: its unit, or the field it is the value of.
+
+The bundled model under the copy rule often copies just the digits: "2" for "By what time must I order for same-day
+dispatch?" (the source: "Orders placed before 2 pm ..."), "1.9" for "How much does the Skerry 2 tent weigh?" (a
+product record: "weight_kg: 1.9"), "1890" for a price ("price_eur: 1890"). The digits are in the source, so every
+check passes, yet the answer is not one a reader can use: 2 what, 1.9 what? `with_unit` puts back, from the cited
+text itself, what makes the number a measure:
+
+- the unit written after it (a closed list: percent, am/pm, time spans, currencies, SI and imperial units, eras,
+  "million"/"billion" ...), with a range it opens ("2" of "2 to 4 business days") and a currency sign before it;
+- or, for the whole value of a record field (the JSON/CSV loaders write records as `key: value` lines or
+  `key: value; key: value` rows), the field: "weight_kg: 1.9".
+
+Only text copied from the source is added, so the answer stays a copy and its citation still supports it. A number
+the cited text writes with different units in different places ("2 kg" here, "2 days" there) is left bare: which one
+the model copied is not known.
+
+A measure is one of several when its sentence gives another amount in the same unit: "10" of "Staff discount: 30
+percent on full-price items, 10 percent on sale items" is the sale-item discount, and "10 percent" alone would tell
+someone who asked "How much is the staff discount?" the wrong thing. What tells the amounts apart is in the
+sentence, not in the number, so `rival_sentence` gives that sentence for the answer path to quote instead.
+
+Pure string rules, no model; measured in docs/benchmarks.md (## Answers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ragft.citations import MARKER
+from ragft.prompting import split_sentences
+
+_NUM = r"[-\u2212]?\d+(?:[.,:]\d+)*"
+_LONE = re.compile(rf"^(?P<sign>[$€£]?)(?P<num>{_NUM}(?:\s*(?:to|-|\u2013)\s*{_NUM})?)$")
+"""A bare number or range of numbers, optionally after a currency sign: what `with_unit` completes."""
+
+_UNITS = (
+    # multi-word units first: the alternation takes the first that matches
+    r"business\s+days?|working\s+days?|calendar\s+days?|per\s+cent|a\.m\.|p\.m\.|o'clock"
+    r"|percent|%|am|pm|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|months?|years?|yrs?"
+    r"|decades?|centuries|century"
+    r"|eur|euros?|usd|gbp|chf|sek|nok|dkk|jpy|dollars?|cents?|pounds?|pence|yen"
+    r"|mm|cm|m|km|metres?|meters?|kilometres?|kilometers?|miles?|mi|feet|foot|ft|inches|yards?"
+    r"|mg|g|kg|grams?|kilograms?|tonnes?|tons?|lbs?|ounces?|oz"
+    r"|ml|l|litres?|liters?|gallons?"
+    r"|°c|°f|℃|℉|degrees(?:\s+(?:celsius|fahrenheit))?|kelvin"
+    r"|km/h|mph|kph|knots?|m/s"
+    r"|kw|kwh|mw|gw|w|watts?|volts?|v|ghz|mhz|hz|gb|mb|tb|kb"
+    r"|bc|bce|ad|ce"
+)
+_MAGNITUDE = r"thousand|million|billion|trillion|bn"
+_AFTER = re.compile(rf"^(?P<unit>\s*(?:(?:{_MAGNITUDE})(?:\s+(?:{_UNITS}))?|(?:{_UNITS})))(?![\w°/])", re.IGNORECASE)
+_RANGE_TAIL = re.compile(rf"^\s*(?:to|-|\u2013)\s*{_NUM}", re.IGNORECASE)
+_FIELD_KEY = re.compile(r"^\s*(?P<key>[^:]{1,60}):\s*$")
+"""A field name before a value, as the loaders write records: bounded, so a long line is no quadratic search."""
+_FIELD_END = re.compile(r"^\s*(?:$|\n|;)")
+_LETTERS = re.compile(r"[^\W\d_]+")
+_TRAILING_MARKERS = re.compile(rf"^(?P<text>.*?\S)\s*(?P<markers>(?:\s*{MARKER.pattern})+)\s*$", re.DOTALL)
+
+
+def _measures(number: str, source: str, is_range: bool) -> set[str]:
+    """What `source` writes `number` as, at each place it does: "2 pm", "weight_kg: 1.9", or the bare number."""
+    found: set[str] = set()
+    for m in re.finditer(rf"(?<![\w.,:\u2212-]){re.escape(number)}(?![\w]|[.,:]\d)", source):
+        before, after = source[:m.start()], source[m.end():]
+        key = _FIELD_KEY.match(re.split(r"[\n;]", before[-80:])[-1])  # the field this value is of, if any
+        if key is not None and re.search(r"[^\W\d]", key["key"]) and _FIELD_END.match(after):
+            found.add(f"{key['key'].strip()}: {number}")
+            continue
+        sign = before[-1] if before and before[-1] in "$€£" else ""
+        tail = None if is_range else _RANGE_TAIL.match(after)
+        span = tail.group(0) if tail else ""
+        unit = _AFTER.match(after[len(span):])
+        if unit is not None or sign:
+            found.add(f"{sign}{number}{span}{unit['unit'] if unit else ''}")
+        else:
+            found.add(number)
+    return found
+
+
+def with_unit(answer: str, sources: Sequence[str], question: str = "") -> str:
+    """`answer` with the unit or field its number has in `sources` (the cited texts), its citation markers kept;
+    `answer` itself when it is not a bare number, when the sources write the number bare, or in different ways,
+    or when `question` already names the unit ("How tall is Mount Everest in metres?" is answered "8849")."""
+    m = _TRAILING_MARKERS.match(answer.strip())
+    body, markers = (m["text"], m["markers"].strip()) if m else (answer.strip(), "")
+    lone = _LONE.match(body.strip().rstrip("."))
+    if lone is None:
+        return answer
+    number, is_range = lone["num"], re.search(r"\d\s*(?:to|-|\u2013)", lone["num"]) is not None
+    written: set[str] = set()
+    for source in sources:
+        written |= _measures(number, source, is_range)
+    measures = written - {number}
+    if len(measures) != 1:
+        return answer
+    measure = " ".join(measures.pop().split())
+    if lone["sign"] and not measure.startswith(lone["sign"]):
+        return answer
+    unit = measure.partition(number)[2]  # " metres", " to 4 business days"; "" after a field's name
+    words = set(_LETTERS.findall(unit.lower()))
+    if words and not _RANGE_TAIL.match(unit) and words <= set(_LETTERS.findall(question.lower())):
+        return answer  # the question names the unit: the number alone answers it
+    return f"{measure} {markers}" if markers else measure
+
+
+def rival_sentence(measure: str, sources: Sequence[str]) -> str | None:
+    """The sentence of `sources` that writes `measure` ("10 percent", citation markers allowed) beside another
+    amount in the same unit ("30 percent ..., 10 percent ..."), or None: when there is none, or `measure` is no
+    number with a unit after it (a record field names what its value is; a bare number has no unit to share)."""
+    m = _TRAILING_MARKERS.match(measure.strip())
+    body = (m["text"] if m else measure).strip().rstrip(".")
+    parts = re.match(rf"^[$€£]?(?P<num>{_NUM}(?:\s*(?:to|-|\u2013)\s*{_NUM})?)(?P<unit>\s*\S.*)$", body)
+    unit = _AFTER.match(parts["unit"]) if parts else None
+    if parts is None or unit is None or unit.end() != len(parts["unit"]):
+        return None
+    number = parts["num"]
+    written = r"\s*".join(re.escape(w) for w in unit.group(0).split())  # "business days", "%", "a.m."
+    amounts = re.compile(rf"(?<![\w.,:\u2212-])(?P<num>{_NUM})\s*{written}(?![\w°/])", re.IGNORECASE)
+    for source in sources:
+        for sentence in split_sentences(source):
+            numbers = {a["num"] for a in amounts.finditer(sentence)}
+            if number in numbers and len(numbers) > 1 and body.lower() in " ".join(sentence.split()).lower():
+                return sentence
+    return None
