@@ -32,8 +32,10 @@ from ragft.citations import MARKER
 from ragft.prompting import split_sentences
 
 _NUM = r"[-\u2212]?\d+(?:[.,:]\d+)*"
-_LONE = re.compile(rf"^(?P<sign>[$€£]?)(?P<num>{_NUM}(?:\s*(?:to|-|\u2013)\s*{_NUM})?)$")
-"""A bare number or range of numbers, optionally after a currency sign: what `with_unit` completes."""
+_AMOUNT = rf"{_NUM}(?:\s*(?:to|-|\u2013)\s*{_NUM})?"
+"""A number or a range of numbers ("2 to 4", "9:00-17:00")."""
+_LONE = re.compile(rf"^(?P<sign>[$€£]?)(?P<num>{_AMOUNT})$")
+"""A bare amount, optionally after a currency sign: what `with_unit` completes."""
 
 _UNITS = (
     # multi-word units first: the alternation takes the first that matches
@@ -65,7 +67,7 @@ def _measures(number: str, source: str, is_range: bool) -> set[str]:
     for m in re.finditer(rf"(?<![\w.,:\u2212-]){re.escape(number)}(?![\w]|[.,:]\d)", source):
         before, after = source[:m.start()], source[m.end():]
         key = _FIELD_KEY.match(re.split(r"[\n;]", before[-80:])[-1])  # the field this value is of, if any
-        if key is not None and re.search(r"[^\W\d]", key["key"]) and _FIELD_END.match(after):
+        if key is not None and _LETTERS.search(key["key"]) and _FIELD_END.match(after):
             found.add(f"{key['key'].strip()}: {number}")
             continue
         sign = before[-1] if before and before[-1] in "$€£" else ""
@@ -111,7 +113,7 @@ def rival_sentence(measure: str, sources: Sequence[str]) -> str | None:
     number with a unit after it (a record field names what its value is; a bare number has no unit to share)."""
     m = _TRAILING_MARKERS.match(measure.strip())
     body = (m["text"] if m else measure).strip().rstrip(".")
-    parts = re.match(rf"^[$€£]?(?P<num>{_NUM}(?:\s*(?:to|-|\u2013)\s*{_NUM})?)(?P<unit>\s*\S.*)$", body)
+    parts = re.match(rf"^[$€£]?(?P<num>{_AMOUNT})(?P<unit>\s*\S.*)$", body)
     unit = _AFTER.match(parts["unit"]) if parts else None
     if parts is None or unit is None or unit.end() != len(parts["unit"]):
         return None
