@@ -55,6 +55,7 @@ from ragft.prompting import (
     subject_lines,
     with_subject,
 )
+from ragft.records import focus_record
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
 from ragft.wellformed import (about_the_asked, answer_kind, asked_topic, beyond_names, degenerate_reason,
@@ -344,7 +345,10 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         # a copy answering a yes/no question leads with what it says to it, and stays whole as the evidence
         said = labelled(question, good[0]) if copied and asks_yes_no(question) else None
         text = said or (focus_copy(question, good[0]) if copied else good[0])
-        text = measured(question, text, [prep.chunk_texts.get(c.chunk_id, c.text) for c in good[1]])
+        cited = [prep.chunk_texts.get(c.chunk_id, c.text) for c in good[1]]
+        if copied and said is None:  # a copied table row or JSON record: its name and the fields asked
+            text = focus_record(asked_topic(question), text, cited)
+        text = measured(question, text, cited)
         emit(on_token, text)
         return _done(answer=text, citations=good[1], **common)
     # The generation is a fragment or is not supported: the best supporting sentence, if it is clearly about
@@ -355,6 +359,8 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
     if fallback is None:
         return _abstain(**common)
     sentence, item = fallback
+    if not asks_yes_no(question):  # a table row or JSON record as the sentence: its name and the fields asked
+        sentence = focus_record(asked_topic(question), sentence, [prep.chunk_texts.get(item.chunk_id, item.text)])
     text = f"{sentence} [1]"
     emit(on_token, text)
     return _done(answer=text, citations=[Citation(n=1, doc_id=item.doc_id, chunk_id=item.chunk_id,
