@@ -94,6 +94,16 @@ def strip_markers(text: str) -> str:
     return " ".join(MARKER.sub(" ", text).split())
 
 
+_TRAILING = re.compile(rf"^(?P<text>.*?\S)\s*(?P<markers>(?:\s*{MARKER.pattern})+)\s*$", re.DOTALL)
+
+
+def split_trailing_markers(text: str) -> tuple[str, str]:
+    """(the text, its trailing citation markers) of an answer: ("2", "[1]") of "2 [1]", ("2", "") of "2". Why:
+    rules that rewrite an answer's words (measures, records) keep its citations as they were."""
+    m = _TRAILING.match(text.strip())
+    return (m["text"], "".join(m["markers"].split())) if m else (text.strip(), "")
+
+
 def parse_markers(answer: str) -> list[int]:
     """Every number cited in `answer`, in order of appearance (duplicates kept); "[1, 3]" gives 1 and 3."""
     found: list[int] = []

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ragft.citations import MARKER
+from ragft.citations import split_trailing_markers
 from ragft.prompting import split_sentences
 
 _NUM = r"[-\u2212]?\d+(?:[.,:]\d+)*"
@@ -58,7 +58,6 @@ _FIELD_KEY = re.compile(r"^\s*(?P<key>[^:]{1,60}):\s*$")
 """A field name before a value, as the loaders write records: bounded, so a long line is no quadratic search."""
 _FIELD_END = re.compile(r"^\s*(?:$|\n|;)")
 _LETTERS = re.compile(r"[^\W\d_]+")
-_TRAILING_MARKERS = re.compile(rf"^(?P<text>.*?\S)\s*(?P<markers>(?:\s*{MARKER.pattern})+)\s*$", re.DOTALL)
 
 
 def _measures(number: str, source: str, is_range: bool) -> set[str]:
@@ -85,8 +84,7 @@ def with_unit(answer: str, sources: Sequence[str], question: str = "") -> str:
     """`answer` with the unit or field its number has in `sources` (the cited texts), its citation markers kept;
     `answer` itself when it is not a bare number, when the sources write the number bare, or in different ways,
     or when `question` already names the unit ("How tall is Mount Everest in metres?" is answered "8849")."""
-    m = _TRAILING_MARKERS.match(answer.strip())
-    body, markers = (m["text"], m["markers"].strip()) if m else (answer.strip(), "")
+    body, markers = split_trailing_markers(answer)
     lone = _LONE.match(body.strip().rstrip("."))
     if lone is None:
         return answer
@@ -111,8 +109,7 @@ def rival_sentence(measure: str, sources: Sequence[str]) -> str | None:
     """The sentence of `sources` that writes `measure` ("10 percent", citation markers allowed) beside another
     amount in the same unit ("30 percent ..., 10 percent ..."), or None: when there is none, or `measure` is no
     number with a unit after it (a record field names what its value is; a bare number has no unit to share)."""
-    m = _TRAILING_MARKERS.match(measure.strip())
-    body = (m["text"] if m else measure).strip().rstrip(".")
+    body = split_trailing_markers(measure)[0].rstrip(".")
     parts = re.match(rf"^[$€£]?(?P<num>{_AMOUNT})(?P<unit>\s*\S.*)$", body)
     unit = _AFTER.match(parts["unit"]) if parts else None
     if parts is None or unit is None or unit.end() != len(parts["unit"]):

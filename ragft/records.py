@@ -21,10 +21,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ragft.citations import MARKER, content_words, stems
+from ragft.citations import content_words, split_trailing_markers, stems
 
 _FIELD = re.compile(r"^(?P<key>[^:\n;]{1,40}):[ \t]*(?P<value>\S.*)$")
-_TRAILING_MARKERS = re.compile(rf"^(?P<text>.*?\S)\s*(?P<markers>(?:\s*{MARKER.pattern})+)\s*$", re.DOTALL)
 _WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
 MIN_FIELDS = 3
 """A copy of fewer fields is left whole: "store: Lille; city: Lille" is already short."""
@@ -46,8 +45,7 @@ def focus_record(asked: str, answer: str, cited: Sequence[str]) -> str:
     asked field besides the first."""
     if _WHERE.search(asked):
         return answer
-    m = _TRAILING_MARKERS.match(answer.strip())
-    body, markers = (m["text"], m["markers"].strip()) if m else (answer.strip(), "")
+    body, markers = split_trailing_markers(answer)
     flat = " ".join(body.split())
     held = sorted({(flat.find(f), f) for source in cited for f in _fields(source) if f in flat})
     if len(held) < MIN_FIELDS:
