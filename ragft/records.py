@@ -40,9 +40,9 @@ def _fields(source: str) -> list[str]:
 
 
 def focus_record(asked: str, answer: str, cited: Sequence[str]) -> str:
-    """`answer` cut to the record's first field and the fields whose name `asked` holds (by stem), joined with "; " and its
-    citation markers kept; `answer` itself when it holds fewer than MIN_FIELDS fields of the cited texts, or no
-    asked field besides the first."""
+    """`answer` cut to the record's first field and the fields whose name `asked` holds (by stem), joined with
+    "; ", its citation markers kept; `answer` itself for a "where" question, when it holds fewer than MIN_FIELDS
+    fields of the cited texts, or when no field besides the first is asked, or every one is."""
     if _WHERE.search(asked):
         return answer
     body, markers = split_trailing_markers(answer)
