@@ -34,7 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ragft.citations import MARKER, is_yes_no, lexical_relevance, resolve_citations, strip_markers, support, words
+from ragft.citations import (MARKER, is_yes_no, lexical_relevance, resolve_citations, split_trailing_markers,
+                             strip_markers, support, words)
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
 from ragft.measures import rival_sentence, with_unit
@@ -413,8 +414,7 @@ def measured(question: str, answer: str, cited: Sequence[str]) -> str:
     sentence = rival_sentence(text, cited)
     if sentence is None:
         return text
-    m = _TRAILING_MARKERS.match(text.strip())
-    body, markers = (m["text"], m["markers"]) if m else (text.strip(), "")
+    body, markers = split_trailing_markers(text)
     focused = focus_clause(asked_topic(question), sentence)
     if body.rstrip(".") not in focused:
         return text
