@@ -172,14 +172,16 @@ def _pdf_sections(text: str) -> list[tuple[str | None, str]]:
     capital: what a reader takes for a heading without seeing its font."""
     lines = [line.strip() for line in text.splitlines()]
     longest = max((len(line) for line in lines), default=0)
+    following = [""] * len(lines)  # the next non-empty line after each, found in one backward pass
+    for i in range(len(lines) - 2, -1, -1):
+        following[i] = lines[i + 1] or following[i + 1]
     out: list[tuple[str | None, list[str]]] = [(None, [])]
     previous = ""
-    for i, line in enumerate(lines):
-        following = next((ln for ln in lines[i + 1:] if ln), "")
+    for line, after in zip(lines, following):
         words = line.split()
         if (words and len(words) <= _HEADING_WORDS and len(line) < 0.6 * longest and line[0].isupper()
                 and not _ENDS_SENTENCE.search(line) and words[-1].lower() not in _RUNS_ON
-                and (not previous or _ENDS_SENTENCE.search(previous)) and following[:1].isupper()):
+                and (not previous or _ENDS_SENTENCE.search(previous)) and after[:1].isupper()):
             out.append((line, []))
         else:
             out[-1][1].append(line)
