@@ -56,7 +56,7 @@ from ragft.prompting import (
     subject_lines,
     with_subject,
 )
-from ragft.records import focus_record
+from ragft.records import answer_record
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
 from ragft.wellformed import (about_the_asked, answer_kind, asked_topic, beyond_names, degenerate_reason,
@@ -348,7 +348,7 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         text = said or (focus_copy(question, good[0]) if copied else good[0])
         cited = [prep.chunk_texts.get(c.chunk_id, c.text) for c in good[1]]
         if copied and said is None:  # a copied table row or JSON record: its name and the fields asked
-            text = focus_record(asked_topic(question), text, cited)
+            text = answer_record(asked_topic(question), text, cited)
         text = measured(question, text, cited)
         emit(on_token, text)
         return _done(answer=text, citations=good[1], **common)
@@ -361,7 +361,7 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         return _abstain(**common)
     sentence, item = fallback
     if not asks_yes_no(question):  # a table row or JSON record as the sentence: its name and the fields asked
-        sentence = focus_record(asked_topic(question), sentence, [prep.chunk_texts.get(item.chunk_id, item.text)])
+        sentence = answer_record(asked_topic(question), sentence, [prep.chunk_texts.get(item.chunk_id, item.text)])
     text = f"{sentence} [1]"
     emit(on_token, text)
     return _done(answer=text, citations=[Citation(n=1, doc_id=item.doc_id, chunk_id=item.chunk_id,

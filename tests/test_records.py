@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ragft.answer import answer_question
-from ragft.records import focus_record
+from ragft.records import answer_record, focus_record, pick_record, same_stem
 from tests.fakes import FakeGenerator
 from tests.test_answer import ctx, hit
 
@@ -28,8 +28,8 @@ def test_a_copied_row_keeps_its_first_field_and_the_fields_asked():
 
 def test_a_copy_is_left_whole_when_nothing_or_everything_is_asked_or_it_is_short():
     flat = " ".join(STOVE.split("\n"))
-    # no field name holds what is asked ("weigh" is not "weight_kg"); a value that names the record is not asked
-    assert focus_record("What does the Ember gas stove weigh?", flat, [STOVE]) == flat
+    # no field name holds what is asked; a value that names the record ("name: Ember gas stove") is not asked
+    assert focus_record("Who makes the Ember gas stove?", flat, [STOVE]) == flat
     assert focus_record("When does the store open?", "store: Northwind Utrecht; opening hours: Mon-Sat 10:00-18:00",
                         [ROWS]) == "store: Northwind Utrecht; opening hours: Mon-Sat 10:00-18:00"  # two fields
     assert focus_record("Where is the store and when does it open?", "store: A; city: B; opening hours: C",
@@ -45,3 +45,50 @@ def test_the_answer_path_cuts_a_copied_row_and_a_row_quoted_as_the_fallback():
     assert a.citations[0].chunk_id == rows.chunk_id
     a = answer_question(ctx(FakeGenerator("( [1]"), [rows]), "When does the Utrecht store open?")
     assert a.answer == "store: Northwind Utrecht; opening hours: Mon-Sat 10:00-18:00 [1]", a
+
+
+SUPPORT = ("title: Customer support contacts\nupdated: 2026-11-01\n\nchannel: chat\nhours: every day 8:00-22:00\n\n"
+           "channel: phone\nnumber: +31 10 555 0142\nhours: Mon-Fri 9:00-17:00\n\n"
+           "channel: e-mail\naddress: help@northwind.example\nresponse_time: within one business day")
+
+
+def test_a_field_name_matches_a_stem_it_extends_by_a_letter_or_two():
+    assert same_stem("weigh", "weight") and same_stem("weight", "weigh") and same_stem("price", "price")
+    assert not same_stem("cost", "costume")  # more than two letters on
+    assert not same_stem("age", "ages") and not same_stem("kg", "kgs")  # too short to extend
+    flat = " ".join(STOVE.split("\n"))
+    assert focus_record("What does the Ember gas stove weigh?", flat + " [1]", [STOVE]) == (
+        "sku: NW-STOVE-GAS; weight_kg: 0.08 [1]")
+
+
+def test_a_copy_of_a_record_that_holds_nothing_asked_moves_to_the_one_record_that_does():
+    header = "title: Customer support contacts updated: 2026-11-01 [1]"
+    asked = "What is the phone number of customer support?"
+    assert pick_record(asked, header, [SUPPORT]) == (
+        "channel: phone; number: +31 10 555 0142; hours: Mon-Fri 9:00-17:00 [1]")
+    assert answer_record(asked, header, [SUPPORT]) == "channel: phone; number: +31 10 555 0142 [1]"
+    assert pick_record(asked, "2026-11-01", [SUPPORT]) == (  # a bare value of the header too
+        "channel: phone; number: +31 10 555 0142; hours: Mon-Fri 9:00-17:00")
+
+
+def test_a_copy_stays_where_it_is_unless_exactly_one_other_record_is_asked():
+    chat = "channel: chat hours: every day 8:00-22:00 [1]"
+    # the copied record holds an asked field ("hours"): even if another does too, it stays
+    assert pick_record("What are the support hours?", chat, [SUPPORT]) == chat
+    # nothing asked anywhere / two other records asked ("hours": chat and phone) / a "where" question
+    header = "title: Customer support contacts updated: 2026-11-01"
+    assert pick_record("Which contacts are listed?", header, [SUPPORT]) == header
+    assert pick_record("What are the hours of customer support?", header, [SUPPORT]) == header
+    assert pick_record("Where is the number of customer support?", header, [SUPPORT]) == header
+    # text in more than one record, or in none: nothing to move
+    assert pick_record("What is the phone number?", "channel", [SUPPORT]) == "channel"
+    prose = "Call us on weekdays."
+    assert pick_record("What is the phone number?", prose, [SUPPORT]) == prose
+
+
+def test_the_answer_path_moves_a_copied_header_to_the_asked_record():
+    support = hit(1, SUPPORT, doc="support")
+    gen = FakeGenerator("title: Customer support contacts updated: 2026-11-01 [1]")
+    a = answer_question(ctx(gen, [support]), "What is the phone number of customer support?")
+    assert a.answer == "channel: phone; number: +31 10 555 0142 [1]", a
+    assert a.citations[0].chunk_id == support.chunk_id
