@@ -368,3 +368,91 @@ def test_pdf_headings_are_read_from_short_lines_between_sentences(tmp_path):
         (("page 2", "Safety first"), "Helmets go to the quarantine shelf."),
         (("page 2", "Store routines"), "The store opens 15 minutes after staff arrive."),
     ]
+
+
+# ---------------------------------------------------------------------------- tables under a header row
+def test_table_rows_name_their_cells_only_under_a_usable_header():
+    from ragft.documents.base import table_rows
+
+    rows = [["Service", "Time", "Price:"], ["Express", "next day", "12.50 EUR"], ["Pickup", "", "free"], ["a", "b"]]
+    assert table_rows(rows, header=True) == [
+        "Service: Express; Time: next day; Price: 12.50 EUR",  # a name's own colon goes
+        "Service: Pickup; Price: free",  # an empty cell is left out, the others keep their names
+        "a | b",  # a row that does not line up with the header
+    ]
+    assert table_rows(rows[:2], header=False) == ["Service | Time | Price:", "Express | next day | 12.50 EUR"]
+    # a missing or repeated name would mislabel a cell: the header row stays a row
+    assert table_rows([["Item", ""], ["x", "1"]], header=True) == ["Item", "x | 1"]
+    assert table_rows([["A", "A"], ["x", "1"]], header=True) == ["A | A", "x | 1"]
+    assert table_rows([["A", "B"]], header=True) == ["A | B"]  # a header alone
+
+
+def test_html_table_under_th_or_thead_reads_row_by_row_with_names(tmp_path):
+    p = tmp_path / "prices.html"
+    p.write_text(
+        "<html><body><h1>Delivery</h1><table><caption>Delivery options</caption>"
+        "<tr><th>Service</th><th>Price</th></tr><tr><td>Express</td><td>12.50 <b>EUR</b></td></tr>"
+        "<tr><td colspan='2'>Prices include VAT</td></tr></table>"
+        "<table><thead><tr><td>Plan</td><td>Seats</td></tr></thead><tbody><tr><td>Team</td><td>10</td></tr></tbody>"
+        "</table><p>After.</p>"
+        "<table><tr><td>Phone</td><td>+31 10 555 0142</td></tr></table>"  # no header: cells joined as before
+        "<table><tr><th>Outer</th></tr><tr><td><table><tr><td>inner</td></tr></table></td></tr></table>"
+        "</body></html>", encoding="utf-8")
+    assert [(b.headings, b.text) for b in _load(p).blocks] == [
+        (("Delivery",), "Delivery options"),
+        (("Delivery",), "Service: Express; Price: 12.50 EUR"),
+        (("Delivery",), "Prices include VAT"),
+        (("Delivery",), "Plan: Team; Seats: 10"),
+        (("Delivery",), "After."),
+        (("Delivery",), "Phone | +31 10 555 0142"),
+        (("Delivery",), "Outer"),  # a table holding a table is left to the walk
+        (("Delivery",), "inner"),
+    ]
+
+
+def test_markdown_table_reads_row_by_row_with_names(tmp_path):
+    p = tmp_path / "plans.md"
+    p.write_text(
+        "# Plans\n\nOur plans:\n| Plan | Seats | Price per month |\n|------|------:|:---|\n"
+        "| **Starter** | 3 | 9 EUR |\n| Team \\| Pro | 10 | |\nText after.\n\n"
+        "a | b\n-- | --\n1 | 2\n\n"
+        "```\n| not | a |\n|---|---|\n```\n\n"
+        "x | y\n--|--|--\n", encoding="utf-8")
+    assert [b.text for b in _load(p).blocks] == [
+        "Our plans:",
+        "Plan: Starter; Seats: 3; Price per month: 9 EUR",
+        "Plan: Team | Pro; Seats: 10",
+        "Text after.",
+        "a: 1; b: 2",
+        "| not | a |\n|---|---|",  # code stays verbatim
+        "x | y --|--|--",  # a delimiter row of another width is no table
+    ]
+
+
+def test_docx_table_reads_with_names_when_its_first_row_is_marked_as_header(tmp_path):
+    import docx
+    from docx.oxml import OxmlElement
+
+    document = docx.Document()
+    bold = document.add_table(rows=3, cols=3)  # a bold first row
+    for r, row in enumerate([["Plan", "Seats", "Price"], ["Starter", "3", "9 EUR"], ["Team", "", "29 EUR"]]):
+        for c, value in enumerate(row):
+            bold.rows[r].cells[c].paragraphs[0].add_run(value).bold = r == 0
+    repeat = document.add_table(rows=2, cols=2)  # Word's "Repeat as header row"
+    for r, row in enumerate([["Line", "Years"], ["Expedition", "5"]]):
+        for c, value in enumerate(row):
+            repeat.cell(r, c).text = value
+    repeat.rows[0]._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
+    merged = document.add_table(rows=2, cols=3)
+    for r, row in enumerate([["A", "B", "C"], ["yes", "yes", "z"]]):
+        for c, value in enumerate(row):
+            merged.cell(r, c).text = value
+    merged.cell(0, 1).merge(merged.cell(0, 2))
+    document.save(str(tmp_path / "t.docx"))
+    assert [b.text for b in _load(tmp_path / "t.docx").blocks] == [
+        "Plan: Starter; Seats: 3; Price: 9 EUR",
+        "Plan: Team; Price: 29 EUR",
+        "Line: Expedition; Years: 5",
+        "A | B C",  # unmarked: cells joined as before; a merged cell once
+        "yes | yes | z",  # equal neighbours that are not merged both stay
+    ]

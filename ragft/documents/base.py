@@ -144,6 +144,32 @@ def _paragraphs(text: str) -> list[str]:
     return [p for p in (_clean(part) for part in re.split(r"\n\s*\n", text)) if p]
 
 
+_NAME_PUNCT = re.compile(r"\s*[:;]+\s*")
+
+
+def table_rows(rows: list[list[str]], header: bool) -> list[str]:
+    """A table's rows as block texts: under a header row, each later row as `name: cell; name: cell` (the CSV
+    loader's form, so a row reads on its own and `records` can cut it to the asked column); without one, or for a
+    row whose cells do not line up with the header's, its cells joined with " | ". Empty cells and rows go.
+
+    Why: "Express | next business day | 12.50 EUR" does not say which cell is the price; the header row that does
+    may sit in another chunk, or the model may not pair a cell with a name three cells away.
+    `header`: the first row names the columns (an explicit mark of the format: `<th>` cells, a Markdown delimiter
+    row, a Word header row)."""
+    names = [" ".join(_NAME_PUNCT.sub(" ", cell).split()) for cell in rows[0]] if header and rows else []
+    if len(rows) < 2 or not all(names) or len(set(names)) < len(names):
+        names = []  # no usable names: a missing or repeated one would mislabel a cell
+    out = []
+    for row in rows[1:] if names else rows:
+        if not any(row):
+            continue
+        if names and len(row) == len(names):
+            out.append("; ".join(f"{n}: {c}" for n, c in zip(names, row) if c))
+        else:
+            out.append(" | ".join(c for c in row if c))
+    return out
+
+
 class _HeadingPath:
     """The stack of open headings: a level-L heading closes every open heading of level >= L."""
 

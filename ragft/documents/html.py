@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ragft.documents.base import Block, LoadedDocument, _clean, _HeadingPath, _one_line, decode_text
+from ragft.documents.base import Block, LoadedDocument, _clean, _HeadingPath, _one_line, decode_text, table_rows
 from ragft.errors import IngestError
 
 _DROP_TAGS = ["script", "style", "nav", "noscript", "template", "svg", "iframe", "aside", "form", "button"]
@@ -99,6 +99,32 @@ def _html_title_and_blocks(root: Any) -> tuple[str, list[Block]]:
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 
 
+def _header_tables(root: Any) -> None:
+    """Rewrite, in place, each table whose first row is header cells (`<th>`, or a row in `<thead>`) as one
+    paragraph per later row, `name: cell; name: cell` (`base.table_rows`), its caption first. Other tables, and
+    tables holding a table or a dropped element (script, form, ...), are left to the walk (cells joined " | ")."""
+    from lxml import etree
+
+    for table in list(root.iter("table")):
+        trs = list(table.iter("tr"))
+        if not trs or table.find(".//table") is not None or any(table.iter(*_DROP_TAGS)):
+            continue
+        cells = [[c for c in tr if isinstance(c.tag, str) and c.tag in ("td", "th")] for tr in trs]
+        first = trs[0].getparent()
+        if not cells[0] or not (all(c.tag == "th" for c in cells[0]) or (first is not None and first.tag == "thead")):
+            continue
+        div = etree.Element("div")
+        caption = table.find("caption")
+        texts = [_clean(" ".join(caption.itertext()))] if caption is not None else []
+        texts += table_rows([[_clean(" ".join(c.itertext())) for c in row] for row in cells], header=True)
+        for text in texts:
+            etree.SubElement(div, "p").text = text
+        div.tail = table.tail
+        parent = table.getparent()
+        if parent is not None:
+            parent.replace(table, div)
+
+
 def load_html(data: bytes, path: Path) -> LoadedDocument:
     """HTML via lxml's C parser, walked once: linear time, and nesting past MAX_HTML_DEPTH is an IngestError."""
     import lxml.html
@@ -118,6 +144,7 @@ def load_html(data: bytes, path: Path) -> LoadedDocument:
     title_el = root.find(".//title")
     title = _clean(title_el.text_content()) if title_el is not None else ""
     body = root.find("body")
+    _header_tables(root)
     first_h1, blocks = _html_title_and_blocks(body if body is not None else root)
     return LoadedDocument(title=title or first_h1 or path.stem, format="html", blocks=blocks)
 

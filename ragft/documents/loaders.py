@@ -34,6 +34,7 @@ from ragft.documents.base import (  # noqa: F401 - re-exported: loaders.Block et
     _paragraphs,
     decode_text,
     read_file_bytes,
+    table_rows,
 )
 from ragft.documents.html import MAX_HTML_DEPTH, load_html  # noqa: F401
 
@@ -59,6 +60,36 @@ def _md_inline(text: str) -> str:
     return _LINK.sub(r"\1", _IMAGE.sub(r"\1", text))
 
 
+_MD_DELIMITER = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
+_MD_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def _md_cells(line: str) -> list[str]:
+    """The cells of a Markdown table row: outer pipes dropped, split at unescaped pipes, emphasis marks around a
+    cell dropped."""
+    line = line.strip()
+    line = line[1:] if line.startswith("|") else line
+    line = line[:-1] if line.endswith("|") and not line.endswith("\\|") else line
+    return [_clean(_md_inline(c.replace("\\|", "|"))).strip("*_` ") for c in _MD_PIPE.split(line)]
+
+
+def _md_table(lines: list[str]) -> tuple[list[str], list[str], list[str]] | None:
+    """A paragraph's lines split into the text before a Markdown (GFM) table, the table's block texts
+    (`base.table_rows`: the header row names each later row's cells) and the text after it; None without a
+    table (a header line with a pipe, then a delimiter row of dashes with as many cells)."""
+    for i in range(1, len(lines)):
+        head = lines[i - 1]
+        if _MD_DELIMITER.match(lines[i]) and "|" in head + lines[i] and "-" in lines[i]:
+            if len(_md_cells(lines[i])) != len(_md_cells(head)):
+                continue
+            end = i + 1
+            while end < len(lines) and "|" in lines[end]:
+                end += 1
+            rows = [_md_cells(head)] + [_md_cells(line) for line in lines[i + 1:end]]
+            return lines[:i - 1], table_rows(rows, header=True), lines[end:]
+    return None
+
+
 def load_markdown(data: bytes, path: Path) -> LoadedDocument:
     lines = decode_text(data).splitlines()
     title = ""
@@ -75,12 +106,25 @@ def load_markdown(data: bytes, path: Path) -> LoadedDocument:
     para: list[str] = []
     fence: str | None = None
 
+    def prose(lines: list[str]) -> None:
+        text = _clean(_md_inline("\n".join(lines)))
+        if text:
+            blocks.append(Block(text, headings.path))
+
     def flush() -> None:
-        if para:
-            text = _clean(_md_inline("\n".join(para))) if fence is None else "\n".join(para).strip()
-            if text:
-                blocks.append(Block(text, headings.path))
-            para.clear()
+        if not para:
+            return
+        if fence is not None:
+            if "\n".join(para).strip():
+                blocks.append(Block("\n".join(para).strip(), headings.path))
+        else:
+            rest = list(para)
+            while (table := _md_table(rest)) is not None:  # a table becomes one block per row
+                before, rows, rest = table
+                prose(before)
+                blocks.extend(Block(row, headings.path) for row in rows)
+            prose(rest)
+        para.clear()
 
     for line in lines:
         if fence is not None:  # inside a code block: keep lines verbatim, no headings
@@ -194,6 +238,33 @@ def _pdf_sections(text: str) -> list[tuple[str | None, str]]:
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 
 
+def _docx_cells(row: Any) -> list[str]:
+    """A Word table row's cell texts; a merged cell (python-docx repeats it) once."""
+    cells: list[str] = []
+    last = None
+    for cell in row.cells:  # a horizontally merged cell is the same <w:tc> repeated
+        if cell._tc is not last:
+            cells.append(_clean(cell.text))
+        last = cell._tc
+    return cells
+
+
+def _docx_header(table: Any) -> bool:
+    """True when the table's first row is marked as its header: Word's "Repeat as header row" (`w:tblHeader`),
+    or every run of text in it set bold. Not the table style's "Header Row" look, which Word switches on for every
+    new table, key/value tables included."""
+    from docx.oxml.ns import qn
+
+    if not table.rows:
+        return False
+    first = table.rows[0]
+    props = first._tr.trPr
+    if props is not None and props.find(qn("w:tblHeader")) is not None:
+        return True
+    runs = [r for cell in first.cells for p in cell.paragraphs for r in p.runs if r.text.strip()]
+    return bool(runs) and all(r.bold for r in runs)
+
+
 def load_docx(data: bytes, path: Path) -> LoadedDocument:
     import docx
     from docx.table import Table
@@ -209,14 +280,8 @@ def load_docx(data: bytes, path: Path) -> LoadedDocument:
     title = core_title.strip()
     for item in items:
         if isinstance(item, Table):
-            for row in item.rows:
-                cells: list[str] = []
-                for cell in row.cells:  # merged cells repeat: keep each text once
-                    text = _clean(cell.text)
-                    if text and (not cells or cells[-1] != text):
-                        cells.append(text)
-                if cells:
-                    blocks.append(Block(" | ".join(cells), headings.path))
+            rows = [_docx_cells(row) for row in item.rows]
+            blocks.extend(Block(text, headings.path) for text in table_rows(rows, header=_docx_header(item)))
             continue
         text = _clean(item.text)
         if not text:
