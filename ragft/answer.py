@@ -347,9 +347,9 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         said = labelled(question, good[0]) if copied and asks_yes_no(question) else None
         text = said or (focus_copy(question, good[0]) if copied else good[0])
         cited = [prep.chunk_texts.get(c.chunk_id, c.text) for c in good[1]]
-        if copied and said is None:  # a copied table row or JSON record: its name and the fields asked
-            text = answer_record(asked_topic(question), text, cited)
         text = measured(question, text, cited)
+        if copied and said is None:  # a copied table row or JSON record (or a row given for an amount in it,
+            text = answer_record(question, text, cited)  # `measured`): its name and the fields asked
         emit(on_token, text)
         return _done(answer=text, citations=good[1], **common)
     # The generation is a fragment or is not supported: the best supporting sentence, if it is clearly about
@@ -361,7 +361,7 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         return _abstain(**common)
     sentence, item = fallback
     if not asks_yes_no(question):  # a table row or JSON record as the sentence: its name and the fields asked
-        sentence = answer_record(asked_topic(question), sentence, [prep.chunk_texts.get(item.chunk_id, item.text)])
+        sentence = answer_record(question, sentence, [prep.chunk_texts.get(item.chunk_id, item.text)])
     text = f"{sentence} [1]"
     emit(on_token, text)
     return _done(answer=text, citations=[Citation(n=1, doc_id=item.doc_id, chunk_id=item.chunk_id,

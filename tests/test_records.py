@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ragft.answer import answer_question
-from ragft.records import answer_record, focus_record, pick_record, same_stem
+from ragft.records import Asked, answer_record, focus_record, pick_record, same_stem
 from tests.fakes import FakeGenerator
 from tests.test_answer import ctx, hit
 
@@ -92,3 +92,45 @@ def test_the_answer_path_moves_a_copied_header_to_the_asked_record():
     a = answer_question(ctx(gen, [support]), "What is the phone number of customer support?")
     assert a.answer == "channel: phone; number: +31 10 555 0142 [1]", a
     assert a.citations[0].chunk_id == support.chunk_id
+
+
+DELIVERY = ("Service: Standard; Time: 2 to 4 business days; Price: 4.95 EUR, free above 75 EUR\n\n"
+            "Service: Express; Time: next business day; Price: 12.50 EUR\n\n"
+            "Service: Store pickup; Time: 3 business days; Price: free")
+
+
+def test_the_kind_of_answer_a_question_asks_for_names_fields():
+    assert Asked.of("How long does express delivery take?").field("Time: next business day")
+    assert Asked.of("How much does express delivery cost?").field("Price: 12.50 EUR")
+    assert Asked.of("How heavy is the Ember gas stove?").field("weight_kg: 0.08")
+    assert Asked.of("When does support answer e-mails?").field("response_time: within one business day")
+    assert not Asked.of("How long is the kayak?").field("Time: next business day")  # a length, not a duration
+    assert not Asked.of("What does express delivery include?").field("Price: 12.50 EUR")
+    express = "Service: Express; Time: next business day; Price: 12.50 EUR [1]"
+    assert answer_record("How long does express delivery take?", express, [DELIVERY]) == (
+        "Service: Express; Time: next business day [1]")
+    assert answer_record("How much does express delivery cost?", express, [DELIVERY]) == (
+        "Service: Express; Price: 12.50 EUR [1]")
+
+
+def test_a_copy_of_an_unasked_field_moves_to_the_asked_field_of_its_record():
+    # the pickup row's time copied for its price
+    assert pick_record("How much does store pickup cost?", "3 business days [1]", [DELIVERY]) == (
+        "Service: Store pickup; Price: free [1]")
+    # the record's name copied for its opening hours
+    assert answer_record("When does the Utrecht store open?", "Northwind Utrecht [1]", [ROWS]) == (
+        "store: Northwind Utrecht; opening hours: Mon-Sat 10:00-18:00 [1]")
+    # it holds the asked field: stays; its text in two records ("free"): stays
+    assert pick_record("How much does store pickup cost?", "free [1]", [DELIVERY]) == "free [1]"
+    assert pick_record("How much does express delivery cost?", "12.50 EUR", [DELIVERY]) == "12.50 EUR"
+
+
+def test_the_answer_path_gives_an_amount_its_row_name_and_column_and_moves_a_wrong_cell():
+    delivery = hit(1, DELIVERY, doc="shipping")
+    # "4.95 EUR" stands beside "75 EUR" in its row (measures.rival_sentence): the row, cut to its name and price
+    a = answer_question(ctx(FakeGenerator("4.95 EUR [1]"), [delivery]), "What does standard delivery cost?")
+    assert a.answer == "Service: Standard; Price: 4.95 EUR, free above 75 EUR [1]", a
+    a = answer_question(ctx(FakeGenerator("3 business days [1]"), [delivery]), "How much does store pickup cost?")
+    assert a.answer == "Service: Store pickup; Price: free [1]", a
+    a = answer_question(ctx(FakeGenerator("3 business days [1]"), [delivery]), "How long does store pickup take?")
+    assert a.answer == "3 business days [1]", a
