@@ -59,8 +59,8 @@ from ragft.prompting import (
 from ragft.records import answer_record
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
-from ragft.wellformed import (about_the_asked, answer_kind, asked_topic, beyond_names, degenerate_reason,
-                              named_phrases, offers_kind)
+from ragft.wellformed import (about_the_asked, answer_kind, asked_topic, beyond_names, day_of_a_date,
+                              degenerate_reason, named_phrases, offers_kind)
 from ragft.yes_no import asks_yes_no, auxiliary_first, faq_answer, labelled, reply
 
 if TYPE_CHECKING:
@@ -450,13 +450,16 @@ def copied_from_best(answer: str, question: str, items: Sequence[Hit],
                      subjects: Mapping[str, str] | None = None) -> bool:
     """Checks on a copy-constrained answer (the bundled model copies a span; which span is its choice, and a 135M
     model often picks a nearby fact): the span must be of the kind the question asks for when the form says so
-    ("when" -> a year, month or century; "how many/much/old..." -> a number; `wellformed.offers_kind`), and it must
+    ("when" -> a year, month or century; "how many/much/old..." -> a number, not the day of a date:
+    `wellformed.offers_kind`, `wellformed.day_of_a_date`), and it must
     occur in a sentence nearly as relevant as the best one (SOURCE_MARGIN): "1972" copied from a side sentence does
     not answer "When was the Six Day War?" when the best sentence names 1967. Names and places are not kind-checked
     here: a right answer may be lowercase ("his mother", "in the sea")."""
     span = " ".join(strip_markers(answer).split()).strip(" .").lower()
     if answer_kind(question) in ("time", "count") and not offers_kind(span, question):
         return False
+    if answer_kind(question) == "count" and day_of_a_date(span, [it.text for it in items]):
+        return False  # "31" of "31 March" is no count
     asked = asked_topic(question)
     ranked = rank_sentences(asked, items, subjects)
     if not ranked or not span:

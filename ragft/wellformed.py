@@ -29,6 +29,7 @@ not a fragment, and evaluation scores it as such).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from ragft.citations import STOPWORDS, content_words, stems, strip_markers, words as citation_words
 from ragft.text import ENGLISH_STOPWORDS, IRREGULAR_FORMS, MONTHS as MONTH_NAMES, NUMBER_WORDS as CARDINALS
@@ -252,6 +253,28 @@ def offers_kind(text: str, question: str) -> bool:
     # A sentence's first word is capitalised anyway: it counts only when it is no function word ("The", "He").
     return any(t[:1].isupper() and (i > 0 or t.lower() not in OPENERS)
                for i, t in enumerate(tokens) if t.lower() not in asked)
+
+
+_MONTH = "|".join([*MONTH_NAMES, *(m[:3] + r"\." for m in MONTH_NAMES)])
+_MONTH_BEFORE = re.compile(rf"\b(?:{_MONTH})\s+(?:the\s+)?$")  # case kept: "may" is a verb, "May" a month
+_MONTH_AFTER = re.compile(rf"^\s+(?:of\s+)?(?:{_MONTH})(?!\w)")
+
+
+def day_of_a_date(span: str, texts: Sequence[str]) -> bool:
+    """True when `span` is a bare number from 1 to 31 and the texts write it, wherever they hold it, as the day
+    of a date ("31 March", "March 31st", "the 4th of July"): a count it is not. Why: "How many unused leave days
+    can be carried over?" was answered "31" from "carried-over days expire on 31 March", beside the "5 unused
+    days" asked for; a number passes the count check (`offers_kind`), so the copy stood."""
+    if not re.fullmatch(r"\d{1,2}", span) or not 1 <= int(span) <= 31:
+        return False
+    seen = False
+    for text in texts:
+        for m in re.finditer(rf"(?<![\w.,:/-]){span}(?:st|nd|rd|th)?(?![\w:/-]|[.,]\d)", text):
+            seen = True
+            if not (_MONTH_BEFORE.search(text[max(0, m.start() - 20):m.start()])
+                    or _MONTH_AFTER.match(text[m.end():m.end() + 20])):
+                return False
+    return seen
 
 
 def beyond_names(question: str) -> set[str]:

@@ -161,3 +161,30 @@ def test_a_fallback_sentence_comes_from_text_that_names_what_the_question_names(
         "Coulomb is remembered in geotechnical engineering for his retaining wall design."))
     got = fallback_sentence("What is Charles-Augustin de Coulomb remembered for in geotechnical engineering?", [coulomb])
     assert got is not None and got[1].chunk_id == "c3"
+
+
+def test_the_day_of_a_date_is_no_count():
+    from ragft.wellformed import day_of_a_date
+
+    leave = "Up to 5 unused days can be carried over to the next year; carried-over days expire on 31 March."
+    assert day_of_a_date("31", [leave])
+    assert day_of_a_date("4", ["Independence Day falls on the 4th of July."])
+    assert day_of_a_date("31", ["It closed on March 31st, 1990."]) and day_of_a_date("12", ["from 12 Mar. 2020"])
+    assert not day_of_a_date("5", [leave])  # a count
+    assert not day_of_a_date("31", ["It expires on 31 March and lasts 31 days."])  # also written as a count
+    assert not day_of_a_date("5", ["Up to 5 may be kept."])  # "may" the verb, not the month
+    assert not day_of_a_date("1.5", [leave]) and not day_of_a_date("45", ["45 March"])  # not a day number
+    assert not day_of_a_date("31", ["nothing here"])
+
+
+def test_a_copied_day_of_a_date_does_not_answer_how_many():
+    from ragft.answer import answer_question
+    from tests.fakes import FakeGenerator
+    from tests.test_answer import ctx, hit
+
+    leave = hit(1, "Up to 5 unused days can be carried over to the next year; carried-over days expire on 31 March.",
+                doc="leave")
+    a = answer_question(ctx(FakeGenerator("31 [1]"), [leave]), "How many unused leave days can be carried over?")
+    assert "31 [1]" != a.answer and "5 unused days" in a.answer, a  # the sentence with the count, not "31"
+    a = answer_question(ctx(FakeGenerator("5 [1]"), [leave]), "How many unused leave days can be carried over?")
+    assert a.answer.startswith("5"), a
