@@ -236,13 +236,15 @@ def build_prompt(
 # ----------------------------------------------------------------------------- sentence-level context
 _BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*#]|\d+\.)\s)")
 _NO_END = re.compile(
-    r"(?:^|[\s(])(?:\d{1,3}|[A-Z]|(?:[A-Z]\.)+[A-Z]"  # "1." of a list, an initial ("John F."), "U.S.", "N.Y."
+    r"(?:^|[:;.!?)]\s+|\n\s*|\()\d{1,3}\.$"  # "1." of a list: at a start, or after a sentence, a colon or "("
+    r"|(?:^|[\s(])(?:[A-Z]|(?:[A-Z]\.)+[A-Z]"  # an initial ("John F."), "U.S.", "N.Y."
     r"|Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Rev|Gen|Col|Lt|Sgt|Capt|Maj|Adm|Gov|Sen|Rep|Pres|Hon|Fr"
     r"|Co|Inc|Ltd|Corp|Bros|Mt|Ft|Ave|Blvd|Rd|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
     r"|e\.g|i\.e|etc|vs|viz|cf|ca|approx|al)\.$")
 """What ends in a full stop without ending a sentence: list numbers, initials, dotted initialisms and a closed list
 of abbreviations. A list and not "any capitalised word of up to three letters": that rule also read "Yes." ("Yes.
-Orders to Norway ship ..." stayed one sentence), "Sun." and "War." as abbreviations."""
+Orders to Norway ship ..." stayed one sentence), "Sun." and "War." as abbreviations. A number is a list number only
+where an item starts, not after a word: "at the IT desk on floor 2. Who is my buddy?" was one sentence."""
 _NUMBERED = re.compile(r"(?:^|[\s(])(?:No|Nos|Vol|Fig|Art|Ch|Sec|Eq|pp?)\.$")
 """Abbreviations that stand before a number ("No. 5", "Fig. 2"); before a word, "No." ends a sentence."""
 DEFAULT_SENTENCE_TOKENS = 160

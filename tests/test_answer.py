@@ -680,6 +680,9 @@ def test_sentences_end_at_a_full_stop_unless_it_closes_an_abbreviation_an_initia
     assert split_sentences("See No. 5 for details. Yes. Orders ship with DHL. No. Gift cards never expire.") == [
         "See No. 5 for details.", "Yes.", "Orders ship with DHL.", "No.", "Gift cards never expire."]
     assert split_sentences("It orbits the Sun. The Moon does too.") == ["It orbits the Sun.", "The Moon does too."]
+    # a number ends a sentence after a word; it is a list number only where an item starts
+    assert split_sentences("The desk is on floor 2. Who is my buddy? He was 25. Steps: 1. Open it.") == [
+        "The desk is on floor 2.", "Who is my buddy?", "He was 25.", "Steps: 1. Open it."]
 
 
 def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():

@@ -456,3 +456,28 @@ def test_docx_table_reads_with_names_when_its_first_row_is_marked_as_header(tmp_
         "A | B C",  # unmarked: cells joined as before; a merged cell once
         "yes | yes | z",  # equal neighbours that are not merged both stay
     ]
+
+
+def test_markdown_emphasis_and_code_marks_go_the_words_stay(tmp_path):
+    p = tmp_path / "faq.md"
+    p.write_text("# FAQ\n\n**When do I get my laptop?**\nOn your first day, at the IT desk on floor 2.\n\n"
+                 "Run `pip install x` as __admin__ or *you*; snake_case_name, 2*3*4 and a * b stay.\n", encoding="utf-8")
+    assert [b.text for b in _load(p).blocks] == [
+        "When do I get my laptop? On your first day, at the IT desk on floor 2.",
+        "Run pip install x as admin or you; snake_case_name, 2*3*4 and a * b stay.",
+    ]
+
+
+def test_an_faq_question_in_bold_is_answered_by_the_line_after_it(tmp_path):
+    from ragft.prompting import split_sentences
+
+    text = _load_text(tmp_path, "**When do I get my laptop?**\nOn your first day, at the IT desk on floor 2.\n\n"
+                                "**Who is my buddy?**\nYour manager assigns you one.")
+    assert split_sentences(text) == ["When do I get my laptop?", "On your first day, at the IT desk on floor 2.",
+                                     "Who is my buddy?", "Your manager assigns you one."]
+
+
+def _load_text(tmp_path, markdown: str) -> str:
+    p = tmp_path / "x.md"
+    p.write_text(markdown, encoding="utf-8")
+    return "\n\n".join(b.text for b in _load(p).blocks)

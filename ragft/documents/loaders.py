@@ -55,9 +55,24 @@ _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 
 
+_EMPHASIS = (  # **strong**, __strong__, *em*, _em_, `code`: the marks go, the words stay
+    re.compile(r"(?<![\w*])\*\*(?=\S)(.+?)(?<=\S)\*\*(?![\w*])"),
+    re.compile(r"(?<![\w_])__(?=\S)(.+?)(?<=\S)__(?![\w_])"),
+    re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])"),
+    re.compile(r"(?<![\w_])_(?=[^\s_])([^_\n]+?)(?<=[^\s_])_(?![\w_])"),
+    re.compile(r"(?<!`)`([^`\n]+)`(?!`)"),
+)
+
+
 def _md_inline(text: str) -> str:
-    """Keep link/image text, drop their targets (URLs are noise for retrieval)."""
-    return _LINK.sub(r"\1", _IMAGE.sub(r"\1", text))
+    """Keep link/image text, drop their targets (URLs are noise for retrieval), and drop emphasis and code marks.
+
+    Why the marks: an FAQ written "**When do I get my laptop?** On your first day ..." was one sentence to the
+    splitter ("?" before "**" ends none), and answers quoted the asterisks."""
+    text = _LINK.sub(r"\1", _IMAGE.sub(r"\1", text))
+    for pattern in _EMPHASIS:
+        text = pattern.sub(r"\1", text)
+    return text
 
 
 _MD_DELIMITER = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
