@@ -160,6 +160,20 @@ def test_chunking_settings_change_rechunks(fast_ws, tmp_path):
     assert report.updated == 1 and fast_ws.store.stats()["chunks"] > before
 
 
+
+def test_a_new_loader_version_reparses_unchanged_files(fast_ws, tmp_path, monkeypatch):
+    """A workspace ingested before a loader changed its output gets the new text on the next ingest."""
+    import ragft.ingest
+
+    p = tmp_path / "faq.md"
+    p.write_text("**When?**\nOn your first day.\n", encoding="utf-8")
+    fast_ws.ingest([p])
+    assert fast_ws.ingest([p]).unchanged == 1
+    monkeypatch.setattr(ragft.ingest, "PIPELINE_VERSION", ragft.ingest.PIPELINE_VERSION + 1)
+    assert fast_ws.ingest([p]).updated == 1
+    assert fast_ws.ingest([p]).unchanged == 1
+
+
 # ---------------------------------------------------------------------------- delete
 def test_delete_leaves_nothing_searchable_in_any_mode(fast_ws, tmp_path):
     folder = tmp_path / "docs"
