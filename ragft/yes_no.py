@@ -48,10 +48,22 @@ def asks_yes_no(question: str) -> bool:
     return auxiliary_first(question) and not _ALTERNATIVES.search(question)
 
 
+_DEONTIC = re.compile(r"\b(?:must|required|requires|require|mandatory|obligatory|compulsory|needed|needs|need"
+                      r"|necessary)\b", re.IGNORECASE)
+"""Words that say something is required: one of them in the question is stated by any of them in a sentence ("Is
+full-disk encryption required on company laptops?" by "All company laptops must use full-disk encryption.")."""
+
+
+def _deontic(text: str) -> str:
+    return _DEONTIC.sub("must", text)
+
+
 def says_yes(question: str, sentence: str) -> bool:
     """True when `sentence` states the whole yes/no `question`: every content word by stem (`lexical_relevance`
-    1.0) and `_affirms` (a statement with no word that denies, for a question that denies nothing)."""
-    return _affirms(question, sentence) and lexical_relevance(question, sentence) == 1.0
+    1.0; a word that says something is required by any such word, `_DEONTIC`) and `_affirms` (a statement with no
+    word that denies, for a question that denies nothing)."""
+    return _affirms(question, sentence) and (lexical_relevance(question, sentence) == 1.0
+                                             or lexical_relevance(_deontic(question), _deontic(sentence)) == 1.0)
 
 
 def _affirms(question: str, sentence: str) -> bool:
@@ -73,6 +85,12 @@ def reply(question: str, items: Sequence[Hit], chunk_texts: Mapping[str, str] | 
         if _affirms(question, r.text):
             rest = split_verdict(r.text)[1]  # "Yes, orders to Norway ...": the source's own yes is said once
             return f"Yes: {rest or r.text}", items[r.item]
+    if _DEONTIC.search(question):  # read again with every word that says "required" as one (`_DEONTIC`)
+        read = [replace(it, text=_deontic(it.text)) for it in items]
+        for r in rank_sentences(_deontic(question), read):
+            sentence = split_sentences(items[r.item].text)[r.position]  # the source's own words
+            if r.relevance >= 1.0 and _affirms(question, sentence):
+                return f"Yes: {split_verdict(sentence)[1] or sentence}", items[r.item]
     for r in whole:  # a statement first: it says yes in so many words; an FAQ's answer may only imply it
         found = faq_answer(question, r.text, items[r.item], chunk_texts)
         if found is not None:

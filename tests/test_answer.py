@@ -602,6 +602,21 @@ def test_a_yes_no_question_is_answered_yes_by_a_sentence_that_states_it_else_abs
     assert answer_question(ctx(FakeGenerator("( [1]"), [tesla]), "Was Tesla not hired by Edison?").abstained
 
 
+def test_a_requirement_is_stated_by_any_word_that_says_required():
+    policy = hit(1, "Passwords are personal. All company laptops must use full-disk encryption.", doc="policy")
+    for question in ("Is full-disk encryption required on company laptops?", "Do company laptops need full-disk "
+                     "encryption?", "Is full-disk encryption mandatory on company laptops?"):
+        a = answer_question(ctx(FakeGenerator("No [1]"), [policy]), question)
+        assert a.answer == "Yes: All company laptops must use full-disk encryption. [1]", (question, a)
+    # still every other word: another device is not stated
+    assert answer_question(ctx(FakeGenerator("No [1]"), [policy]),
+                           "Is full-disk encryption required on company phones?").abstained
+    # and never a denial: "must not" says no such thing
+    banned = hit(1, "Company laptops must not use personal accounts.", doc="policy")
+    assert answer_question(ctx(FakeGenerator("( [1]"), [banned]),
+                           "Are personal accounts required on company laptops?").abstained
+
+
 def test_a_copied_sentence_that_states_a_yes_no_question_leads_with_yes():
     """`yes_no.labelled`: the model copied a sentence stating the whole question: the answer says "Yes" first and
     keeps the whole sentence as its evidence; a copy that does not state it all stays as copied."""
