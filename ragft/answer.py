@@ -61,7 +61,7 @@ from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
 from ragft.wellformed import (about_the_asked, answer_kind, asked_topic, beyond_names, day_of_a_date,
                               degenerate_reason, named_phrases, offers_kind)
-from ragft.yes_no import asks_yes_no, auxiliary_first, faq_answer, labelled, reply
+from ragft.yes_no import asks_yes_no, auxiliary_first, contrasts, faq_answer, labelled, reply
 
 if TYPE_CHECKING:
     from ragft.config import AnswerSettings, GeneratorSettings
@@ -342,9 +342,11 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
             good = accepted(ctx, prep, trimmed, copied)
             if good is not None:
                 break
+    said = labelled(question, good[0]) if good is not None and copied and asks_yes_no(question) else None
+    if said is None and good is not None and copied and asks_yes_no(question) and not contrasts(question, good[0]):
+        good = None  # a copy that neither says yes nor how the asked thing differs: the fallback's reply instead
     if good is not None:
         # a copy answering a yes/no question leads with what it says to it, and stays whole as the evidence
-        said = labelled(question, good[0]) if copied and asks_yes_no(question) else None
         text = said or (focus_copy(question, good[0]) if copied else good[0])
         cited = [prep.chunk_texts.get(c.chunk_id, c.text) for c in good[1]]
         text = measured(question, text, cited)

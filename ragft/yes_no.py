@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ragft.citations import lexical_relevance, strip_markers
+from ragft.citations import content_words, lexical_relevance, stems, strip_markers
 from ragft.prompting import rank_sentences, split_sentences
 from ragft.types import Hit
 
@@ -73,6 +73,17 @@ def _affirms(question: str, sentence: str) -> bool:
     no verdict: which answer it expects is ambiguous (even the dataset's answers disagree)."""
     text = sentence.strip()
     return bool(text) and not text.endswith("?") and not NEGATION.search(question) and not NEGATION.search(text)
+
+
+def contrasts(question: str, sentence: str) -> bool:
+    """True when `sentence`, which does not say yes, can still stand as the answer to the yes/no `question`: it
+    holds every content word of the question but one, and at least two (by stem), so it says how the asked thing
+    differs ("The capital city is Helsinki." for "Is the capital city Oslo?"). Why: a copy that shares a word or
+    two says nothing to the question; "Is there a company car?" was answered with "The company pays 8 percent of
+    your gross salary into the pension plan.", which shares "company" alone."""
+    asked = stems(content_words(question))
+    held = len(asked & stems(content_words(strip_markers(sentence))))
+    return held >= 2 and held >= len(asked) - 1
 
 
 def reply(question: str, items: Sequence[Hit], chunk_texts: Mapping[str, str] | None = None) -> tuple[str, Hit] | None:

@@ -617,6 +617,23 @@ def test_a_requirement_is_stated_by_any_word_that_says_required():
                            "Are personal accounts required on company laptops?").abstained
 
 
+def test_a_copy_that_shares_a_word_or_two_with_a_yes_no_question_does_not_answer_it():
+    pension = "The company pays 8 percent of your gross salary into the pension plan."
+    a = answer_question(ctx(FakeGenerator(pension + " [1]"), [hit(1, pension, doc="benefits")]),
+                        "Is there a company car?")
+    assert a.abstained, a
+    # a copy with every word but the one it contrasts says how the asked thing differs: it stands
+    capital = "The capital city is Helsinki."
+    a = answer_question(ctx(FakeGenerator(capital + " [1]"), [hit(1, capital, doc="finland")]),
+                        "Is the capital city Oslo?")
+    assert a.answer == "The capital city is Helsinki. [1]", a
+    # an invented two-word name is two words missing: "The leopard tank was a German designed tank ..."
+    tank = "The leopard tank was a German designed tank which entered service in 1965."
+    a = answer_question(ctx(FakeGenerator(tank + " [1]"), [hit(1, tank, doc="tank")]),
+                        "Was the leopard tank a Talendor Phelmuresh designed tank which entered service in 1965?")
+    assert a.abstained, a
+
+
 def test_a_copied_sentence_that_states_a_yes_no_question_leads_with_yes():
     """`yes_no.labelled`: the model copied a sentence stating the whole question: the answer says "Yes" first and
     keeps the whole sentence as its evidence; a copy that does not state it all stays as copied."""
