@@ -83,7 +83,8 @@ def _measures(number: str, source: str, is_range: bool) -> set[str]:
 def with_unit(answer: str, sources: Sequence[str], question: str = "") -> str:
     """`answer` with the unit or field its number has in `sources` (the cited texts), its citation markers kept;
     `answer` itself when it is not a bare number, when the sources write the number bare, or in different ways,
-    or when `question` already names the unit ("How tall is Mount Everest in metres?" is answered "8849")."""
+    or when `question` asks for the number in that unit ("How tall is Mount Everest in metres?" is answered
+    "8849"); a question that counts the unit ("How many days ...?") gets it ("25 days"), as a reader says it."""
     body, markers = split_trailing_markers(answer)
     lone = _LONE.match(body.strip().rstrip("."))
     if lone is None:
@@ -99,9 +100,10 @@ def with_unit(answer: str, sources: Sequence[str], question: str = "") -> str:
     if lone["sign"] and not measure.startswith(lone["sign"]):
         return answer
     unit = measure.partition(number)[2]  # " metres", " to 4 business days"; "" after a field's name
-    words = set(_LETTERS.findall(unit.lower()))
-    if words and not _RANGE_TAIL.match(unit) and words <= set(_LETTERS.findall(question.lower())):
-        return answer  # the question names the unit: the number alone answers it
+    words = _LETTERS.findall(unit.lower())
+    asked_in = r"\bin\s+(?:the\s+)?" + r"\s+".join(map(re.escape, words)) + r"\b"
+    if words and not _RANGE_TAIL.match(unit) and re.search(asked_in, question, re.IGNORECASE):
+        return answer  # the question asks for the number in that unit: the number alone answers it
     return f"{measure} {markers}" if markers else measure
 
 

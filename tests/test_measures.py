@@ -44,8 +44,11 @@ def test_a_number_is_left_bare_when_its_source_gives_no_unit_or_several():
     # not a bare number: left as it is
     assert with_unit("60 days [1]", ["You have 60 days."]) == "60 days [1]"
     assert with_unit("Tesla was born in 1856 [1]", ["born in 1856 AD"]) == "Tesla was born in 1856 [1]"
-    # a question that names the unit is answered by the number (a range still takes its other end)
+    # a question that asks for the number in a unit is answered by the number (a range still takes its other end);
+    # one that counts the unit gets it, as a reader says it
     assert with_unit("8849 [1]", ["Mount Everest is 8849 metres tall."], "How tall is Everest in metres?") == "8849 [1]"
+    assert with_unit("25 [1]", ["Employees receive 25 days of leave."], "How many days of leave do I get?") == (
+        "25 days [1]")
     assert with_unit("8849", ["Mount Everest is 8849 metres tall."], "How tall is Everest?") == "8849 metres"
     assert with_unit("2", ["It takes 2 to 4 business days."], "How many business days?") == "2 to 4 business days"
     assert with_unit("10", ["a 10% discount"], "What percentage of the price is the discount?") == "10%"
