@@ -452,22 +452,25 @@ def copied_from_best(answer: str, question: str, items: Sequence[Hit],
                      subjects: Mapping[str, str] | None = None) -> bool:
     """Checks on a copy-constrained answer (the bundled model copies a span; which span is its choice, and a 135M
     model often picks a nearby fact): the span must be of the kind the question asks for when the form says so
-    ("when" -> a year, month or century; "how many/much/old..." -> a number, not the day of a date:
-    `wellformed.offers_kind`, `wellformed.day_of_a_date`), and it must
-    occur in a sentence nearly as relevant as the best one (SOURCE_MARGIN): "1972" copied from a side sentence does
+    ("when" -> a year, month or century; "what time" -> a time of day; "how many/much/old..." -> a number, not
+    the day of a date: `wellformed.offers_kind`, `wellformed.day_of_a_date`), and it must occur in a sentence
+    nearly as relevant as the best one (SOURCE_MARGIN): "1972" copied from a side sentence does
     not answer "When was the Six Day War?" when the best sentence names 1967. Names and places are not kind-checked
     here: a right answer may be lowercase ("his mother", "in the sea")."""
     span = " ".join(strip_markers(answer).split()).strip(" .").lower()
-    if answer_kind(question) in ("time", "count") and not offers_kind(span, question):
+    kind = answer_kind(question)
+    if kind in ("time", "count") and not offers_kind(span, question):
         return False
-    if answer_kind(question) == "count" and day_of_a_date(span, [it.text for it in items]):
+    if kind == "count" and day_of_a_date(span, [it.text for it in items]):
         return False  # "31" of "31 March" is no count
     asked = asked_topic(question)
     ranked = rank_sentences(asked, items, subjects)
     if not ranked or not span:
         return False
-    holding = [r.relevance for r in ranked if span in " ".join(r.text.split()).lower()]
-    return bool(holding) and max(holding) >= ranked[0].relevance - SOURCE_MARGIN
+    holding = [r for r in ranked if span in " ".join(r.text.split()).lower()]
+    if kind == "clock" and not any(offers_kind(with_unit(span, [r.text], question), question) for r in holding):
+        return False  # a time of day, as its sentence writes it ("2" of "before 2 pm" is "2 pm")
+    return bool(holding) and max(r.relevance for r in holding) >= ranked[0].relevance - SOURCE_MARGIN
 
 
 def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[str, str] | None = None,

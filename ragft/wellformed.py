@@ -155,7 +155,7 @@ _COUNT_QUESTION = re.compile(r"\bhow\s+(?:many|much|old|long|far|tall|big|high|l
 _KIND_FORM = re.compile(
     r"\bhow\s+[^\W_]+"
     r"|\b(?:what|which)\s+(?:kinds?|types?|sorts?)\s+of\b"
-    r"|\b(?:what|which)\s+(?:year|century|decade|date|month|day|colou?r)\b",
+    r"|\b(?:what|which)\s+(?:year|century|decade|date|month|day|time|colou?r)\b",
     re.IGNORECASE)
 
 
@@ -220,10 +220,19 @@ def named_phrases(question: str) -> list[frozenset[str]]:
     return out
 
 
+_CLOCK_QUESTION = re.compile(r"\bwhat\s+time\b(?!\s+(?:period|periods|frame|span|zone|zones|limit|scale)\b)")
+_CLOCK = re.compile(r"(?<![\w.:])\d{1,2}:\d{2}(?![\w:.]\d)|(?<![\w.])\d{1,2}\s*(?:a\.?m\.?|p\.?m\.?)(?!\w)"
+                    r"|\b(?:noon|midday|midnight)\b", re.IGNORECASE)
+"""A time of day: "9:00", "2 pm", "10 a.m.", "noon" ("18.30" is not read: "12.50" is as often a price)."""
+
+
 def answer_kind(question: str) -> str | None:
-    """The kind of answer the question's form asks for: "time" (when / what year), "count" (how many / much /
-    old / long ...), "name" (who), "place" (where), or None when the form does not say ("what is ...")."""
+    """The kind of answer the question's form asks for: "clock" (what time / by what time: a time of day), "time"
+    (when / what year), "count" (how many / much / old / long ...), "name" (who), "place" (where), or None when
+    the form does not say ("what is ...")."""
     q = " ".join(_question_words(question))
+    if _CLOCK_QUESTION.search(q):
+        return "clock"
     if _TIME_QUESTION.search(q):
         return "time"
     if _COUNT_QUESTION.search(q):
@@ -246,6 +255,8 @@ def offers_kind(text: str, question: str) -> bool:
     tokens = _WORD.findall(strip_markers(text))
     new = [t for t in tokens if t.lower() not in asked]
     low = {t.lower() for t in new}
+    if kind == "clock":
+        return _CLOCK.search(strip_markers(text)) is not None
     if kind == "time":
         return any(_YEAR.match(t) for t in low) or bool((MONTHS | _TIME_WORDS) & low)
     if kind == "count":

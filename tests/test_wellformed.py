@@ -188,3 +188,29 @@ def test_a_copied_day_of_a_date_does_not_answer_how_many():
     assert "31 [1]" != a.answer and "5 unused days" in a.answer, a  # the sentence with the count, not "31"
     a = answer_question(ctx(FakeGenerator("5 [1]"), [leave]), "How many unused leave days can be carried over?")
     assert a.answer.startswith("5"), a
+
+
+def test_what_time_asks_for_a_time_of_day():
+    from ragft.wellformed import answer_kind, offers_kind
+
+    question = "By what time must I report sickness?"
+    assert answer_kind(question) == "clock" and answer_kind("What time does the store open?") == "clock"
+    assert answer_kind("What time period does the report cover?") is None
+    for said in ("before 9:00 on the first day", "2 pm", "10 a.m. sharp", "at noon"):
+        assert offers_kind(said, question), said
+    for said in ("within 24 hours", "12.50 EUR", "version 1.25.3", "2"):
+        assert not offers_kind(said, question), said
+
+
+def test_a_copy_that_is_no_time_of_day_does_not_answer_what_time():
+    from ragft.answer import answer_question
+    from tests.fakes import FakeGenerator
+    from tests.test_answer import ctx, hit
+
+    security = hit(1, "Security incidents must be reported to security@example.com within 24 hours.", doc="sec")
+    sick = hit(2, "Report sickness to your manager before 9:00 on the first day of absence.", doc="leave")
+    a = answer_question(ctx(FakeGenerator("24 hours [1]"), [security, sick]), "By what time must I report sickness?")
+    assert "9:00" in a.answer and a.citations[0].doc_id == "leave", a
+    dispatch = hit(1, "Orders placed before 2 pm on a business day leave our warehouse the same day.", doc="ship")
+    a = answer_question(ctx(FakeGenerator("2 [1]"), [dispatch]), "By what time must I order for same-day dispatch?")
+    assert a.answer == "2 pm [1]", a  # the bare "2" is a time of day as its sentence writes it
