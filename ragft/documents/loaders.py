@@ -80,12 +80,12 @@ _MD_PIPE = re.compile(r"(?<!\\)\|")
 
 
 def _md_cells(line: str) -> list[str]:
-    """The cells of a Markdown table row: outer pipes dropped, split at unescaped pipes, emphasis marks around a
-    cell dropped."""
+    """The cells of a Markdown table row: outer pipes dropped, split at unescaped pipes, inline marks dropped
+    (`_md_inline`)."""
     line = line.strip()
     line = line[1:] if line.startswith("|") else line
     line = line[:-1] if line.endswith("|") and not line.endswith("\\|") else line
-    return [_clean(_md_inline(c.replace("\\|", "|"))).strip("*_` ") for c in _MD_PIPE.split(line)]
+    return [_clean(_md_inline(c.replace("\\|", "|"))) for c in _MD_PIPE.split(line)]
 
 
 def _md_table(lines: list[str]) -> tuple[list[str], list[str], list[str]] | None:
