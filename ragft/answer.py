@@ -342,8 +342,9 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
             good = accepted(ctx, prep, trimmed, copied)
             if good is not None:
                 break
-    said = labelled(question, good[0]) if good is not None and copied and asks_yes_no(question) else None
-    if said is None and good is not None and copied and asks_yes_no(question) and not contrasts(question, good[0]):
+    yes_no_copy = good is not None and copied and asks_yes_no(question)
+    said = labelled(question, good[0]) if yes_no_copy else None
+    if yes_no_copy and said is None and not contrasts(question, good[0]):
         good = None  # a copy that neither says yes nor how the asked thing differs: the fallback's reply instead
     if good is not None:
         # a copy answering a yes/no question leads with what it says to it, and stays whole as the evidence

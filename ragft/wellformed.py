@@ -246,17 +246,19 @@ def answer_kind(question: str) -> str | None:
 
 
 def offers_kind(text: str, question: str) -> bool:
-    """True when `text`, outside the question's own words, holds the kind of thing `answer_kind` asks for: a year,
-    month or century for a time; a number (digits or words) for a count; a capitalised word for a name or place. True for questions whose form names no kind (nothing to check)."""
+    """True when `text`, outside the question's own words, holds the kind of thing `answer_kind` asks for: a time
+    of day for "what time" (`_CLOCK`, anywhere in `text`); a year, month or century for a time; a number (digits or
+    words) for a count; a capitalised word for a name or place. True for questions whose form names no kind
+    (nothing to check)."""
     kind = answer_kind(question)
     if kind is None:
         return True
+    if kind == "clock":
+        return _CLOCK.search(strip_markers(text)) is not None
     asked = set(_question_words(question))
     tokens = _WORD.findall(strip_markers(text))
     new = [t for t in tokens if t.lower() not in asked]
     low = {t.lower() for t in new}
-    if kind == "clock":
-        return _CLOCK.search(strip_markers(text)) is not None
     if kind == "time":
         return any(_YEAR.match(t) for t in low) or bool((MONTHS | _TIME_WORDS) & low)
     if kind == "count":

@@ -129,9 +129,10 @@ def load_markdown(data: bytes, path: Path) -> LoadedDocument:
     def flush() -> None:
         if not para:
             return
-        if fence is not None:
-            if "\n".join(para).strip():
-                blocks.append(Block("\n".join(para).strip(), headings.path))
+        if fence is not None:  # a code block: verbatim
+            code = "\n".join(para).strip()
+            if code:
+                blocks.append(Block(code, headings.path))
         else:
             rest = list(para)
             while (table := _md_table(rest)) is not None:  # a table becomes one block per row
