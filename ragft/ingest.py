@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["EMBEDDER_META_KEY", "Ingestor", "ReembedReport", "check_embedder", "check_user_metadata",
            "collect_files", "content_hash", "doc_id_for", "flush_size", "normalise_text"]
 
-PIPELINE_VERSION = 2  # bump when loaders/chunking change output, so re-ingest re-chunks everything
+PIPELINE_VERSION = 3  # bump when loaders/chunking change output, so re-ingest re-chunks everything
 # 2 (2026-12-03): PDF headings, tables under a header row as "name: cell" rows, Markdown emphasis marks dropped
 
 

@@ -8,8 +8,8 @@ text itself, what makes the number a measure:
 
 - the unit written after it (a closed list: percent, am/pm, time spans, currencies, SI and imperial units, eras,
   "million"/"billion" ...), with a range it opens ("2" of "2 to 4 business days") and a currency sign before it;
-- or, for the whole value of a record field (the JSON/CSV loaders write records as `key: value` lines or
-  `key: value; key: value` rows), the field: "weight_kg: 1.9".
+- or, for the whole value of a record field (the JSON/CSV loaders write records as `key: value; key: value`
+  rows, JSON records ingested before pipeline version 3 as `key: value` lines), the field: "weight_kg: 1.9".
 
 Only text copied from the source is added, so the answer stays a copy and its citation still supports it. A number
 the cited text writes with different units in different places ("2 kg" here, "2 days" there) is left bare: which one
@@ -125,3 +125,27 @@ def rival_sentence(measure: str, sources: Sequence[str]) -> str | None:
             if number in numbers and len(numbers) > 1 and body.lower() in " ".join(sentence.split()).lower():
                 return sentence
     return None
+
+
+_COST_WORD = re.compile(r"\b(?:cost|costs|price|prices|priced|fee|fees|charge|charged|pay|paid)\b", re.IGNORECASE)
+_PRICE_ASKED = re.compile(r"^\W*(?:how\s+much\s+(?:does|do|did|is|are|was|were|will|would|should|can|to)\b"
+                          r"|what\b(?!\s+(?:time|date|day|year)\b))", re.IGNORECASE)
+_NOT_MONEY_UNIT = re.compile(
+    r"(?:business\s+days?|working\s+days?|calendar\s+days?|per\s+cent|percent|%|am|pm|a\.m\.|p\.m\.|seconds?|secs?"
+    r"|minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|months?|years?|yrs?|mm|cm|m|km|metres?|meters?|miles?|feet"
+    r"|inches|mg|g|kg|grams?|kilograms?|tonnes?|lbs?|ml|l|litres?|liters?)$", re.IGNORECASE)
+
+
+def wrong_unit(question: str, answer: str) -> bool:
+    """True when `answer` is an amount in a unit that cannot be what `question` asks: a time span, a percentage, a
+    length, weight or volume for a question about what something costs ("What does it cost to spay a dog that weighs
+    25 kg?" copied "20 kg" of the price list's row "Bitch spay, up to 20 kg; Price: GBP 320"). Only the price is
+    checked: the form of "what does it cost" names the kind of its answer and no unit of another kind is a price;
+    "how long" can ask a length or a time, so it is left alone. A price is asked by a question that opens with "how
+    much" with a verb, or "what" with a word of cost ("What will I be charged ...?"): "How much notice do I need
+    to cancel without paying a fee?" asks for the notice."""
+    if not (_PRICE_ASKED.search(question) and _COST_WORD.search(question)):
+        return False
+    body = split_trailing_markers(answer)[0].strip().rstrip(".")
+    amount = re.match(rf"^(?P<num>{_AMOUNT})\s*(?P<unit>\S.*)$", body)
+    return amount is not None and _NOT_MONEY_UNIT.fullmatch(amount["unit"].strip()) is not None

@@ -1,8 +1,9 @@
 """A copied record is answered with what the question asks of it: the field that names the record and the fields
 asked, from the record that holds them.
 
-The loaders write a CSV row, and a table row under a header row, as `column: value; column: value`, and a JSON
-record as `key: value` lines, records apart by a blank line (documents/loaders.py). The bundled model under the
+The loaders write a CSV row, a table row under a header row and a JSON record as `column: value; column: value`,
+records apart by a blank line (documents/loaders.py); `key: value` lines (a JSON record ingested before pipeline
+version 3) read the same. The bundled model under the
 copy rule often copies a whole row: "When does the store open?" was answered with all six fields of a store
 ("store: Northwind Utrecht; city: Utrecht; address: Oudegracht 201; opening hours: Mon-Sat 10:00-18:00; phone
 desk: yes; repair workshop: no"). The answer is one of them; the first field says which record it is.

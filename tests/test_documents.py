@@ -125,10 +125,10 @@ def test_json_and_jsonl_are_flattened(tmp_path):
     p.write_text('{"title": "Support", "channels": [{"channel": "chat", "langs": ["en", "nl"]}, {"phone": {"number": "123"}}]}')
     doc = _load(p)
     assert doc.title == "Support"
-    assert [b.text for b in doc.blocks] == ["title: Support", "channel: chat\nlangs: en, nl", "phone.number: 123"]
+    assert [b.text for b in doc.blocks] == ["title: Support", "channel: chat; langs: en, nl", "phone.number: 123"]
     lines = tmp_path / "p.jsonl"
     lines.write_text('{"sku": "A1", "tags": ["x"]}\n\n{"sku": "B2", "nested": [{"k": 1}]}\n')
-    assert [b.text for b in _load(lines).blocks] == ["sku: A1\ntags: x", "sku: B2\nnested[0].k: 1"]
+    assert [b.text for b in _load(lines).blocks] == ["sku: A1; tags: x", "sku: B2; nested[0].k: 1"]
 
 
 def test_non_utf8_text_is_detected_and_ingested(tmp_path):
@@ -245,6 +245,34 @@ def test_long_section_is_split_with_sentence_overlap():
         assert nxt.text.startswith(last_sentence)  # the overlap repeats the previous chunk's last sentence
     joined = " ".join(c.text for c in chunks)
     assert all(s in joined for s in sentences)
+
+
+def test_the_overlap_and_a_split_paragraph_keep_their_line_breaks():
+    """A table row, a record or a list item stays on its own line in every chunk: the overlap repeats the
+    previous chunk's end as written, and a paragraph cut into sentences keeps its line breaks. Before, both were
+    joined with spaces ("... national pet database Service: Cat castration; ..."), one sentence to the answer
+    rules."""
+    rows = [f"Service: treatment number {i}; Price: GBP {10 * i}; Notes: includes a health check" for i in range(12)]
+    chunks = chunk_blocks([Block(r) for r in rows], max_tokens=60, overlap_tokens=25)
+    assert len(chunks) > 2
+    for c in chunks:
+        assert all(line in rows for para in c.text.split("\n\n") for line in para.split("\n")), c.text
+    items = "Bring:\n" + "\n".join(f"- item number {i} of the list to bring along" for i in range(20))
+    chunks = chunk_blocks([Block(items)], max_tokens=40, overlap_tokens=12)
+    assert len(chunks) > 2
+    assert all(line.startswith("- ") or line == "Bring:" for c in chunks for line in c.text.split("\n")), chunks
+
+
+def test_list_items_keep_their_lines_in_text_markdown_and_pdf(tmp_path):
+    body = ["When is it an emergency?", "- difficulty breathing", "- a fit lasting more than", "3 minutes"]
+    txt = tmp_path / "a.txt"
+    txt.write_text("\n".join(body))
+    md = tmp_path / "a.md"
+    md.write_text("# Care\n\n" + "\n".join(body))
+    pdf = write_pdf(tmp_path / "a.pdf", [body])
+    for path in (txt, md, pdf):
+        assert _load(path).blocks[-1].text == ("When is it an emergency?\n- difficulty breathing\n"
+                                                "- a fit lasting more than 3 minutes"), path
 
 
 def test_overlap_must_be_below_size():

@@ -134,10 +134,21 @@ def _check_printable(text: str) -> str:
 _WS = re.compile(r"[ \t\f\v\u00a0]+")
 
 
+LIST_ITEM = re.compile(r"(?:[-*+\u2022\u2013]|\d{1,3}[.)])\s+\S")
+"""The start of a list item: a bullet ("-", "*", "+", "\u2022", "\u2013") or a number ("1.", "2)"), then a space."""
+
+
 def _clean(text: str) -> str:
-    """Collapse runs of spaces inside a paragraph and join wrapped lines."""
-    lines = [_WS.sub(" ", line).strip() for line in text.splitlines()]
-    return " ".join(line for line in lines if line)
+    """Collapse runs of spaces inside a paragraph and join wrapped lines; a line that starts a list item stays on
+    a line of its own (`LIST_ITEM`). Why: a list read as one line ("When is it an emergency? - difficulty
+    breathing ... - a fit (seizure) lasting more than 3 minutes ...") was one sentence to every answer rule, and
+    a question about one item was answered with the whole list; on its own line each item is a sentence
+    (`prompting.split_sentences` splits before it)."""
+    out = ""
+    for line in (_WS.sub(" ", line).strip() for line in text.splitlines()):
+        if line:
+            out += ("\n" if LIST_ITEM.match(line) else " ") + line if out else line
+    return out
 
 
 def _paragraphs(text: str) -> list[str]:

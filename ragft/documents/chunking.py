@@ -31,6 +31,7 @@ TokenCounter = Callable[[str], int]
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？])\s+|\n+")
+_LINE_END = re.compile(r"\s*\n\s*")
 
 
 def approx_tokens(text: str) -> int:
@@ -56,38 +57,49 @@ def embedding_text(heading: str, text: str, title: str = "") -> str:
     return f"{context}\n{text}" if context else text
 
 
-def _units(text: str, budget: int, count: TokenCounter) -> list[str]:
-    """`text` as pieces of at most `budget` tokens: itself, its sentences, or word windows."""
+def _units(text: str, budget: int, count: TokenCounter) -> list[tuple[str, str]]:
+    """`text` as pieces of at most `budget` tokens: itself, its sentences, or word windows; each with what joins it
+    to the piece before: "\n" where the text broke the line there (a list item, a record's line), else " "."""
     if count(text) <= budget:
-        return [text]
-    out: list[str] = []
-    for sentence in (s.strip() for s in _SENTENCE_END.split(text)):
+        return [("", text)]
+    out: list[tuple[str, str]] = []
+    breaks = list(_SENTENCE_END.finditer(text))
+    starts, ends = [0, *(m.end() for m in breaks)], [*(m.start() for m in breaks), len(text)]
+    before = ["", *(m.group(0) for m in breaks)]  # the break before each piece
+    for a, b, gap in zip(starts, ends, before):
+        sentence = text[a:b].strip()
         if not sentence:
             continue
+        joiner = "\n" if "\n" in gap else " "
         if count(sentence) <= budget:
-            out.append(sentence)
+            out.append((joiner, sentence))
             continue
         window: list[str] = []
         used = 0
         for word in sentence.split():
             n = count(word)
             if window and used + n > budget:
-                out.append(" ".join(window))
-                window, used = [], 0
+                out.append((joiner, " ".join(window)))
+                window, used, joiner = [], 0, " "
             window.append(word)  # a single word above the budget is kept whole (never lose text)
             used += n
         if window:
-            out.append(" ".join(window))
+            out.append((joiner, " ".join(window)))
     return out
 
 
 def _tail(text: str, overlap: int, count: TokenCounter) -> str:
-    """The end of `text` worth at most `overlap` tokens: whole sentences if possible, else words."""
+    """The end of `text` worth at most `overlap` tokens, as the text writes it: whole lines if possible (a table
+    row, a record or a list item repeats whole, never its last field alone), else whole sentences, else words."""
     if overlap <= 0:
         return ""
-    sentences = _last_fitting([s for s in _SENTENCE_END.split(text) if s.strip()], overlap, count)
-    if sentences:
-        return " ".join(s.strip() for s in sentences)
+    for boundary in (_LINE_END, _SENTENCE_END):
+        breaks = list(boundary.finditer(text))
+        spans = [(a, b) for a, b in zip([0, *(m.end() for m in breaks)], [*(m.start() for m in breaks), len(text)])
+                 if text[a:b].strip()]
+        picked = _last_fitting([text[a:b] for a, b in spans], overlap, count)
+        if picked:  # line and paragraph breaks kept
+            return text[spans[len(spans) - len(picked)][0]:].strip()
     return " ".join(_last_fitting(text.split(), overlap, count))
 
 
@@ -139,8 +151,8 @@ def fit_to_window(chunks: Sequence[TextChunk], title: str, window: int, count: T
             continue
         budget = max(window - count(chunk.heading or title) - 1, window // 2)
         # Paragraph breaks stay as they were (the erasure scrub and citations find sentences by them).
-        units = [("\n\n" if i == 0 else " ", unit) for para in chunk.text.split("\n\n") if para.strip()
-                 for i, unit in enumerate(_units(para.strip(), budget, count))]
+        units = [("\n\n" if i == 0 else joiner, unit) for para in chunk.text.split("\n\n") if para.strip()
+                 for i, (joiner, unit) in enumerate(_units(para.strip(), budget, count))]
         for text in _pack(units, budget, 0, count):
             out.append(TextChunk(text=text, heading=chunk.heading, n_tokens=approx_tokens(text)))
     return out
@@ -175,8 +187,8 @@ def chunk_blocks(
             text = block.text.strip()
             if not text:
                 continue
-            for i, unit in enumerate(_units(text, budget, count)):
-                units.append(("\n\n" if i == 0 else " ", unit))
+            for i, (joiner, unit) in enumerate(_units(text, budget, count)):
+                units.append(("\n\n" if i == 0 else joiner, unit))
         for text in _pack(units, budget, overlap, count):
             chunks.append(TextChunk(text=text, heading=heading, n_tokens=count(text)))
     return chunks

@@ -364,7 +364,10 @@ def _flatten(value: Any, prefix: str = "") -> Iterable[str]:
 
 
 def _records_to_blocks(records: list[Any]) -> list[Block]:
-    return [Block(text) for text in ("\n".join(_flatten(r)) for r in records) if text.strip()]
+    """One block per record, its fields as `key: value; key: value` (a CSV row's form). Why not one field per line:
+    a sentence joins lines, so an answer quoted "name: Dr Tomasz Nowak role: Veterinary Surgeon ... working_days:
+    Tuesday, Wednesday, Friday", where no rule could tell a field from the next one's name."""
+    return [Block(text) for text in ("; ".join(_flatten(r)) for r in records) if text.strip()]
 
 
 def _json_title(records: list[Any], path: Path) -> str:

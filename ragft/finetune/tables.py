@@ -1,7 +1,8 @@
 """Row/column questions from tables: CSV rows, `key: value` records and `a | b | c` table rows.
 
-The loaders (ragft/documents/loaders.py) write a CSV row as `column: value; column: value` and an HTML/docx
-table row as `cell | cell | cell`; JSON records come out as one `key: value` line each. A table cell is the
+The loaders (ragft/documents/loaders.py) write a CSV row and a JSON record as `column: value; column: value`, and
+an HTML/docx/Markdown table row without a header as `cell | cell | cell`; a workspace ingested before pipeline
+version 3 has JSON records as one `key: value` line each, which read as records too. A table cell is the
 cleanest answer span a document has: the row names the thing, the column names the attribute, so the question
 "What is the <column> for <first column> <row key>?" is answerable from the row and does not contain the value.
 
