@@ -234,13 +234,13 @@ def build_prompt(
 
 
 # ----------------------------------------------------------------------------- sentence-level context
-_BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*#]|\d+\.)\s)")
+_BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*#+\u2022\u2013]|\d+[.)])\s)")
 _NO_END = re.compile(
     r"(?:^|[:;.!?)]\s+|\n\s*|\()\d{1,3}\.$"  # "1." of a list: at a start, or after a sentence, a colon or "("
     r"|(?:^|[\s(])(?:[A-Z]|(?:[A-Z]\.)+[A-Z]"  # an initial ("John F."), "U.S.", "N.Y."
     r"|Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Rev|Gen|Col|Lt|Sgt|Capt|Maj|Adm|Gov|Sen|Rep|Pres|Hon|Fr"
     r"|Co|Inc|Ltd|Corp|Bros|Mt|Ft|Ave|Blvd|Rd|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
-    r"|e\.g|i\.e|etc|vs|viz|cf|ca|approx|al)\.$")
+    r"|e\.g|i\.e|etc|vs|viz|cf|ca|approx|al|incl|excl|esp|dept)\.$")
 """What ends in a full stop without ending a sentence: list numbers, initials, dotted initialisms and a closed list
 of abbreviations. A list and not "any capitalised word of up to three letters": that rule also read "Yes." ("Yes.
 Orders to Norway ship ..." stayed one sentence), "Sun." and "War." as abbreviations. A number is a list number only
@@ -337,18 +337,38 @@ def with_subject(text: str, line: str) -> str:
     return f"{line}\n{text}" if line else text
 
 
+_ITEM = re.compile(r"^(?:[-*+\u2022\u2013]|\d{1,3}[.)])\s")
+_LEADS_IN = re.compile(r"[:?]$")
+
+
+def with_lead_in(sentences: Sequence[str]) -> list[tuple[str, str]]:
+    """Each sentence with the sentence that leads into its list ("When is it an emergency?", "Bring the
+    following:"), or "" when it is no list item or no such sentence opens its list. Why: a list item says only
+    what is in it; "- a fit (seizure) lasting more than 3 minutes" answers "After how long does a seizure count as
+    an emergency?" because of its lead-in, as a sentence answers through its section heading."""
+    out, lead = [], ""
+    for s in sentences:
+        if _ITEM.match(s):
+            out.append((lead, s))
+            continue
+        out.append(("", s))
+        lead = s if _LEADS_IN.search(s) else ""
+    return out
+
+
 def rank_sentences(question: str, items: Sequence[Hit],
                    subjects: Mapping[str, str] | None = None) -> list[RankedSentence]:
     """Every sentence of `items`, most relevant first. Relevance is the one that scored the items
     (citations.lexical_relevance), read with the item's section heading and the question's names in its title
     when `subjects` (title and heading path by chunk id) has them (`subject_lines`); ties go to the more
     relevant item, then the earlier sentence, so the order is a pure function of the texts (no floating-point
-    tie can flip it)."""
+    tie can flip it). A list item is read with the sentence that leads into its list (`with_lead_in`)."""
     from ragft.citations import lexical_relevance
 
     about = subject_lines(question, subjects)
-    ranked = [RankedSentence(s, round(lexical_relevance(question, with_subject(s, about.get(it.chunk_id, ""))), 4), i, j)
-              for i, it in enumerate(items) for j, s in enumerate(split_sentences(it.text))]
+    ranked = [RankedSentence(s, round(lexical_relevance(question, with_subject(f"{lead}\n{s}" if lead else s,
+                                                                               about.get(it.chunk_id, ""))), 4), i, j)
+              for i, it in enumerate(items) for j, (lead, s) in enumerate(with_lead_in(split_sentences(it.text)))]
     return sorted(ranked, key=lambda r: (-r.relevance, r.item, r.position))
 
 
@@ -380,6 +400,20 @@ fits: "60 days" of the general rule instead of "90 days" of the members' sentenc
         # check that splits the item again finds these very sentences: joined by spaces, two CSV rows ("...;
         # repair workshop: yes" and "store: Northwind Lille; ...") read as one sentence, and a copy across them
         # passed as if one row said it. The prompt and the copy constraint collapse the blank lines.
-        body = "\n\n".join(s.text for s in sents)
+        # A list item comes after the sentence that leads into its list (`with_lead_in`), once: what it answers
+        # is said there, and every later check reads it with it.
+        # A lead-in is not counted against the budget: it is one short line per list.
+        leads = [lead for lead, _ in with_lead_in(split_sentences(items[i].text))]
+        texts: list[str] = []
+        given: set[str] = set()  # lead-ins already in `texts`
+        for s in sents:
+            lead = leads[s.position]
+            if lead and lead not in given:
+                texts.append(lead)
+                given.add(lead)
+            if s.text not in given:
+                texts.append(s.text)
+                given.update({s.text} & set(leads))
+        body = "\n\n".join(texts)
         out.append(replace(items[i], text=body, score=max(s.relevance for s in sents)))
     return out
