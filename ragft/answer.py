@@ -38,7 +38,7 @@ from ragft.citations import (MARKER, is_yes_no, lexical_relevance, resolve_citat
                              strip_markers, support, words)
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
-from ragft.measures import rival_sentence, with_unit
+from ragft.measures import rival_sentence, with_unit, wrong_unit
 from ragft.models.base import BatchItem, Decoding
 from ragft.names import antecedent, names_each, referent_sentence, respell
 from ragft.prompting import (
@@ -353,6 +353,8 @@ def finish(ctx: AnswerContext, prep: Prepared, raw: str, generate_seconds: float
         text = measured(question, text, cited)
         if copied and said is None:  # a copied table row or JSON record (or a row given for an amount in it,
             text = answer_record(question, text, cited)  # `measured`): its name and the fields asked
+        good = None if wrong_unit(question, text) else good  # "20 kg" for what it costs: the fallback's instead
+    if good is not None:
         emit(on_token, text)
         return _done(answer=text, citations=good[1], **common)
     # The generation is a fragment or is not supported: the best supporting sentence, if it is clearly about
@@ -381,6 +383,8 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
     lead = _LEADING_MARKERS.match(text)
     if lead is not None:  # "[1] Qatar has ..." -> "Qatar has ... [1]": the citation follows what it supports
         text = f"{lead['text'].rstrip()} {''.join(lead['markers'].split())}"
+    if text and degenerate_reason(text, question) is not None:  # "3" for "how long": the unit its sources write
+        text = with_unit(text, [it.text for it in items], question)  # it with ("3 minutes"), if only that one
     if not text or degenerate_reason(text, question) is not None:
         return None
     yes_no = is_yes_no(strip_markers(text))
@@ -510,8 +514,8 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
         return None
     near = [r for r in ranked if r.relevance >= max(FALLBACK_RELEVANCE, ranked[0].relevance - SOURCE_MARGIN)]
     offering = [r for r in near if offers_kind(r.text, question)]
-    if not offering and answer_kind(question) == "count":
-        return None  # a sentence with no number does not answer "how many/much/long" ("when": "during pairing" does)
+    if not offering and answer_kind(question) in ("count", "clock"):
+        return None  # no number for "how many/much/long", no time of day for "what time" ("when": "during pairing" is)
     best = offering[0] if offering else ranked[0]
     if best.text.rstrip().endswith("?"):  # an FAQ's question: its answer follows it (`yes_no.faq_answer`)
         return faq_answer(question, best.text, items[best.item], whole)

@@ -1,17 +1,19 @@
-"""Yes/no questions answered from the sources: "Yes: <sentence>" with the sentence's citation, or no verdict (the
-answer path then keeps a copied sentence as it is, or abstains).
+"""Yes/no questions answered from the sources: "Yes: <sentence>" or "No: <sentence>" with the sentence's citation,
+or no verdict (the answer path then keeps a copied sentence as it is, or abstains).
 
 Why a rule and not the model: under the copy rule the bundled 135M model says "No" to nearly every yes/no question
 (1 right of 40, docs/benchmarks.md ## Answers), so its own "Yes"/"No" is never accepted (`answer.accepted`). A
 sentence of the sources that states the whole question, every content word of it (by stem), and no word that
 denies it, says yes to it; an FAQ entry whose question holds the whole question answers it with its own answer
-(`faq_answer`: "Yes."/"No." as the source words it). Nothing here reads a "No" into a statement: a sentence
-that states everything but a name, and another name in its slot ("The capital city is Helsinki." for "Is the
-capital city Oslo?"), was right 7 times of 8 on
-real questions, but it also said "No" to 14 of 100 questions about invented names, mostly without grounds ("Are
-elephant populations in <invented place> small?" -> "No: Elephant populations in West Africa ... are small"):
-the sources not saying a thing is not the sources denying it. Measured on rag-mini-wikipedia's yes/no questions,
-a dev and a held-out slice (docs/benchmarks.md ## Answers, "Yes/no questions"; benchmarks/yes_no.py).
+(`faq_answer`: "Yes."/"No." as the source words it). A statement says "No" only in so many words: every
+content word of the question and a denying word right before one of them (`says_no`: "Passwords ... must never
+be shared, not even with the service desk."). Nothing reads a "No" into a difference: a sentence that states
+everything but a name, and another name in its slot ("The capital city is Helsinki." for "Is the capital city
+Oslo?"), was right 7 times of 8 on real questions, but it also said "No" to 14 of 100 questions about invented
+names, mostly without grounds ("Are elephant populations in <invented place> small?" -> "No: Elephant
+populations in West Africa ... are small"): the sources not saying a thing is not the sources denying it.
+Measured on rag-mini-wikipedia's yes/no questions, a dev and a held-out slice (docs/benchmarks.md ## Answers,
+"Yes/no questions"; benchmarks/yes_no.py).
 """
 
 from __future__ import annotations
@@ -75,6 +77,38 @@ def _affirms(question: str, sentence: str) -> bool:
     return bool(text) and not text.endswith("?") and not NEGATION.search(question) and not NEGATION.search(text)
 
 
+_BEFORE_DENIED = frozenset({"be", "been", "being", "to", "ever", "always", "also", "even", "usually", "normally",
+                            "generally", "any", "a", "an", "the", "longer"})
+_IDIOM = re.compile(r"\b(?:not only|not just|no matter|not least|nothing but|no doubt|not until)\b", re.IGNORECASE)
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def _denied(sentence: str) -> set[str]:
+    """The words a denying word denies: the first word after it that is not an auxiliary, article or adverb
+    ("must never be shared" -> "shared", "does not carry over" -> "carry", "no refunds" -> "refunds")."""
+    out = set()
+    for m in NEGATION.finditer(sentence):
+        following = [w for w in _WORDS.findall(sentence[m.end():])[:4] if w.lower() not in _BEFORE_DENIED]
+        if following:
+            out.add(following[0])
+    return out
+
+
+def says_no(question: str, sentence: str) -> bool:
+    """True when `sentence` denies the yes/no `question`: it holds every content word of the question (by stem,
+    a word that says something is required by any such word) and a denying word stands right before one of them
+    ("Passwords are personal and must never be shared, not even with the service desk." for "Can I share my
+    password with the service desk?"). Why the word right after: in a sentence that holds the question, the
+    denial is mostly in another clause ("Kangaroos are shy ... and present no threat to humans" for "Are kangaroos
+    shy?"), and a "No" read from any denying word was right 3 times of 9 (docs/benchmarks.md)."""
+    text = sentence.strip()
+    if not text or text.endswith("?") or NEGATION.search(question) or _IDIOM.search(text):
+        return False
+    if lexical_relevance(question, text) < 1.0 and lexical_relevance(_deontic(question), _deontic(text)) < 1.0:
+        return False
+    return bool(stems(content_words(" ".join(_denied(text)))) & stems(content_words(question)))
+
+
 def contrasts(question: str, sentence: str) -> bool:
     """True when `sentence`, which does not say yes, can still stand as the answer to the yes/no `question`: it
     holds every content word of the question but one, and at least two (by stem), so it says how the asked thing
@@ -89,7 +123,8 @@ def contrasts(question: str, sentence: str) -> bool:
 def reply(question: str, items: Sequence[Hit], chunk_texts: Mapping[str, str] | None = None) -> tuple[str, Hit] | None:
     """For a yes/no question whose generation failed: "Yes: <sentence>" from the most relevant sentence of the
     prompt's items that `says_yes`, and its item; or, where that sentence is a question (an FAQ's), the answer the
-    source gives right after it (`faq_answer`); None (abstain) when neither. The ranking already measured each
+    source gives right after it (`faq_answer`); else "No: <sentence>" from one that `says_no`; None (abstain)
+    when none. The ranking already measured each
     sentence's relevance, so only the other checks (`_affirms`) run here."""
     whole = [r for r in rank_sentences(question, items) if r.relevance >= 1.0]
     for r in whole:
@@ -106,6 +141,9 @@ def reply(question: str, items: Sequence[Hit], chunk_texts: Mapping[str, str] | 
         found = faq_answer(question, r.text, items[r.item], chunk_texts)
         if found is not None:
             return found
+    for r in whole:
+        if says_no(question, r.text):
+            return f"No: {r.text}", items[r.item]
     return None
 
 
@@ -158,11 +196,14 @@ def faq_answer(question: str, asked: str, item: Hit, chunk_texts: Mapping[str, s
 
 def labelled(question: str, answer: str) -> str | None:
     """A copied answer to a yes/no question with "Yes: " in front when it `says_yes` ("Yes: The leopard is solitary
-    ... [1]"), else None. Why: "The climate in Uruguay is temperate. [1]" does answer "Is the climate in Uruguay
+    ... [1]"), "No: " when it `says_no`, else None. Why: "The climate in Uruguay is temperate. [1]" does answer "Is the climate in Uruguay
     temperate?", but a reader (and `evaluate.metrics.answer_correct`) looks for the yes or no first. A copy that
     opens with the source's own "Yes."/"No." (an FAQ's answer) leads with it the same way ("Yes: Orders to Norway
     ..."), never "Yes: Yes. ...", and is not read again."""
     label, rest = split_verdict(answer)
     if label is not None and strip_markers(rest).strip():  # not a bare "Yes [1]"
         return f"{label}: {rest}"
-    return f"Yes: {answer}" if says_yes(question, strip_markers(answer)) else None
+    plain = strip_markers(answer)
+    if says_yes(question, plain):
+        return f"Yes: {answer}"
+    return f"No: {answer}" if says_no(question, plain) else None

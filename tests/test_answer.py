@@ -617,6 +617,33 @@ def test_a_requirement_is_stated_by_any_word_that_says_required():
                            "Are personal accounts required on company laptops?").abstained
 
 
+def test_a_yes_no_question_is_answered_no_by_a_sentence_whose_denial_stands_before_a_word_it_asks():
+    """`yes_no.says_no`: a sentence that holds every content word of the question and a denying word right before
+    one of them (auxiliaries and adverbs between) answers "No", from the fallback and on a copy; a denial of
+    another word ("present no threat"), an idiom ("not only") or a sentence that misses a word gives no verdict."""
+    policy = hit(1, "Passwords are personal and must never be shared, not even with the service desk.", doc="sec")
+    for generated in ("( [1]", "No [1]"):
+        a = answer_question(ctx(FakeGenerator(generated), [policy]), "Can I share my password with the service desk?")
+        assert a.answer == f"No: {policy.text} [1]" and a.citations[0].doc_id == "sec", (generated, a)
+    copied = answer_question(ctx(FakeGenerator(f"{policy.text} [1]"), [policy]),
+                             "Can I share my password with the service desk?")
+    assert copied.answer == f"No: {policy.text} [1]", copied
+    budget = hit(1, "Unused training budget does not carry over to the next year.", doc="benefits")
+    assert answer_question(ctx(FakeGenerator("( [1]"), [budget]),
+                           "Does unused training budget carry over?").answer.startswith("No: Unused training")
+    kangaroo = hit(1, "Kangaroos are shy and retiring by nature, and in normal circumstances present no threat to "
+                      "humans.", doc="roo")
+    assert not answer_question(ctx(FakeGenerator("( [1]"), [kangaroo]), "Are kangaroos shy?").answer.startswith("No")
+    both = hit(1, "The plan covers not only dental care but also eye tests.", doc="plan")
+    assert answer_question(ctx(FakeGenerator("( [1]"), [both]), "Does the plan cover dental care?").abstained
+    assert answer_question(ctx(FakeGenerator("( [1]"), [budget]), "Does unused leave carry over?").abstained
+    # a question that denies itself gets no verdict either way
+    assert answer_question(ctx(FakeGenerator("( [1]"), [budget]), "Does unused training budget not carry over?").abstained
+    from ragft.yes_no import says_no
+    assert says_no("Are refunds given for gift cards?", "No refunds are given for gift cards.")
+    assert not says_no("Are refunds given for gift cards?", "Are refunds given for gift cards? No.")  # a question
+
+
 def test_a_copy_that_shares_a_word_or_two_with_a_yes_no_question_does_not_answer_it():
     pension = "The company pays 8 percent of your gross salary into the pension plan."
     a = answer_question(ctx(FakeGenerator(pension + " [1]"), [hit(1, pension, doc="benefits")]),
@@ -715,6 +742,31 @@ def test_sentences_end_at_a_full_stop_unless_it_closes_an_abbreviation_an_initia
     # a number ends a sentence after a word; it is a list number only where an item starts
     assert split_sentences("The desk is on floor 2. Who is my buddy? He was 25. Steps: 1. Open it.") == [
         "The desk is on floor 2.", "Who is my buddy?", "He was 25.", "Steps: 1. Open it."]
+    # "incl." and "excl." abbreviate: a price-list row "Price (incl. VAT): GBP 95" is one sentence
+    assert split_sentences("Service: Cat spay; Price (incl. VAT): GBP 140. Delivery (excl. VAT): GBP 5.") == [
+        "Service: Cat spay; Price (incl. VAT): GBP 140.", "Delivery (excl. VAT): GBP 5."]
+    # a list item on a line of its own is a sentence, whatever its bullet
+    assert split_sentences("Bring:\n- your ID\n\u2022 the pet's passport\n2) the packaging") == [
+        "Bring:", "- your ID", "\u2022 the pet's passport", "2) the packaging"]
+
+
+def test_a_list_item_is_read_with_the_sentence_that_leads_into_its_list():
+    from ragft.prompting import rank_sentences, with_lead_in
+    text = "When is it an emergency?\n- collapse or sudden weakness\n- a fit (seizure) lasting more than 3 minutes"
+    assert with_lead_in(["Call us.", "When is it an emergency?", "- collapse", "- a fit", "Then come in.", "- x"]) == [
+        ("", "Call us."), ("", "When is it an emergency?"), ("When is it an emergency?", "- collapse"),
+        ("When is it an emergency?", "- a fit"), ("", "Then come in."), ("", "- x")]
+    best = rank_sentences("When is a seizure an emergency?", [hit(1, text)])[0]
+    assert best.text == "- a fit (seizure) lasting more than 3 minutes" and best.relevance == 1.0
+    # the sentence-level context gives a kept item after its lead-in, once, whatever their relevance order
+    from ragft.prompting import select_sentences
+    chunk = hit(1, "Call us first.\n\n" + text.replace("\n- a fit", "\n- bleeding after 5 minutes\n- a fit"))
+    kept = select_sentences("After how long does a seizure count as an emergency?", [chunk], lambda t: len(t.split()))
+    assert kept[0].text.split("\n\n")[0] == "When is it an emergency?", kept
+    assert kept[0].text.count("When is it an emergency?") == 1, kept
+    # ... so a number copied from that item is of the best sentence, and said with the unit its source writes
+    a = answer_question(ctx(FakeGenerator("3 [1]"), [chunk]), "After how long does a seizure count as an emergency?")
+    assert a.answer == "3 minutes [1]", a
 
 
 def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():

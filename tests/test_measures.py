@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ragft.answer import answer_question
-from ragft.measures import rival_sentence, with_unit
+from ragft.measures import rival_sentence, with_unit, wrong_unit
 from tests.fakes import FakeGenerator
 from tests.test_answer import ctx, hit
 
@@ -98,3 +98,18 @@ def test_the_sentence_stands_in_only_when_its_cut_keeps_the_amount():
                doc="elephants")
     a = answer_question(ctx(FakeGenerator("30% [1]"), [long]), "How much do elephants weigh at birth?")
     assert a.answer == "30% [1]"
+
+
+def test_a_price_question_is_not_answered_with_an_amount_of_another_kind():
+    """`wrong_unit`: a weight, a time or a percentage is no price; the copy gives way to the fallback sentence."""
+    question = "What does it cost to spay a female dog that weighs 25 kg?"
+    assert wrong_unit(question, "20 kg [1]") and wrong_unit("How much does the repair cost?", "3 days")
+    assert wrong_unit("What is the fee?", "10%")
+    assert not wrong_unit(question, "GBP 395 [1]") and not wrong_unit(question, "Price: GBP 395")
+    # the form asks for something else, whatever words of cost the question has
+    assert not wrong_unit("How much notice do I need to cancel without paying a fee?", "24 hours")
+    assert not wrong_unit("How many days do I have to pay?", "30 days")
+    assert not wrong_unit("How heavy is the parcel?", "2 kg")
+    row = hit(1, "Service: Bitch spay, over 20 kg; Price: GBP 395. Service: Bitch spay, up to 20 kg; Price: GBP 320.")
+    a = answer_question(ctx(FakeGenerator("20 [1]"), [row]), question)
+    assert "GBP" in a.answer or a.abstained, a

@@ -214,3 +214,10 @@ def test_a_copy_that_is_no_time_of_day_does_not_answer_what_time():
     dispatch = hit(1, "Orders placed before 2 pm on a business day leave our warehouse the same day.", doc="ship")
     a = answer_question(ctx(FakeGenerator("2 [1]"), [dispatch]), "By what time must I order for same-day dispatch?")
     assert a.answer == "2 pm [1]", a  # the bare "2" is a time of day as its sentence writes it
+    # and the fallback never answers "what time" with a sentence that gives no time of day
+    care = hit(1, "Dogs must be kept on the lead for 10 days after the operation of your dog.", doc="care")
+    a = answer_question(ctx(FakeGenerator("( [1]"), [care]), "What time should I drop my dog off for the operation?")
+    assert a.abstained, a
+    drop = hit(1, "Drop your dog off for the operation between 8:00 and 8:45.", doc="care")
+    a = answer_question(ctx(FakeGenerator("( [1]"), [drop]), "What time should I drop my dog off for the operation?")
+    assert "8:00" in a.answer, a
