@@ -61,6 +61,7 @@ __all__ = ["EMBEDDER_META_KEY", "Ingestor", "ReembedReport", "check_embedder", "
 
 PIPELINE_VERSION = 3  # bump when loaders/chunking change output, so re-ingest re-chunks everything
 # 2 (2026-12-03): PDF headings, tables under a header row as "name: cell" rows, Markdown emphasis marks dropped
+# 3 (2026-12-03): list items keep their lines, a JSON record is one "key: value; ..." line, the overlap keeps lines
 
 
 # ---------------------------------------------------------------------------- ids and hashes

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ragft.errors import ConfigError
+from ragft.text import LIST_ITEM
 from ragft.types import Hit
 
 Message = dict[str, str]
@@ -337,7 +338,6 @@ def with_subject(text: str, line: str) -> str:
     return f"{line}\n{text}" if line else text
 
 
-_ITEM = re.compile(r"^(?:[-*+\u2022\u2013]|\d{1,3}[.)])\s")
 _LEADS_IN = re.compile(r"[:?]$")
 
 
@@ -348,7 +348,7 @@ def with_lead_in(sentences: Sequence[str]) -> list[tuple[str, str]]:
     an emergency?" because of its lead-in, as a sentence answers through its section heading."""
     out, lead = [], ""
     for s in sentences:
-        if _ITEM.match(s):
+        if LIST_ITEM.match(s):
             out.append((lead, s))
             continue
         out.append(("", s))
@@ -413,7 +413,8 @@ fits: "60 days" of the general rule instead of "90 days" of the members' sentenc
                 given.add(lead)
             if s.text not in given:
                 texts.append(s.text)
-                given.update({s.text} & set(leads))
+                if s.text in leads:
+                    given.add(s.text)
         body = "\n\n".join(texts)
         out.append(replace(items[i], text=body, score=max(s.relevance for s in sents)))
     return out

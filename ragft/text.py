@@ -1,4 +1,4 @@
-"""Shared text primitives: word tokens, English stopwords, month names, number words and irregular verb forms, the
+"""Shared text primitives: word tokens, list items, English stopwords, month names, number words and irregular verb forms, the
 plural fold, whitespace normalisation.
 
 One home for what several modules need to agree on: the SQLite and PostgreSQL stores must turn a query into the
@@ -13,6 +13,10 @@ import unicodedata
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 """A word token: a run of letters/digits (underscores split words, as the FTS5 unicode61 tokenizer does)."""
+
+LIST_ITEM = re.compile(r"(?:[-*+\u2022\u2013]|\d{1,3}[.)])\s+\S")
+"""The start of a list item: a bullet ("-", "*", "+", "\u2022", "\u2013") or a number ("1.", "2)"), then a space and
+text. The loaders keep such a line on a line of its own; sentence splitting reads it as a sentence of its own."""
 
 
 # English stopwords: the 33-word list of bm25s 0.3.16 (`bm25s.stopwords.STOPWORDS_EN`, MIT licence, (c) Xing Han

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragft.errors import IngestError
+from ragft.text import LIST_ITEM
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,6 @@ def _check_printable(text: str) -> str:
 
 # ---------------------------------------------------------------------------- helpers
 _WS = re.compile(r"[ \t\f\v\u00a0]+")
-
-
-LIST_ITEM = re.compile(r"(?:[-*+\u2022\u2013]|\d{1,3}[.)])\s+\S")
-"""The start of a list item: a bullet ("-", "*", "+", "\u2022", "\u2013") or a number ("1.", "2)"), then a space."""
 
 
 def _clean(text: str) -> str:

@@ -57,19 +57,22 @@ def embedding_text(heading: str, text: str, title: str = "") -> str:
     return f"{context}\n{text}" if context else text
 
 
+def _spans(text: str, boundary: re.Pattern[str]) -> list[tuple[int, int, str]]:
+    """The non-blank pieces of `text` between matches of `boundary`: (start, end, the break before it)."""
+    breaks = list(boundary.finditer(text))
+    starts, ends = [0, *(m.end() for m in breaks)], [*(m.start() for m in breaks), len(text)]
+    gaps = ["", *(m.group(0) for m in breaks)]
+    return [(a, b, gap) for a, b, gap in zip(starts, ends, gaps) if text[a:b].strip()]
+
+
 def _units(text: str, budget: int, count: TokenCounter) -> list[tuple[str, str]]:
     """`text` as pieces of at most `budget` tokens: itself, its sentences, or word windows; each with what joins it
     to the piece before: "\n" where the text broke the line there (a list item, a record's line), else " "."""
     if count(text) <= budget:
         return [("", text)]
     out: list[tuple[str, str]] = []
-    breaks = list(_SENTENCE_END.finditer(text))
-    starts, ends = [0, *(m.end() for m in breaks)], [*(m.start() for m in breaks), len(text)]
-    before = ["", *(m.group(0) for m in breaks)]  # the break before each piece
-    for a, b, gap in zip(starts, ends, before):
+    for a, b, gap in _spans(text, _SENTENCE_END):
         sentence = text[a:b].strip()
-        if not sentence:
-            continue
         joiner = "\n" if "\n" in gap else " "
         if count(sentence) <= budget:
             out.append((joiner, sentence))
@@ -94,10 +97,8 @@ def _tail(text: str, overlap: int, count: TokenCounter) -> str:
     if overlap <= 0:
         return ""
     for boundary in (_LINE_END, _SENTENCE_END):
-        breaks = list(boundary.finditer(text))
-        spans = [(a, b) for a, b in zip([0, *(m.end() for m in breaks)], [*(m.start() for m in breaks), len(text)])
-                 if text[a:b].strip()]
-        picked = _last_fitting([text[a:b] for a, b in spans], overlap, count)
+        spans = _spans(text, boundary)
+        picked = _last_fitting([text[a:b] for a, b, _ in spans], overlap, count)
         if picked:  # line and paragraph breaks kept
             return text[spans[len(spans) - len(picked)][0]:].strip()
     return " ".join(_last_fitting(text.split(), overlap, count))
