@@ -383,10 +383,12 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
     lead = _LEADING_MARKERS.match(text)
     if lead is not None:  # "[1] Qatar has ..." -> "Qatar has ... [1]": the citation follows what it supports
         text = f"{lead['text'].rstrip()} {''.join(lead['markers'].split())}"
-    if text and degenerate_reason(text, question) is not None:  # "3" for "how long": the unit its sources write
-        text = with_unit(text, [it.text for it in items], question)  # it with ("3 minutes"), if only that one
-    if not text or degenerate_reason(text, question) is not None:
+    if not text:
         return None
+    if degenerate_reason(text, question) is not None:  # "3" for "how long": said with the unit its sources write
+        text = with_unit(text, [it.text for it in items], question)  # it with ("3 minutes"), if only that one
+        if degenerate_reason(text, question) is not None:
+            return None
     yes_no = is_yes_no(strip_markers(text))
     if yes_no and not auxiliary_first(question):
         return None  # the copy rule lets "Yes"/"No" through freely; they do not answer "who", "when" or "what"

@@ -299,6 +299,7 @@ class RankedSentence:
     relevance: float
     item: int  # position of its item in the given (relevance-ordered) list
     position: int  # position inside the item
+    lead: str = ""  # the sentence that leads into its list, for a list item (`with_lead_in`)
 
 
 def subject_lines(question: str, subjects: Mapping[str, str] | None) -> dict[str, str]:
@@ -367,7 +368,8 @@ def rank_sentences(question: str, items: Sequence[Hit],
 
     about = subject_lines(question, subjects)
     ranked = [RankedSentence(s, round(lexical_relevance(question, with_subject(f"{lead}\n{s}" if lead else s,
-                                                                               about.get(it.chunk_id, ""))), 4), i, j)
+                                                                               about.get(it.chunk_id, ""))), 4), i, j,
+                             lead)
               for i, it in enumerate(items) for j, (lead, s) in enumerate(with_lead_in(split_sentences(it.text)))]
     return sorted(ranked, key=lambda r: (-r.relevance, r.item, r.position))
 
@@ -403,14 +405,13 @@ fits: "60 days" of the general rule instead of "90 days" of the members' sentenc
         # A list item comes after the sentence that leads into its list (`with_lead_in`), once: what it answers
         # is said there, and every later check reads it with it.
         # A lead-in is not counted against the budget: it is one short line per list.
-        leads = [lead for lead, _ in with_lead_in(split_sentences(items[i].text))]
+        leads = {s.lead for s in sents if s.lead}  # of the kept items
         texts: list[str] = []
         given: set[str] = set()  # lead-ins already in `texts`
         for s in sents:
-            lead = leads[s.position]
-            if lead and lead not in given:
-                texts.append(lead)
-                given.add(lead)
+            if s.lead and s.lead not in given:
+                texts.append(s.lead)
+                given.add(s.lead)
             if s.text not in given:
                 texts.append(s.text)
                 if s.text in leads:

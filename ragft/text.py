@@ -1,5 +1,5 @@
-"""Shared text primitives: word tokens, list items, English stopwords, month names, number words and irregular verb forms, the
-plural fold, whitespace normalisation.
+"""Shared text primitives: word tokens, list items, English stopwords, month names, number words and irregular verb
+forms, the plural fold, whitespace normalisation.
 
 One home for what several modules need to agree on: the SQLite and PostgreSQL stores must turn a query into the
 same terms (a search must not change with the backend), and citation checks must fold words the same way

@@ -24,6 +24,7 @@ from dataclasses import replace
 
 from ragft.citations import content_words, lexical_relevance, stems, strip_markers
 from ragft.prompting import rank_sentences, split_sentences
+from ragft.text import WORD
 from ragft.types import Hit
 
 NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|cannot)\b|n't\b", re.IGNORECASE)
@@ -80,7 +81,6 @@ def _affirms(question: str, sentence: str) -> bool:
 _BEFORE_DENIED = frozenset({"be", "been", "being", "to", "ever", "always", "also", "even", "usually", "normally",
                             "generally", "any", "a", "an", "the", "longer"})
 _IDIOM = re.compile(r"\b(?:not only|not just|no matter|not least|nothing but|no doubt|not until)\b", re.IGNORECASE)
-_WORDS = re.compile(r"[^\W_]+")
 
 
 def _denied(sentence: str) -> set[str]:
@@ -88,7 +88,7 @@ def _denied(sentence: str) -> set[str]:
     ("must never be shared" -> "shared", "does not carry over" -> "carry", "no refunds" -> "refunds")."""
     out = set()
     for m in NEGATION.finditer(sentence):
-        following = [w for w in _WORDS.findall(sentence[m.end():])[:4] if w.lower() not in _BEFORE_DENIED]
+        following = [w for w in WORD.findall(sentence[m.end():])[:4] if w.lower() not in _BEFORE_DENIED]
         if following:
             out.add(following[0])
     return out
@@ -196,10 +196,10 @@ def faq_answer(question: str, asked: str, item: Hit, chunk_texts: Mapping[str, s
 
 def labelled(question: str, answer: str) -> str | None:
     """A copied answer to a yes/no question with "Yes: " in front when it `says_yes` ("Yes: The leopard is solitary
-    ... [1]"), "No: " when it `says_no`, else None. Why: "The climate in Uruguay is temperate. [1]" does answer "Is the climate in Uruguay
-    temperate?", but a reader (and `evaluate.metrics.answer_correct`) looks for the yes or no first. A copy that
-    opens with the source's own "Yes."/"No." (an FAQ's answer) leads with it the same way ("Yes: Orders to Norway
-    ..."), never "Yes: Yes. ...", and is not read again."""
+    ... [1]"), "No: " when it `says_no`, else None. Why: "The climate in Uruguay is temperate. [1]" does answer "Is
+    the climate in Uruguay temperate?", but a reader (and `evaluate.metrics.answer_correct`) looks for the yes or no
+    first. A copy that opens with the source's own "Yes."/"No." (an FAQ's answer) leads with it the same way ("Yes:
+    Orders to Norway ..."), never "Yes: Yes. ...", and is not read again."""
     label, rest = split_verdict(answer)
     if label is not None and strip_markers(rest).strip():  # not a bare "Yes [1]"
         return f"{label}: {rest}"
