@@ -215,3 +215,20 @@ def test_a_run_leaves_its_process_group_before_exiting():
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("world_size", ["1", "2"])
+def test_a_launched_rank_leaves_without_finalisation_and_loses_no_output(world_size):
+    """`exit_launched`: a rank of a multi-process run flushes what it wrote and leaves with its code, skipping
+    interpreter finalisation (where a rank aborted under load); a plain run exits normally (atexit runs)."""
+    script = ("import atexit, sys\n"
+              "from ragft.finetune.launch import exit_launched\n"
+              "atexit.register(lambda: print('finalised', flush=True))\n"
+              "sys.stdout.write('report')\n"  # buffered, no newline: lost unless flushed before leaving
+              "sys.stderr.write('note')\n"
+              "exit_launched(3)\n")
+    env = {**_env(), "WORLD_SIZE": world_size, "RANK": "1"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=str(ROOT), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 3 and proc.stderr == "note", proc.stderr
+    assert proc.stdout == ("report" if world_size == "2" else "reportfinalised\n")

@@ -6,8 +6,10 @@ apart from `make_parser()`). An entry point, like the CLI: it may build a Worksp
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -43,10 +45,11 @@ def main(config: argparse.Namespace) -> int:
     overrides = {k: getattr(config, k) for k in TRAIN_OVERRIDE_KEYS if k != "target_modules"}
     if config.target_modules:
         overrides["target_modules"] = [m.strip() for m in config.target_modules.split(",") if m.strip()]
-    ws = Workspace(config.workspace)
     log.info("training %s with %s", config.name, json.dumps({k: v for k, v in overrides.items() if v is not None}))
-    report = ws.finetune(config.name, data=config.data, from_docs=config.from_docs, raft=config.raft,
-                         epochs=config.epochs, resume=config.resume, exclude_qa=config.exclude_qa, overrides=overrides)
+    with Workspace(config.workspace) as ws:  # its store closed before the process leaves (`exit_launched`)
+        report = ws.finetune(config.name, data=config.data, from_docs=config.from_docs, raft=config.raft,
+                             epochs=config.epochs, resume=config.resume, exclude_qa=config.exclude_qa,
+                             overrides=overrides)
     if not ProcessGroup.from_env().is_main:
         return 0  # under accelerate/torchrun only the main process reports
     if config.json:
@@ -62,6 +65,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     launcher, since every process reports it) and its exit code, not a traceback."""
     from ragft.errors import RagftError
 
+    if ProcessGroup.from_env().world_size > 1:
+        # A rank that dies on a signal (SIGABRT, SIGSEGV) prints every thread's Python stack before it goes:
+        # the launcher's summary alone says only that it died.
+        faulthandler.enable()
     try:
         return main(make_parser().parse_args(argv))
     except RagftError as exc:
@@ -81,3 +88,21 @@ def leave_process_group() -> None:
     dist = sys.modules.get("torch.distributed")  # never imports torch for a run that did not
     if dist is not None and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def exit_launched(code: int) -> None:
+    """Leave the process with `code`. A rank of a multi-process run leaves at once (`os._exit`) once its output is
+    flushed, skipping interpreter finalisation: by then every write is done (each is atomic or committed, the
+    workspace is closed and the process group destroyed), and finalisation is where a rank of the two-process CPU
+    test aborted twice under load (SIGABRT, "terminate called without an active exception", after 9226eda too).
+    In finalisation, daemon threads that still hold torch state (the compute thread that ran DDP, libgomp's team)
+    are stopped while C++ destructors run; nothing the run needs happens there. A plain run exits normally."""
+    if ProcessGroup.from_env().world_size <= 1:
+        raise SystemExit(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said on it
+            pass
+    os._exit(code)

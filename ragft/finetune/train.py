@@ -468,9 +468,9 @@ def save_adapter(peft_model: Any, adapter_dir: Path) -> None:
 # `python -m ragft.finetune.train` (what `accelerate launch` runs) is parsed and run by ragft/finetune/launch.py,
 # which builds a Workspace: an application-layer module, so this training code never imports the workspace.
 if __name__ == "__main__":
-    from ragft.finetune.launch import run
+    from ragft.finetune.launch import exit_launched, run
 
-    raise SystemExit(run())
+    exit_launched(run())
 
 
 __all__ = ["LoraArgs", "ProcessGroup", "TrainArgs", "TrainResult", "train_lora", "tokenize_example", "save_adapter"]
