@@ -93,10 +93,13 @@ def leave_process_group() -> None:
 def exit_launched(code: int) -> None:
     """Leave the process with `code`. A rank of a multi-process run leaves at once (`os._exit`) once its output is
     flushed, skipping interpreter finalisation: by then every write is done (each is atomic or committed, the
-    workspace is closed and the process group destroyed), and finalisation is where a rank of the two-process CPU
-    test aborted twice under load (SIGABRT, "terminate called without an active exception", after 9226eda too).
-    In finalisation, daemon threads that still hold torch state (the compute thread that ran DDP, libgomp's team)
-    are stopped while C++ destructors run; nothing the run needs happens there. A plain run exits normally."""
+    workspace is closed and the process group destroyed). Finalisation is the likely place where a rank of the
+    two-process CPU test aborted, twice, under load (SIGABRT, "terminate called without an active exception", once
+    after 9226eda): that message comes from a C++ thread object destroyed unjoined or a thread unwound through C++
+    code, and in finalisation the daemon threads that hold torch state (the compute thread that ran DDP, libgomp's
+    team) are stopped while destructors run. Nothing the run needs happens there. Not reproduced on demand (45
+    runs under CPU load passed); `faulthandler` (`run`) shows the stacks if it happens elsewhere. A plain run
+    exits normally."""
     if ProcessGroup.from_env().world_size <= 1:
         raise SystemExit(code)
     logging.shutdown()
