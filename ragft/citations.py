@@ -41,7 +41,11 @@ STOPWORDS = ENGLISH_STOPWORDS | {
     # The asker and the one asked ("How long do I have ...?", "Do you ship ...?"): never the topic, so never a
     # word a sentence must hold. An FAQ heading "How do I wash the Merino Socks?" shared "I" with every such
     # question and put the washing instructions into the context of "How many days do I have to return an item?".
-    "i", "me", "my", "mine", "myself", "you", "your", "yours", "yourself", "we", "us", "our", "ours"}
+    "i", "me", "my", "mine", "myself", "you", "your", "yours", "yourself", "we", "us", "our", "ours",
+    # Third persons point at a name without being one: "When did he die?" shares "he" with every sentence about
+    # anyone ("its", "their" likewise), so it counted as a word a sentence must hold.
+    "he", "him", "his", "himself", "she", "her", "hers", "herself", "its", "itself", "them", "theirs",
+    "themselves"}
 _fold = fold_plural
 
 

@@ -95,7 +95,7 @@ def _only_repeats(answer: str, question: str) -> bool:
     qwords = _question_words(question)
     if "or" in qwords:
         return False
-    own = content_words(answer)
+    own = content_words(answer) | (set(citation_words(answer)) & PRONOUNS)  # "He": a pronoun is no stopword here
     return bool(own) and own - PRONOUNS <= content_words(question)
 
 

@@ -1078,14 +1078,15 @@ def test_sentence_context_judges_the_citation_and_the_names_on_the_whole_chunk()
     from ragft.answer import fallback_sentence
 
     q = "Why did Cleveland keep his cancer surgery secret from the public?"
-    side = hit(1, "Cleveland kept his cancer surgery secret.", doc="secret")
+    side = hit(1, "Cleveland kept his cancer surgery secret from everyone.", doc="secret")
     answer = "He kept it secret to avoid a market panic."
     long = ("Cleveland had cancer of the jaw, and the operation that removed it was kept from the public for many "
             "years by the doctors, the yacht's crew and the few members of the cabinet who knew about it.")
     panic = hit(2, f"{answer} {long}", doc="panic")
-    # Budget: the side sentence (6 words + 1) and the answer (9 + 1) fit, the long sentence does not; the kept
-    # answer sentence holds 1 of the question's 6 words, its chunk 4. Not copy-constrained: only this check acts.
-    settings = dict(context="sentences", sentence_tokens=17, abstain_threshold=0.4, fallback="abstain",
+    # Budget: the side sentence (8 words + 1) and the answer (9 + 1) fit, the long sentence does not; the kept
+    # answer sentence holds 1 of the question's 7 words ("secret"), its chunk 5; the side sentence holds 5, the
+    # long one 4, so the side sentence is kept first. Not copy-constrained: only this check acts.
+    settings = dict(context="sentences", sentence_tokens=19, abstain_threshold=0.4, fallback="abstain",
                     extractive=False)
     a = answer_question(ctx(FakeGenerator(answer), [side, panic], **settings), q)
     assert not a.abstained and a.answer == f"{answer} [1]" and a.citations[0].chunk_id == panic.chunk_id, a
@@ -1247,3 +1248,21 @@ def test_the_question_is_read_as_its_sources_spell_it():
     assert not a.abstained and a.answer == f"{eggs} [1]", a
     typo_kept = answer_question(ctx(FakeGenerator("[1] (be"), [hit(1, eggs.replace("largest", "big"), doc="t")]), q)
     assert typo_kept.abstained  # nothing to respell against: 2 of the 5 asked words, below the bar
+
+
+def test_third_person_pronouns_are_no_words_a_sentence_must_hold():
+    """"he", "his", "its" point at a name without being one: the sentence that answers need not repeat them (it
+    names the person instead), while a bare "He [1]" for a "who" question is still a fragment."""
+    from ragft.answer import fallback_sentence
+    from ragft.citations import content_words
+    from ragft.wellformed import degenerate_reason
+
+    assert content_words("Why did Cleveland want to hide his cancer surgery from the public?") == {
+        "cleveland", "want", "hide", "cancer", "surgery", "from", "public"}
+    q = "Should I stop feeding my rabbit the night before its operation?"
+    assert "its" not in content_words(q) and "him" not in content_words("Who taught him to paint?")
+    assert degenerate_reason("He [1]", "Who wrote Hamlet?") is not None
+    # 2 of the question's 4 words: with "he" and "his" counted it was 2 of 6, under the fallback bar
+    sentence = "Vanderbilt sold the company to pay for the railway."
+    got = fallback_sentence("Why did he sell his shares in the railway company?", [hit(1, sentence)])
+    assert got is not None and got[0] == sentence
