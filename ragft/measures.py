@@ -37,20 +37,23 @@ _AMOUNT = rf"{_NUM}(?:\s*(?:to|-|\u2013)\s*{_NUM})?"
 _LONE = re.compile(rf"^(?P<sign>[$€£]?)(?P<num>{_AMOUNT})$")
 """A bare amount, optionally after a currency sign: what `with_unit` completes."""
 
-_UNITS = (
-    # multi-word units first: the alternation takes the first that matches
-    r"business\s+days?|working\s+days?|calendar\s+days?|per\s+cent|a\.m\.|p\.m\.|o'clock"
-    r"|percent|%|am|pm|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|months?|years?|yrs?"
-    r"|decades?|centuries|century"
-    r"|eur|euros?|usd|gbp|chf|sek|nok|dkk|jpy|dollars?|cents?|pounds?|pence|yen"
-    r"|mm|cm|m|km|metres?|meters?|kilometres?|kilometers?|miles?|mi|feet|foot|ft|inches|yards?"
-    r"|mg|g|kg|grams?|kilograms?|tonnes?|tons?|lbs?|ounces?|oz"
-    r"|ml|l|litres?|liters?|gallons?"
-    r"|°c|°f|℃|℉|degrees(?:\s+(?:celsius|fahrenheit))?|kelvin"
-    r"|km/h|mph|kph|knots?|m/s"
-    r"|kw|kwh|mw|gw|w|watts?|volts?|v|ghz|mhz|hz|gb|mb|tb|kb"
-    r"|bc|bce|ad|ce"
-)
+UNITS_BY_KIND: dict[str, str] = {
+    # multi-word units first within a kind; the order across alternatives does not decide a match, since every
+    # unit must end at a word boundary (`_AFTER`'s lookahead: "m" of "minutes" or "m/s" fails and the next is tried)
+    "time": r"business\s+days?|working\s+days?|calendar\s+days?|a\.m\.|p\.m\.|o'clock|am|pm|seconds?|secs?|minutes?"
+            r"|mins?|hours?|hrs?|days?|nights?|weeks?|months?|years?|yrs?|decades?|centuries|century",
+    "share": r"per\s+cent|percent|%",
+    "money": r"eur|euros?|usd|gbp|chf|sek|nok|dkk|jpy|dollars?|cents?|pounds?|pence|yen",
+    "length": r"mm|cm|m|km|metres?|meters?|kilometres?|kilometers?|miles?|mi|feet|foot|ft|inches|yards?",
+    "weight": r"mg|g|kg|grams?|kilograms?|tonnes?|tons?|lbs?|ounces?|oz",
+    "volume": r"ml|l|litres?|liters?|gallons?",
+    "temperature": r"°c|°f|℃|℉|degrees(?:\s+(?:celsius|fahrenheit))?|kelvin",
+    "speed": r"km/h|mph|kph|knots?|m/s",
+    "power and data": r"kw|kwh|mw|gw|w|watts?|volts?|v|ghz|mhz|hz|gb|mb|tb|kb",
+    "era": r"bc|bce|ad|ce",
+}
+"""The units a number is written with, by kind, as regex alternations (lower case; matched ignoring case)."""
+_UNITS = "|".join(UNITS_BY_KIND.values())
 _MAGNITUDE = r"thousand|million|billion|trillion|bn"
 _AFTER = re.compile(rf"^(?P<unit>\s*(?:(?:{_MAGNITUDE})(?:\s+(?:{_UNITS}))?|(?:{_UNITS})))(?![\w°/])", re.IGNORECASE)
 _RANGE_TAIL = re.compile(rf"^\s*(?:to|-|\u2013)\s*{_NUM}", re.IGNORECASE)
@@ -130,16 +133,16 @@ def rival_sentence(measure: str, sources: Sequence[str]) -> str | None:
 _COST_WORD = re.compile(r"\b(?:cost|costs|price|prices|priced|fee|fees|charge|charged|pay|paid)\b", re.IGNORECASE)
 _PRICE_ASKED = re.compile(r"^\W*(?:how\s+much\s+(?:does|do|did|is|are|was|were|will|would|should|can|to)\b"
                           r"|what\b(?!\s+(?:time|date|day|year)\b))", re.IGNORECASE)
-_NOT_MONEY_UNIT = re.compile(
-    r"(?:business\s+days?|working\s+days?|calendar\s+days?|per\s+cent|percent|%|am|pm|a\.m\.|p\.m\.|seconds?|secs?"
-    r"|minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|months?|years?|yrs?|mm|cm|m|km|metres?|meters?|miles?|feet"
-    r"|inches|mg|g|kg|grams?|kilograms?|tonnes?|lbs?|ml|l|litres?|liters?)$", re.IGNORECASE)
+_NOT_MONEY_UNIT = re.compile("|".join(u for kind, u in UNITS_BY_KIND.items() if kind not in ("money", "era")),
+                             re.IGNORECASE)
+"""Every unit of another kind than money ("era" aside: "AD 79" is a date, no amount)."""
 
 
 def wrong_unit(question: str, answer: str) -> bool:
-    """True when `answer` is an amount in a unit that cannot be what `question` asks: a time span, a percentage, a
-    length, weight or volume for a question about what something costs ("What does it cost to spay a dog that weighs
-    25 kg?" copied "20 kg" of the price list's row "Bitch spay, up to 20 kg; Price: GBP 320"). Only the price is
+    """True when `answer` is an amount in a unit that cannot be what `question` asks: a unit of any kind but money
+    (`UNITS_BY_KIND`: a time span, a percentage, a length, a weight ...) for a question about what something costs
+    ("What does it cost to spay a dog that weighs 25 kg?" copied "20 kg" of the price list's row "Bitch spay, up to
+    20 kg; Price: GBP 320"). Only the price is
     checked: the form of "what does it cost" names the kind of its answer and no unit of another kind is a price;
     "how long" can ask a length or a time, so it is left alone. A price is asked by a question that opens with "how
     much" with a verb, or "what" with a word of cost ("What will I be charged ...?"): "How much notice do I need

@@ -105,6 +105,9 @@ def test_a_price_question_is_not_answered_with_an_amount_of_another_kind():
     question = "What does it cost to spay a female dog that weighs 25 kg?"
     assert wrong_unit(question, "20 kg [1]") and wrong_unit("How much does the repair cost?", "3 days")
     assert wrong_unit("What is the fee?", "10%")
+    # every unit `with_unit` knows that is not money, from one table (`measures.UNITS_BY_KIND`)
+    assert wrong_unit("How much does the upgrade cost?", "16 GB [1]") and wrong_unit("What is the fee?", "2 miles")
+    assert not wrong_unit("How much does the upgrade cost?", "40 dollars [1]")
     assert not wrong_unit(question, "GBP 395 [1]") and not wrong_unit(question, "Price: GBP 395")
     # the form asks for something else, whatever words of cost the question has
     assert not wrong_unit("How much notice do I need to cancel without paying a fee?", "24 hours")
