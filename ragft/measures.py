@@ -142,11 +142,10 @@ def wrong_unit(question: str, answer: str) -> bool:
     """True when `answer` is an amount in a unit that cannot be what `question` asks: a unit of any kind but money
     (`UNITS_BY_KIND`: a time span, a percentage, a length, a weight ...) for a question about what something costs
     ("What does it cost to spay a dog that weighs 25 kg?" copied "20 kg" of the price list's row "Bitch spay, up to
-    20 kg; Price: GBP 320"). Only the price is
-    checked: the form of "what does it cost" names the kind of its answer and no unit of another kind is a price;
-    "how long" can ask a length or a time, so it is left alone. A price is asked by a question that opens with "how
-    much" with a verb, or "what" with a word of cost ("What will I be charged ...?"): "How much notice do I need
-    to cancel without paying a fee?" asks for the notice."""
+    20 kg; Price: GBP 320"). Only the price is checked: the form of "what does it cost" names the kind of its
+    answer and no unit of another kind is a price; "how long" can ask a length or a time, so it is left alone. A
+    price is asked by a question that opens with "how much" with a verb, or "what" with a word of cost ("What will
+    I be charged ...?"): "How much notice do I need to cancel without paying a fee?" asks for the notice."""
     if not (_PRICE_ASKED.search(question) and _COST_WORD.search(question)):
         return False
     body = split_trailing_markers(answer)[0].strip().rstrip(".")
