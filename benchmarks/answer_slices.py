@@ -6,6 +6,7 @@ the batch"), scored with `compare`'s metric. For checking an answer rule on ever
 Slices: the factoid questions (`answers.answerable`, gold answer not yes/no) shuffled with seed 0, taken by the
 same `answers.factoid_slice` as `benchmarks/answers.py --part before-after`: test = 0-199, holdout = 200-399,
 dev = 400 on (127 questions).
+`--answer KEY=VALUE` runs with an `[answer]` setting other than its default (e.g. `sentence_tokens=128`).
 Each answer goes to `--log` (JSONL); `--against OLD.jsonl` (a log of another checkout) lists the questions whose
 answer changed and counts right/wrong/abstained among them.
 
@@ -43,14 +44,16 @@ def main() -> None:
     ap.add_argument("--log", type=Path, required=True, help="write every answer here (JSONL)")
     ap.add_argument("--against", type=Path, default=None, help="a --log of another checkout to diff against")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE",
+                    help="an [answer] setting for the run instead of its default, e.g. sentence_tokens=128 (repeatable)")
     args = ap.parse_args()
 
     passages, qa = load_data(args.data)
     pool = answerable(qa, passages)
     random.Random(0).shuffle(pool)
-    ws = open_ws(args.workspace)
+    ws = open_ws(args.workspace, answer=args.answer)
     report: dict = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                    "load_avg_start": os.getloadavg()}
+                    "load_avg_start": os.getloadavg(), "answer_settings": args.answer}
     rows = []
     for name in args.slices.split(","):
         qs = factoid_slice(pool, name, args.n)

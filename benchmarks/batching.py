@@ -45,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,15 +54,18 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.answers import answerable, load_data  # noqa: E402
 
 
-def open_ws(ws_dir: Path, dtype: str = "auto"):  # type: ignore[no-untyped-def]
-    from ragft.config import Settings, load_settings
+def open_ws(ws_dir: Path, dtype: str = "auto", answer: Sequence[str] = ()):  # type: ignore[no-untyped-def]
+    """The workspace at today's [generator] and [answer] defaults; `answer` holds "KEY=VALUE" [answer] settings
+    to run with instead (the `--answer` option of the answer benchmarks)."""
+    from ragft.config import AnswerSettings, Settings, load_settings
     from ragft.workspace import Workspace
 
     if not (ws_dir / "ragft.db").is_file():
         raise SystemExit(f"{ws_dir}: no ingested workspace; run benchmarks/answers.py first (see its docstring)")
     settings = load_settings(ws_dir)
     defaults = Settings()
-    settings.generator, settings.answer = defaults.generator, defaults.answer
+    settings.generator = defaults.generator
+    settings.answer = AnswerSettings.model_validate(dict(kv.split("=", 1) for kv in answer))
     settings.generator.dtype = dtype
     settings.server.rate_limit_per_minute = 100_000
     return Workspace(ws_dir, settings)
@@ -280,6 +284,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice, all cores)")
     ap.add_argument("--dtype", default="auto", help="[generator] dtype for the run (auto = the product default)")
+    ap.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE",
+                    help="an [answer] setting for the run instead of its default, e.g. sentence_tokens=128 (repeatable)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="rounds of compare/server, each setting once per round in turn; figures are the median round")
     args = ap.parse_args()
@@ -289,7 +295,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    ws = open_ws(args.workspace, args.dtype)
+    ws = open_ws(args.workspace, args.dtype, args.answer)
     pool = questions(args.data, args.n + args.train_rows, args.seed)
     qs = pool[: args.n]
     report: dict = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -39,6 +39,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     ap.add_argument("--unanswerable", type=int, default=100)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE",
+                    help="an [answer] setting for the run instead of its default, e.g. sentence_tokens=128 (repeatable)")
     args = ap.parse_args()
 
     passages, qa = load_data(args.data)
@@ -48,7 +50,7 @@ def main() -> None:
     corpus = " ".join(passages.values()).lower()
     donors = [QAItem(f"d{i}", q["question"], q["answer"]) for i, q in enumerate(yes_no[200:600])]
     fakes = make_unanswerable(donors, args.unanswerable, random.Random(1), absent=lambda n: n.lower() not in corpus)
-    ws = open_ws(args.workspace)
+    ws = open_ws(args.workspace, answer=args.answer)
     report: dict = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "load_avg_start": __import__("os").getloadavg(), "yes_no_questions": len(yes_no)}
     for name, qs in (("dev", yes_no[:200]), ("held_out", yes_no[600:800]),
