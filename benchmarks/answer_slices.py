@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.answers import SLICE_START, answerable, factoid_slice, load_data  # noqa: E402
-from benchmarks.batching import open_ws  # noqa: E402
+from benchmarks.batching import add_answer_option, open_ws  # noqa: E402
 
 def main() -> None:
     from ragft.evaluate.metrics import answer_correct
@@ -44,8 +44,7 @@ def main() -> None:
     ap.add_argument("--log", type=Path, required=True, help="write every answer here (JSONL)")
     ap.add_argument("--against", type=Path, default=None, help="a --log of another checkout to diff against")
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE",
-                    help="an [answer] setting for the run instead of its default, e.g. sentence_tokens=128 (repeatable)")
+    add_answer_option(ap)
     args = ap.parse_args()
 
     passages, qa = load_data(args.data)

@@ -71,6 +71,12 @@ def open_ws(ws_dir: Path, dtype: str = "auto", answer: Sequence[str] = ()):  # t
     return Workspace(ws_dir, settings)
 
 
+def add_answer_option(ap: argparse.ArgumentParser) -> None:
+    """`--answer KEY=VALUE` (repeatable): the [answer] settings `open_ws` runs with instead of their defaults."""
+    ap.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE",
+                    help="an [answer] setting for the run instead of its default, e.g. sentence_tokens=128 (repeatable)")
+
+
 def questions(data: Path, n: int, seed: int) -> list[dict]:
     passages, qa = load_data(data)
     pool = answerable(qa, passages)
@@ -284,8 +290,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice, all cores)")
     ap.add_argument("--dtype", default="auto", help="[generator] dtype for the run (auto = the product default)")
-    ap.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE",
-                    help="an [answer] setting for the run instead of its default, e.g. sentence_tokens=128 (repeatable)")
+    add_answer_option(ap)
     ap.add_argument("--rounds", type=int, default=1,
                     help="rounds of compare/server, each setting once per round in turn; figures are the median round")
     args = ap.parse_args()

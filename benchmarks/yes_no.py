@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.answers import answerable, load_data  # noqa: E402
-from benchmarks.batching import open_ws  # noqa: E402
+from benchmarks.batching import add_answer_option, open_ws  # noqa: E402
 
 
 def main() -> None:
@@ -39,8 +39,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     ap.add_argument("--unanswerable", type=int, default=100)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE",
-                    help="an [answer] setting for the run instead of its default, e.g. sentence_tokens=128 (repeatable)")
+    add_answer_option(ap)
     args = ap.parse_args()
 
     passages, qa = load_data(args.data)
