@@ -8,16 +8,17 @@ copy rule often copies a whole row: "When does the store open?" was answered wit
 ("store: Northwind Utrecht; city: Utrecht; address: Oudegracht 201; opening hours: Mon-Sat 10:00-18:00; phone
 desk: yes; repair workshop: no"). The answer is one of them; the first field says which record it is.
 `focus_record` keeps those two, as they stand in the cited text, the way `answer.focus_copy` cuts a long copied
-sentence to the clause that answers.
+sentence to the clause that answers. A copy that began after the first field's name ("Northwind Rotterdam; city:
+Rotterdam; ..." of "store: Northwind Rotterdam; city: ...") is still named by that field.
 
 A field is asked (`Asked.field`) when its name shares a word stem with what the question asks about
 (`wellformed.asked_topic`: "opening hours" for "open"), one stem being the other plus at most two letters
 ("weigh" and "weight_kg": `same_stem`), or when its name is a word of the kind of answer the question's form asks
 for (`KINDS`: "how long does X take" a time or duration, "how much does X cost" a price or fee, "how heavy" a
-weight, "when" a date, time or hours). Its name, not its value: a value shares the question's words when it names
-the record ("name: Ember gas stove" for "What does the Ember gas stove weigh?", "city: Utrecht" for "When does
-the Utrecht store open?"), which is not what is asked of it. A "where" question is left alone: a field name
-rarely says a place ("city", "address").
+weight, "how often" an interval or frequency, "when" a date, time or hours). Its name, not its value: a value
+shares the question's words when it names the record ("name: Ember gas stove" for "What does the Ember gas stove
+weigh?", "city: Utrecht" for "When does the Utrecht store open?"), which is not what is asked of it. A "where"
+question is left alone: a field name rarely says a place ("city", "address").
 
 Before the cut, `pick_record` moves a copy to what is asked when it holds none of it:
 - to the asked fields of its own record: "How much does store pickup cost?" copied the pickup row's time ("3
@@ -50,6 +51,7 @@ KINDS: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
     (re.compile(r"\b(?:cost|costs|price|prices|priced|fee|fees|charge|charged|pay|paid)\b", re.IGNORECASE),
      frozenset({"price", "cost", "fee", "charg", "rate"})),
     (re.compile(r"\bhow\s+heavy\b", re.IGNORECASE), frozenset({"weight", "mass"})),
+    (re.compile(r"^\W*how\s+often\b", re.IGNORECASE), frozenset({"interval", "frequenc"})),
     (re.compile(r"^\W*(?:when\b|(?:at|on|by)?\s*what\s+(?:time|date|day)\b)", re.IGNORECASE),
      frozenset({"date", "time", "hour", "day"})),
 )
@@ -132,10 +134,23 @@ def pick_record(question: str, answer: str, cited: Sequence[str]) -> str:
     return _with(markers, rivals[0]) if len(rivals) == 1 else answer
 
 
+def _name_before(field: str, flat: str, cited: Sequence[str]) -> str | None:
+    """The first field of the record that holds `field`, when `field` is not that first field and `flat` holds
+    the first field's value, not its name, before `field`: a copy that began after "store:" in
+    "store: Northwind Rotterdam; city: Rotterdam; ..." still names its record by the value it copied."""
+    for record in (rec for source in cited for rec in _records(source) if field in rec[1:]):
+        value = record[0].partition(":")[2].strip()
+        at = flat.find(value) if value else -1
+        if 0 <= at < flat.find(field) and record[0] not in flat:
+            return record[0]
+    return None
+
+
 def focus_record(question: str, answer: str, cited: Sequence[str]) -> str:
-    """`answer` cut to the record's first field and its asked fields (`Asked.field`), joined with "; ", its
-    citation markers kept; `answer` itself for a "where" question, when it holds fewer than MIN_FIELDS fields of
-    the cited texts, or when no field besides the first is asked, or every one is."""
+    """`answer` cut to the record's first field (`_name_before` when the copy began after its name) and its asked
+    fields (`Asked.field`), joined with "; ", its citation markers kept; `answer` itself for a "where" question,
+    when it holds fewer than MIN_FIELDS fields of the cited texts, or when no field besides the first is asked, or
+    every one is."""
     asked = Asked.of(question)
     if asked.where:
         return answer
@@ -145,6 +160,9 @@ def focus_record(question: str, answer: str, cited: Sequence[str]) -> str:
     if len(held) < MIN_FIELDS:
         return answer
     first, rest = held[0][1], [f for _, f in held[1:]]
+    named = _name_before(first, flat, cited)
+    if named is not None:  # the copy began inside its record's first field, after its name
+        first, rest = named, [f for _, f in held]
     asked_fields = [f for f in rest if asked.field(f)]
     if not asked_fields or len(asked_fields) == len(rest):
         return answer

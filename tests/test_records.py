@@ -134,3 +134,29 @@ def test_the_answer_path_gives_an_amount_its_row_name_and_column_and_moves_a_wro
     assert a.answer == "Service: Store pickup; Price: free [1]", a
     a = answer_question(ctx(FakeGenerator("3 business days [1]"), [delivery]), "How long does store pickup take?")
     assert a.answer == "3 business days [1]", a
+
+
+def test_a_copy_that_begins_after_the_name_of_its_record_still_names_the_record():
+    rotterdam = ROWS.split("\n\n")[0]
+    copy = rotterdam.removeprefix("store: ") + " [1]"  # "Northwind Rotterdam; city: Rotterdam; ..."
+    assert focus_record("In which city is the store?", copy, [ROWS]) == (
+        "store: Northwind Rotterdam; city: Rotterdam [1]")
+    # the value must stand before the first copied field: a copy from "city:" on is named by "city:", as before
+    tail = rotterdam[rotterdam.index("city:"):]
+    assert focus_record("When does the store open?", tail, [ROWS]) == (
+        "city: Rotterdam; opening hours: Mon-Sat 9:00-18:00")
+    # a copy that holds the whole first field is cut as before
+    assert focus_record("In which city is the store?", rotterdam, [ROWS]) == (
+        "store: Northwind Rotterdam; city: Rotterdam")
+
+
+def test_how_often_asks_for_an_interval_or_a_frequency():
+    vaccine = ("vaccine: Leptospirosis (L4); protects_against: leptospirosis; first_dose_age: 8 weeks; "
+               "booster_interval: every 12 months")
+    assert Asked.of("How often does the vaccine have to be repeated?").field("booster_interval: every 12 months")
+    assert Asked.of("How often are the classes held?").field("frequency: weekly")
+    assert not Asked.of("How often does the vaccine have to be repeated?").field("first_dose_age: 8 weeks")
+    # a copy cut short before the asked field moves to it (pick_record), with the record's name
+    cut = vaccine[:vaccine.index("booster_interval")] + "booster_in [1]"
+    assert answer_record("How often does the leptospirosis vaccine have to be repeated?", cut, [vaccine]) == (
+        "vaccine: Leptospirosis (L4); booster_interval: every 12 months [1]")
