@@ -38,7 +38,7 @@ from ragft.citations import (MARKER, is_yes_no, lexical_relevance, resolve_citat
                              strip_markers, support, words)
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
-from ragft.measures import rival_sentence, with_unit, wrong_unit
+from ragft.measures import rival_sentence, with_qualifier, with_unit, wrong_unit
 from ragft.models.base import BatchItem, Decoding
 from ragft.names import antecedent, names_each, referent_sentence, respell
 from ragft.prompting import (
@@ -418,16 +418,16 @@ def measured(question: str, answer: str, cited: Sequence[str]) -> str:
     "1.9 [1]" -> "weight_kg: 1.9 [1]"; and a measure that is one of several in the same unit in its sentence
     ("10 percent" of "30 percent on full-price items, 10 percent on sale items") gives way to that sentence
     (`measures.rival_sentence`, cut as a fallback sentence is), which says what tells the amounts apart; unless
-    the cut leaves the amount out (it would no longer answer with it)."""
+    the cut leaves the amount out (it would no longer answer with it); otherwise the measure keeps the words that
+    bound it in its source (`measures.with_qualifier`: "more than 3 minutes")."""
     text = with_unit(answer, cited, question)
     sentence = rival_sentence(text, cited)
-    if sentence is None:
-        return text
-    body, markers = split_trailing_markers(text)
-    focused = focus_clause(asked_topic(question), sentence)
-    if body.rstrip(".") not in focused:
-        return text
-    return f"{focused} {markers}".strip()
+    if sentence is not None:
+        body, markers = split_trailing_markers(text)
+        focused = focus_clause(asked_topic(question), sentence)
+        if body.rstrip(".") in focused:
+            return f"{focused} {markers}".strip()
+    return with_qualifier(text, cited, question)  # "3 minutes" -> "more than 3 minutes", as its source bounds it
 
 
 def whole_sentences(text: str) -> list[str]:

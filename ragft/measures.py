@@ -110,6 +110,39 @@ def with_unit(answer: str, sources: Sequence[str], question: str = "") -> str:
     return f"{measure} {markers}" if markers else measure
 
 
+_QUALIFIER_WORDS = (r"(?:more|less|fewer|no\s+more|no\s+less|no\s+later|no\s+earlier)\s+than|at\s+(?:least|most|latest)"
+                    r"|up\s+to|over|under|within|about|around|approximately|nearly|almost|roughly|every")
+_QUALIFIER = re.compile(rf"(?<![\w-])(?P<q>(?:(?:{_QUALIFIER_WORDS})\s+){{1,2}})$", re.IGNORECASE)
+"""The words before an amount that bound or round it ("more than 3 minutes", "up to 6 months", "at least every 6
+months"): a closed list, at most two in a row, matched at the end of the text before the amount."""
+
+
+def with_qualifier(answer: str, sources: Sequence[str], question: str = "") -> str:
+    """`answer`, a measure ("3 minutes", "GBP 25", "14 characters"; citation markers allowed), with the words that
+    bound it where `sources` (the cited texts) write it: "More than 3 minutes" when a seizure "lasting more than 3
+    minutes" is an emergency. The limit is part of the fact: "3 minutes" alone says something else. `answer`
+    itself when it is no measure, or the sources write it bare somewhere, or with different qualifiers, or when
+    `question` already says the bound ("Within how many days ...?" is answered "14 days")."""
+    body, markers = split_trailing_markers(answer)
+    measure = " ".join(body.strip().rstrip(".").split())
+    if not re.match(rf"^(?:[$€£]|[A-Z]{{3}}\s)?{_AMOUNT}(?:\s+\S+){{0,3}}$", measure):  # an amount, up to 3 words
+        return answer
+    spelt = r"\s+".join(map(re.escape, measure.split()))
+    written = re.compile(rf"(?<![\w.,:\u2212-]){spelt}(?![\w]|[.,:]\d)", re.IGNORECASE)
+    found: set[str] = set()
+    for source in sources:
+        for m in written.finditer(source):
+            q = _QUALIFIER.search(source[max(0, m.start() - 40):m.start()])
+            found.add(" ".join(q["q"].split()) if q else "")
+    if len(found) != 1 or found == {""}:
+        return answer
+    bound = found.pop()
+    if re.search(r"\b" + r"\s+".join(map(re.escape, bound.split())) + r"\b", question, re.IGNORECASE):
+        return answer  # the question says it already
+    text = f"{bound} {measure}"
+    return f"{text} {markers}" if markers else text
+
+
 def rival_sentence(measure: str, sources: Sequence[str]) -> str | None:
     """The sentence of `sources` that writes `measure` ("10 percent", citation markers allowed) beside another
     amount in the same unit ("30 percent ..., 10 percent ..."), or None: when there is none, or `measure` is no

@@ -764,9 +764,10 @@ def test_a_list_item_is_read_with_the_sentence_that_leads_into_its_list():
     kept = select_sentences("After how long does a seizure count as an emergency?", [chunk], lambda t: len(t.split()))
     assert kept[0].text.split("\n\n")[0] == "When is it an emergency?", kept
     assert kept[0].text.count("When is it an emergency?") == 1, kept
-    # ... so a number copied from that item is of the best sentence, and said with the unit its source writes
+    # ... so a number copied from that item is of the best sentence, and said with the unit and the bound its
+    # source writes (measures.with_unit, measures.with_qualifier)
     a = answer_question(ctx(FakeGenerator("3 [1]"), [chunk]), "After how long does a seizure count as an emergency?")
-    assert a.answer == "3 minutes [1]", a
+    assert a.answer == "more than 3 minutes [1]", a
 
 
 def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ragft.answer import answer_question
-from ragft.measures import rival_sentence, with_unit, wrong_unit
+from ragft.measures import rival_sentence, with_qualifier, with_unit, wrong_unit
 from tests.fakes import FakeGenerator
 from tests.test_answer import ctx, hit
 
@@ -116,3 +116,39 @@ def test_a_price_question_is_not_answered_with_an_amount_of_another_kind():
     row = hit(1, "Service: Bitch spay, over 20 kg; Price: GBP 395. Service: Bitch spay, up to 20 kg; Price: GBP 320.")
     a = answer_question(ctx(FakeGenerator("20 [1]"), [row]), question)
     assert a.abstained, a  # not "20 kg [1]"; no sentence of the row holds enough of the question to stand in
+
+
+SEIZURE = "A seizure counts as an emergency when it is lasting more than 3 minutes: ring us at once."
+
+
+def test_a_measure_keeps_the_words_that_bound_it_in_its_source():
+    assert with_qualifier("3 minutes [1]", [SEIZURE]) == "more than 3 minutes [1]"
+    assert with_qualifier("6 months", ["Pets on long-term medication need a check-up at least every 6 months."]) == (
+        "at least every 6 months")
+    assert with_qualifier("14 characters [2]", ["Passwords must be at least 14 characters long."]) == (
+        "at least 14 characters [2]")
+    assert with_qualifier("GBP 400 [1]", ["Expect a deposit of up to GBP 400 for an overnight stay."]) == (
+        "up to GBP 400 [1]")
+
+
+def test_a_measure_stays_as_it_is_when_its_source_writes_it_bare_or_bounds_it_differently():
+    assert with_qualifier("3 minutes", [SEIZURE, "Rinse the eye for 3 minutes."]) == "3 minutes"  # bare elsewhere
+    assert with_qualifier("500", ["about 500 people and over 500 dogs"]) == "500"  # two different bounds
+    assert with_qualifier("12 [1]", ["There are 12 free parking spaces."]) == "12 [1]"  # none
+    assert with_qualifier("Paris [1]", ["The train goes over Paris."]) == "Paris [1]"  # no measure
+    assert with_qualifier("13 minutes", [SEIZURE]) == "13 minutes"  # not written there: "3 minutes" is no "13"
+    assert with_qualifier("3 minutes", ["A walkover 3 minutes long."]) == "3 minutes"  # "walkover" is no "over"
+
+
+def test_the_answer_path_answers_a_copied_measure_with_its_bound():
+    seizure = hit(1, SEIZURE, doc="emergency")
+    a = answer_question(ctx(FakeGenerator("3 minutes [1]"), [seizure]),
+                        "After how long does a seizure count as an emergency?")
+    assert a.answer == "more than 3 minutes [1]" and a.citations[0].chunk_id == seizure.chunk_id, a
+
+
+def test_a_bound_the_question_already_says_is_not_repeated():
+    source = ["Ask for a price match within 14 days of purchase."]
+    assert with_qualifier("14 days [1]", source, "Within how many days must I ask for a price match?") == "14 days [1]"
+    assert with_qualifier("14 days [1]", source, "How long do I have to ask for a price match?") == (
+        "within 14 days [1]")
