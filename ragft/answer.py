@@ -38,6 +38,7 @@ from ragft.citations import (MARKER, is_yes_no, lexical_relevance, resolve_citat
                              strip_markers, support, words)
 from ragft.config import ADAPTER_KIND, STRATEGIES
 from ragft.errors import ConfigError
+from ragft.focus import focus_clause, focus_copy
 from ragft.measures import rival_sentence, with_qualifier, with_unit, wrong_unit
 from ragft.models.base import BatchItem, Decoding
 from ragft.names import antecedent, names_each, referent_sentence, respell
@@ -521,7 +522,7 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     best = offering[0] if offering else ranked[0]
     if best.text.rstrip().endswith("?"):  # an FAQ's question: its answer follows it (`yes_no.faq_answer`)
         return faq_answer(question, best.text, items[best.item], whole)
-    text = focus_clause(asked, best.text)
+    text = focus_clause(asked, best.text, kind_of=question)
     if degenerate_reason(text, question) is not None:
         text = best.text
         if degenerate_reason(text, question) is not None:
@@ -538,58 +539,6 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
                 return None
             return before, replace(item, text=chunk)
     return text, items[best.item]
-
-
-FOCUS_WORDS = 20
-"""A fallback sentence longer than this is cut to its most relevant clause and the clauses after it."""
-_CLAUSE = re.compile(r"(?<=[,;])\s+")
-_RELATIVE = re.compile(r"(?:who|whom|whose|which|where)\b", re.IGNORECASE)
-"""A clause opening with a relative pronoun describes the noun that ends the clause before it."""
-
-
-def focus_clause(question: str, sentence: str, max_words: int = FOCUS_WORDS) -> str:
-    """The part of `sentence` that answers: a sentence of at most `max_words` words stays whole; a longer one
-    starts at its clause (split at , and ;) holding most of the question's words (the earliest on a tie) and
-    keeps the following clauses while the total stays within `max_words` (facts tend to follow the words that
-    introduce them: "born on 10 July 1856, in Smiljan"). A relative clause ("..., who often use these traps to
-    fit wolves with collars") is not started at: it describes the noun before it, which is what a question
-    matching it asks for, so the cut starts at the clause that names that noun."""
-    if len(sentence.split()) <= max_words:
-        return sentence
-    clauses = _CLAUSE.split(sentence)
-    scores = [lexical_relevance(question, c) for c in clauses]
-    start = max(range(len(clauses)), key=lambda i: (scores[i], -i))
-    while start > 0 and _RELATIVE.match(clauses[start]):
-        start -= 1  # "X, who did Y": the question matches "who did Y", the answer is X (the clause before)
-    out = [clauses[start]]
-    for c in clauses[start + 1:]:
-        if len(" ".join([*out, c]).split()) > max_words:
-            break
-        out.append(c)
-    text = " ".join(out).rstrip(",;")
-    return _LEADING_JOIN.sub("", text) if start > 0 else text
-
-
-_LEADING_JOIN = re.compile(r"^(?:and|but|or|while|whereas)\s+", re.IGNORECASE)
-_TRAILING_MARKERS = re.compile(rf"^(?P<text>[^\[]*?\S)\s*(?P<markers>(?:{MARKER.pattern})+)$")
-
-
-def focus_copy(question: str, answer: str) -> str:
-    """A copied answer longer than FOCUS_WORDS cut to the clause that answers, as a fallback sentence is
-    (`focus_clause`), its citation markers kept. Why: the bundled model copies whole sentences, and "The largest
-    ethnic minorities are Hungarians, who make up 6.6% of the population and Roma, or Gypsies, who make up 2% of
-    the population." buries the answer; the citation keeps the whole sentence. The cut stands only if it is well
-    formed and still offers the asked kind of answer (a year for "when") whenever the whole copy did."""
-    m = _TRAILING_MARKERS.match(answer.strip())
-    if m is None:  # markers inside the text: it is not one copied sentence
-        return answer
-    body, markers = m["text"], m["markers"]
-    focused = focus_clause(asked_topic(question), body)
-    if focused == body or degenerate_reason(focused, question) is not None:
-        return answer
-    if offers_kind(body, question) and not offers_kind(focused, question):
-        return answer
-    return f"{focused} {markers}"
 
 
 def _tokens(gen: "Generator", messages: Sequence[dict[str, str]]) -> int:

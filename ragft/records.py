@@ -7,7 +7,7 @@ version 3) read the same. The bundled model under the
 copy rule often copies a whole row: "When does the store open?" was answered with all six fields of a store
 ("store: Northwind Utrecht; city: Utrecht; address: Oudegracht 201; opening hours: Mon-Sat 10:00-18:00; phone
 desk: yes; repair workshop: no"). The answer is one of them; the first field says which record it is.
-`focus_record` keeps those two, as they stand in the cited text, the way `answer.focus_copy` cuts a long copied
+`focus_record` keeps those two, as they stand in the cited text, the way `focus.focus_copy` cuts a long copied
 sentence to the clause that answers. A copy that began after the first field's name ("Northwind Rotterdam; city:
 Rotterdam; ..." of "store: Northwind Rotterdam; city: ...") is still named by that field.
 

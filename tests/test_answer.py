@@ -771,7 +771,7 @@ def test_a_list_item_is_read_with_the_sentence_that_leads_into_its_list():
 
 
 def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():
-    from ragft.answer import focus_clause
+    from ragft.focus import focus_clause
 
     sentence = ("Leopards are solitary animals that roam widely at night, and they often hide their kills in dense "
                 "vegetation or take them up trees, where hyenas cannot reach them.")
@@ -785,8 +785,32 @@ def test_a_long_fallback_sentence_is_cut_to_the_clause_that_answers():
         "Darting and foot hold traps are the tools of choice for such professionals")
 
 
+def test_a_cut_takes_the_next_clause_when_that_clause_holds_the_kind_of_answer_asked():
+    from ragft.focus import focus_clause
+
+    born = ("According to legend, Tesla was born precisely at midnight during an electrical storm, to a Serbian "
+            "family in the village of Smiljan near Gospic, in the Lika region of the Croatian Krajina, in the "
+            "present-day Croatia.")
+    q = "Where was Nikola Tesla born?"
+    assert focus_clause("Nikola Tesla born", born) == "Tesla was born precisely at midnight during an electrical storm"
+    assert focus_clause("Nikola Tesla born", born, kind_of=q) == (
+        "Tesla was born precisely at midnight during an electrical storm, to a Serbian family in the village of "
+        "Smiljan near Gospic")  # past the 20 words: the next clause names a place
+    # two clauses on is too far: the cut stays within its words
+    far = born.replace(", to a Serbian family in the village of",
+                       ", to a family of farmers who had worked that land for many generations, in the village of")
+    assert focus_clause("Nikola Tesla born", far, kind_of=q) == focus_clause("Nikola Tesla born", far)
+    # a place only before the cut is no reason to run on: the cut stays within its words
+    before = ("In Smiljan, according to a legend told for many decades in the family and the village, Tesla was born "
+              "at midnight during a storm, while his mother waited for the doctor, who came late.")
+    assert focus_clause("Nikola Tesla born", before, kind_of=q) == focus_clause("Nikola Tesla born", before)
+    tesla = hit(1, born, doc="tesla")
+    a = answer_question(ctx(FakeGenerator("Tesla [1]"), [tesla]), q)  # a fragment: the fallback sentence, cut
+    assert "Smiljan" in a.answer and a.citations[0].chunk_id == tesla.chunk_id, a
+
+
 def test_a_long_copied_answer_is_cut_to_the_clause_that_answers_and_keeps_its_citation():
-    from ragft.answer import focus_copy
+    from ragft.focus import focus_copy
 
     sentence = ("The largest ethnic minorities are Hungarians, who make up 6.6% of the population and Roma, or "
                 "Gypsies, who make up 2% of the population.")
