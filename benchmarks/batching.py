@@ -74,7 +74,8 @@ def open_ws(ws_dir: Path, dtype: str = "auto", answer: Sequence[str] = ()):  # t
 def add_answer_option(ap: argparse.ArgumentParser) -> None:
     """`--answer KEY=VALUE` (repeatable): the [answer] settings `open_ws` runs with instead of their defaults."""
     ap.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE",
-                    help="an [answer] setting for the run instead of its default, e.g. sentence_tokens=128 (repeatable)")
+                    help="an [answer] setting for the run instead of its default, e.g. sentence_tokens=128 "
+                         "(repeatable)")
 
 
 def questions(data: Path, n: int, seed: int) -> list[dict]:
