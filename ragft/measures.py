@@ -35,6 +35,9 @@ _NUM = r"[-\u2212]?\d+(?:[.,:]\d+)*"
 _AMOUNT = rf"{_NUM}(?:\s*(?:to|-|\u2013)\s*{_NUM})?"
 """A number or a range of numbers ("2 to 4", "9:00-17:00")."""
 _LONE = re.compile(rf"^(?P<sign>[$€£]?)(?P<num>{_AMOUNT})$")
+_WHOLE_BEFORE, _WHOLE_AFTER = r"(?<![\w.,:\u2212-])", r"(?![\w]|[.,:]\d)"
+"""Where a number stands whole in a text: not the tail or head of a longer number, key or word ("1" of "TR-1",
+"3" of "30", "89" of "89.00")."""
 """A bare amount, optionally after a currency sign: what `with_unit` completes."""
 
 UNITS_BY_KIND: dict[str, str] = {
@@ -66,7 +69,7 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 def _measures(number: str, source: str, is_range: bool) -> set[str]:
     """What `source` writes `number` as, at each place it does: "2 pm", "weight_kg: 1.9", or the bare number."""
     found: set[str] = set()
-    for m in re.finditer(rf"(?<![\w.,:\u2212-]){re.escape(number)}(?![\w]|[.,:]\d)", source):
+    for m in re.finditer(rf"{_WHOLE_BEFORE}{re.escape(number)}{_WHOLE_AFTER}", source):
         before, after = source[:m.start()], source[m.end():]
         key = _FIELD_KEY.match(re.split(r"[\n;]", before[-80:])[-1])  # the field this value is of, if any
         if key is not None and _LETTERS.search(key["key"]) and _FIELD_END.match(after):
@@ -128,7 +131,7 @@ def with_qualifier(answer: str, sources: Sequence[str], question: str = "") -> s
     if not re.match(rf"^(?:[$€£]|[A-Z]{{3}}\s)?{_AMOUNT}(?:\s+\S+){{0,3}}$", measure):  # an amount, up to 3 words
         return answer
     spelt = r"\s+".join(map(re.escape, measure.split()))
-    written = re.compile(rf"(?<![\w.,:\u2212-]){spelt}(?![\w]|[.,:]\d)", re.IGNORECASE)
+    written = re.compile(rf"{_WHOLE_BEFORE}{spelt}{_WHOLE_AFTER}", re.IGNORECASE)
     found: set[str] = set()
     for source in sources:
         for m in written.finditer(source):
@@ -154,7 +157,7 @@ def rival_sentence(measure: str, sources: Sequence[str]) -> str | None:
         return None
     number = parts["num"]
     written = r"\s*".join(re.escape(w) for w in unit.group(0).split())  # "business days", "%", "a.m."
-    amounts = re.compile(rf"(?<![\w.,:\u2212-])(?P<num>{_NUM})\s*{written}(?![\w°/])", re.IGNORECASE)
+    amounts = re.compile(rf"{_WHOLE_BEFORE}(?P<num>{_NUM})\s*{written}(?![\w°/])", re.IGNORECASE)
     for source in sources:
         for sentence in split_sentences(source):
             numbers = {a["num"] for a in amounts.finditer(sentence)}
