@@ -57,6 +57,8 @@ from benchmarks.answers import answerable, load_data  # noqa: E402
 def open_ws(ws_dir: Path, dtype: str = "auto", answer: Sequence[str] = ()):  # type: ignore[no-untyped-def]
     """The workspace at today's [generator] and [answer] defaults; `answer` holds "KEY=VALUE" [answer] settings
     to run with instead (the `--answer` option of the answer benchmarks)."""
+    from pydantic import ValidationError
+
     from ragft.config import AnswerSettings, Settings, load_settings
     from ragft.workspace import Workspace
 
@@ -65,7 +67,10 @@ def open_ws(ws_dir: Path, dtype: str = "auto", answer: Sequence[str] = ()):  # t
     settings = load_settings(ws_dir)
     defaults = Settings()
     settings.generator = defaults.generator
-    settings.answer = AnswerSettings.model_validate(dict(kv.split("=", 1) for kv in answer))
+    try:
+        settings.answer = AnswerSettings.model_validate(dict(kv.split("=", 1) for kv in answer))
+    except ValidationError as e:
+        raise SystemExit(f"--answer: {'; '.join(err['msg'] + ' at ' + str(err['loc'][0]) for err in e.errors())}")
     settings.generator.dtype = dtype
     settings.server.rate_limit_per_minute = 100_000
     return Workspace(ws_dir, settings)
@@ -73,7 +78,12 @@ def open_ws(ws_dir: Path, dtype: str = "auto", answer: Sequence[str] = ()):  # t
 
 def add_answer_option(ap: argparse.ArgumentParser) -> None:
     """`--answer KEY=VALUE` (repeatable): the [answer] settings `open_ws` runs with instead of their defaults."""
-    ap.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE",
+    def key_value(text: str) -> str:
+        if "=" not in text:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+        return text
+
+    ap.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE", type=key_value,
                     help="an [answer] setting for the run instead of its default, e.g. sentence_tokens=128 "
                          "(repeatable)")
 
