@@ -61,7 +61,7 @@ from ragft.records import answer_record
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
 from ragft.wellformed import (about_the_asked, answer_kind, asked_topic, beyond_names, day_of_a_date,
-                              degenerate_reason, named_phrases, offers_kind)
+                              degenerate_reason, lowercase_words, named_phrases, offers_kind)
 from ragft.yes_no import asks_yes_no, auxiliary_first, contrasts, faq_answer, labelled, reply
 
 if TYPE_CHECKING:
@@ -384,6 +384,12 @@ def accepted(ctx: AnswerContext, prep: Prepared, text: str, copied: bool) -> tup
     lead = _LEADING_MARKERS.match(text)
     if lead is not None:  # "[1] Qatar has ..." -> "Qatar has ... [1]": the citation follows what it supports
         text = f"{lead['text'].rstrip()} {''.join(lead['markers'].split())}"
+    wrapped = _WRAPPED.match(text)
+    if wrapped is not None and offers_kind(wrapped["body"], question):
+        # "(Priya Shah) [1]": the brackets of the prompt's "[1] (source)" label, not the copy's. A copy in a label's
+        # form is the model imitating the layout, so it must hold the asked kind, a name or place too ("(bearded)"
+        # answers no "who")
+        text = f"{wrapped['body'].strip()} {wrapped['markers'].strip()}".strip()
     if not text:
         return None
     if degenerate_reason(text, question) is not None:  # "3" for "how long": said with the unit its sources write
@@ -444,6 +450,8 @@ def whole_sentences(text: str) -> list[str]:
 
 
 _LEADING_MARKERS = re.compile(rf"^(?P<markers>(?:\s*{MARKER.pattern})+)\s*(?P<text>\S.*)$", re.DOTALL)
+_WRAPPED = re.compile(rf"^\((?P<body>[^()]+)\)\s*(?P<markers>(?:{MARKER.pattern}\s*)*)$")
+"""An answer wholly inside one pair of round brackets, then its citation markers."""
 
 FALLBACK_RELEVANCE = 0.5
 """A sentence replaces a failed generation only if it holds this share of the question's content words.
@@ -486,7 +494,8 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     """The sentence of the prompt's items that stands as the answer when the generation fails, and its item: among
     the sentences relevant enough (FALLBACK_RELEVANCE) and within SOURCE_MARGIN of the best, the most relevant one
     that holds the kind of answer the question asks for (`wellformed.offers_kind`: a year for "when", a number for
-    "how many", a name for "who"), else the most relevant; for a "how many/much/long" question, none (a sentence
+    "how many", a name for "who", where a sentence's first word is no name if its chunks also write it in lower
+    case), else the most relevant; for a "how many/much/long" question, none (a sentence
     without a number does not answer it; a "when" can be answered by an event: "during pairing"). A sentence must
     hold a word of what is asked beyond the question's names (`wellformed.about_the_asked`: "born" does not answer
     "When did Isaac Newton die?"). Only sentences of items that name each name of the question count
@@ -516,7 +525,8 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     if not ranked or ranked[0].relevance < FALLBACK_RELEVANCE:
         return None
     near = [r for r in ranked if r.relevance >= max(FALLBACK_RELEVANCE, ranked[0].relevance - SOURCE_MARGIN)]
-    offering = [r for r in near if offers_kind(r.text, question)]
+    lower = lowercase_words(whole.get(it.chunk_id, it.text) for it in items)  # "Payment is due" names nobody
+    offering = [r for r in near if offers_kind(r.text, question, lower)]
     if not offering and answer_kind(question) in ("count", "clock"):
         return None  # no number for "how many/much/long", no time of day for "what time" ("when": "during pairing" is)
     best = offering[0] if offering else ranked[0]

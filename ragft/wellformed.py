@@ -29,7 +29,7 @@ not a fragment, and evaluation scores it as such).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from ragft.citations import STOPWORDS, content_words, stems, strip_markers, words as citation_words
 from ragft.text import ENGLISH_STOPWORDS, IRREGULAR_FORMS, MONTHS as MONTH_NAMES, NUMBER_WORDS as CARDINALS
@@ -245,11 +245,15 @@ def answer_kind(question: str) -> str | None:
     return None
 
 
-def offers_kind(text: str, question: str) -> bool:
+def offers_kind(text: str, question: str, lowercase: Collection[str] = ()) -> bool:
     """True when `text`, outside the question's own words, holds the kind of thing `answer_kind` asks for: a time
-    of day for "what time" (`_CLOCK`, anywhere in `text`); a year, month or century for a time; a number (digits or
-    words) for a count; a capitalised word for a name or place. True for questions whose form names no kind
-    (nothing to check)."""
+    of day for "what time" (`_CLOCK`, anywhere in `text`); a year, month, century or time of day for a time; a
+    number (digits or words) for a count; a capitalised word for a name or place. True for questions whose form
+    names no kind (nothing to check).
+
+    A sentence's first word is capitalised anyway: it counts as a name only when it is no function word ("The",
+    "He") and not one of the `lowercase` words (those its sources also write in lower case: "Payment is due ..."
+    beside "a payment plan" names nobody)."""
     kind = answer_kind(question)
     if kind is None:
         return True
@@ -259,13 +263,19 @@ def offers_kind(text: str, question: str) -> bool:
     tokens = _WORD.findall(strip_markers(text))
     new = [t for t in tokens if t.lower() not in asked]
     low = {t.lower() for t in new}
-    if kind == "time":
-        return any(_YEAR.match(t) for t in low) or bool((MONTHS | _TIME_WORDS) & low)
+    if kind == "time":  # "When is the last meal?" -> "after 20:00": a time of day is a when too
+        return (any(_YEAR.match(t) for t in low) or bool((MONTHS | _TIME_WORDS) & low)
+                or _CLOCK.search(strip_markers(text)) is not None)
     if kind == "count":
         return any(ch.isdigit() for t in low for ch in t) or bool(NUMBER_WORDS & low)
-    # A sentence's first word is capitalised anyway: it counts only when it is no function word ("The", "He").
-    return any(t[:1].isupper() and (i > 0 or t.lower() not in OPENERS)
+    return any(t[:1].isupper() and (i > 0 or (t.lower() not in OPENERS and t.lower() not in lowercase))
                for i, t in enumerate(tokens) if t.lower() not in asked)
+
+
+def lowercase_words(texts: Iterable[str]) -> frozenset[str]:
+    """The words `texts` write in lower case somewhere (`offers_kind`'s test of a sentence's capitalised first
+    word)."""
+    return frozenset(w for text in texts for w in _WORD.findall(text) if w.islower())
 
 
 _MONTH = "|".join([*MONTH_NAMES, *(m[:3] + r"\." for m in MONTH_NAMES)])

@@ -1096,6 +1096,22 @@ def test_a_leading_citation_marker_moves_behind_the_answer():
     assert b.abstained  # a bare marker is still a fragment
 
 
+def test_a_copy_in_the_brackets_of_a_source_label_is_answered_without_them():
+    """The prompt labels each source "[1] (file.md)"; the bundled model sometimes copies its span in that form,
+    "[1] (Priya Shah)". The brackets are the label's, and the copy without them is checked as any copy is."""
+    question = "How long does standard shipping take?"
+    a = answer_question(ctx(FakeGenerator("[1] (3 to 5 business days)"), [RETURNS, SHIPPING]), question)
+    assert a.answer == "3 to 5 business days [1]" and a.citations[0].text == SHIPPING.text
+    b = answer_question(ctx(FakeGenerator("(shipping) [1]"), [RETURNS, SHIPPING], fallback="abstain"), question)
+    assert b.abstained  # unwrapped, "shipping" still does not say how long
+    who = "Who answers questions about shipping?"
+    desk = hit(3, "Questions about shipping go to Dana Reyes at the service desk, who is friendly and quick.")
+    named = answer_question(ctx(FakeGenerator("[1] (Dana Reyes)"), [desk], fallback="abstain"), who)
+    assert named.answer == "Dana Reyes [1]"
+    bare = answer_question(ctx(FakeGenerator("[1] (friendly)"), [desk], fallback="abstain"), who)
+    assert bare.abstained  # a label-form copy must hold the asked kind: no name, no answer to "who"
+
+
 def test_sentence_context_judges_the_citation_and_the_names_on_the_whole_chunk():
     """The sentence-level context keeps a chunk's best sentences that fit the budget; whether the cited text is
     about the question, and whether it names what the question names, is judged on the chunk it cites (as the
@@ -1291,3 +1307,17 @@ def test_third_person_pronouns_are_no_words_a_sentence_must_hold():
     sentence = "Vanderbilt sold the company to pay for the railway."
     got = fallback_sentence("Why did he sell his shares in the railway company?", [hit(1, sentence)])
     assert got is not None and got[0] == sentence
+
+
+def test_a_capitalised_first_word_the_sources_also_write_in_lower_case_names_nobody():
+    """"Payment of ..." opens with a capital because sentences do; the chunk also writes "a payment plan", so
+    "Payment" is no name, and for "who" the fallback prefers the near sentence that names someone."""
+    from ragft.answer import fallback_sentence
+
+    q = "Who do I talk to about paying a large bill in instalments?"
+    first = "Payment of a large bill in instalments is possible when you talk to us first."
+    named = "Our practice manager, Priya Shah, agrees a payment plan for a large bill in instalments."
+    sentence, _ = fallback_sentence(q, [hit(1, f"{first} {named}")])  # relevance 0.67 and 0.5: both near
+    assert sentence == named
+    other = named.replace("a payment plan", "a plan")  # no lower-case "payment": "Payment" may be a name
+    assert fallback_sentence(q, [hit(2, f"{first} {other}")])[0] == first

@@ -71,6 +71,8 @@ def test_answers_are_well_formed(answer, question):
     ("question", "kind", "offered", "not_offered"),
     [
         ("When did Lincoln begin his political career?", "time", "in 1832, at age 23", "at age 23"),
+        ("When is my cat's last meal before surgery?", "time", "no food after 20:00 on the evening before",
+         "no food on the evening before"),
         ("In what year was the Principia published?", "time", "It was published in July", "by Newton"),
         ("How many species of elephants are there?", "count", "three species", "African species"),
         ("How old was Coulomb when he died?", "count", "70 years", "old"),
