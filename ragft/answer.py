@@ -495,8 +495,8 @@ def fallback_sentence(question: str, items: Sequence[Hit], chunk_texts: Mapping[
     the sentences relevant enough (FALLBACK_RELEVANCE) and within SOURCE_MARGIN of the best, the most relevant one
     that holds the kind of answer the question asks for (`wellformed.offers_kind`: a year for "when", a number for
     "how many", a name for "who", where a sentence's first word is no name if its chunks also write it in lower
-    case), else the most relevant; for a "how many/much/long" question, none (a sentence
-    without a number does not answer it; a "when" can be answered by an event: "during pairing"). A sentence must
+    case), else the most relevant; for a "how many/much/long" question, none (a sentence without a number does not
+    answer it; a "when" can be answered by an event: "during pairing"). A sentence must
     hold a word of what is asked beyond the question's names (`wellformed.about_the_asked`: "born" does not answer
     "When did Isaac Newton die?"). Only sentences of items that name each name of the question count
     (`wellformed.named_phrases`: a sentence about another person or place can share most of the question's words).

@@ -1098,7 +1098,8 @@ def test_a_leading_citation_marker_moves_behind_the_answer():
 
 def test_a_copy_in_the_brackets_of_a_source_label_is_answered_without_them():
     """The prompt labels each source "[1] (file.md)"; the bundled model sometimes copies its span in that form,
-    "[1] (Priya Shah)". The brackets are the label's, and the copy without them is checked as any copy is."""
+    "[1] (Priya Shah)". The brackets are the label's: the copy without them, if it holds the asked kind (a name
+    for "who"), is checked as any copy is."""
     question = "How long does standard shipping take?"
     a = answer_question(ctx(FakeGenerator("[1] (3 to 5 business days)"), [RETURNS, SHIPPING]), question)
     assert a.answer == "3 to 5 business days [1]" and a.citations[0].text == SHIPPING.text
