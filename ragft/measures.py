@@ -35,10 +35,10 @@ _NUM = r"[-\u2212]?\d+(?:[.,:]\d+)*"
 _AMOUNT = rf"{_NUM}(?:\s*(?:to|-|\u2013)\s*{_NUM})?"
 """A number or a range of numbers ("2 to 4", "9:00-17:00")."""
 _LONE = re.compile(rf"^(?P<sign>[$€£]?)(?P<num>{_AMOUNT})$")
+"""A bare amount, optionally after a currency sign: what `with_unit` completes."""
 _WHOLE_BEFORE, _WHOLE_AFTER = r"(?<![\w.,:\u2212-])", r"(?![\w]|[.,:]\d)"
 """Where a number stands whole in a text: not the tail or head of a longer number, key or word ("1" of "TR-1",
 "3" of "30", "89" of "89.00")."""
-"""A bare amount, optionally after a currency sign: what `with_unit` completes."""
 
 UNITS_BY_KIND: dict[str, str] = {
     # multi-word units first within a kind; the order across alternatives does not decide a match, since every
