@@ -257,15 +257,16 @@ def offers_kind(text: str, question: str, lowercase: Collection[str] = ()) -> bo
     kind = answer_kind(question)
     if kind is None:
         return True
+    plain = strip_markers(text)
     if kind == "clock":
-        return _CLOCK.search(strip_markers(text)) is not None
+        return _CLOCK.search(plain) is not None
     asked = set(_question_words(question))
-    tokens = _WORD.findall(strip_markers(text))
+    tokens = _WORD.findall(plain)
     new = [t for t in tokens if t.lower() not in asked]
     low = {t.lower() for t in new}
     if kind == "time":  # "When is the last meal?" -> "after 20:00": a time of day is a when too
         return (any(_YEAR.match(t) for t in low) or bool((MONTHS | _TIME_WORDS) & low)
-                or _CLOCK.search(strip_markers(text)) is not None)
+                or _CLOCK.search(plain) is not None)
     if kind == "count":
         return any(ch.isdigit() for t in low for ch in t) or bool(NUMBER_WORDS & low)
     return any(t[:1].isupper() and (i > 0 or (t.lower() not in OPENERS and t.lower() not in lowercase))
