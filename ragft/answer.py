@@ -96,15 +96,11 @@ def resolve_adapter(registry: "AdapterRegistry", strategy: str, adapter: str | N
         return None
     kind = ADAPTER_KIND[strategy]
     if adapter is None:
-        listed = [a for a in registry.list() if a.kind == kind and (a.approved or not a.tainted)]
-        if not listed:
-            flag = " --raft" if kind == "raft" else ""
-            raise ConfigError(
-                f"strategy {strategy!r} needs a {kind} adapter and this workspace has none; train one with "
-                f"`ragft finetune{flag} --name NAME`, or name one: --adapter NAME (over HTTP, the model "
-                f"\"{strategy}:NAME\")"
-            )
-        adapter = listed[-1].name
+        try:
+            adapter = registry.newest_servable(kind).name
+        except ConfigError as exc:
+            raise ConfigError(f"strategy {strategy!r} needs a {kind} adapter: {exc}; or name one: --adapter NAME "
+                              f"(over HTTP, the model \"{strategy}:NAME\")") from None
     info = registry.get_servable(adapter)
     return ResolvedAdapter(name=adapter, path=str(info.path))
 

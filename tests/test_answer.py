@@ -544,6 +544,30 @@ def test_hybrid_uses_the_newest_servable_raft_adapter(tmp_path, hash_embedder):
     ws.close()
 
 
+def test_no_servable_adapter_says_whether_none_exists_or_an_erasure_tainted_them(tmp_path):
+    """A newcomer whose only RAFT adapter was tainted by `ragft forget` was told the workspace had none, and the
+    suggested `ragft finetune --raft --name NAME` failed for want of --from-docs."""
+    from ragft.finetune.registry import AdapterInfo, AdapterRegistry
+
+    reg = AdapterRegistry(tmp_path)
+    with pytest.raises(ConfigError) as none:
+        reg.newest_servable("raft")
+    assert "has no raft adapter" in str(none.value) and "ragft finetune --name NAME --from-docs --raft" in str(none.value)
+    reg.register(AdapterInfo(name="r1", path=str(tmp_path / "a1"), kind="raft", base_model="m", created="2026-01-01",
+                             tainted=True))
+    reg.register(AdapterInfo(name="r2", path=str(tmp_path / "a2"), kind="raft", base_model="m", created="2026-02-01",
+                             tainted=True))
+    reg.register(AdapterInfo(name="f1", path=str(tmp_path / "a3"), kind="ft", base_model="m"))
+    with pytest.raises(ConfigError) as tainted:
+        reg.newest_servable("raft")
+    msg = str(tainted.value)
+    assert "raft adapters (r1, r2) were trained on erased documents" in msg and "has no" not in msg
+    assert "ragft finetune --retrain r2" in msg and "ragft adapters approve r2" in msg
+    assert reg.newest_servable("ft").name == "f1"
+    reg.approve("r1")
+    assert reg.newest_servable("raft").name == "r1"  # an operator's approval makes it servable again
+
+
 # ----------------------------------------------------------------------------------------------- issue 25
 def test_a_fragment_is_never_returned_the_best_sentence_or_abstention_replaces_it():
     members = hit(1, "You have 60 days to return an unused item. Members of the Trail Club get 90 days on every "

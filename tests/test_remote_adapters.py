@@ -132,8 +132,12 @@ def test_a_tainted_adapter_is_never_requested(remote_ws, engine):
     assert remote_ws.registry.mark_tainted(["d-ft"]) == ["support-ft"]
     with pytest.raises(AccessDenied, match="erased"):
         remote_ws.ask("How long?", strategy="ft", adapter="support-ft")
-    with pytest.raises(ConfigError, match="has none"):  # the only ft adapter is tainted: skipped, not picked
+    with pytest.raises(ConfigError) as err:  # the only ft adapter is tainted: skipped, not picked
         remote_ws.ask("How long?", strategy="ft")
+    # ... and the error says so, with both ways out, instead of "this workspace has none"
+    msg = str(err.value)
+    assert "(support-ft) was trained on erased documents" in msg and "has no ft adapter" not in msg
+    assert "ragft finetune --retrain support-ft" in msg and "ragft adapters approve support-ft" in msg
     gen = remote_ws.generator  # the generator itself refuses it too (an adapter tainted while a server runs)
     with pytest.raises(AccessDenied):
         gen.generate([{"role": "user", "content": "hi"}], adapter=remote_ws.registry.get("support-ft").path)

@@ -354,16 +354,13 @@ def resolve_adapter(
     if name:
         info = registry.get(name)  # NotFoundError lists the known adapters
         return info.name, _train_seconds(info), None
-    usable = [a for a in registry.list() if a.kind == kind and not (a.tainted and not a.approved)]
-    if usable:
-        return usable[-1].name, _train_seconds(usable[-1]), None
-    if not train_missing:
-        flag = "--adapter" if strategy == "ft" else "--hybrid-adapter"
-        raft = " --raft" if kind == "raft" else ""
-        return None, None, (
-            f"no {kind!r} adapter in this workspace; train one with `ragft finetune --name NAME --from-docs{raft}`, "
-            f"pass {flag} NAME, or rerun with --train-missing"
-        )
+    try:
+        usable = registry.newest_servable(kind)
+        return usable.name, _train_seconds(usable), None
+    except ConfigError as exc:
+        if not train_missing:
+            flag = "--adapter" if strategy == "ft" else "--hybrid-adapter"
+            return None, None, f"{exc}; or pass {flag} NAME, or rerun with --train-missing"
     new_name = f"compare-{kind}"
     # Trained on QA synthesised from the documents, never on the evaluation questions (written just before).
     kwargs: dict[str, Any] = {"name": new_name, "raft": kind == "raft", "from_docs": True}

@@ -139,6 +139,27 @@ class AdapterRegistry:
             )
         return info
 
+    def newest_servable(self, kind: str) -> AdapterInfo:
+        """The newest adapter of `kind` that may be served, else ConfigError saying what to do: train one, or for
+        adapters trained on erased documents (`ragft forget`), retrain or approve them by name.
+
+        Why one place: `ask` and `compare` pick an adapter the same way, and a user whose only adapter was tainted
+        by an erasure must not be told the workspace has none."""
+        of_kind = [a for a in self.list() if a.kind == kind]
+        usable = [a for a in of_kind if a.servable]
+        if usable:
+            return usable[-1]
+        train = f"`ragft finetune --name NAME --from-docs{' --raft' if kind == 'raft' else ''}` (or --data FILE.jsonl)"
+        if not of_kind:
+            raise ConfigError(f"this workspace has no {kind} adapter; train one with {train}")
+        names = ", ".join(a.name for a in of_kind)
+        last = of_kind[-1].name
+        raise ConfigError(
+            f"this workspace's {kind} adapter{'s' if len(of_kind) > 1 else ''} ({names}) {'were' if len(of_kind) > 1 else 'was'} "
+            f"trained on erased documents; retrain with `ragft finetune --retrain {last}`, approve with "
+            f"`ragft adapters approve {last}`, or train a new one with {train}"
+        )
+
     def servable(self) -> list[AdapterInfo]:
         """The adapters that may be served (not tainted, or approved), oldest first."""
         return [a for a in self.list() if a.servable]
