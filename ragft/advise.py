@@ -110,6 +110,15 @@ def make_inputs(**values: Any) -> AdviceInputs:
         raise ConfigError("advise: " + "; ".join(problems) + ". See `ragft advise --help`.") from exc
 
 
+def counted_docs(inputs: AdviceInputs, held: Callable[[], int]) -> tuple[AdviceInputs, str]:
+    """`inputs` with `docs` = the workspace's document count (`held`) when the user gave none, and where `docs`
+    came from ("input", "workspace", "default"): 11 documents were advised on as the assumed 1000."""
+    if "docs" in inputs.model_fields_set:
+        return inputs, "input"
+    n = held()
+    return (inputs.model_copy(update={"docs": n}), "workspace") if n else (inputs, "default")
+
+
 # ---------------------------------------------------------------------------- measurements (ragft compare)
 # A `compare --report` folder is read by ragft/advise_report.py (Report, load_report; re-exported here).
 from ragft.advise_report import METRICS, UNIT_METRICS, MeasuredTraining, Report, load_report, measured_training  # noqa: E402,F401

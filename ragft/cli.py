@@ -505,7 +505,7 @@ def _stdin_is_tty() -> bool:
 @app.command()
 def advise(
     update_frequency: Optional[str] = typer.Option(None, "--update-frequency", help="How often the documents change: daily | weekly | monthly | rarely (default weekly)."),
-    docs: Optional[int] = typer.Option(None, "--docs", help="Documents in the corpus (default 1000)."),
+    docs: Optional[int] = typer.Option(None, "--docs", help="Documents in the corpus (default: the workspace's count when it holds documents, else 1000)."),
     queries_per_day: Optional[float] = typer.Option(None, "--queries-per-day", help="Expected questions per day (default 100)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="high | normal (high = wrong answers are costly)."),
     budget: Optional[float] = typer.Option(None, "--budget", help="Monthly budget in USD (default: no limit)."),
@@ -536,7 +536,7 @@ def advise(
     if all(v is None for v in values.values()) and from_report is None and not json_out and _stdin_is_tty():
         values = views.questionnaire()
     inputs = make_inputs(**values)  # validated before the workspace is touched: bad flags exit 2
-    ws = admin.open_listing(workspace)
+    ws = admin.open_listing(workspace, warn=False)  # advice needs no workspace; it counts the documents of one
     result = ws.advise(inputs, from_report=from_report)
     if json_out:
         emit_json(result.to_dict())

@@ -15,6 +15,7 @@ import typer
 from ragft import cli_views as views
 from ragft.cli_errors import FastHelpGroup
 from ragft.cli_views import Bars, emit_json, out
+from ragft.errors import NotFoundError
 
 WorkspaceOpt = typer.Option(None, "-w", "--workspace", help="Workspace folder (default: $RAGFT_WORKSPACE, else ./ragft-workspace).")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
@@ -28,19 +29,32 @@ def open_workspace(path: Optional[Path], create: bool = True):  # -> Workspace (
     return Workspace(path, create=create)
 
 
-def note_new_workspace(path: Optional[Path]) -> None:
-    """A warning on stderr when the workspace a reading command opens does not exist yet: it is still created (as
-    always), but a mistyped `-w` would otherwise read as an empty knowledge base with exit 0."""
+def missing_workspace(path: Optional[Path]) -> Optional[Path]:
+    """The folder `path` (or $RAGFT_WORKSPACE, else ./ragft-workspace) names when no workspace is there yet, else
+    None (also for a file: opening it is the error to show)."""
     from ragft.config import CONFIG_FILE, default_workspace
 
     folder = path if path is not None else default_workspace()
-    if not folder.is_file() and not (folder / CONFIG_FILE).exists():  # a file: opening it is the error to show
+    return None if folder.is_file() or (folder / CONFIG_FILE).exists() else folder
+
+
+def note_new_workspace(path: Optional[Path]) -> None:
+    """A warning on stderr when the workspace a reading command opens does not exist yet: it is still created (as
+    always), but a mistyped `-w` would otherwise read as an empty knowledge base with exit 0."""
+    folder = missing_workspace(path)
+    if folder is not None:
         views.err.print(f"warning: no workspace at {folder} yet; an empty one is created there (nothing is ingested: "
                         "check -w or $RAGFT_WORKSPACE)", highlight=False, markup=False)
 
 
-def open_listing(path: Optional[Path]):  # -> Workspace
-    """For listing commands: never creates the workspace folder or its ragft.toml."""
+def open_listing(path: Optional[Path], warn: bool = True):  # -> Workspace
+    """For listing commands: never creates the workspace folder or its ragft.toml. A missing workspace lists as
+    empty (exit 0), with a warning on stderr unless `warn` is off (`models list`: the bundled models are listed
+    with or without one), so that a mistyped `-w` does not read as an empty knowledge base."""
+    folder = missing_workspace(path) if warn else None
+    if folder is not None:
+        views.err.print(f"warning: no workspace at {folder} (nothing to list: check -w or $RAGFT_WORKSPACE)",
+                        highlight=False, markup=False)
     return open_workspace(path, create=False)
 
 
@@ -50,7 +64,7 @@ models_app = typer.Typer(cls=FastHelpGroup, help="Generators and embedders: bund
 @models_app.command("list")
 def models_list(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
     """List bundled models (installed? converted into the cache?) and the generator/embedder this workspace uses."""
-    info = open_listing(workspace).models()
+    info = open_listing(workspace, warn=False).models()
     if json_out:
         emit_json(info.to_dict())
     else:
@@ -207,6 +221,12 @@ audit_app = typer.Typer(cls=FastHelpGroup, help="The hash-chained audit log (aud
 def audit_verify(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = JsonOpt) -> None:
     """Check every record's hash chain and the head file; exit 1 when anything was edited, deleted or moved (the
     whole log too: a workspace that holds documents has an audited ingest)."""
+    from ragft.governance.audit import AUDIT_FILE, HEAD_FILE
+
+    folder = missing_workspace(workspace)
+    if folder is not None and not any((folder / f).exists() for f in (AUDIT_FILE, HEAD_FILE)):
+        # "ok" over a mistyped -w would pass a security check on nothing
+        raise NotFoundError(f"no workspace at {folder}: no audit log to verify (check -w or $RAGFT_WORKSPACE)")
     ws = open_listing(workspace)
     report = ws.audit.verify(documents=len(ws.documents()))
     if json_out:

@@ -588,11 +588,13 @@ class Workspace:
 
     # ----------------------------------------------------------------- advice (ragft/advise.py, ragft/costs.py)
     def advise(self, inputs: "AdviceInputs | None" = None, from_report: str | Path | None = None) -> "Advice":
-        """Recommend base/rag/ft/hybrid for `inputs`, priced with this workspace's settings ([prices], chunking,
-        k, epochs); `from_report` (a `compare --report` folder) replaces assumptions with measurements, and
-        training tokens/s recorded by this workspace's adapters replaces the assumed CPU training rate."""
-        from ragft.advise import AdviceInputs, advise, load_report, measured_training
+        """Recommend base/rag/ft/hybrid for `inputs` (docs: this workspace's count unless given), priced with its
+        settings; `from_report` (a `compare --report` folder) and its adapters' training tokens/s replace assumptions."""
+        from ragft.advise import AdviceInputs, advise, counted_docs, load_report, measured_training
 
         report = load_report(from_report) if from_report is not None else None
-        return advise(inputs or AdviceInputs(), self.settings, report, measured_training(self.adapters()))
+        inputs, source = counted_docs(inputs or AdviceInputs(), lambda: len(self.documents()))
+        advice = advise(inputs, self.settings, report, measured_training(self.adapters()))
+        advice.assumptions["docs_source"] = source
+        return advice
 

@@ -397,3 +397,26 @@ def test_cli_from_report_prints_the_warning(tmp_path):
     res = CliRunner().invoke(app, ["advise", "--from-report", str(tmp_path / "cmp"), "-w", str(tmp_path / "ws")])
     assert res.exit_code == 0, res.output
     assert "warning" in res.stdout and "not significant" in res.stdout
+
+
+def test_docs_defaults_to_the_workspaces_document_count(tmp_path, hash_embedder):
+    """A newcomer with 11 documents was advised with "docs = 1000: the base model knows none of your documents"
+    beside measured figures: without --docs, advise counts the workspace's documents."""
+    from ragft.workspace import Workspace
+
+    empty = Workspace(tmp_path / "empty", embedder=hash_embedder)
+    advice = empty.advise(make_inputs())
+    assert advice.inputs.docs == 1000 and advice.assumptions["docs_source"] == "default"
+    ws = Workspace(tmp_path / "ws", embedder=hash_embedder)
+    for i in range(3):
+        (tmp_path / f"d{i}.txt").write_text(f"Document {i} says the warehouse opens at {i + 7} am.", encoding="utf-8")
+    ws.ingest([tmp_path / f"d{i}.txt" for i in range(3)])
+    counted = ws.advise(make_inputs(update_frequency="monthly"))
+    assert counted.inputs.docs == 3 and counted.assumptions["docs_source"] == "workspace"
+    assert any("docs = 3" in r for r in counted.reasons)
+    given = ws.advise(make_inputs(docs=500))
+    assert given.inputs.docs == 500 and given.assumptions["docs_source"] == "input"
+    ws.close()
+    empty.close()
+    res = CliRunner().invoke(app, ["advise", "-w", str(tmp_path / "ws"), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["inputs"]["docs"] == 3, res.output

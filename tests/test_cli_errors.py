@@ -162,7 +162,7 @@ def test_ingest_missing_path_is_a_usage_error_and_ingests_nothing(tmp_path):
 
 
 LISTING = [["models", "list"], ["adapters", "list"], ["documents"], ["sources", "list"], ["users", "list"],
-           ["audit", "verify"], ["audit", "export"], ["advise", "--docs", "10"], ["--help"], ["models", "--help"]]
+           ["audit", "export"], ["advise", "--docs", "10"], ["--help"], ["models", "--help"]]
 
 
 @pytest.mark.parametrize("args", LISTING, ids=lambda a: " ".join(a))
@@ -173,6 +173,22 @@ def test_listing_does_not_create_the_workspace(args, tmp_path, monkeypatch):
         res = CliRunner().invoke(app, [*args, *json_flag])
         assert res.exit_code == 0, res.output
     assert list(tmp_path.iterdir()) == []  # no ./ragft-workspace/ragft.toml
+
+
+def test_a_listing_of_a_missing_workspace_warns_and_verifying_one_is_an_error(tmp_path):
+    """A mistyped -w listed as an empty knowledge base with no word, and `audit verify` said "audit log ok: 0
+    record(s)" for a workspace that does not exist: a security check passing on nothing."""
+    missing = tmp_path / "typo"
+    res = CliRunner().invoke(app, ["documents", "-w", str(missing), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout) == {"documents": []}, res.output
+    assert res.stderr.startswith(f"warning: no workspace at {missing} (nothing to list"), res.stderr
+    for json_flag in ([], ["--json"]):
+        res = CliRunner().invoke(app, ["audit", "verify", "-w", str(missing), *json_flag])
+        assert res.exit_code == 2 and "ok" not in res.stdout, res.output
+        assert f"no workspace at {missing}: no audit log to verify" in (res.stderr + res.stdout)
+    res = CliRunner().invoke(app, ["models", "list", "-w", str(missing)])
+    assert res.exit_code == 0 and "warning" not in res.stderr  # the bundled models are listed with or without one
+    assert not missing.exists()
 
 
 def test_listing_an_existing_workspace_still_reads_it(tmp_path, hash_embedder):
