@@ -142,6 +142,23 @@ def test_non_utf8_text_is_detected_and_ingested(tmp_path):
     assert decode_text("\ufeffbom".encode("utf-8")) == "bom"
 
 
+@pytest.mark.parametrize("text, encoding", [
+    ("café au lait coûte 3 euros. Le marché ouvre à 8 heures.", "latin-1"),  # was read as cp775: "cafķ"
+    ("Résumé: 3 €", "cp1252"),  # was cp1125
+    ("Mañana el niño comerá piñata.", "latin-1"),  # was cp1250: "Mańana"
+    ("Die Größe der Straße ist schön, sagt Jürgen.", "cp1252"),
+    # other code pages stay the detector's: read as windows-1252 they are mess or hold symbols between letters
+    ("Привет, как дела? Магазин открыт до восьми часов.", "cp1251"),
+    ("Καλημέρα, το κατάστημα είναι ανοιχτό.", "cp1253"),
+    ("Zażółć gęślą jaźń. Sklep jest otwarty do ósmej.", "cp1250"),
+    ("Łódź, ul. Ściegiennego 5", "cp1250"),
+])
+def test_a_short_legacy_text_decodes_as_written(text, encoding):
+    """A newcomer's one-line latin-1 file was stored garbled with no warning; short texts give the detector's
+    language scores too little to go on, so plain Western windows-1252 is preferred when it reads clean."""
+    assert decode_text(text.encode(encoding)) == text
+
+
 # ---------------------------------------------------------------------------- bad input, one clear line each
 def test_binary_garbage_is_refused(tmp_path):
     p = tmp_path / "garbage.txt"

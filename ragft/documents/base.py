@@ -114,12 +114,35 @@ def decode_text(data: bytes) -> str:
     # on a tie prefer the most common legacy encodings.
     tied = {m.encoding: m for m in matches if m.chaos == best.chaos and m.coherence == best.coherence}
     for preferred in _PREFERRED_LEGACY:
-        if preferred in tied:
+        if preferred in tied and _reads_western(str(tied[preferred])):  # not "£ódŸ" for Polish "Łódź"
             return _check_printable(str(tied[preferred]))
-    return _check_printable(str(best))
+    western = _plain_western(data, best.chaos)
+    return _check_printable(western if western is not None else str(best))
 
 
 _PREFERRED_LEGACY = ("cp1252", "latin_1", "iso8859_15")
+_WESTERN = frozenset("ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞßàáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿŒœ€–—‘’‚“”„…•°£§©®«»¿¡·™\u00a0")
+"""What Western European text in windows-1252 holds beyond ASCII: its accented letters and common punctuation;
+not the symbols (¹ ³ ¿ between letters, Ÿ, Š) that text in another code page turns into when read as it."""
+
+
+def _plain_western(data: bytes, best_chaos: float) -> str | None:
+    """`data` as windows-1252 when that reads as plain Western text at least as clean as the detector's choice,
+    else None. Why: on a short text charset-normalizer's language scores are noise, and it read the one line
+    "café au lait coûte 3 euros" as cp775 ("cafķ ... co¹te"), so search for "café" found nothing; windows-1252
+    is what an unlabelled legacy Western file most likely is (browsers read latin-1 labels as it). Text in
+    another code page read as windows-1252 either leaves `_WESTERN` or scores as mess (Cyrillic "Ïðèâåò")."""
+    from charset_normalizer.md import mess_ratio
+
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    return text if _reads_western(text) and mess_ratio(text, 1.0) <= best_chaos else None
+
+
+def _reads_western(text: str) -> bool:
+    return all(ch < "\x80" or ch in _WESTERN for ch in text)
 
 
 def _check_printable(text: str) -> str:
