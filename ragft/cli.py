@@ -105,7 +105,7 @@ def ingest(
     ws = open_workspace(workspace)
     if workers:
         ws.settings.embedder.devices = ["cpu"] * workers  # this run only; ragft.toml is not rewritten
-    with Bars(not json_out, "ingesting") as bars:
+    with Bars("ingesting") as bars:
         ws.loading = bars.loading  # the embedder's load (~10-20 s) shows as its own line, not a bar stuck at 0
         report = ws.ingest(paths, groups=group, subject=subject, progress=bars.update,
                            metadata={k: v for k, _, v in pairs})
@@ -176,7 +176,7 @@ def reembed(
 ) -> None:
     """Re-embed every chunk with the configured embedder (needed after changing embedder.model)."""
     ws = open_workspace(workspace)
-    with Bars(not json_out, "re-embedding") as bars:
+    with Bars("re-embedding") as bars:
         ws.loading = bars.loading
         report = ws.reembed(progress=bars.update)
     if json_out:
@@ -206,7 +206,7 @@ def eval_retrieval(
     tmp = tempfile.TemporaryDirectory(prefix="ragft-eval-") if workspace is None else None
     ws = open_workspace(Path(tmp.name) if tmp is not None else workspace)
     try:
-        with Bars(not json_out, "evaluating") as bars:
+        with Bars("evaluating") as bars:
             result = ws.eval_retrieval(beir, mode=mode, rerank=rerank, k=k, limit=limit, progress=bars.update)
     finally:
         ws.close()
@@ -247,7 +247,7 @@ def compare(
         repeats=repeats, batch_size=batch_size,
     )
     try:
-        with Bars(not json_out, "comparing") as bars:
+        with Bars("comparing") as bars:
             result = ws.compare(progress=bars.update, **kwargs)
     finally:
         ws.close()
@@ -313,7 +313,7 @@ def _ask_file(path: str, strategy: str, adapter: Optional[str], user: Optional[s
     items, bad = read_question_file(path, sys.stdin.buffer.read)
     ws = open_workspace(workspace)
     try:
-        with Bars(not json_out, "answering") as bars:
+        with Bars("answering") as bars:
             result = ask_file(ws, items, bad, strategy=strategy, adapter=adapter, user=user,
                               groups=_comma_list(groups), k=k, batch_size=batch_size or DEFAULT_BATCH_SIZE,
                               progress=bars.update)
@@ -389,7 +389,7 @@ def finetune(
     kwargs = dict(data=data, from_docs=from_docs, raft=raft, epochs=epochs, resume=resume, retrain=retrain is not None,
                   exclude_qa=exclude_qa, overrides=overrides)
     try:
-        with views.TrainBar(not json_out, adapter) as bar:
+        with views.TrainBar(adapter) as bar:
             ws.loading = bar.loading
             report = ws.finetune(adapter, progress=bar.update if bar.enabled else None,
                                  synth_progress=bar.synth if bar.enabled else None, **kwargs)

@@ -153,7 +153,7 @@ def store_copy(
 ) -> None:
     """Copy documents, chunks and vectors from the workspace's SQLite store into PostgreSQL + pgvector (idempotent)."""
     ws = open_workspace(workspace)
-    with Bars(not json_out, "copying") as bars:
+    with Bars("copying") as bars:
         report = ws.store_copy(to, batch_docs=batch, progress=bars.update)
     if json_out:
         emit_json(report.to_dict())

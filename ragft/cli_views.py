@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -45,9 +46,79 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+LINE_EVERY = 10.0
+"""Seconds between two progress lines of a task when stderr is no terminal (`_Lines`)."""
+
+
+class _Lines:
+    """What stands in for a rich `Progress` when stderr is no terminal (a log file, CI, `2> file`), where a bar
+    draws nothing: a plain line per task every `every` seconds of work and one when it ends, so work shorter
+    than `every` prints nothing. Why: `compare --limit 6` sat silent for 60 s in a log and a RAFT training
+    under --json for 14 minutes, though the CLI contract puts progress on stderr."""
+
+    def __init__(self, every: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self._clock = LINE_EVERY if every is None else every, clock
+        self._tasks: dict[int, dict[str, Any]] = {}
+        self._next = 0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        for task_id in list(self._tasks):
+            self.remove_task(task_id)
+
+    def add_task(self, description: str, total: float | None = None, **fields: Any) -> int:
+        task_id, self._next = self._next, self._next + 1
+        now = self._clock()
+        self._tasks[task_id] = {"description": description, "total": total, "done": 0, "start": now, "last": now,
+                                "said": False, "fields": fields}
+        return task_id
+
+    def update(self, task_id: int, completed: float | None = None, total: float | None = None,
+               visible: bool = True, **fields: Any) -> None:
+        task = self._tasks.get(task_id)
+        if task is None:
+            return
+        task["fields"].update(fields)
+        task["total"] = total if total is not None else task["total"]
+        task["done"] = completed if completed is not None else task["done"]
+        if not visible:
+            self.remove_task(task_id)
+        elif task["total"] and task["done"] >= task["total"]:
+            self.remove_task(task_id)
+        elif self._clock() - task["last"] >= self.every:
+            self._say(task, ended=False)
+
+    def remove_task(self, task_id: int) -> None:
+        task = self._tasks.pop(task_id, None)
+        if task is not None and (task["said"] or self._clock() - task["start"] >= self.every):
+            self._say(task, ended=True)
+
+    def _say(self, task: dict[str, Any], ended: bool) -> None:
+        now = self._clock()
+        elapsed = now - task["start"]
+        done, total = task["done"], task["total"]
+        parts = [task["description"] + ":"]
+        if total:
+            parts.append(f"{done:g}/{total:g}")
+        info = task["fields"].get("info")
+        if info:
+            parts.append(f"· {info}")
+        parts.append(f"· {elapsed:.0f} s")
+        if not ended and total and done:
+            parts.append(f"· about {elapsed / done * (total - done):.0f} s left")
+        if ended and total and done < total:
+            parts.append("(stopped)")
+        sys.stderr.write(" ".join(parts) + "\n")
+        sys.stderr.flush()
+        task["said"], task["last"] = True, now
+
+
 class _StderrBars:
-    """A rich `Progress` on stderr, started and stopped as a context manager; absent (every call a no-op) when
-    disabled, i.e. under --json."""
+    """Progress on stderr, started and stopped as a context manager, under --json too (stdout holds only the JSON):
+    a rich `Progress` in a terminal, plain timed lines (`_Lines`) otherwise; absent (every call a no-op) when
+    disabled."""
 
     def __init__(self, bar: Any | None) -> None:
         self._bar = bar
@@ -81,20 +152,22 @@ class _StderrBars:
 class Bars(_StderrBars):
     """Progress bars, one per phase.
 
-    `with Bars(not json_out, "ingesting") as bars: ws.ingest(..., progress=bars.update)`: the library calls
+    `with Bars("ingesting") as bars: ws.ingest(..., progress=bars.update)`: the library calls
     `update(done, total)` (the `ragft.types.Progress` protocol), or `update(phase, done, total)` for multi-phase
     work (eval, compare).
     """
 
-    def __init__(self, enabled: bool, label: str) -> None:
+    def __init__(self, label: str, enabled: bool = True) -> None:
         self.label = label
         self._tasks: dict[str, Any] = {}
-        bar = None
-        if enabled:
+        bar: Any = None
+        if enabled and err.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                            TimeElapsedColumn(), console=err, transient=True)
+        elif enabled:
+            bar = _Lines()
         super().__init__(bar)
 
     def update(self, *args: Any) -> None:
@@ -111,12 +184,14 @@ class TrainBar(_StderrBars):
     (`--from-docs`, `Workspace.finetune`'s `synth_progress`), `update(step, total, loss, tokens_per_s)` training
     (its `progress`)."""
 
-    def __init__(self, enabled: bool, adapter: str) -> None:
+    def __init__(self, adapter: str, enabled: bool = True) -> None:
         self.adapter = adapter
         self._task = None
         self._synth_task = None
-        bar = None
-        if enabled:
+        bar: Any = None
+        if enabled and not err.is_terminal:
+            bar = _Lines()
+        elif enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             bar = Progress(

@@ -133,7 +133,7 @@ def render_cli() -> str:
         "# CLI reference",
         "",
         "Every command takes `-w/--workspace DIR` (default `$RAGFT_WORKSPACE`, else `./ragft-workspace`) and `--json`",
-        "(exactly one JSON document on stdout; progress and logs on stderr). Exit codes: 0 ok, 1 partial failure,",
+        "(exactly one JSON document on stdout; progress and logs on stderr: bars in a terminal, a line every 10 s in a log). Exit codes: 0 ok, 1 partial failure,",
         "2 usage or configuration error (a missing path included), 130 interrupted. An error is one `error: ...` line",
         "on stderr, or under `--json` one object on stdout: `{\"error\": {\"type\", \"message\", \"hint\", \"exit_code\"}}`.",
         "Listing commands (`documents`, `models list`, `adapters list`, `sources list`, `users list`, `audit`) never",

@@ -54,7 +54,7 @@ def test_model_loading_shows_as_its_own_line(tmp_path, hash_embedder, monkeypatc
     from ragft.workspace import Workspace
 
     seen: list[str] = []
-    bars = cli_views.Bars(True, "ingesting")
+    bars = cli_views.Bars("ingesting")
     original = bars.loading
 
     def loading(label):  # type: ignore[no-untyped-def]
@@ -69,3 +69,49 @@ def test_model_loading_shows_as_its_own_line(tmp_path, hash_embedder, monkeypatc
     with bars:
         ws.ingest([doc], progress=bars.update)
     assert seen == [f"loading embedder {ws.settings.embedder.model}"]
+
+
+def test_progress_off_a_terminal_is_a_timed_line_per_task(capsys):
+    """stderr that is no terminal (a log, CI) got nothing: `compare --limit 6` sat silent for 60 s and a RAFT
+    training under --json for 14 minutes. Off a terminal progress is a plain line every `every` seconds of work
+    and one at the end; work shorter than that says nothing."""
+    now = [0.0]
+    lines = cli_views._Lines(every=10.0, clock=lambda: now[0])
+    quick = lines.add_task("ingesting", total=3)
+    lines.update(quick, completed=3)  # done within a second: nothing
+    slow = lines.add_task("comparing", total=40)
+    for done in range(1, 41):
+        now[0] += 1.0
+        lines.update(slow, completed=done)
+    train = lines.add_task("training a1", total=4, info="")
+    now[0] += 12.0
+    lines.update(train, completed=1, info="loss 1.500 · 50 tok/s")
+    lines.stop()  # interrupted: the task that had spoken says where it stopped
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        "comparing: 10/40 · 10 s · about 30 s left",
+        "comparing: 20/40 · 20 s · about 20 s left",
+        "comparing: 30/40 · 30 s · about 10 s left",
+        "comparing: 40/40 · 40 s",
+        "training a1: 1/4 · loss 1.500 · 50 tok/s · 12 s · about 36 s left",
+        "training a1: 1/4 · loss 1.500 · 50 tok/s · 12 s (stopped)",
+    ]
+
+
+def test_json_output_keeps_progress_on_stderr(tmp_path, monkeypatch):
+    """The CLI contract: under --json exactly one JSON document on stdout, progress on stderr (it was switched off)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from ragft.cli import app
+    from tests.fakes import HashEmbedder
+
+    monkeypatch.setattr(cli_views, "LINE_EVERY", 0.0)  # every update says a line: no wait in a test
+    doc = tmp_path / "a.txt"
+    doc.write_text("Opening hours are nine to five.", encoding="utf-8")
+    monkeypatch.setattr("ragft.models.embedder.load_embedder", lambda settings: HashEmbedder())
+    res = CliRunner().invoke(app, ["ingest", str(doc), "-w", str(tmp_path / "ws"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["added"] == 1
+    assert "ingesting: 1/1" in res.stderr
