@@ -113,6 +113,7 @@ def ingest(
         emit_json(report.to_dict())
     else:
         views.show_ingest(report)
+    views.warn_nothing_ingested(report, paths)
     raise typer.Exit(report.exit_code)
 
 
@@ -127,6 +128,10 @@ def search(
     json_out: bool = JsonOpt,
 ) -> None:
     """Search the knowledge base."""
+    if not query.strip():  # as `ask` refuses an empty question: "no results" would read as an empty knowledge base
+        from ragft.errors import ConfigError
+
+        raise ConfigError("the query is empty; pass the text to look for as the argument")
     admin.note_new_workspace(workspace)
     ws = open_workspace(workspace)
     group_list = _comma_list(groups)
@@ -284,6 +289,8 @@ def ask(
         return
     if batch_size is not None:
         raise ConfigError("--batch-size applies to --questions FILE; one QUESTION is answered alone")
+    if not question.strip():  # before the workspace is opened (Workspace.ask says the same): nothing is created
+        raise ConfigError("the question is empty; pass the question text as the argument")
     admin.note_new_workspace(workspace)
     ws = open_workspace(workspace)
     group_list = _comma_list(groups)

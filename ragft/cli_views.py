@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -229,6 +230,22 @@ def show_ingest(report: "IngestReport") -> None:
         err.print(f"[red]failed[/red] {f.path}: {f.error}", highlight=False)
     for s in report.skipped:
         err.print(f"[yellow]skipped[/yellow] {s.path}: {s.reason}", highlight=False)
+
+
+def warn_nothing_ingested(report: "IngestReport", paths: "Sequence[Path]") -> None:
+    """One warning line on stderr when a run found no file at all, or skipped every file it found: "added 0,
+    ..., skipped 0" alone read as success for an empty or mistyped folder."""
+    if report.added or report.updated or report.unchanged or report.failed:
+        return
+    where = ", ".join(str(p) for p in paths)
+    if report.skipped:
+        kinds = sorted({p.suffix.lower() or p.name for p in (Path(s.path) for s in report.skipped)})
+        from ragft.documents.loaders import LOADERS
+
+        err.print(f"warning: nothing was ingested: every file under {where} was skipped ({', '.join(kinds)}; "
+                  f"supported: {', '.join(sorted(LOADERS))})", highlight=False, markup=False)
+    else:
+        err.print(f"warning: no files found under {where}; nothing was ingested", highlight=False, markup=False)
 
 
 def show_hits(hits: "list[Hit]") -> None:

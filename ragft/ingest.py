@@ -562,7 +562,7 @@ def delete_documents(store: "Store", doc_ids: Iterable[str]) -> DeleteReport:
     missing = [i for i in ids if store.get_document(i) is None]
     if missing:
         raise NotFoundError(
-            f"no document with id {', '.join(missing)}; find ids in `ragft search QUERY --json` (field doc_id)"
+            f"no document with id {', '.join(missing)}; list the ids with `ragft documents` (or `ragft search QUERY --json`, field doc_id)"
         )
     documents, chunks = store.delete_documents(ids)
     return DeleteReport(documents=documents, chunks=chunks)

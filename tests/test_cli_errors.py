@@ -243,3 +243,33 @@ def test_the_console_script_says_the_librarys_notices_on_stderr(capsys):
     finally:
         logger.handlers[:] = saved[0]
         logger.setLevel(saved[1])
+
+
+def test_an_empty_query_is_a_usage_error_as_an_empty_question_is(tmp_path):
+    """`ragft search ""` printed "no results" (exit 0) where `ragft ask ""` exits 2."""
+    for args in (["search", "  "], ["ask", ""]):
+        res = CliRunner().invoke(app, [*args, "-w", str(tmp_path / "ws")])
+        assert res.exit_code == 2 and "is empty" in res.stderr, (args, res.output)
+    assert not (tmp_path / "ws").exists()  # refused before the workspace is opened
+
+
+def test_an_ingest_that_finds_nothing_says_so(tmp_path, monkeypatch):
+    """`ragft ingest EMPTY_FOLDER` printed "added 0, ..., skipped 0" alone, as if it had worked; a folder of
+    unsupported files only listed them as skipped. Both stay exit 0 (nothing failed), with one warning line."""
+    from tests.fakes import HashEmbedder
+
+    monkeypatch.setattr("ragft.models.embedder.load_embedder", lambda settings: HashEmbedder())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = CliRunner().invoke(app, ["ingest", str(empty), "-w", str(tmp_path / "ws"), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["added"] == 0, res.output
+    assert f"warning: no files found under {empty}; nothing was ingested" in res.stderr
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    (pics / "a.png").write_bytes(b"\x89PNG\r\n")
+    res = CliRunner().invoke(app, ["ingest", str(pics), "-w", str(tmp_path / "ws")])
+    assert res.exit_code == 0 and "every file under" in res.stderr and "(.png; supported: " in res.stderr
+    doc = tmp_path / "a.txt"
+    doc.write_text("The warehouse opens at nine.", encoding="utf-8")
+    res = CliRunner().invoke(app, ["ingest", str(doc), str(pics), "-w", str(tmp_path / "ws")])
+    assert res.exit_code == 0 and "warning" not in res.stderr  # something was ingested: no warning

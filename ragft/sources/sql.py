@@ -138,12 +138,26 @@ class SqlSource:
 
             meta = MetaData()
             try:
+                self._check_table_names()
                 meta.reflect(self.engine, only=self.config.tables or None)
             except SQLAlchemyError as exc:
                 raise StoreError(f"SQL source {self.name!r}: cannot read the schema ({exc.__class__.__name__}: "
                                  f"{str(exc).splitlines()[0]}); check the URL and --table names") from None
             self._tables = [meta.tables[t] for t in (self.config.tables or sorted(meta.tables))]
         return self._tables
+
+    def _check_table_names(self) -> None:
+        """ConfigError naming the tables that exist when a configured one does not ("invntory"): SQLAlchemy's
+        message shows the engine's internal address instead."""
+        from sqlalchemy import inspect
+
+        if not self.config.tables:
+            return
+        found = inspect(self.engine).get_table_names()
+        missing = [t for t in self.config.tables if t not in found]
+        if missing:
+            raise ConfigError(f"SQL source {self.name!r}: no table {', '.join(missing)}; the database has "
+                              f"{', '.join(found) or 'no tables'} (--table takes these names)")
 
     def describe(self) -> dict[str, list[str]]:
         """{table: [column names]}: what `sources list` shows."""
@@ -275,6 +289,6 @@ def absolute_sqlite_url(url: str) -> str:
     full = Path(path).expanduser().resolve()
     if not full.is_file():
         raise ConfigError(f"SQLite database {path} not found (looked for {full}); create it first or pass its path, "
-                          f"e.g. sqlite:///{full.parent}/inventory.sqlite (three slashes, then the absolute path)")
+                          f"e.g. sqlite:///{full} (three slashes, then the absolute path)")
     return parsed.set(database=str(full)).render_as_string(hide_password=False)
 
