@@ -57,7 +57,7 @@ from ragft.prompting import (
     subject_lines,
     with_subject,
 )
-from ragft.records import answer_record
+from ragft.records import answer_record, record_values
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
 from ragft.wellformed import (about_the_asked, answer_kind, asked_topic, beyond_names, day_of_a_date,
@@ -110,12 +110,17 @@ def score_items(question: str, items: Sequence[Hit], subjects: Mapping[str, str]
     is read with its section heading and the question's names in its title when `subjects` (title and heading
     path by chunk id) has them (`prompting.subject_lines`).
 
-    The sort is stable, so among equally relevant items the retrieval order is kept.
+    Among equally relevant items, the one whose own words (a record's values, not its field names:
+    `records.record_values`) name more of the question comes first: "In which city is the warehouse?" ties a
+    shop row, matched by its field "city", with the sentence about the warehouse, and the row was copied and
+    cited. The sort is stable, so the retrieval order breaks the remaining ties.
     """
     about = subject_lines(question, subjects)
     scored = [replace(it, score=round(lexical_relevance(question, with_subject(it.text, about.get(it.chunk_id, ""))), 4))
               for it in items]
-    return sorted(scored, key=lambda h: -h.score)
+    named = {it.chunk_id: lexical_relevance(question, with_subject(record_values(it.text), about.get(it.chunk_id, "")))
+             for it in scored}
+    return sorted(scored, key=lambda h: (-h.score, -named[h.chunk_id]))
 
 
 def answer_decoding(ctx: "AnswerContext", adapter: str | None) -> Decoding:

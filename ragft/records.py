@@ -96,6 +96,15 @@ def _fields(source: str) -> list[str]:
     return out
 
 
+def record_values(text: str) -> str:
+    """`text` without its field names when it is a record ("store: Northwind Rotterdam; city: Rotterdam" ->
+    "Northwind Rotterdam; Rotterdam"), else `text`: what a record is about, as opposed to what it holds."""
+    fields = _fields(text)
+    if len(fields) < 2:
+        return text
+    return "; ".join(f.partition(": ")[2] for f in fields)
+
+
 def _records(source: str) -> list[list[str]]:
     """The records of `source` (blocks apart by a blank line; a block of several `;`-separated rows is one
     record per row), each as its fields; text without fields is no record."""

@@ -1346,3 +1346,24 @@ def test_a_capitalised_first_word_the_sources_also_write_in_lower_case_names_nob
     assert sentence == named
     other = named.replace("a payment plan", "a plan")  # no lower-case "payment": "Payment" may be a name
     assert fallback_sentence(q, [hit(2, f"{first} {other}")])[0] == first
+
+
+def test_a_record_matched_only_by_a_field_name_ranks_after_text_about_the_question():
+    """ "In which city is the warehouse?" was answered from a shop row ("store: Northwind Rotterdam; city:
+    Rotterdam") cited as stores.csv: its "city" is a field name, what the row holds, while the shipping sentence
+    names the warehouse, what the question is about. Both hold half of the question's words; on such a tie the
+    item whose own text (a record's values) names more of the question ranks first."""
+    from ragft.answer import score_items
+    from ragft.records import record_values
+
+    store = hit(1, "store: Northwind Rotterdam; city: Rotterdam; address: Witte de Withstraat 12; phone desk: yes",
+                doc="stores")
+    shipping = hit(2, "Orders placed before 2 pm on a business day leave our warehouse in Rotterdam the same day.",
+                   doc="shipping")
+    ranked = score_items("In which city is the warehouse?", [store, shipping])
+    assert [h.doc_id for h in ranked] == ["shipping", "stores"] and ranked[0].score == ranked[1].score == 0.5
+    # a record named by its values keeps its place; a higher score always ranks first
+    assert [h.doc_id for h in score_items("In which city is Northwind Rotterdam?", [shipping, store])] == \
+        ["stores", "shipping"]
+    assert record_values(store.text) == "Northwind Rotterdam; Rotterdam; Witte de Withstraat 12; yes"
+    assert record_values(shipping.text) == shipping.text  # prose is not a record
