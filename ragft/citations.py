@@ -171,20 +171,24 @@ def attribute(answer: str, question: str, items: Sequence[Hit], min_overlap: flo
     """1-based positions of the given item(s) that best support `answer` (ties kept, at most 2).
 
     Scored by coverage of the answer's claim words; the question's words break ties (the item the question was
-    about). Returns [] when no item shares a single claim word (nothing to attribute to).
+    about), then the question's words in the item's own text (a record's values, not its field names: "city"
+    in "store: ...; city: Rotterdam" does not make a shop row about "In which city is the warehouse?").
+    Returns [] when no item shares a single claim word (nothing to attribute to).
     """
+    from ragft.records import record_values  # records builds on this module
+
     claim = claim_words(answer, question)
     qwords = content_words(question)
-    scored: list[tuple[float, float, int]] = []
+    scored: list[tuple[float, float, float, int]] = []
     for i, item in enumerate(items, 1):
         c = coverage(claim, item.text)
-        scored.append((c, coverage(qwords, item.text), i))
+        scored.append((c, coverage(qwords, item.text), coverage(qwords, record_values(item.text)), i))
     if not scored:
         return []
     best = max(scored)
     if best[0] <= min_overlap:
         return []
-    return [i for c, q, i in sorted(scored, reverse=True) if (c, q) == best[:2]][:2]
+    return [i for c, q, v, i in sorted(scored, reverse=True) if (c, q, v) == best[:3]][:2]
 
 
 @dataclass(frozen=True)

@@ -1367,3 +1367,6 @@ def test_a_record_matched_only_by_a_field_name_ranks_after_text_about_the_questi
         ["stores", "shipping"]
     assert record_values(store.text) == "Northwind Rotterdam; Rotterdam; Witte de Withstraat 12; yes"
     assert record_values(shipping.text) == shipping.text  # prose is not a record
+    # an answer written without a marker is attributed the same way: to the sentence, not to both
+    a = answer_question(ctx(FakeGenerator("Rotterdam"), [store, shipping]), "In which city is the warehouse?")
+    assert a.answer.startswith("Rotterdam") and [c.doc_id for c in a.citations] == ["shipping"], a
