@@ -57,7 +57,8 @@ from ragft.prompting import (
     subject_lines,
     with_subject,
 )
-from ragft.records import answer_record, record_values
+from ragft.fields import record_values
+from ragft.records import answer_record
 from ragft.sources.cells import RowHit, cell_answer
 from ragft.types import Answer, Citation, Hit
 from ragft.wellformed import (about_the_asked, answer_kind, asked_topic, beyond_names, day_of_a_date,
@@ -111,7 +112,7 @@ def score_items(question: str, items: Sequence[Hit], subjects: Mapping[str, str]
     path by chunk id) has them (`prompting.subject_lines`).
 
     Among equally relevant items, the one whose own words (a record's values, not its field names:
-    `records.record_values`) name more of the question comes first: "In which city is the warehouse?" ties a
+    `fields.record_values`) name more of the question comes first: "In which city is the warehouse?" ties a
     shop row, matched by its field "city", with the sentence about the warehouse, and the row was copied and
     cited. The sort is stable, so the retrieval order breaks the remaining ties.
     """

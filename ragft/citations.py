@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ragft.fields import record_values
 from ragft.text import ENGLISH_STOPWORDS, fold_plural
 from ragft.types import Citation, Hit
 
@@ -175,8 +176,6 @@ def attribute(answer: str, question: str, items: Sequence[Hit], min_overlap: flo
     in "store: ...; city: Rotterdam" does not make a shop row about "In which city is the warehouse?").
     Returns [] when no item shares a single claim word (nothing to attribute to).
     """
-    from ragft.records import record_values  # records builds on this module
-
     claim = claim_words(answer, question)
     qwords = content_words(question)
     scored: list[tuple[float, float, float, int]] = []

@@ -36,9 +36,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragft.citations import content_words, split_trailing_markers, stems
+from ragft.fields import fields as _fields
 from ragft.wellformed import asked_topic
 
-_FIELD = re.compile(r"^(?P<key>[^:\n;]{1,40}):[ \t]*(?P<value>\S.*)$")
 _WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
 MIN_FIELDS = 3
 """A copy of fewer fields is left whole: "store: Lille; city: Lille" is already short."""
@@ -84,25 +84,6 @@ class Asked:
         """True when the field's name holds what is asked (module docstring)."""
         names = stems(content_words(field.partition(":")[0]))
         return bool(names & self.kinds) or any(same_stem(n, w) for n in names for w in self.words)
-
-
-def _fields(source: str) -> list[str]:
-    """The `key: value` fields of `source`, one per line or per `; `-separated part, whitespace normalised."""
-    out = []
-    for part in re.split(r"\n|;\s+", source):
-        m = _FIELD.match(" ".join(part.split()))
-        if m is not None:
-            out.append(f"{m['key']}: {m['value']}")
-    return out
-
-
-def record_values(text: str) -> str:
-    """`text` without its field names when it is a record ("store: Northwind Rotterdam; city: Rotterdam" ->
-    "Northwind Rotterdam; Rotterdam"), else `text`: what a record is about, as opposed to what it holds."""
-    fields = _fields(text)
-    if len(fields) < 2:
-        return text
-    return "; ".join(f.partition(": ")[2] for f in fields)
 
 
 def _records(source: str) -> list[list[str]]:

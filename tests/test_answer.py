@@ -1354,7 +1354,7 @@ def test_a_record_matched_only_by_a_field_name_ranks_after_text_about_the_questi
     names the warehouse, what the question is about. Both hold half of the question's words; on such a tie the
     item whose own text (a record's values) names more of the question ranks first."""
     from ragft.answer import score_items
-    from ragft.records import record_values
+    from ragft.fields import record_values
 
     store = hit(1, "store: Northwind Rotterdam; city: Rotterdam; address: Witte de Withstraat 12; phone desk: yes",
                 doc="stores")
