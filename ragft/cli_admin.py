@@ -227,7 +227,7 @@ def audit_verify(workspace: Optional[Path] = WorkspaceOpt, json_out: bool = Json
     if folder is not None and not any((folder / f).exists() for f in (AUDIT_FILE, HEAD_FILE)):
         # "ok" over a mistyped -w would pass a security check on nothing
         raise NotFoundError(f"no workspace at {folder}: no audit log to verify (check -w or $RAGFT_WORKSPACE)")
-    ws = open_listing(workspace)
+    ws = open_listing(workspace, warn=False)  # a log without its ragft.toml is still verified, without the warning
     report = ws.audit.verify(documents=len(ws.documents()))
     if json_out:
         emit_json(report.to_dict())

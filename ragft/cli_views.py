@@ -109,8 +109,6 @@ class _Lines:
         parts.append(f"· {elapsed:.0f} s")
         if not ended and total and done:
             parts.append(f"· about {elapsed / done * (total - done):.0f} s left")
-        if ended and total and done < total:
-            parts.append("(stopped)")
         sys.stderr.write(" ".join(parts) + "\n")
         sys.stderr.flush()
         task["said"], task["last"] = True, now

@@ -86,7 +86,7 @@ def test_progress_off_a_terminal_is_a_timed_line_per_task(capsys):
     train = lines.add_task("training a1", total=4, info="")
     now[0] += 12.0
     lines.update(train, completed=1, info="loss 1.500 · 50 tok/s")
-    lines.stop()  # interrupted: the task that had spoken says where it stopped
+    lines.stop()  # interrupted: the task that had spoken says where it ended
     said = capsys.readouterr().err.splitlines()
     assert said == [
         "comparing: 10/40 · 10 s · about 30 s left",
@@ -94,7 +94,7 @@ def test_progress_off_a_terminal_is_a_timed_line_per_task(capsys):
         "comparing: 30/40 · 30 s · about 10 s left",
         "comparing: 40/40 · 40 s",
         "training a1: 1/4 · loss 1.500 · 50 tok/s · 12 s · about 36 s left",
-        "training a1: 1/4 · loss 1.500 · 50 tok/s · 12 s (stopped)",
+        "training a1: 1/4 · loss 1.500 · 50 tok/s · 12 s",
     ]
 
 

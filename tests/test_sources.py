@@ -115,7 +115,7 @@ def test_bad_urls_are_refused(tmp_path, url, message):
 
 def test_unknown_table_and_missing_file_are_clear_errors(tmp_path, db):
     # the tables that exist, not SQLAlchemy's "not available in Engine(sqlite+pysqlite:///file%3A...)"
-    with pytest.raises(ConfigError, match=r"no table nope; the database has .*inventory.* \(--table takes"):
+    with pytest.raises(StoreError, match=r"no table nope; the database has .*inventory.* \(--table takes"):
         SourceRegistry(tmp_path).add_sql("shop", f"sqlite:///{db}", ["nope"])
     with pytest.raises(StoreError, match="not found"):
         SourceRegistry(tmp_path).add_sql("shop", f"sqlite:///{tmp_path / 'missing.sqlite'}")

@@ -147,8 +147,8 @@ class SqlSource:
         return self._tables
 
     def _check_table_names(self) -> None:
-        """ConfigError naming the tables that exist when a configured one does not ("invntory"): SQLAlchemy's
-        message shows the engine's internal address instead."""
+        """StoreError (as any schema problem here) naming the tables that exist when a configured one does not
+        ("invntory"): SQLAlchemy's message shows the engine's internal address instead."""
         from sqlalchemy import inspect
 
         if not self.config.tables:
@@ -156,7 +156,7 @@ class SqlSource:
         found = inspect(self.engine).get_table_names()
         missing = [t for t in self.config.tables if t not in found]
         if missing:
-            raise ConfigError(f"SQL source {self.name!r}: no table {', '.join(missing)}; the database has "
+            raise StoreError(f"SQL source {self.name!r}: no table {', '.join(missing)}; the database has "
                               f"{', '.join(found) or 'no tables'} (--table takes these names)")
 
     def describe(self) -> dict[str, list[str]]:
