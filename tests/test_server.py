@@ -98,10 +98,12 @@ def test_openai_client_streaming_tiny_model(tmp_path, tiny_model_dir):
         ))
     deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(deltas) >= 2, "the answer must arrive in several pieces"
-    finals = [c for c in chunks if c.choices and c.choices[0].finish_reason == "stop"]
+    finals = [c for c in chunks if c.choices and c.choices[0].finish_reason is not None]
     assert len(finals) == 1
     assert isinstance(finals[0].model_extra["answer"], str) and "citations" in finals[0].model_extra
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    # a closed-book answer cut at max_tokens says so, as OpenAI's API does
+    assert finals[0].choices[0].finish_reason == ("length" if chunks[-1].usage.completion_tokens >= 12 else "stop")
 
 
 # --------------------------------------------------------------------------- citations end to end (fixed generator)
@@ -465,7 +467,9 @@ def test_sigterm_finishes_the_in_flight_stream(tmp_path, tiny_model_dir):
             assert first.startswith("data: ")
             proc.send_signal(signal.SIGTERM)  # mid-answer
             rest = list(lines)
-        assert "data: [DONE]" in rest and any('"finish_reason": "stop"' in line for line in rest)
+        # the answer was finished, not dropped: its last chunk has a finish_reason ("length": 48 tokens were generated)
+        assert "data: [DONE]" in rest and any('"finish_reason": "stop"' in line or '"finish_reason": "length"' in line
+                                              for line in rest)
         # uvicorn re-raises the captured SIGTERM after a clean shutdown, so the process ends "by" the signal.
         assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
         audited = (ws_dir / "audit.jsonl").read_text()
@@ -553,3 +557,58 @@ def test_each_app_marks_its_jobs_on_its_own_generator_built_at_the_first_job(tmp
     for a in (app, other_app):
         a.state.queue.shutdown()
     ws.close(), other.close(), fake.close()
+
+
+def test_ft_and_hybrid_are_served_exactly_when_an_adapter_is_and_refused_alike_streamed_or_not(tmp_path):
+    """`model: "hybrid"` without a RAFT adapter got 400 plain but 200 and an error inside the stream when
+    streamed; and /v1/models left out "ft"/"hybrid" while accepting them."""
+    from ragft.finetune.registry import AdapterInfo
+
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    with serve_in_thread(create_app(ws)) as url:
+        assert [m["id"] for m in httpx.get(url + "/v1/models").json()["data"]] == ["base", "rag"]
+        for stream in (False, True):
+            r = httpx.post(url + "/v1/chat/completions", timeout=30,
+                           json={"model": "hybrid", "stream": stream, "messages": [{"role": "user", "content": QUESTION}]})
+            body = _assert_error_shape(r, 400)
+            assert body["error"]["code"] == "adapter_missing" and "has no raft adapter" in body["error"]["message"]
+        ws.registry.register(AdapterInfo(name="ft1", path=str(tmp_path / "ft1"), kind="ft", base_model="fixed"))
+        ids = [m["id"] for m in httpx.get(url + "/v1/models").json()["data"]]
+        assert ids == ["base", "rag", "ft", "ft:ft1"]  # "ft" alone is the newest ft adapter, now that one exists
+
+
+def test_finish_reason_says_length_when_a_closed_book_answer_hit_the_token_limit(tmp_path):
+    """OpenAI clients read finish_reason "length" as "cut off"; it was always "stop"."""
+    ws = _workspace(tmp_path, generator=FixedGenerator("one two three four five six"))
+    with serve_in_thread(create_app(ws)) as url:
+        def finish(model: str, max_tokens: int, stream: bool = False) -> str:
+            req = {"model": model, "max_tokens": max_tokens, "stream": stream,
+                   "messages": [{"role": "user", "content": QUESTION}]}
+            r = httpx.post(url + "/v1/chat/completions", json=req, timeout=30)
+            assert r.status_code == 200, r.text
+            if not stream:
+                return r.json()["choices"][0]["finish_reason"]
+            chunks = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+            return [c["choices"][0]["finish_reason"] for c in chunks if c["choices"][0]["finish_reason"]][0]
+
+        assert finish("base", 3) == "length" and finish("base", 3, stream=True) == "length"
+        assert finish("base", 32) == "stop"  # six words under a 32-token cap: it ended on its own
+        assert finish("rag", 3) == "stop"  # a checked rag answer is never a cut generation
+
+
+def test_an_upload_of_which_nothing_is_stored_is_422_with_the_report(tmp_path):
+    """Uploading only a bad PDF, an empty file or an .exe returned 200 with `added: 0`: a client that checks the
+    status saw success. Now 422 with the error body, the report in it; a batch with one good file stays 200."""
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    with serve_in_thread(create_app(ws)) as url:
+        bad = [("file", ("bad.pdf", b"%PDF-1.4 not really", "application/pdf")),
+               ("file", ("empty.txt", b"", "text/plain")), ("file", ("x.exe", b"MZ\x90\x00", "application/octet-stream"))]
+        r = httpx.post(url + "/v1/documents", files=bad, timeout=60)
+        body = _assert_error_shape(r, 422)  # the error body every non-2xx response has
+        assert body["error"]["code"] == "nothing_stored" and "bad.pdf" in body["error"]["message"]
+        report = body["error"]["report"]
+        assert report["added"] == 0 and report["doc_ids"] == []
+        assert {f["path"] for f in report["failed"] + report["skipped"]} == {"bad.pdf", "empty.txt", "x.exe"}
+        good = [("file", ("note.md", b"# Note\n\nThe depot opens at seven.\n", "text/markdown")), bad[1]]
+        r = httpx.post(url + "/v1/documents", files=good, timeout=60)
+        assert r.status_code == 200 and r.json()["added"] == 1 and len(r.json()["failed"]) == 1, r.text

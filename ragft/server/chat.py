@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ragft.config import ADAPTER_KIND, STRATEGIES
-from ragft.errors import RagftError
+from ragft.errors import ConfigError, RagftError
 from ragft.governance.output import sanitize_answer
 from ragft.server.auth import Caller
 from ragft.server.deps import ServerState, caller, get_state, public_source
@@ -37,7 +37,17 @@ router = APIRouter()
 
 # --------------------------------------------------------------------------- model names
 def parse_model(ws: "Workspace", model: str) -> tuple[str, str | None]:
-    """Model id -> (strategy, adapter). `ft`/`hybrid` alone mean the newest adapter of that kind."""
+    """Model id -> (strategy, adapter). `ft`/`hybrid` alone mean the newest servable adapter of that kind: with
+    none, a 400 before any answering starts, so a streamed request gets the same status as a plain one (it got
+    200 and an error inside the stream)."""
+    if model in ADAPTER_KIND:
+        try:
+            ws.registry.newest_servable(ADAPTER_KIND[model])
+        except ConfigError as exc:
+            known = ", ".join(card.id for card in list_models(ws))
+            raise ApiError(400, f"model {model!r} needs a {ADAPTER_KIND[model]} adapter: {exc}; served models: "
+                                f"{known} (GET /v1/models)", "invalid_request_error", "adapter_missing") from None
+        return model, None
     if model in STRATEGIES:
         return model, None
     strategy, sep, adapter = model.partition(":")
@@ -54,12 +64,15 @@ def parse_model(ws: "Workspace", model: str) -> tuple[str, str | None]:
 
 def list_models(ws: "Workspace") -> list[ModelCard]:
     cards = [ModelCard(id=s, strategy=s) for s in STRATEGIES if s not in ADAPTER_KIND]
+    named: list[ModelCard] = []
     for info in ws.adapters():
         strategy = ADAPTER_STRATEGY.get(info.kind)
         if strategy is None or (info.tainted and not info.approved):
             continue  # refused at answer time anyway: do not advertise it
-        cards.append(ModelCard(id=f"{strategy}:{info.name}", strategy=strategy, adapter=info.name))
-    return cards
+        named.append(ModelCard(id=f"{strategy}:{info.name}", strategy=strategy, adapter=info.name))
+    # "ft"/"hybrid" alone (the newest adapter of the kind) are served exactly when such an adapter is
+    cards += [ModelCard(id=s, strategy=s) for s in STRATEGIES if s in ADAPTER_KIND and any(c.strategy == s for c in named)]
+    return cards + named
 
 
 def _question(req: ChatCompletionRequest) -> str:
@@ -104,6 +117,13 @@ def _citations(ws: "Workspace", answer: "Answer") -> list[dict[str, Any]]:
     return [{**c.to_dict(), "source": public_source(ws, c.doc_id, c.source)} for c in answer.citations]
 
 
+def _finish(answer: "Answer", limit: int) -> str:
+    """OpenAI's finish_reason: "length" when a closed-book (base, ft) answer is its generation cut at the token
+    limit; "stop" otherwise (a rag/hybrid answer is checked, and a failed generation is replaced by a whole
+    source sentence or an abstention, which the limit does not cut)."""
+    return "length" if answer.strategy in ("base", "ft") and answer.tokens_out >= limit else "stop"
+
+
 def _usage(answer: "Answer") -> dict[str, int]:
     return {"prompt_tokens": answer.tokens_in, "completion_tokens": answer.tokens_out,
             "total_tokens": answer.tokens_in + answer.tokens_out}
@@ -136,8 +156,9 @@ async def chat(req: ChatCompletionRequest, who: Caller = Depends(caller),
         citations = await run_in_threadpool(_citations, ws, answer)
         return ChatCompletion(
             id=completion_id, created=created, model=req.model, strategy=strategy,
-            choices=[{"message": {"content": answer_text(answer), "citations": citations}}], usage=_usage(answer),
-            citations=citations, abstained=answer.abstained,
+            choices=[{"message": {"content": answer_text(answer), "citations": citations},
+                      "finish_reason": _finish(answer, max_tokens or ws.settings.generator.max_new_tokens)}],
+            usage=_usage(answer), citations=citations, abstained=answer.abstained,
         )
     return _stream(state, question, kwargs, req, completion_id, created)
 
@@ -179,7 +200,8 @@ def _stream(state: ServerState, question: str, kwargs: dict[str, Any], req: Chat
             text = answer_text(answer)
             for piece in pieces_of(text):
                 yield chunk({"content": piece})
-            yield chunk({}, "stop", citations=citations, abstained=answer.abstained, answer=text,
+            limit = kwargs.get("max_tokens") or state.ws.settings.generator.max_new_tokens
+            yield chunk({}, _finish(answer, limit), citations=citations, abstained=answer.abstained, answer=text,
                         strategy=answer.strategy)
             if req.stream_options is not None and req.stream_options.include_usage:
                 yield _sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": req.model,

@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ragft.ingest import check_user_metadata, doc_id_for
 from ragft.server.auth import Caller, delete_refusal, upload_refusal
 from ragft.server.deps import ServerState, caller, get_state, public_source
-from ragft.server.limits import ApiError
+from ragft.server.limits import ApiError, error_body
 from ragft.server.schemas import (
     DeleteOut, DocumentList, DocumentOut, HitOut, IngestOut, SearchRequest, SearchResponse,
 )
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
 router = APIRouter()
 
 
-@router.post("/v1/documents", response_model=IngestOut)
+@router.post("/v1/documents", response_model=IngestOut,
+             responses={422: {"description": "no file of the batch was stored: the error body, with the report as "
+                                             "`error.report` (each file's reason)"}})
 async def upload(
     file: list[UploadFile] = File(..., description="One or more files (txt, md, html, pdf, docx, csv, json)."),
     groups: str = Form("", description="Comma-separated groups allowed to read the documents; empty = public."),
@@ -38,7 +41,7 @@ async def upload(
                                            "`ragft ingest --meta`); reserved keys such as groups are refused."),
     who: Caller = Depends(caller),
     state: ServerState = Depends(get_state),
-) -> IngestOut:
+) -> Any:
     ws = state.ws
     wanted = sorted({g.strip() for g in groups.split(",") if g.strip()})
     metadata = parse_meta(meta)
@@ -56,8 +59,16 @@ async def upload(
 
     await run_in_threadpool(authorise)
     staged = [(name, await f.read()) for name, f in zip(names, file)]
-    return await state.queue.run(_ingest_uploads, ws, staged, wanted, subject or None, who.user, state.upload_lock,
-                                 metadata)
+    report = await state.queue.run(_ingest_uploads, ws, staged, wanted, subject or None, who.user,
+                                   state.upload_lock, metadata)
+    if not (report.added or report.updated or report.unchanged):
+        # nothing of the batch was stored: a client checking only the status must not read success. The error
+        # body every non-2xx response has, with the report (each file's reason) in it
+        reasons = "; ".join(f"{f['path']}: {f.get('error') or f.get('reason')}" for f in report.failed + report.skipped)
+        body = error_body(f"no file was stored: {reasons or 'no files'}", "invalid_request_error", "nothing_stored")
+        body["error"]["report"] = report.model_dump()
+        return JSONResponse(status_code=422, content=body)
+    return report
 
 
 @router.get("/v1/documents", response_model=DocumentList)
