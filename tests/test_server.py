@@ -612,3 +612,17 @@ def test_an_upload_of_which_nothing_is_stored_is_422_with_the_report(tmp_path):
         good = [("file", ("note.md", b"# Note\n\nThe depot opens at seven.\n", "text/markdown")), bad[1]]
         r = httpx.post(url + "/v1/documents", files=good, timeout=60)
         assert r.status_code == 200 and r.json()["added"] == 1 and len(r.json()["failed"]) == 1, r.text
+
+
+def test_malformed_requests_are_told_what_is_wrong_in_words(tmp_path):
+    """Bad JSON read "invalid request: 27: JSON decode error", a form body "body: Input should be a valid
+    dictionary", and routing errors had the codes "404"/"405" where every other error has a name."""
+    ws = _workspace(tmp_path, generator=FixedGenerator())
+    with serve_in_thread(create_app(ws)) as url:
+        r = httpx.post(url + "/v1/chat/completions", content=b'{"model": "rag", "messages": [',
+                       headers={"content-type": "application/json"})
+        assert "the body is not valid JSON" in _assert_error_shape(r, 400)["error"]["message"]
+        r = httpx.post(url + "/v1/chat/completions", content=b"model=rag")
+        assert "Content-Type: application/json" in _assert_error_shape(r, 400)["error"]["message"]
+        assert _assert_error_shape(httpx.get(url + "/nope"), 404)["error"]["code"] == "no_route"
+        assert _assert_error_shape(httpx.put(url + "/v1/models"), 405)["error"]["code"] == "method_not_allowed"

@@ -35,6 +35,17 @@ def _json_error(err: ApiError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
 
+def _problem(e: dict) -> str:  # type: ignore[type-arg]
+    """One validation problem in words: a JSON syntax error says so (it read "27: JSON decode error"), and a body
+    that is no JSON object names the likely cause (curl -d without a JSON Content-Type)."""
+    if e.get("type") == "json_invalid":
+        return f"the body is not valid JSON ({e.get('ctx', {}).get('error', 'decode error')} at character {e.get('loc', ('', '?'))[-1]})"
+    where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+    if where == "body" and e.get("type") == "model_attributes_type":
+        return "body: expected a JSON object (send it with Content-Type: application/json)"
+    return f"{where}: {e.get('msg', 'invalid')}"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -46,10 +57,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', 'invalid')}"
-            for e in exc.errors()[:5]
-        )
+        problems = "; ".join(_problem(e) for e in exc.errors()[:5])
         return _json_error(ApiError(400, f"invalid request: {problems}", "invalid_request_error", "invalid_request"))
 
     @app.exception_handler(StarletteHTTPException)
@@ -58,14 +66,16 @@ def install_error_handlers(app: FastAPI) -> None:
             max_bytes = request.app.state.ws.settings.server.max_request_bytes
             return _json_error(ApiError(413, f"request body larger than {max_bytes} bytes; send a smaller file or "
                                              "raise server.max_request_bytes in ragft.toml", code="request_too_large"))
+        code = str(exc.status_code)
         if exc.status_code == 404:
-            message = f"no route {request.method} {request.url.path}; see /openapi.json"
+            message, code = f"no route {request.method} {request.url.path}; see /openapi.json", "no_route"
         elif exc.status_code == 405:
             message = f"method {request.method} not allowed on {request.url.path}; see /openapi.json"
+            code = "method_not_allowed"
         else:
             message = str(exc.detail)
         type_ = "server_error" if exc.status_code >= 500 else "invalid_request_error"
-        return JSONResponse(error_body(message, type_, str(exc.status_code)), status_code=exc.status_code,
+        return JSONResponse(error_body(message, type_, code), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
