@@ -119,8 +119,15 @@ class _StderrBars:
     a rich `Progress` in a terminal, plain timed lines (`_Lines`) otherwise; absent (every call a no-op) when
     disabled."""
 
-    def __init__(self, bar: Any | None) -> None:
-        self._bar = bar
+    def __init__(self, enabled: bool, columns: Callable[[], tuple[Any, ...]]) -> None:
+        """`columns` builds the rich columns of the terminal bar (rich is imported only for a terminal)."""
+        self._bar: Any = None
+        if enabled and err.is_terminal:
+            from rich.progress import Progress
+
+            self._bar = Progress(*columns(), console=err, transient=True)
+        elif enabled:
+            self._bar = _Lines()
 
     @property
     def enabled(self) -> bool:
@@ -148,6 +155,19 @@ class _StderrBars:
             self._bar.remove_task(task)
 
 
+def _bar_columns() -> tuple[Any, ...]:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    return TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+
+
+def _train_columns() -> tuple[Any, ...]:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+
+
 class Bars(_StderrBars):
     """Progress bars, one per phase.
 
@@ -159,15 +179,7 @@ class Bars(_StderrBars):
     def __init__(self, label: str, enabled: bool = True) -> None:
         self.label = label
         self._tasks: dict[str, Any] = {}
-        bar: Any = None
-        if enabled and err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn(), console=err, transient=True)
-        elif enabled:
-            bar = _Lines()
-        super().__init__(bar)
+        super().__init__(enabled, _bar_columns)
 
     def update(self, *args: Any) -> None:
         if self._bar is None:
@@ -187,17 +199,7 @@ class TrainBar(_StderrBars):
         self.adapter = adapter
         self._task = None
         self._synth_task = None
-        bar: Any = None
-        if enabled and not err.is_terminal:
-            bar = _Lines()
-        elif enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True,
-            )
-        super().__init__(bar)
+        super().__init__(enabled, _train_columns)
 
     def synth(self, done: int, total: int) -> None:
         if self._bar is None:
