@@ -119,9 +119,14 @@ def score_items(question: str, items: Sequence[Hit], subjects: Mapping[str, str]
     about = subject_lines(question, subjects)
     scored = [replace(it, score=round(lexical_relevance(question, with_subject(it.text, about.get(it.chunk_id, ""))), 4))
               for it in items]
-    named = {it.chunk_id: lexical_relevance(question, with_subject(record_values(it.text), about.get(it.chunk_id, "")))
-             for it in scored}
-    return sorted(scored, key=lambda h: (-h.score, -named[h.chunk_id]))
+
+    def named(h: Hit) -> float:  # prose is its own values: its score already says it (rounded alike)
+        values = record_values(h.text)
+        if values is h.text:
+            return h.score
+        return round(lexical_relevance(question, with_subject(values, about.get(h.chunk_id, ""))), 4)
+
+    return sorted(scored, key=lambda h: (-h.score, -named(h)))
 
 
 def answer_decoding(ctx: "AnswerContext", adapter: str | None) -> Decoding:

@@ -180,8 +180,8 @@ def attribute(answer: str, question: str, items: Sequence[Hit], min_overlap: flo
     qwords = content_words(question)
     scored: list[tuple[float, float, float, int]] = []
     for i, item in enumerate(items, 1):
-        c = coverage(claim, item.text)
-        scored.append((c, coverage(qwords, item.text), coverage(qwords, record_values(item.text)), i))
+        q, values = coverage(qwords, item.text), record_values(item.text)
+        scored.append((coverage(claim, item.text), q, q if values is item.text else coverage(qwords, values), i))
     if not scored:
         return []
     best = max(scored)

@@ -149,6 +149,7 @@ async def chat(req: ChatCompletionRequest, who: Caller = Depends(caller),
                             "(server.max_tokens in ragft.toml)", code="max_tokens_too_large")
     kwargs = dict(strategy=strategy, adapter=adapter, user=who.user, k=req.top_k, max_tokens=max_tokens,
                   quarantine=server.quarantine_flagged)
+    limit = max_tokens or ws.settings.generator.max_new_tokens  # what `_finish` compares the generation with
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not req.stream:
@@ -157,14 +158,14 @@ async def chat(req: ChatCompletionRequest, who: Caller = Depends(caller),
         return ChatCompletion(
             id=completion_id, created=created, model=req.model, strategy=strategy,
             choices=[{"message": {"content": answer_text(answer), "citations": citations},
-                      "finish_reason": _finish(answer, max_tokens or ws.settings.generator.max_new_tokens)}],
+                      "finish_reason": _finish(answer, limit)}],
             usage=_usage(answer), citations=citations, abstained=answer.abstained,
         )
-    return _stream(state, question, kwargs, req, completion_id, created)
+    return _stream(state, question, kwargs, req, completion_id, created, limit)
 
 
 def _stream(state: ServerState, question: str, kwargs: dict[str, Any], req: ChatCompletionRequest, cid: str,
-            created: int) -> StreamingResponse:
+            created: int, limit: int) -> StreamingResponse:
     """SSE: the deltas concatenate to exactly the final answer text (citation markers included), which the last
     chunk repeats with the citations. The answer path only releases an answer once it is checked (cited,
     supported, well-formed), so the deltas are the sanitised final text in word-sized pieces; the model thread
@@ -200,7 +201,6 @@ def _stream(state: ServerState, question: str, kwargs: dict[str, Any], req: Chat
             text = answer_text(answer)
             for piece in pieces_of(text):
                 yield chunk({"content": piece})
-            limit = kwargs.get("max_tokens") or state.ws.settings.generator.max_new_tokens
             yield chunk({}, _finish(answer, limit), citations=citations, abstained=answer.abstained, answer=text,
                         strategy=answer.strategy)
             if req.stream_options is not None and req.stream_options.include_usage:
